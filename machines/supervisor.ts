@@ -1,0 +1,82 @@
+import { assign, setup } from 'xstate';
+
+/** Machine id recorded with every persisted supervisor snapshot. */
+export const SUPERVISOR_MACHINE_ID = 'statecrew.supervisor';
+/** Bumped whenever a change makes older persisted supervisor snapshots unreadable. */
+export const SUPERVISOR_MACHINE_VERSION = 1;
+
+export interface SupervisorInput {
+  readonly runtimeId: string;
+  readonly pid: number;
+  /** Kernel start time of the process, so a recycled pid is not taken for this runtime. */
+  readonly procStartTime: string | null;
+  /** ms since epoch. */
+  readonly startedAt: number;
+}
+
+export interface SupervisorContext extends SupervisorInput {
+  /** Unfinished actors restored from the store at start. */
+  readonly restored: number;
+  /** Why the runtime is draining (`completed`, `SIGINT`, `SIGTERM`, `stop()`, an error). */
+  readonly drainReason: string | null;
+  /** Process exit code decided when draining ended. */
+  readonly exitCode: number | null;
+}
+
+export type SupervisorEvent =
+  | { type: 'STORE_READY' }
+  | { type: 'RESTORED'; count: number }
+  | { type: 'DRAIN'; reason: string }
+  | { type: 'DRAINED'; exitCode: number }
+  | { type: 'RUNTIME_GONE'; reason: string };
+
+/**
+ * The supervisor statechart: the root actor of one runtime process.
+ *
+ * `starting → restoring → running → draining → stopped`. While `restoring` it restores
+ * every unfinished actor from the store and reconciles it with what it observes; while
+ * `running` it schedules leases and dispatches; while `draining` it stops workers
+ * (kill, verify, record) and releases leases. `RUNTIME_GONE` closes the record of a
+ * supervisor whose process died without draining (found by a later runtime).
+ */
+export const supervisorMachine = setup({
+  types: {
+    context: {} as SupervisorContext,
+    events: {} as SupervisorEvent,
+    input: {} as SupervisorInput,
+  },
+}).createMachine({
+  id: 'supervisor',
+  context: ({ input }) => ({ ...input, restored: 0, drainReason: null, exitCode: null }),
+  initial: 'starting',
+  on: {
+    RUNTIME_GONE: { target: '.stopped', actions: assign({ drainReason: ({ event }) => event.reason }) },
+  },
+  states: {
+    starting: {
+      on: {
+        STORE_READY: { target: 'restoring' },
+        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason }) },
+      },
+    },
+    restoring: {
+      on: {
+        RESTORED: { target: 'running', actions: assign({ restored: ({ event }) => event.count }) },
+        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason }) },
+      },
+    },
+    running: {
+      on: {
+        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason }) },
+      },
+    },
+    draining: {
+      on: {
+        DRAINED: { target: 'stopped', actions: assign({ exitCode: ({ event }) => event.exitCode }) },
+      },
+    },
+    stopped: { type: 'final' },
+  },
+});
+
+export type SupervisorMachine = typeof supervisorMachine;

@@ -1,0 +1,134 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * Numbered schema migrations. Migration N brings a store from `PRAGMA user_version = N-1`
+ * to N. Released migrations are never edited; changes are new migrations.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE actors (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('supervisor', 'worker', 'lease', 'dispatch')),
+    machine_id TEXT NOT NULL,
+    machine_version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'done', 'quarantined')),
+    snapshot TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    quarantine_reason TEXT
+  );
+  CREATE INDEX actors_active ON actors (kind, created_at) WHERE status = 'active';
+
+  CREATE TABLE journal (
+    actor_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    snapshot TEXT NOT NULL,
+    PRIMARY KEY (actor_id, seq)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    milestone_id TEXT,
+    unit_id TEXT,
+    dispatch_id TEXT,
+    fencing_token INTEGER,
+    pid INTEGER,
+    turns INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE leases (
+    id TEXT PRIMARY KEY,
+    milestone_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    fencing_token INTEGER,
+    state TEXT NOT NULL,
+    expires_at INTEGER,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX leases_milestone ON leases (milestone_id);
+
+  CREATE TABLE dispatches (
+    id TEXT PRIMARY KEY,
+    unit_id TEXT NOT NULL,
+    milestone_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    worker_id TEXT,
+    fencing_token INTEGER,
+    not_before INTEGER,
+    started_at INTEGER,
+    ended_at INTEGER,
+    pid INTEGER,
+    pgid INTEGER,
+    proc_start_time TEXT,
+    log_path TEXT,
+    exit_code INTEGER,
+    signal TEXT,
+    reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX dispatches_unit ON dispatches (unit_id, created_at);
+  -- Invariant 2: at most one active dispatch per unit, decided by the store.
+  CREATE UNIQUE INDEX dispatches_one_active ON dispatches (unit_id)
+    WHERE state IN ('pending', 'claimed', 'running');
+
+  CREATE TABLE supervisors (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    runtime_id TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+
+  -- The lease ledger: exclusivity of milestones, written only by claim/renew/release.
+  CREATE TABLE lease_ledger (
+    milestone_id TEXT PRIMARY KEY,
+    holder_id TEXT,
+    lease_id TEXT,
+    fencing_token INTEGER NOT NULL,
+    expires_at INTEGER
+  );
+
+  CREATE TABLE plan (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    file TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    saved_at INTEGER NOT NULL
+  );
+
+  CREATE TABLE sequences (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+  );
+  `,
+];
+
+/**
+ * Applies pending migrations in one transaction each.
+ * @throws Error when the store was written by a newer statecrew (user_version beyond the known migrations).
+ */
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`store schema version ${current} is newer than this statecrew supports (${MIGRATIONS.length})`);
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    const sql = MIGRATIONS[version];
+    if (sql === undefined) break;
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}

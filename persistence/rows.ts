@@ -1,0 +1,195 @@
+import { z } from 'zod';
+import { StoreCorruptError } from '../src/errors.js';
+import type {
+  ActorRecord,
+  DispatchProjection,
+  JournalEntry,
+  LeaseLedgerEntry,
+  LeaseProjection,
+  SupervisorProjection,
+  WorkerProjection,
+} from './types.js';
+
+/** Row schemas: everything read back from SQLite is validated before it is used (snake_case stays here). */
+const int = z.number().int();
+const nullableInt = int.nullable();
+const nullableText = z.string().nullable();
+
+const actorRow = z.object({
+  id: z.string(),
+  kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']),
+  machine_id: z.string(),
+  machine_version: int,
+  state: z.string(),
+  status: z.enum(['active', 'done', 'quarantined']),
+  snapshot: z.string(),
+  seq: int,
+  updated_at: int,
+});
+
+const journalRow = z.object({
+  actor_id: z.string(),
+  seq: int,
+  event_type: z.string(),
+  from_state: nullableText,
+  to_state: z.string(),
+  at: int,
+  snapshot: z.string(),
+});
+
+const workerRow = z.object({
+  id: z.string(),
+  state: z.string(),
+  milestone_id: nullableText,
+  unit_id: nullableText,
+  dispatch_id: nullableText,
+  fencing_token: nullableInt,
+  pid: nullableInt,
+  turns: int,
+});
+
+const leaseRow = z.object({
+  id: z.string(),
+  milestone_id: z.string(),
+  worker_id: z.string(),
+  fencing_token: nullableInt,
+  state: z.string(),
+  expires_at: nullableInt,
+});
+
+const dispatchRow = z.object({
+  id: z.string(),
+  unit_id: z.string(),
+  milestone_id: z.string(),
+  attempt: int,
+  state: z.string(),
+  worker_id: nullableText,
+  fencing_token: nullableInt,
+  not_before: nullableInt,
+  started_at: nullableInt,
+  ended_at: nullableInt,
+  pid: nullableInt,
+  pgid: nullableInt,
+  proc_start_time: nullableText,
+  log_path: nullableText,
+  exit_code: nullableInt,
+  signal: nullableText,
+  reason: nullableText,
+});
+
+const supervisorRow = z.object({
+  id: z.string(),
+  state: z.string(),
+  runtime_id: z.string(),
+  pid: int,
+  started_at: int,
+});
+
+const ledgerRow = z.object({
+  milestone_id: z.string(),
+  holder_id: nullableText,
+  lease_id: nullableText,
+  fencing_token: int,
+  expires_at: nullableInt,
+});
+
+function parseRow<T extends z.ZodType>(schema: T, table: string, row: unknown): z.infer<T> {
+  const result = schema.safeParse(row);
+  if (!result.success) {
+    throw new StoreCorruptError(`corrupt row in ${table}: ${z.prettifyError(result.error)}`, { cause: result.error });
+  }
+  return result.data;
+}
+
+export function rowToActor(row: unknown): ActorRecord {
+  const r = parseRow(actorRow, 'actors', row);
+  return {
+    id: r.id,
+    kind: r.kind,
+    machineId: r.machine_id,
+    machineVersion: r.machine_version,
+    state: r.state,
+    status: r.status,
+    snapshot: r.snapshot,
+    seq: r.seq,
+    updatedAt: r.updated_at,
+  };
+}
+
+export function rowToJournal(row: unknown): JournalEntry {
+  const r = parseRow(journalRow, 'journal', row);
+  return {
+    actorId: r.actor_id,
+    seq: r.seq,
+    eventType: r.event_type,
+    fromState: r.from_state,
+    toState: r.to_state,
+    at: r.at,
+    snapshot: r.snapshot,
+  };
+}
+
+export function rowToWorker(row: unknown): WorkerProjection {
+  const r = parseRow(workerRow, 'workers', row);
+  return {
+    id: r.id,
+    state: r.state,
+    milestoneId: r.milestone_id,
+    unitId: r.unit_id,
+    dispatchId: r.dispatch_id,
+    fencingToken: r.fencing_token,
+    pid: r.pid,
+    turns: r.turns,
+  };
+}
+
+export function rowToLease(row: unknown): LeaseProjection {
+  const r = parseRow(leaseRow, 'leases', row);
+  return {
+    id: r.id,
+    milestoneId: r.milestone_id,
+    workerId: r.worker_id,
+    fencingToken: r.fencing_token,
+    state: r.state,
+    expiresAt: r.expires_at,
+  };
+}
+
+export function rowToDispatch(row: unknown): DispatchProjection {
+  const r = parseRow(dispatchRow, 'dispatches', row);
+  return {
+    id: r.id,
+    unitId: r.unit_id,
+    milestoneId: r.milestone_id,
+    attempt: r.attempt,
+    state: r.state,
+    workerId: r.worker_id,
+    fencingToken: r.fencing_token,
+    notBefore: r.not_before,
+    startedAt: r.started_at,
+    endedAt: r.ended_at,
+    pid: r.pid,
+    pgid: r.pgid,
+    procStartTime: r.proc_start_time,
+    logPath: r.log_path,
+    exitCode: r.exit_code,
+    signal: r.signal,
+    reason: r.reason,
+  };
+}
+
+export function rowToSupervisor(row: unknown): SupervisorProjection {
+  const r = parseRow(supervisorRow, 'supervisors', row);
+  return { id: r.id, state: r.state, runtimeId: r.runtime_id, pid: r.pid, startedAt: r.started_at };
+}
+
+export function rowToLedger(row: unknown): LeaseLedgerEntry {
+  const r = parseRow(ledgerRow, 'lease_ledger', row);
+  return {
+    milestoneId: r.milestone_id,
+    holderId: r.holder_id,
+    leaseId: r.lease_id,
+    fencingToken: r.fencing_token,
+    expiresAt: r.expires_at,
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * Shapes the store reads and writes. Times are ms since the Unix epoch.
+ * These are the public, camelCase shapes; each adapter keeps its row types private.
+ */
+
+/** The four kinds of actor statecrew persists. */
+export type ActorKind = 'supervisor' | 'worker' | 'lease' | 'dispatch';
+
+/** `active`: to be restored after a restart; `done`: reached a final state; `quarantined`: unreadable, kept for inspection. */
+export type ActorStatus = 'active' | 'done' | 'quarantined';
+
+/** One persisted actor. */
+export interface ActorRecord {
+  readonly id: string;
+  readonly kind: ActorKind;
+  readonly machineId: string;
+  readonly machineVersion: number;
+  /** Current state as a dotted path, e.g. `pending.backoff`. */
+  readonly state: string;
+  readonly status: ActorStatus;
+  /** JSON text of `actor.getPersistedSnapshot()`. */
+  readonly snapshot: string;
+  /** Sequence number of the last journal row of this actor (1 = first snapshot). */
+  readonly seq: number;
+  readonly updatedAt: number;
+}
+
+/** One journal row: one persisted transition. */
+export interface JournalEntry {
+  readonly actorId: string;
+  readonly seq: number;
+  readonly eventType: string;
+  readonly fromState: string | null;
+  readonly toState: string;
+  readonly at: number;
+  /** JSON text of the persisted snapshot after the transition (for inspection and replay). */
+  readonly snapshot: string;
+}
+
+export interface WorkerProjection {
+  readonly id: string;
+  readonly state: string;
+  readonly milestoneId: string | null;
+  readonly unitId: string | null;
+  readonly dispatchId: string | null;
+  readonly fencingToken: number | null;
+  readonly pid: number | null;
+  readonly turns: number;
+}
+
+export interface LeaseProjection {
+  readonly id: string;
+  readonly milestoneId: string;
+  readonly workerId: string;
+  readonly fencingToken: number | null;
+  readonly state: string;
+  readonly expiresAt: number | null;
+}
+
+export interface DispatchProjection {
+  readonly id: string;
+  readonly unitId: string;
+  readonly milestoneId: string;
+  readonly attempt: number;
+  /** `pending | claimed | running | completed | failed | stuck | canceled` */
+  readonly state: string;
+  readonly workerId: string | null;
+  readonly fencingToken: number | null;
+  readonly notBefore: number | null;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+  readonly pid: number | null;
+  readonly pgid: number | null;
+  readonly procStartTime: string | null;
+  readonly logPath: string | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly reason: string | null;
+}
+
+export interface SupervisorProjection {
+  readonly id: string;
+  readonly state: string;
+  readonly runtimeId: string;
+  readonly pid: number;
+  readonly startedAt: number;
+}
+
+/** The queryable row derived from an actor's snapshot, written with it. */
+export type Projection =
+  | { readonly kind: 'worker'; readonly row: WorkerProjection }
+  | { readonly kind: 'lease'; readonly row: LeaseProjection }
+  | { readonly kind: 'dispatch'; readonly row: DispatchProjection }
+  | { readonly kind: 'supervisor'; readonly row: SupervisorProjection };
+
+/** Everything one persisted transition writes, in one transaction (invariant 5). */
+export interface TransitionWrite {
+  readonly actorId: string;
+  readonly kind: ActorKind;
+  readonly machineId: string;
+  readonly machineVersion: number;
+  readonly state: string;
+  readonly status: ActorStatus;
+  /** JSON text of the persisted snapshot. */
+  readonly snapshot: string;
+  readonly eventType: string;
+  readonly fromState: string | null;
+  readonly at: number;
+  readonly projection: Projection;
+  /**
+   * The write is made under a milestone lease: refused with `StaleFencingTokenError` unless
+   * `fencingToken` is the milestone's current token (invariant 3).
+   */
+  readonly fence?: { readonly milestoneId: string; readonly fencingToken: number };
+  /** `true` for the first write of a new actor: refused if a row with this id exists. */
+  readonly create?: boolean;
+}
+
+/** Current row of the lease ledger: who holds a milestone, under which token, until when. */
+export interface LeaseLedgerEntry {
+  readonly milestoneId: string;
+  readonly holderId: string | null;
+  readonly leaseId: string | null;
+  readonly fencingToken: number;
+  readonly expiresAt: number | null;
+}
+
+export type LeaseClaimResult =
+  | { readonly granted: true; readonly fencingToken: number; readonly expiresAt: number }
+  | { readonly granted: false; readonly holderId: string | null; readonly fencingToken: number; readonly expiresAt: number | null };
+
+export type LeaseRenewResult =
+  | { readonly ok: true; readonly expiresAt: number }
+  | { readonly ok: false; readonly reason: 'lost' | 'expired'; readonly currentToken: number | null };
+
+/** The plan last submitted to the store. */
+export interface PlanRecord {
+  readonly file: string;
+  readonly fingerprint: string;
+  /** JSON text of the resolved plan. */
+  readonly body: string;
+  readonly savedAt: number;
+}

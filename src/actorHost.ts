@@ -1,0 +1,222 @@
+import { createActor, type Actor, type AnyEventObject, type AnyStateMachine, type InspectionEvent, type Observer } from 'xstate';
+import { ensureError, StoreCorruptError } from './errors.js';
+import type { Clock } from './clock.js';
+import { actorStatus, deriveRows, stateToString, type MachineSnapshotLike } from './projections.js';
+import type { Store } from '../persistence/store.js';
+import type { ActorKind, ActorRecord } from '../persistence/types.js';
+
+/** A machine the host can run, with the id and version recorded beside its snapshots. */
+export interface MachineDefinition {
+  readonly kind: ActorKind;
+  readonly machine: AnyStateMachine;
+  readonly machineId: string;
+  readonly machineVersion: number;
+}
+
+/** One transition, reported after it was committed to the store. */
+export interface PersistedTransition {
+  readonly actorId: string;
+  readonly kind: ActorKind;
+  readonly from: string | null;
+  readonly to: string;
+  readonly event: AnyEventObject;
+  readonly seq: number;
+  readonly done: boolean;
+  readonly context: unknown;
+}
+
+export interface ActorHostHooks {
+  /** Called synchronously after each committed transition. Must not throw. */
+  readonly onTransition: (transition: PersistedTransition) => void;
+  /** Called when a transition could not be written; the actor has been stopped. Must not throw. */
+  readonly onPersistError: (actorId: string, kind: ActorKind, error: Error) => void;
+  /** Extra XState inspection observer attached to every actor. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+/** A root actor run by the host: one row in the store, routed by id. */
+export interface HostedActor {
+  readonly id: string;
+  readonly kind: ActorKind;
+  readonly actor: Actor<AnyStateMachine>;
+  /** Current state as a dotted path (the last persisted one). */
+  state: string;
+  /** True once the actor reached a final state, was stopped, or failed to persist. */
+  ended: boolean;
+  /** Last persisted snapshot JSON, to skip writes when nothing changed. */
+  lastJson: string;
+}
+
+/**
+ * Runs every worker, lease, dispatch and supervisor as its own root XState actor and
+ * persists each of its transitions — snapshot, journal row and projection in one
+ * transaction (invariant 5) — synchronously, before any effect of the new state does I/O
+ * (effects start with an `await`, so they run after the commit).
+ */
+export class ActorHost {
+  private readonly actors = new Map<string, HostedActor>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly definitions: Readonly<Record<ActorKind, MachineDefinition>>,
+    private readonly hooks: ActorHostHooks,
+  ) {}
+
+  /**
+   * Creates, persists and starts a new actor. The first row is written before the actor
+   * starts, so a refused write (a second active dispatch of a unit) leaves nothing behind.
+   * @throws DispatchConflictError, StaleFencingTokenError or PersistError from the store.
+   */
+  create(kind: ActorKind, id: string, input: unknown): HostedActor {
+    const definition = this.definitions[kind];
+    const hosted = this.instantiate(definition, id, { input });
+    const snapshot = hosted.actor.getSnapshot() as MachineSnapshotLike;
+    const json = JSON.stringify(hosted.actor.getPersistedSnapshot());
+    const state = stateToString(snapshot.value);
+    this.store.persistTransition({
+      actorId: id,
+      kind,
+      machineId: definition.machineId,
+      machineVersion: definition.machineVersion,
+      state,
+      status: actorStatus(snapshot),
+      snapshot: json,
+      eventType: 'xstate.init',
+      fromState: null,
+      at: this.clock.now(),
+      create: true,
+      ...deriveRows(kind, id, snapshot),
+    });
+    hosted.state = state;
+    hosted.lastJson = json;
+    this.actors.set(id, hosted);
+    hosted.actor.start();
+    return hosted;
+  }
+
+  /**
+   * Restores an actor from its row and starts it: invoked effects restart with their saved
+   * input and must consult recorded evidence (DESIGN.md §4).
+   * @throws StoreCorruptError when the row's machine or snapshot cannot be used (the caller quarantines it).
+   */
+  restore(record: ActorRecord): HostedActor {
+    const definition = this.definitions[record.kind];
+    if (record.machineId !== definition.machineId || record.machineVersion !== definition.machineVersion) {
+      throw new StoreCorruptError(
+        `actor ${record.id}: machine ${record.machineId}@${record.machineVersion} is not ${definition.machineId}@${definition.machineVersion}`,
+      );
+    }
+    let snapshot: unknown;
+    try {
+      snapshot = JSON.parse(record.snapshot);
+    } catch (error) {
+      throw new StoreCorruptError(`actor ${record.id}: snapshot is not JSON`, { cause: error });
+    }
+    const hosted = this.instantiate(definition, record.id, { snapshot });
+    hosted.state = record.state;
+    hosted.lastJson = record.snapshot;
+    this.actors.set(record.id, hosted);
+    hosted.actor.start();
+    return hosted;
+  }
+
+  get(id: string): HostedActor | undefined {
+    return this.actors.get(id);
+  }
+
+  /** Hosted actors of one kind (or all), in creation order; ended ones included. */
+  list(kind?: ActorKind): HostedActor[] {
+    const all = [...this.actors.values()];
+    return kind === undefined ? all : all.filter((hosted) => hosted.kind === kind);
+  }
+
+  /** Sends an event to a live actor; returns false when the actor is unknown or ended. */
+  send(id: string, event: AnyEventObject): boolean {
+    const hosted = this.actors.get(id);
+    if (hosted === undefined || hosted.ended) return false;
+    hosted.actor.send(event);
+    return true;
+  }
+
+  /**
+   * Stops every actor in memory without writing anything: what the store holds is what a
+   * later runtime restores. Used after draining, and by tests to simulate a crash.
+   */
+  detachAll(): void {
+    for (const hosted of this.actors.values()) {
+      hosted.ended = true;
+      hosted.actor.stop();
+    }
+    this.actors.clear();
+  }
+
+  private instantiate(definition: MachineDefinition, id: string, from: { input?: unknown; snapshot?: unknown }): HostedActor {
+    const holder: { hosted?: HostedActor } = {};
+    const userInspect = this.hooks.inspect;
+    const actor = createActor(definition.machine, {
+      id,
+      ...(from.snapshot !== undefined ? { snapshot: from.snapshot as never } : { input: from.input }),
+      inspect: (event: InspectionEvent) => {
+        const hosted = holder.hosted;
+        if (event.type === '@xstate.snapshot' && hosted !== undefined && event.actorRef === hosted.actor) {
+          this.persist(hosted, event.event);
+        }
+        if (userInspect !== undefined) {
+          if (typeof userInspect === 'function') userInspect(event);
+          else userInspect.next?.(event);
+        }
+      },
+    });
+    const hosted: HostedActor = { id, kind: definition.kind, actor, state: '', ended: false, lastJson: '' };
+    holder.hosted = hosted;
+    return hosted;
+  }
+
+  private persist(hosted: HostedActor, event: AnyEventObject): void {
+    if (hosted.ended) return;
+    const definition = this.definitions[hosted.kind];
+    const snapshot = hosted.actor.getSnapshot() as MachineSnapshotLike;
+    const json = JSON.stringify(hosted.actor.getPersistedSnapshot());
+    const status = actorStatus(snapshot);
+    if (json === hosted.lastJson && status === 'active') return;
+    const from = hosted.state;
+    const to = stateToString(snapshot.value);
+    let seq: number;
+    try {
+      seq = this.store.persistTransition({
+        actorId: hosted.id,
+        kind: hosted.kind,
+        machineId: definition.machineId,
+        machineVersion: definition.machineVersion,
+        state: to,
+        status,
+        snapshot: json,
+        eventType: event.type,
+        fromState: from,
+        at: this.clock.now(),
+        ...deriveRows(hosted.kind, hosted.id, snapshot),
+      });
+    } catch (error) {
+      // The store still holds the previous snapshot; stop the actor before any effect of
+      // the unrecorded state can act, and report the typed error to the runtime.
+      hosted.ended = true;
+      hosted.actor.stop();
+      this.hooks.onPersistError(hosted.id, hosted.kind, ensureError(error));
+      return;
+    }
+    hosted.lastJson = json;
+    hosted.state = to;
+    if (status !== 'active') hosted.ended = true;
+    this.hooks.onTransition({
+      actorId: hosted.id,
+      kind: hosted.kind,
+      from,
+      to,
+      event,
+      seq,
+      done: status !== 'active',
+      context: snapshot.context,
+    });
+  }
+}

@@ -1,0 +1,99 @@
+import pc from 'picocolors';
+import type { Emitter } from 'mitt';
+import type { RuntimeEvents } from '../events.js';
+import { formatDuration } from '../duration.js';
+import type { Progress } from '../progress.js';
+
+/** Where the reporter writes; `isTTY` switches between a live status line and plain lines. */
+export interface ReporterOutput {
+  write(text: string): void;
+  readonly isTTY: boolean;
+}
+
+/**
+ * Prints the progress of a run a person can follow: one line per event (unit started,
+ * completed, failed and retried, milestones, leases), and on a TTY a status line at the
+ * bottom with units done/total and what each worker runs. Without a TTY: plain lines only.
+ */
+export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutput, progress: () => Progress | undefined) {
+  const color = out.isTTY ? pc : pc.createColors(false);
+  const running = new Map<string, string>();
+  let statusShown = false;
+
+  const stamp = () => color.dim(new Date().toISOString().slice(11, 19));
+  const counts = () => {
+    const p = progress();
+    if (p === undefined) return '';
+    const all = [...p.units.values()];
+    return `[${all.filter((u) => u.state === 'completed').length}/${all.length}]`;
+  };
+  const statusLine = () => {
+    const workers = [...running.entries()].map(([worker, unit]) => `${worker}: ${unit}`).join(' · ');
+    return `${color.bold(counts())} ${workers === '' ? color.dim('idle') : workers}`;
+  };
+  const line = (text: string) => {
+    if (out.isTTY && statusShown) out.write('\r\x1b[K');
+    out.write(`${stamp()} ${text}\n`);
+    if (out.isTTY) {
+      out.write(statusLine());
+      statusShown = true;
+    }
+  };
+
+  const handlers = {
+    'runtime.restored': (e: RuntimeEvents['runtime.restored']) => {
+      if (e.count > 0) {
+        line(`restored ${e.count} unfinished actors (${e.byKind.worker} workers, ${e.byKind.lease} leases, ${e.byKind.dispatch} dispatches)`);
+      }
+    },
+    'plan.changed': (e: RuntimeEvents['plan.changed']) =>
+      line(
+        color.yellow(
+          `plan changed since the last run: ${e.added.length} units added, ${e.removed.length} removed, ${e.changed.length} changed` +
+            (e.changed.length > 0 ? ` (${e.changed.join(', ')}; completed ones are not run again)` : ''),
+        ),
+      ),
+    'lease.acquired': (e: RuntimeEvents['lease.acquired']) =>
+      line(`${color.cyan('lease')}    ${e.milestoneId} → ${e.workerId} (fencing token ${e.fencingToken})`),
+    'unit.started': (e: RuntimeEvents['unit.started']) => {
+      running.set(e.workerId, e.unitId);
+      line(`${color.blue('start')}    ${e.unitId} attempt ${e.attempt} on ${e.workerId} (pid ${e.pid})`);
+    },
+    'unit.completed': (e: RuntimeEvents['unit.completed']) => {
+      if (e.workerId !== null) running.delete(e.workerId);
+      const took = e.durationMs === null ? '' : ` in ${formatDuration(e.durationMs)}`;
+      line(`${color.green('done')}     ${e.unitId}${took} ${counts()}`);
+    },
+    'unit.failed': (e: RuntimeEvents['unit.failed']) => {
+      if (e.workerId !== null) running.delete(e.workerId);
+      const next = e.retryInMs === null ? color.red('no attempts left') : `retry in ${formatDuration(e.retryInMs)}`;
+      line(`${color.red('failed')}   ${e.unitId} attempt ${e.attempt}: ${e.reason} — ${next}`);
+    },
+    'unit.canceled': (e: RuntimeEvents['unit.canceled']) => line(`${color.yellow('canceled')} ${e.unitId}: ${e.reason}`),
+    'milestone.state': (e: RuntimeEvents['milestone.state']) => {
+      if (e.state === 'pending') return;
+      const paint = e.state === 'completed' ? color.green : e.state === 'running' ? color.cyan : color.red;
+      line(`${color.bold('milestone')} ${e.milestoneId} ${paint(e.state)}`);
+    },
+    'worker.died': (e: RuntimeEvents['worker.died']) => line(color.red(`worker ${e.workerId} died: ${e.reason}`)),
+    'runtime.draining': (e: RuntimeEvents['runtime.draining']) => {
+      if (e.reason !== 'completed' && e.reason !== 'finished with failures') {
+        line(color.yellow(`stopping (${e.reason}): killing turns, releasing leases…`));
+      }
+    },
+    'actor.quarantined': (e: RuntimeEvents['actor.quarantined']) =>
+      line(color.red(`quarantined ${e.kind} ${e.actorId}: ${e.error.message}`)),
+    'actor.persist-failed': (e: RuntimeEvents['actor.persist-failed']) =>
+      line(color.red(`could not persist ${e.kind} ${e.actorId}: ${e.error.message}`)),
+  } as const;
+
+  for (const [name, handler] of Object.entries(handlers)) events.on(name as keyof RuntimeEvents, handler as never);
+
+  return {
+    /** Clears the status line; call before printing the summary. */
+    close(): void {
+      for (const [name, handler] of Object.entries(handlers)) events.off(name as keyof RuntimeEvents, handler as never);
+      if (out.isTTY && statusShown) out.write('\r\x1b[K');
+    },
+  };
+}

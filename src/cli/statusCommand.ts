@@ -1,0 +1,56 @@
+import pc from 'picocolors';
+import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { readStatus, type StatusReport } from '../status.js';
+import { EXIT } from './exitCodes.js';
+import type { CliIO } from './io.js';
+
+/**
+ * `statecrew status [--store PATH] [--json]`: prints every milestone, unit, worker, lease
+ * and dispatch of the store with its state. Opens the store read-only and never creates it.
+ * @returns exit code: 0, or 2 when there is no store at the path.
+ */
+export function statusCommand(options: { store: string; json: boolean }, io: CliIO): number {
+  const store = SqliteStore.fromPath(options.store, { readonly: true });
+  try {
+    const report = readStatus(store);
+    io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report, io.stdout.isTTY));
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+function renderStatus(report: StatusReport, tty: boolean): string {
+  const c = tty ? pc : pc.createColors(false);
+  const paint = (state: string) =>
+    state === 'completed' || state === 'released'
+      ? c.green(state)
+      : state === 'failed' || state === 'blocked' || state === 'zombie' || state === 'stuck'
+        ? c.red(state)
+        : state === 'running' || state === 'in_turn' || state === 'held'
+          ? c.cyan(state)
+          : state;
+  const lines: string[] = [];
+  const done = report.units.filter((u) => u.state === 'completed').length;
+  lines.push(c.bold(`units ${done}/${report.units.length} completed`));
+  for (const milestone of report.milestones) {
+    lines.push(`${c.bold('milestone')} ${milestone.id}  ${paint(milestone.state)}`);
+    for (const unit of report.units.filter((u) => u.milestoneId === milestone.id)) {
+      const last = report.dispatches.filter((d) => d.unitId === unit.id).at(-1);
+      const why = unit.state === 'failed' && last?.reason ? `  ${c.dim(last.reason)}` : '';
+      lines.push(`  ${unit.id.padEnd(28)} ${paint(unit.state).padEnd(tty ? 19 : 10)} attempts ${unit.attempts}${why}`);
+    }
+  }
+  lines.push(c.bold('workers'));
+  for (const worker of report.workers) lines.push(`  ${worker.id.padEnd(12)} ${paint(worker.state)}`);
+  lines.push(c.bold('leases'));
+  for (const lease of report.leases) {
+    lines.push(`  ${lease.milestoneId.padEnd(16)} ${lease.workerId.padEnd(12)} token ${String(lease.fencingToken ?? '-').padEnd(4)} ${paint(lease.state)}`);
+  }
+  lines.push(c.bold('dispatches'));
+  for (const d of report.dispatches) {
+    const reason = d.reason === null ? '' : `  ${c.dim(d.reason)}`;
+    lines.push(`  ${d.id.padEnd(28)} ${paint(d.state).padEnd(tty ? 19 : 10)} ${String(d.workerId ?? '-').padEnd(10)} ${d.startedAt ?? '-'}${reason}`);
+  }
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,201 @@
+/**
+ * Typed errors of statecrew. Every error thrown to a host is a {@link StatecrewError}
+ * with a stable {@link ErrorCode}, a human message, and the underlying `cause` when
+ * there is one. Each subclass documents when it is thrown and how to fix it.
+ */
+
+/** Stable machine-readable error codes. */
+export type ErrorCode =
+  | 'PLAN_INVALID'
+  | 'STORE_NOT_FOUND'
+  | 'STORE_CORRUPT'
+  | 'STALE_FENCING_TOKEN'
+  | 'DISPATCH_CONFLICT'
+  | 'PERSIST_FAILED'
+  | 'KILL_NOT_VERIFIED'
+  | 'SPAWN_FAILED'
+  | 'RUNTIME_STOPPED'
+  | 'RUNTIME_CONFLICT'
+  | 'USAGE';
+
+/** Base class: `code` says what went wrong, `cause` carries the original failure. */
+export class StatecrewError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'StatecrewError';
+  }
+}
+
+/** One problem found in a plan file: where (`path`, e.g. `milestones[1].units[0].id`) and what was expected. */
+export interface PlanIssue {
+  /** Dotted field path inside the plan, `''` for the whole document. */
+  readonly path: string;
+  /** What was expected there. */
+  readonly message: string;
+}
+
+/**
+ * Thrown by `loadPlan` / `parsePlan` when a plan file cannot be read, is not YAML, or does
+ * not match the plan schema (`version: 1`). Nothing has been written to any store.
+ * Fix: correct the fields listed in `issues` (each names its field path).
+ * The CLI maps it to exit code 2.
+ */
+export class PlanError extends StatecrewError {
+  readonly file: string;
+  readonly issues: readonly PlanIssue[];
+
+  constructor(file: string, issues: readonly PlanIssue[], options?: { cause?: unknown }) {
+    super('PLAN_INVALID', formatPlanIssues(file, issues), options);
+    this.name = 'PlanError';
+    this.file = file;
+    this.issues = issues;
+  }
+}
+
+function formatPlanIssues(file: string, issues: readonly PlanIssue[]): string {
+  const lines = issues.map((issue) => `  ${issue.path === '' ? '(plan)' : issue.path}: ${issue.message}`);
+  return `invalid plan ${file}:\n${lines.join('\n')}`;
+}
+
+/**
+ * Thrown by read-only commands (`statecrew status`) when the store file does not exist.
+ * They never create a store. Fix: pass `--store` with the path used by `statecrew run`.
+ */
+export class StoreNotFoundError extends StatecrewError {
+  readonly path: string;
+
+  constructor(path: string) {
+    super('STORE_NOT_FOUND', `no statecrew store at ${path}`);
+    this.name = 'StoreNotFoundError';
+    this.path = path;
+  }
+}
+
+/**
+ * Thrown when a row read back from the store does not have the expected shape
+ * (corrupt JSON, unknown machine, a snapshot that fails validation).
+ * The actor it belongs to is not restored. Fix: inspect the row named in the message.
+ */
+export class StoreCorruptError extends StatecrewError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_CORRUPT', message, options);
+    this.name = 'StoreCorruptError';
+  }
+}
+
+/**
+ * Thrown by the store when a write made under a milestone lease carries a fencing token
+ * older than the lease's current token (invariant 3): another worker took the lease over.
+ * The write is rolled back. Fix: nothing to fix in the caller's data; the actor that made
+ * the write has lost its lease and must stop driving that milestone.
+ */
+export class StaleFencingTokenError extends StatecrewError {
+  readonly milestoneId: string;
+  readonly token: number;
+  readonly currentToken: number | null;
+
+  constructor(milestoneId: string, token: number, currentToken: number | null) {
+    super(
+      'STALE_FENCING_TOKEN',
+      `write under lease of milestone ${milestoneId} with fencing token ${token} refused: current token is ${currentToken ?? 'none'}`,
+    );
+    this.name = 'StaleFencingTokenError';
+    this.milestoneId = milestoneId;
+    this.token = token;
+    this.currentToken = currentToken;
+  }
+}
+
+/**
+ * Thrown by the store when a new dispatch would be a second active dispatch
+ * (`pending`, `claimed` or `running`) of the same unit (invariant 2, enforced by a partial
+ * unique index). Nothing is written. Fix: wait for the active dispatch to end.
+ */
+export class DispatchConflictError extends StatecrewError {
+  readonly unitId: string;
+
+  constructor(unitId: string, options?: { cause?: unknown }) {
+    super('DISPATCH_CONFLICT', `unit ${unitId} already has an active dispatch`, options);
+    this.name = 'DispatchConflictError';
+    this.unitId = unitId;
+  }
+}
+
+/**
+ * Thrown (or emitted as `actor.persist-failed`) when a transition could not be written.
+ * The transaction was rolled back: the store still holds the previous snapshot, and the
+ * actor is stopped so that no effect runs on unrecorded state. `cause` holds the SQLite error.
+ */
+export class PersistError extends StatecrewError {
+  readonly actorId: string;
+
+  constructor(actorId: string, options?: { cause?: unknown }) {
+    super('PERSIST_FAILED', `could not persist a transition of actor ${actorId}: ${describeCause(options?.cause)}`, options);
+    this.name = 'PersistError';
+    this.actorId = actorId;
+  }
+}
+
+/**
+ * Thrown by the process-group killer when processes of a turn are still alive after
+ * SIGTERM, the grace period and SIGKILL (for example a process in uninterruptible sleep).
+ * The worker becomes `zombie` and its dispatch is not retried until the group is gone.
+ */
+export class KillNotVerifiedError extends StatecrewError {
+  readonly pgid: number;
+  readonly survivors: readonly number[];
+
+  constructor(pgid: number, survivors: readonly number[]) {
+    super('KILL_NOT_VERIFIED', `process group ${pgid} still has live processes after SIGKILL: ${survivors.join(', ')}`);
+    this.name = 'KillNotVerifiedError';
+    this.pgid = pgid;
+    this.survivors = survivors;
+  }
+}
+
+/** Thrown by API calls made on a runtime that has been stopped. Fix: create a new runtime. */
+export class RuntimeStoppedError extends StatecrewError {
+  constructor() {
+    super('RUNTIME_STOPPED', 'the runtime is stopped');
+    this.name = 'RuntimeStoppedError';
+  }
+}
+
+/**
+ * Thrown by `runtime.start()` when another runtime process that is still alive (pid and
+ * process start time match) is running on the same store. Nothing has been changed.
+ * Fix: wait for it to finish, or stop it (`kill -INT <pid>`); sharing one store between
+ * runtimes is not supported yet.
+ */
+export class RuntimeConflictError extends StatecrewError {
+  readonly runtimeId: string;
+  readonly pid: number;
+
+  constructor(runtimeId: string, pid: number) {
+    super('RUNTIME_CONFLICT', `another statecrew runtime (${runtimeId}, pid ${pid}) is running on this store`);
+    this.name = 'RuntimeConflictError';
+    this.runtimeId = runtimeId;
+    this.pid = pid;
+  }
+}
+
+/** Thrown for bad command-line arguments. The CLI maps it to exit code 2. */
+export class UsageError extends StatecrewError {
+  constructor(message: string) {
+    super('USAGE', message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Normalises anything thrown into an `Error` (once, at the boundary where it is caught). */
+export function ensureError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  return new Error(typeof value === 'string' ? value : JSON.stringify(value));
+}
+
+function describeCause(cause: unknown): string {
+  return cause === undefined ? 'unknown cause' : ensureError(cause).message;
+}

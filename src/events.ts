@@ -1,0 +1,37 @@
+import type { ActorKind } from '../persistence/types.js';
+import type { MilestoneState } from './progress.js';
+
+/**
+ * Events on `runtime.events` (a `mitt` emitter). Times are ms since epoch.
+ * Handlers run synchronously after the transition was committed; they must not throw.
+ */
+export type RuntimeEvents = {
+  /** Every persisted transition of every actor. */
+  'actor.transition': { actorId: string; kind: ActorKind; from: string | null; to: string; event: string; seq: number };
+  /** A transition could not be written; the actor was stopped (see `PersistError`). */
+  'actor.persist-failed': { actorId: string; kind: ActorKind; error: Error };
+  /** An actor row could not be restored and was quarantined. */
+  'actor.quarantined': { actorId: string; kind: ActorKind; error: Error };
+  /** Restore finished: `count` unfinished actors were restored. */
+  'runtime.restored': { count: number; byKind: Record<ActorKind, number> };
+  'plan.changed': { added: string[]; removed: string[]; changed: string[] };
+  'milestone.state': { milestoneId: string; state: MilestoneState };
+  'unit.started': { unitId: string; dispatchId: string; attempt: number; workerId: string; pid: number; logPath: string };
+  'unit.completed': { unitId: string; dispatchId: string; attempt: number; workerId: string | null; durationMs: number | null };
+  'unit.failed': {
+    unitId: string;
+    dispatchId: string;
+    attempt: number;
+    workerId: string | null;
+    reason: string;
+    /** ms until the retry may start, or `null` when the unit is out of attempts. */
+    retryInMs: number | null;
+  };
+  'unit.canceled': { unitId: string; dispatchId: string; reason: string };
+  'lease.acquired': { milestoneId: string; workerId: string; fencingToken: number };
+  'lease.ended': { milestoneId: string; workerId: string; fencingToken: number | null; state: string; reason: string | null };
+  'worker.started': { workerId: string };
+  'worker.died': { workerId: string; unitId: string | null; reason: string; lastActivityAt: number | null };
+  'runtime.draining': { reason: string };
+  'run.finished': { exitCode: number; reason: string };
+};

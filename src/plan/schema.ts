@@ -1,0 +1,230 @@
+/**
+ * The zod schema of a plan file (`version: 1`) as written in YAML: what each field
+ * accepts, its default, and the wording of the issue reported when it is wrong.
+ * Durations are converted to milliseconds here; ids, cross-references between
+ * milestones and paths are checked and resolved by `parsePlan` (`./load.ts`).
+ */
+import * as z from 'zod';
+import { parseDuration } from '../duration.js';
+
+/** Longest id accepted for milestones and units, in characters. */
+export const MAX_ID_LENGTH = 128;
+
+/** Largest worker pool a plan may ask for. */
+export const MAX_WORKERS = 64;
+
+/**
+ * Longest duration accepted, in ms: 2^31 - 1, the largest delay Node's timers honour
+ * (a longer `setTimeout` delay fires after 1 ms instead), about 596 hours.
+ */
+export const MAX_DURATION_MS = 2_147_483_647;
+
+/** Characters allowed in ids: a letter or digit, then letters, digits, `.`, `_`, `-`, `/`, `:`. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._\-/:]*$/;
+
+/** Defaults applied to every unit that does not override them (durations in ms). */
+export const UNIT_DEFAULTS = {
+  /** @default 3 */
+  maxAttempts: 3,
+  /** 10m. */
+  timeout: 600_000,
+  /** 2m. */
+  stallTimeout: 120_000,
+  /** 1s. */
+  retryBackoff: 1_000,
+  /** 5s. */
+  killGrace: 5_000,
+} as const;
+
+/** Store path used when a plan names none, relative to the current directory. */
+export const DEFAULT_STORE = '.statecrew/statecrew.db';
+
+/** Worker pool size used when a plan names none. */
+export const DEFAULT_WORKERS = 2;
+
+/**
+ * Describes a value read from YAML for an issue message: `string "two"`, `number 2`,
+ * `a list`, `a mapping`, `null`.
+ * @internal
+ */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
+  switch (typeof value) {
+    case 'string':
+      return `string ${JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value)}`;
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return `${typeof value} ${String(value)}`;
+    case 'object':
+      return 'a mapping';
+    default:
+      return typeof value;
+  }
+}
+
+/** Error function for a field: names what was expected and what was found (or that it is missing). */
+function expecting(what: string, hint?: (input: unknown) => string | undefined) {
+  return (issue: { input?: unknown }): string => {
+    if (issue.input === undefined) return `missing required field; expected ${what}`;
+    const extra = hint?.(issue.input);
+    return `expected ${what}, got ${describeValue(issue.input)}${extra === undefined ? '' : ` ${extra}`}`;
+  };
+}
+
+/** Hint for scalars given where a string is required: YAML read them as numbers or booleans. */
+function quoteHint(input: unknown): string | undefined {
+  return typeof input === 'number' || typeof input === 'boolean' ? `(quote it: "${String(input)}")` : undefined;
+}
+
+const idSchema = (what: string) =>
+  z
+    .string({ error: expecting(`${what} such as "core"`, quoteHint) })
+    .min(1, { error: `expected ${what}, got an empty string` })
+    .max(MAX_ID_LENGTH, {
+      error: (issue) => `expected ${what} of at most ${MAX_ID_LENGTH} characters, got ${String(issue.input).length}`,
+    })
+    .regex(ID_PATTERN, {
+      error: (issue) =>
+        `expected ${what} made of letters, digits, ".", "_", "-", "/" or ":" and starting with a letter or digit, got ${describeValue(issue.input)}`,
+    });
+
+const DURATION_EXPECTED = 'a duration such as 500ms, 30s, 2m or 1h';
+
+const unitHint = (input: unknown) => (typeof input === 'number' ? `(add a unit: "${input}s")` : undefined);
+
+/** A duration string (`500ms`, `30s`, `2m`, `1h`), greater than 0, parsed to milliseconds. */
+const durationSchema = z.string({ error: expecting(DURATION_EXPECTED, unitHint) }).transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.issues.push({ code: 'custom', input: text, message: `expected ${DURATION_EXPECTED}, got ${describeValue(text)}` });
+    return z.NEVER;
+  }
+  if (ms <= 0) {
+    ctx.issues.push({ code: 'custom', input: text, message: `expected a duration greater than 0, got ${describeValue(text)}` });
+    return z.NEVER;
+  }
+  if (ms > MAX_DURATION_MS) {
+    ctx.issues.push({
+      code: 'custom',
+      input: text,
+      message: `expected a duration of at most 596h (${MAX_DURATION_MS} ms, the longest timer delay Node honours), got ${describeValue(text)}`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const positiveIntSchema = (what: string, max?: number) => {
+  const base = z.int({ error: expecting(`${what} (a whole number of at least 1)`) }).min(1, {
+    error: (issue) => `expected ${what} of at least 1, got ${describeValue(issue.input)}`,
+  });
+  return max === undefined
+    ? base
+    : base.max(max, { error: (issue) => `expected ${what} of at most ${max}, got ${describeValue(issue.input)}` });
+};
+
+const mapping = (what: string) => ({ error: expecting(what) });
+
+/** Fields a unit may override; also the fields of `defaults`. Durations come out in ms. */
+const overridableShape = {
+  maxAttempts: positiveIntSchema('a number of attempts'),
+  timeout: durationSchema,
+  stallTimeout: durationSchema,
+  retryBackoff: durationSchema,
+  killGrace: durationSchema,
+};
+
+/** `defaults:` — values applied to every unit; each field falls back to {@link UNIT_DEFAULTS}. */
+export const defaultsSchema = z.strictObject(
+  {
+    maxAttempts: overridableShape.maxAttempts.default(UNIT_DEFAULTS.maxAttempts),
+    timeout: durationSchema.default(UNIT_DEFAULTS.timeout),
+    stallTimeout: durationSchema.default(UNIT_DEFAULTS.stallTimeout),
+    retryBackoff: durationSchema.default(UNIT_DEFAULTS.retryBackoff),
+    killGrace: durationSchema.default(UNIT_DEFAULTS.killGrace),
+  },
+  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace'),
+);
+
+const envKeySchema = z
+  .string()
+  .min(1, { error: 'expected an environment variable name, got an empty string' })
+  .regex(/^[^=\0]*$/, {
+    error: (issue) => `expected an environment variable name without "=" or NUL, got ${describeValue(issue.input)}`,
+  });
+
+/** One entry of `units:`. `cwd` is relative to the plan file's folder. */
+export const unitSchema = z.strictObject(
+  {
+    id: idSchema('a unit id'),
+    command: z
+      .array(z.string({ error: expecting('a string argument', quoteHint) }), {
+        error: expecting('a list of strings such as [node, build.mjs] (argv, never run through a shell)'),
+      })
+      .min(1, { error: 'expected a non-empty list: the program, then its arguments; got an empty list' })
+      .check((ctx) => {
+        if (ctx.value[0] === '') {
+          ctx.issues.push({ code: 'custom', input: ctx.value, path: [0], message: 'expected a program name, got an empty string' });
+        }
+      }),
+    cwd: z
+      .string({ error: expecting('a directory path relative to the plan file') })
+      .min(1, { error: 'expected a directory path relative to the plan file, got an empty string' })
+      .optional(),
+    env: z.record(envKeySchema, z.string({ error: expecting('a string', quoteHint) }), mapping('a mapping of names to strings')).optional(),
+    input: z.string({ error: expecting('a string (written to the unit\'s stdin)', quoteHint) }).optional(),
+    maxAttempts: overridableShape.maxAttempts.optional(),
+    timeout: durationSchema.optional(),
+    stallTimeout: durationSchema.optional(),
+    retryBackoff: durationSchema.optional(),
+    killGrace: durationSchema.optional(),
+  },
+  mapping('a unit: a mapping with at least id and command'),
+);
+
+/** One entry of `milestones:`. */
+export const milestoneSchema = z.strictObject(
+  {
+    id: idSchema('a milestone id'),
+    dependsOn: z.array(idSchema('a milestone id'), { error: expecting('a list of milestone ids') }).default([]),
+    units: z
+      .array(unitSchema, { error: expecting('a list of units') })
+      .min(1, { error: 'expected at least one unit, got an empty list' }),
+  },
+  mapping('a milestone: a mapping with id and units'),
+);
+
+/** The whole plan document. `store` is relative to the current directory. */
+export const planDocumentSchema = z.strictObject(
+  {
+    version: z.literal(1, {
+      error: (issue) =>
+        issue.input === undefined
+          ? 'missing required field; expected version: 1'
+          : `expected 1 (the only plan format this statecrew reads), got ${describeValue(issue.input)}`,
+    }),
+    workers: positiveIntSchema('a number of workers', MAX_WORKERS).default(DEFAULT_WORKERS),
+    store: z
+      .string({ error: expecting('a file path for the store') })
+      .min(1, { error: 'expected a file path for the store, got an empty string' })
+      .default(DEFAULT_STORE),
+    defaults: defaultsSchema.prefault({}),
+    milestones: z
+      .array(milestoneSchema, { error: expecting('a list of milestones') })
+      .min(1, { error: 'expected at least one milestone, got an empty list' }),
+  },
+  mapping('a mapping with version, milestones and optional workers, store, defaults'),
+);
+
+/** A plan document after schema validation: defaults of `defaults` applied, durations in ms, paths unresolved. */
+export type PlanDocument = z.infer<typeof planDocumentSchema>;
+
+/** Field names accepted by each kind of mapping in a plan, used to suggest fixes for unknown fields. */
+export const PLAN_FIELDS = {
+  plan: Object.keys(planDocumentSchema.shape),
+  defaults: Object.keys(defaultsSchema.shape),
+  milestone: Object.keys(milestoneSchema.shape),
+  unit: Object.keys(unitSchema.shape),
+} as const;

@@ -1,0 +1,142 @@
+import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
+import type { DispatchProjection, LeaseProjection } from '../persistence/types.js';
+
+/** State of a unit, derived from the plan and its dispatches (never stored separately). */
+export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'blocked';
+/** State of a milestone, derived from its units, its dependencies and its leases. */
+export type MilestoneState = 'pending' | 'running' | 'completed' | 'failed' | 'blocked';
+
+export interface UnitProgress {
+  readonly spec: UnitSpec;
+  readonly state: UnitState;
+  /** Dispatches that were claimed or ran (canceled ones excluded). */
+  readonly attempts: number;
+  /** Dispatches that ended `failed` or `stuck`. */
+  readonly failures: number;
+  /** The unit's dispatch in `pending`, `claimed` or `running`, if any (at most one: invariant 2). */
+  readonly active: DispatchProjection | null;
+  /** The most recent dispatch, if any. */
+  readonly last: DispatchProjection | null;
+  /** Dispatches that were created (canceled included); the next dispatch id uses `created + 1`. */
+  readonly created: number;
+}
+
+export interface MilestoneProgress {
+  readonly spec: MilestoneSpec;
+  readonly state: MilestoneState;
+  readonly units: readonly UnitProgress[];
+}
+
+export interface Progress {
+  readonly milestones: readonly MilestoneProgress[];
+  readonly units: ReadonlyMap<string, UnitProgress>;
+  /** Every milestone is `completed`, `failed` or `blocked`. */
+  readonly finished: boolean;
+  /** Every unit completed. */
+  readonly succeeded: boolean;
+}
+
+const ACTIVE_DISPATCH = new Set(['pending', 'claimed', 'running']);
+const ACTIVE_LEASE = new Set(['claiming', 'held', 'releasing']);
+const TERMINAL_MILESTONE = new Set<MilestoneState>(['completed', 'failed', 'blocked']);
+
+/**
+ * Derives unit and milestone states from the plan and the dispatch and lease projections.
+ *
+ * - unit: `completed` when a dispatch completed; `failed` when `failures >= maxAttempts` or a
+ *   dispatch is `stuck`; `running` when a dispatch is claimed or running; `blocked` when its
+ *   milestone failed or is blocked before it completed; else `pending`.
+ * - milestone: `completed` when every unit completed; `failed` when a unit failed; `blocked`
+ *   when a dependency failed or is blocked; `running` when a lease is live or a unit was
+ *   attempted; else `pending`.
+ */
+export function deriveProgress(
+  plan: Plan,
+  dispatches: readonly DispatchProjection[],
+  leases: readonly LeaseProjection[],
+): Progress {
+  const byUnit = new Map<string, DispatchProjection[]>();
+  for (const dispatch of dispatches) {
+    const list = byUnit.get(dispatch.unitId) ?? [];
+    list.push(dispatch);
+    byUnit.set(dispatch.unitId, list);
+  }
+  const leased = new Set(leases.filter((lease) => ACTIVE_LEASE.has(lease.state)).map((lease) => lease.milestoneId));
+
+  const ownStates = new Map<string, { state: MilestoneState; units: UnitProgress[] }>();
+  for (const milestone of plan.milestones) {
+    const units = milestone.units.map((spec) => unitProgress(spec, byUnit.get(spec.id) ?? []));
+    ownStates.set(milestone.id, { state: ownMilestoneState(units, leased.has(milestone.id)), units });
+  }
+
+  const resolved = new Map<string, MilestoneState>();
+  const resolve = (id: string): MilestoneState => {
+    const known = resolved.get(id);
+    if (known !== undefined) return known;
+    const own = ownStates.get(id);
+    const spec = plan.milestones.find((milestone) => milestone.id === id);
+    if (own === undefined || spec === undefined) return 'blocked';
+    let state = own.state;
+    if (state !== 'completed' && state !== 'failed') {
+      const dependencyBlocked = spec.dependsOn.some((dep) => {
+        const depState = resolve(dep);
+        return depState === 'failed' || depState === 'blocked';
+      });
+      if (dependencyBlocked) state = 'blocked';
+    }
+    resolved.set(id, state);
+    return state;
+  };
+
+  const units = new Map<string, UnitProgress>();
+  const milestones = plan.milestones.map((spec): MilestoneProgress => {
+    const state = resolve(spec.id);
+    const own = ownStates.get(spec.id);
+    const milestoneUnits = (own?.units ?? []).map((unit) =>
+      (state === 'failed' || state === 'blocked') && unit.state !== 'completed' && unit.state !== 'failed'
+        ? { ...unit, state: 'blocked' as const }
+        : unit,
+    );
+    for (const unit of milestoneUnits) units.set(unit.spec.id, unit);
+    return { spec, state, units: milestoneUnits };
+  });
+
+  return {
+    milestones,
+    units,
+    finished: milestones.every((milestone) => TERMINAL_MILESTONE.has(milestone.state)),
+    succeeded: milestones.every((milestone) => milestone.state === 'completed'),
+  };
+}
+
+function unitProgress(spec: UnitSpec, dispatches: readonly DispatchProjection[]): UnitProgress {
+  let attempts = 0;
+  let failures = 0;
+  let completed = false;
+  let stuck = false;
+  let active: DispatchProjection | null = null;
+  for (const dispatch of dispatches) {
+    if (ACTIVE_DISPATCH.has(dispatch.state)) active = dispatch;
+    if (dispatch.state !== 'canceled' && dispatch.state !== 'pending') attempts++;
+    if (dispatch.state === 'failed' || dispatch.state === 'stuck') failures++;
+    if (dispatch.state === 'stuck') stuck = true;
+    if (dispatch.state === 'completed') completed = true;
+  }
+  let state: UnitState = 'pending';
+  if (completed) state = 'completed';
+  else if (stuck || failures >= spec.maxAttempts) state = 'failed';
+  else if (active !== null && active.state !== 'pending') state = 'running';
+  return { spec, state, attempts, failures, active, last: dispatches.at(-1) ?? null, created: dispatches.length };
+}
+
+function ownMilestoneState(units: readonly UnitProgress[], leased: boolean): MilestoneState {
+  if (units.every((unit) => unit.state === 'completed')) return 'completed';
+  if (units.some((unit) => unit.state === 'failed')) return 'failed';
+  if (leased || units.some((unit) => unit.attempts > 0)) return 'running';
+  return 'pending';
+}
+
+/** True for the milestone states after which nothing more runs. */
+export function isTerminalMilestone(state: MilestoneState): boolean {
+  return TERMINAL_MILESTONE.has(state);
+}

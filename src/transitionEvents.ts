@@ -1,0 +1,94 @@
+import type { Emitter } from 'mitt';
+import type { DispatchContext } from '../machines/dispatch.js';
+import type { LeaseContext } from '../machines/lease.js';
+import type { WorkerContext } from '../machines/worker.js';
+import type { Store } from '../persistence/store.js';
+import type { PersistedTransition } from './actorHost.js';
+import type { Clock } from './clock.js';
+import type { RuntimeEvents } from './events.js';
+import type { Plan } from './plan/types.js';
+import { topState } from './projections.js';
+
+/**
+ * Turns committed transitions into the host-facing events (`unit.*`, `lease.*`,
+ * `worker.died`). Called after the transition is durable.
+ */
+export function describeTransition(
+  transition: PersistedTransition,
+  store: Store,
+  clock: Clock,
+  events: Emitter<RuntimeEvents>,
+  plan: Plan | undefined,
+): void {
+  const to = topState(transition.to);
+  const from = transition.from === null ? null : topState(transition.from);
+  if (to === from) return;
+  switch (transition.kind) {
+    case 'dispatch': {
+      const c = transition.context as DispatchContext;
+      if (to === 'running' && c.started !== null && c.workerId !== null) {
+        events.emit('unit.started', {
+          unitId: c.unitId,
+          dispatchId: c.dispatchId,
+          attempt: c.attempt,
+          workerId: c.workerId,
+          pid: c.started.pid,
+          logPath: c.started.logPath,
+        });
+      } else if (to === 'completed') {
+        events.emit('unit.completed', {
+          unitId: c.unitId,
+          dispatchId: c.dispatchId,
+          attempt: c.attempt,
+          workerId: c.workerId,
+          durationMs: c.started !== null && c.endedAt !== null ? c.endedAt - c.started.startedAt : null,
+        });
+      } else if (to === 'failed' || to === 'stuck') {
+        const unit = plan?.milestones.flatMap((m) => m.units).find((u) => u.id === c.unitId);
+        const failures = store.listDispatches(c.unitId).filter((d) => d.state === 'failed' || d.state === 'stuck').length;
+        const retries = unit !== undefined && to === 'failed' && failures < unit.maxAttempts;
+        const retryAt = unit === undefined ? 0 : (c.endedAt ?? clock.now()) + unit.retryBackoffMs * 2 ** (failures - 1);
+        events.emit('unit.failed', {
+          unitId: c.unitId,
+          dispatchId: c.dispatchId,
+          attempt: c.attempt,
+          workerId: c.workerId,
+          reason: c.endReason ?? c.result?.reason ?? to,
+          retryInMs: retries ? Math.max(0, retryAt - clock.now()) : null,
+        });
+      } else if (to === 'canceled') {
+        events.emit('unit.canceled', { unitId: c.unitId, dispatchId: c.dispatchId, reason: c.endReason ?? 'canceled' });
+      }
+      return;
+    }
+    case 'lease': {
+      const c = transition.context as LeaseContext;
+      if (to === 'held') {
+        events.emit('lease.acquired', { milestoneId: c.milestoneId, workerId: c.workerId, fencingToken: c.fencingToken ?? 0 });
+      } else if (transition.done) {
+        events.emit('lease.ended', {
+          milestoneId: c.milestoneId,
+          workerId: c.workerId,
+          fencingToken: c.fencingToken,
+          state: to,
+          reason: c.endReason,
+        });
+      }
+      return;
+    }
+    case 'worker': {
+      const c = transition.context as WorkerContext;
+      if (to === 'zombie') {
+        events.emit('worker.died', {
+          workerId: c.workerId,
+          unitId: c.lastTurn?.result !== undefined ? (c.turn?.unitId ?? null) : null,
+          reason: c.endReason ?? 'zombie',
+          lastActivityAt: c.lastTurn?.result.endedAt ?? null,
+        });
+      }
+      return;
+    }
+    case 'supervisor':
+      return;
+  }
+}

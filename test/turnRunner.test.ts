@@ -1,0 +1,220 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isProcessAlive, listProcessGroup } from '../actors/processes.js';
+import { runTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
+import { systemClock } from '../src/clock.js';
+
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'statecrew-turn-'));
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+/** A turn running `fixtures/<script>` with generous limits; override what a test is about. */
+function turn(script: string, args: readonly string[] = [], overrides: Partial<TurnRequest> = {}): TurnRequest {
+  return {
+    dispatchId: 'dispatch-1',
+    unitId: 'unit-a',
+    milestoneId: 'm1',
+    workerId: 'worker-1',
+    attempt: 2,
+    fencingToken: 7,
+    command: [process.execPath, fixture(script), ...args],
+    cwd: dir,
+    env: {},
+    input: null,
+    timeoutMs: 20_000,
+    stallTimeoutMs: 20_000,
+    killGraceMs: 200,
+    logPath: join(dir, 'logs', 'unit-a', 'attempt-2.log'),
+    ...overrides,
+  };
+}
+
+/** Runs a turn with the system clock, recording what `onStart` reported. */
+async function run(request: TurnRequest, signal?: AbortSignal) {
+  const starts: TurnStart[] = [];
+  const outcome = await runTurn(request, { clock: systemClock, onStart: (start) => starts.push(start), ...(signal ? { signal } : {}) });
+  return { outcome, starts, log: readFileSync(request.logPath, 'utf8') };
+}
+
+/** Aborts `controller` as soon as the log file contains `text` (watched, not polled). */
+function abortWhenLogged(logPath: string, text: string, controller: AbortController): () => void {
+  const check = (): void => {
+    if (!controller.signal.aborted && readFileSync(logPath, 'utf8').includes(text)) controller.abort();
+  };
+  const watcher = watch(logPath, check);
+  check();
+  return () => watcher.close();
+}
+
+describe('runTurn', () => {
+  it('resolves exited with code 0 and logs the output between header and footer when the turn succeeds', async () => {
+    const request = turn('exit-with.mjs', ['0']);
+    const { outcome, starts, log } = await run(request);
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, signal: null, reason: 'exit code 0', lastStderrLine: null });
+    expect(outcome.outputBytes).toBe(Buffer.byteLength('exit-with says hello\n'));
+    expect(starts).toHaveLength(1);
+    const [start] = starts;
+    expect(start).toMatchObject({ pid: outcome.pid, pgid: outcome.pid, logPath: request.logPath });
+    expect(start?.procStartTime).toMatch(/^\d+$/);
+    expect(outcome.endedAt).toBeGreaterThanOrEqual(start?.startedAt ?? Infinity);
+    const lines = log.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^# statecrew turn dispatch-1 attempt 2 started \d{4}-\d\d-\d\dT.* pid \d+: /);
+    expect(lines).toContain('exit-with says hello');
+    expect(lines.at(-1)).toMatch(/^# exit code 0 after \d+ms$/);
+  });
+
+  it('puts the last stderr line in the reason when the turn exits non-zero', async () => {
+    const { outcome, log } = await run(turn('exit-with.mjs', ['3', 'cannot find tsconfig']));
+    expect(outcome).toMatchObject({
+      kind: 'exited', exitCode: 3, reason: 'exit code 3: cannot find tsconfig', lastStderrLine: 'cannot find tsconfig',
+    });
+    expect(log).toContain('some earlier diagnostic\ncannot find tsconfig\n');
+  });
+
+  it('passes the STATECREW_* markers and the request env to the process', async () => {
+    const { outcome, log } = await run(turn('print-env.mjs', [], { env: { STATECREW_EXTRA: 'from the plan' } }));
+    expect(outcome.kind).toBe('exited');
+    const json = log.split('\n').find((line) => line.startsWith('{'));
+    expect(JSON.parse(json ?? 'null')).toEqual({
+      STATECREW_ATTEMPT: '2',
+      STATECREW_DISPATCH_ID: 'dispatch-1',
+      STATECREW_EXTRA: 'from the plan',
+      STATECREW_FENCING_TOKEN: '7',
+      STATECREW_MILESTONE_ID: 'm1',
+      STATECREW_UNIT_ID: 'unit-a',
+      STATECREW_WORKER_ID: 'worker-1',
+    });
+  });
+
+  it('delivers the input on stdin and closes it', async () => {
+    const input = 'first line of the prompt\nsecond line\n';
+    const { outcome, log } = await run(turn('echo-stdin.mjs', [], { input }));
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, outputBytes: Buffer.byteLength(input) });
+    expect(log).toContain(input);
+  });
+
+  it('notes undelivered input in the log when the process exits without reading stdin', async () => {
+    const { outcome, log } = await run(turn('exit-with.mjs', ['0'], { input: 'x'.repeat(4 * 1024 * 1024) }));
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
+    expect(log).toMatch(/^# stdin not fully delivered: .*EPIPE/m);
+  });
+
+  it('kills the group and verifies it gone when the timeout passes', async () => {
+    const { outcome, starts, log } = await run(turn('silent-forever.mjs', [], { timeoutMs: 300 }));
+    expect(outcome).toMatchObject({ kind: 'timeout', exitCode: null, signal: 'SIGTERM', reason: 'killed after timeout of 300ms' });
+    const [start] = starts;
+    expect(isProcessAlive(start?.pid ?? 0, start?.procStartTime ?? null)).toBe(false);
+    expect(listProcessGroup(start?.pgid ?? 0)).toEqual([]);
+    expect(log.trimEnd().split('\n').at(-1)).toMatch(/^# killed after timeout of 300ms; ended after .*; process group \d+ sent SIGTERM$/);
+  });
+
+  it('stops the turn as stalled when it stays silent for the stall timeout', async () => {
+    const { outcome, starts } = await run(turn('silent-forever.mjs', [], { stallTimeoutMs: 300 }));
+    expect(outcome).toMatchObject({ kind: 'stalled', signal: 'SIGTERM', reason: 'no output for 300ms (stall timeout)' });
+    expect(outcome.endedAt - (starts[0]?.startedAt ?? 0)).toBeGreaterThanOrEqual(300);
+    expect(isProcessAlive(starts[0]?.pid ?? 0, starts[0]?.procStartTime ?? null)).toBe(false);
+  });
+
+  it('sends SIGKILL after the grace period when the process ignores SIGTERM', async () => {
+    const request = turn('ignore-sigterm.mjs', [], { killGraceMs: 200 });
+    const controller = new AbortController();
+    let stopWatching = (): void => undefined;
+    const starts: TurnStart[] = [];
+    const outcome = await runTurn(request, {
+      clock: systemClock,
+      signal: controller.signal,
+      onStart: (start) => {
+        starts.push(start);
+        stopWatching = abortWhenLogged(request.logPath, 'ready\n', controller);
+      },
+    }).finally(() => stopWatching());
+    expect(outcome).toMatchObject({ kind: 'signaled', signal: 'SIGKILL', reason: 'stopped by runtime' });
+    const log = readFileSync(request.logPath, 'utf8');
+    expect(log).toContain('got SIGTERM, ignoring it');
+    expect(log).toMatch(/sent SIGTERM, SIGKILL\n$/);
+    expect(isProcessAlive(starts[0]?.pid ?? 0, starts[0]?.procStartTime ?? null)).toBe(false);
+  });
+
+  it('kills and verifies a grandchild left behind when the process exits 0', async () => {
+    const { outcome, log } = await run(turn('fork-grandchild.mjs'));
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, reason: 'exit code 0' });
+    const grandchild = Number(/^grandchild (\d+)$/m.exec(log)?.[1]);
+    expect(grandchild).toBeGreaterThan(0);
+    expect(isProcessAlive(grandchild, null)).toBe(false);
+    expect(listProcessGroup(outcome.pid ?? 0)).toEqual([]);
+    expect(log).toMatch(/^# exit code 0 after .*; process group \d+ sent SIGTERM\n$/m);
+  });
+
+  it('resolves spawn-failed without calling onStart when the program does not exist', async () => {
+    const request = turn('exit-with.mjs', [], { command: ['/nonexistent/statecrew-no-such-agent', '--help'] });
+    const { outcome, starts, log } = await run(request);
+    expect(outcome).toMatchObject({ kind: 'spawn-failed', exitCode: null, signal: null, pid: null, outputBytes: 0 });
+    expect(outcome.reason).toMatch(/^spawn failed: ENOENT: /);
+    expect(starts).toEqual([]);
+    expect(log).toMatch(/^# statecrew turn dispatch-1 attempt 2 started .*\n# spawn failed: ENOENT: .*\n$/);
+  });
+
+  it('resolves spawn-failed naming the directory when the cwd does not exist', async () => {
+    const { outcome, starts } = await run(turn('exit-with.mjs', ['0'], { cwd: join(dir, 'missing') }));
+    expect(outcome.kind).toBe('spawn-failed');
+    expect(outcome.reason).toBe(`spawn failed: ENOENT: working directory ${join(dir, 'missing')} does not exist`);
+    expect(starts).toEqual([]);
+  });
+
+  it('kills the group and resolves signaled when the runtime aborts the turn', async () => {
+    const controller = new AbortController();
+    const request = turn('sleep-then-exit.mjs', ['20000']);
+    const starts: TurnStart[] = [];
+    const outcome = await runTurn(request, {
+      clock: systemClock,
+      signal: controller.signal,
+      onStart: (start) => {
+        starts.push(start);
+        queueMicrotask(() => controller.abort());
+      },
+    });
+    expect(outcome).toMatchObject({ kind: 'signaled', signal: 'SIGTERM', reason: 'stopped by runtime' });
+    expect(isProcessAlive(starts[0]?.pid ?? 0, starts[0]?.procStartTime ?? null)).toBe(false);
+  });
+
+  it('starts no process when the signal is already aborted', async () => {
+    const { outcome, starts } = await run(turn('exit-with.mjs', ['0']), AbortSignal.abort());
+    expect(outcome).toMatchObject({ kind: 'signaled', reason: 'stopped by runtime', pid: null });
+    expect(starts).toEqual([]);
+  });
+
+  it('kills the turn and rejects with the error when onStart throws', async () => {
+    let started: TurnStart | null = null;
+    const failure = new Error('could not record the turn');
+    await expect(runTurn(turn('silent-forever.mjs'), {
+      clock: systemClock,
+      onStart: (start) => {
+        started = start;
+        throw failure;
+      },
+    })).rejects.toBe(failure);
+    const start = started as TurnStart | null;
+    expect(start).not.toBeNull();
+    expect(isProcessAlive(start?.pid ?? 0, start?.procStartTime ?? null)).toBe(false);
+  });
+
+  it('does no I/O before the caller’s synchronous code has run', async () => {
+    const request = turn('exit-with.mjs', ['0']);
+    const pending = runTurn(request, { clock: systemClock, onStart: () => undefined });
+    expect(existsSync(request.logPath)).toBe(false);
+    expect((await pending).kind).toBe('exited');
+  });
+});
