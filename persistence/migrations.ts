@@ -70,6 +70,7 @@ export const MIGRATIONS: readonly string[] = [
     pgid INTEGER,
     proc_start_time TEXT,
     log_path TEXT,
+    outcome TEXT,
     exit_code INTEGER,
     signal TEXT,
     reason TEXT,

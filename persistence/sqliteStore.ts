@@ -259,12 +259,12 @@ function prepareStatements(db: Database.Database) {
     ),
     dispatchUpsert: db.prepare(
       `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
-         ended_at, pid, pgid, proc_start_time, log_path, exit_code, signal, reason, created_at, updated_at)
+         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, reason, created_at, updated_at)
        VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
-         @endedAt, @pid, @pgid, @procStartTime, @logPath, @exitCode, @signal, @reason, @at, @at)
+         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @reason, @at, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
          not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
-         proc_start_time = @procStartTime, log_path = @logPath, exit_code = @exitCode, signal = @signal,
+         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal,
          reason = @reason, updated_at = @at`,
     ),
     supervisorUpsert: db.prepare(

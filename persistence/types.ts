@@ -73,6 +73,8 @@ export interface DispatchProjection {
   readonly pgid: number | null;
   readonly procStartTime: string | null;
   readonly logPath: string | null;
+  /** How the turn ended (`exited`, `timeout`, `stalled`, `lost`, …), `null` before it ended or when no turn ran. */
+  readonly outcome: string | null;
   readonly exitCode: number | null;
   readonly signal: string | null;
   readonly reason: string | null;

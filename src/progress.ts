@@ -11,7 +11,10 @@ export interface UnitProgress {
   readonly state: UnitState;
   /** Dispatches that were claimed or ran (canceled ones excluded). */
   readonly attempts: number;
-  /** Dispatches that ended `failed` or `stuck`. */
+  /**
+   * Dispatches that ended `failed` or `stuck`, except turns `lost` because the runtime
+   * itself died: those are retried without using up an attempt.
+   */
   readonly failures: number;
   /** The unit's dispatch in `pending`, `claimed` or `running`, if any (at most one: invariant 2). */
   readonly active: DispatchProjection | null;
@@ -118,7 +121,7 @@ function unitProgress(spec: UnitSpec, dispatches: readonly DispatchProjection[])
   for (const dispatch of dispatches) {
     if (ACTIVE_DISPATCH.has(dispatch.state)) active = dispatch;
     if (dispatch.state !== 'canceled' && dispatch.state !== 'pending') attempts++;
-    if (dispatch.state === 'failed' || dispatch.state === 'stuck') failures++;
+    if (countsAsFailure(dispatch)) failures++;
     if (dispatch.state === 'stuck') stuck = true;
     if (dispatch.state === 'completed') completed = true;
   }
@@ -127,6 +130,21 @@ function unitProgress(spec: UnitSpec, dispatches: readonly DispatchProjection[])
   else if (stuck || failures >= spec.maxAttempts) state = 'failed';
   else if (active !== null && active.state !== 'pending') state = 'running';
   return { spec, state, attempts, failures, active, last: dispatches.at(-1) ?? null, created: dispatches.length };
+}
+
+/**
+ * Earliest start of the next attempt: the last failure's end plus
+ * `retryBackoff · 2^(failures-1)` (1s, 2s, 4s… with the default backoff); `null` (at once)
+ * when no attempt has failed.
+ */
+export function nextAttemptAt(spec: UnitSpec, failures: number, lastEndedAt: number | null): number | null {
+  if (failures === 0 || lastEndedAt === null) return null;
+  return lastEndedAt + spec.retryBackoffMs * 2 ** (failures - 1);
+}
+
+/** A failed or stuck dispatch counts against `maxAttempts` unless its turn was lost to a runtime crash. */
+export function countsAsFailure(dispatch: DispatchProjection): boolean {
+  return (dispatch.state === 'failed' || dispatch.state === 'stuck') && dispatch.outcome !== 'lost';
 }
 
 function ownMilestoneState(units: readonly UnitProgress[], leased: boolean): MilestoneState {

@@ -100,6 +100,7 @@ export function deriveRows(kind: ActorKind, actorId: string, snapshot: MachineSn
             pgid: c.started?.pgid ?? null,
             procStartTime: c.started?.procStartTime ?? null,
             logPath: c.started?.logPath ?? null,
+            outcome: c.result?.kind ?? null,
             exitCode: c.result?.exitCode ?? null,
             signal: c.result?.signal ?? null,
             reason: c.endReason ?? c.result?.reason ?? null,

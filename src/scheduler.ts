@@ -8,7 +8,7 @@ import type { ActorHost, HostedActor } from './actorHost.js';
 import type { Clock } from './clock.js';
 import { ensureError } from './errors.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
-import { deriveProgress, isTerminalMilestone, type Progress, type UnitProgress } from './progress.js';
+import { deriveProgress, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
 import { topState } from './projections.js';
 
 /** What the scheduler needs; owned by the runtime. */
@@ -200,7 +200,7 @@ export class Scheduler {
       unitId: unit.spec.id,
       milestoneId: unit.spec.milestoneId,
       attempt: unit.attempts + 1,
-      notBefore: retryAt(unit),
+      notBefore: nextAttemptAt(unit.spec, unit.failures, unit.last?.endedAt ?? null),
     };
     try {
       this.deps.host.create('dispatch', id, input);
@@ -275,13 +275,6 @@ export class Scheduler {
       logPath: path.join(this.deps.logsDir, safeFileName(unit.id), `attempt-${dispatch.attempt}-${sequence}.log`),
     };
   }
-}
-
-/** Earliest time of the next attempt: the last failure's end plus `retryBackoff · 2^(failures-1)`. */
-function retryAt(unit: UnitProgress): number | null {
-  if (unit.failures === 0 || unit.last === null) return null;
-  const endedAt = unit.last.endedAt ?? 0;
-  return endedAt + unit.spec.retryBackoffMs * 2 ** (unit.failures - 1);
 }
 
 /** Turns a unit id into one path segment. */

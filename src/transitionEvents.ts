@@ -7,6 +7,7 @@ import type { PersistedTransition } from './actorHost.js';
 import type { Clock } from './clock.js';
 import type { RuntimeEvents } from './events.js';
 import type { Plan } from './plan/types.js';
+import { countsAsFailure, nextAttemptAt } from './progress.js';
 import { topState } from './projections.js';
 
 /**
@@ -45,16 +46,16 @@ export function describeTransition(
         });
       } else if (to === 'failed' || to === 'stuck') {
         const unit = plan?.milestones.flatMap((m) => m.units).find((u) => u.id === c.unitId);
-        const failures = store.listDispatches(c.unitId).filter((d) => d.state === 'failed' || d.state === 'stuck').length;
+        const failures = store.listDispatches(c.unitId).filter(countsAsFailure).length;
         const retries = unit !== undefined && to === 'failed' && failures < unit.maxAttempts;
-        const retryAt = unit === undefined ? 0 : (c.endedAt ?? clock.now()) + unit.retryBackoffMs * 2 ** (failures - 1);
+        const retryAt = unit === undefined ? null : nextAttemptAt(unit, failures, c.endedAt ?? clock.now());
         events.emit('unit.failed', {
           unitId: c.unitId,
           dispatchId: c.dispatchId,
           attempt: c.attempt,
           workerId: c.workerId,
           reason: c.endReason ?? c.result?.reason ?? to,
-          retryInMs: retries ? Math.max(0, retryAt - clock.now()) : null,
+          retryInMs: retries ? Math.max(0, (retryAt ?? clock.now()) - clock.now()) : null,
         });
       } else if (to === 'canceled') {
         events.emit('unit.canceled', { unitId: c.unitId, dispatchId: c.dispatchId, reason: c.endReason ?? 'canceled' });
