@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { DispatchConflictError, PersistError, StaleFencingTokenError, StoreNotFoundError } from '../src/errors.js';
+import { DispatchConflictError, PersistError, StaleFencingTokenError, StoreCorruptError, StoreNotFoundError } from '../src/errors.js';
 import { migrate } from './migrations.js';
 import type { Store } from './store.js';
 import type {
@@ -56,8 +56,9 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Opens (creating the file and its folder unless `mustExist`) the store at `file`.
-   * @throws StoreNotFoundError when `mustExist` is set and there is no file.
+   * Opens (creating the file and its folder unless `mustExist` or `readonly`) the store at `file`.
+   * @throws StoreNotFoundError when `mustExist` or `readonly` is set and there is no file.
+   * @throws StoreCorruptError when the file is not a SQLite database or cannot be read.
    */
   static fromPath(file: string, options: SqliteStoreOptions & { mustExist?: boolean; readonly?: boolean } = {}): SqliteStore {
     if (options.mustExist === true || options.readonly === true) {
@@ -65,8 +66,17 @@ export class SqliteStore implements Store {
     } else {
       fs.mkdirSync(path.dirname(file), { recursive: true });
     }
-    const db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.mustExist === true });
-    return new SqliteStore(db, options);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file, { readonly: options.readonly === true, fileMustExist: options.mustExist === true });
+      return new SqliteStore(db, options);
+    } catch (error) {
+      db?.close();
+      if (error instanceof Database.SqliteError) {
+        throw new StoreCorruptError(`cannot open the store ${file}: ${error.message} (${error.code})`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   persistTransition(write: TransitionWrite): number {

@@ -74,7 +74,7 @@ export class ActorHost {
     const snapshot = hosted.actor.getSnapshot() as MachineSnapshotLike;
     const json = JSON.stringify(hosted.actor.getPersistedSnapshot());
     const state = stateToString(snapshot.value);
-    this.store.persistTransition({
+    const seq = this.store.persistTransition({
       actorId: id,
       kind,
       machineId: definition.machineId,
@@ -91,6 +91,7 @@ export class ActorHost {
     hosted.state = state;
     hosted.lastJson = json;
     this.actors.set(id, hosted);
+    this.hooks.onTransition({ actorId: id, kind, from: null, to: state, event: { type: 'xstate.init' }, seq, done: false, context: snapshot.context });
     hosted.actor.start();
     return hosted;
   }

@@ -19,7 +19,7 @@ export const systemClock: Clock = {
 
 /** A clock whose time only moves when {@link ManualClock.advance} is called. */
 export interface ManualClock extends Clock {
-  /** Moves time forward by `ms` milliseconds, firing every timer that falls due, in order. */
+  /** Moves time forward by `ms` milliseconds, firing every timer that falls due, in order, each at its own due time. */
   advance(ms: number): void;
   /** Sets the current time (ms since epoch); must not go backwards. */
   set(at: number): void;
@@ -33,21 +33,24 @@ export function createManualClock(start = 1_700_000_000_000): ManualClock {
   let nextId = 1;
   const timers = new Map<number, { at: number; fn: () => void }>();
 
-  function fireDue(): void {
+  /** Fires due timers one at a time, earliest first, with `now()` equal to each timer's due time. */
+  function fireUntil(target: number): void {
     for (;;) {
       let dueId: number | undefined;
       let dueAt = Infinity;
       for (const [id, timer] of timers) {
-        if (timer.at <= current && timer.at < dueAt) {
+        if (timer.at <= target && timer.at < dueAt) {
           dueAt = timer.at;
           dueId = id;
         }
       }
-      if (dueId === undefined) return;
+      if (dueId === undefined) break;
       const timer = timers.get(dueId);
       timers.delete(dueId);
+      current = Math.max(current, dueAt);
       timer?.fn();
     }
+    current = target;
   }
 
   return {
@@ -65,8 +68,7 @@ export function createManualClock(start = 1_700_000_000_000): ManualClock {
     },
     set(at) {
       if (at < current) throw new RangeError(`ManualClock cannot go back from ${current} to ${at}`);
-      current = at;
-      fireDue();
+      fireUntil(at);
     },
     pending: () => timers.size,
   };

@@ -170,13 +170,15 @@ function holdLease(effects: EffectContext, input: HeldLeaseInput, sendBack: (eve
 export function provideDispatch(effects: EffectContext) {
   return dispatchMachine.provide({
     actors: {
-      waitUntil: fromPromise<void, DeadlineInput>(
-        ({ input, signal }) =>
-          new Promise<void>((resolve) => {
-            const timer = effects.clock.setTimeout(resolve, Math.max(0, input.at - effects.clock.now()));
-            signal.addEventListener('abort', () => effects.clock.clearTimeout(timer));
-          }),
-      ),
+      waitUntil: fromPromise<void, DeadlineInput>(async ({ input, signal }) => {
+        await Promise.resolve();
+        const remaining = input.at - effects.clock.now();
+        if (remaining <= 0) return;
+        await new Promise<void>((resolve) => {
+          const timer = effects.clock.setTimeout(resolve, remaining);
+          signal.addEventListener('abort', () => effects.clock.clearTimeout(timer));
+        });
+      }),
     },
   });
 }

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fromCallback, fromPromise } from 'xstate';
-import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION, dispatchMachine } from '../machines/dispatch.js';
+import { fromCallback, fromPromise, type EventObject } from 'xstate';
+import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION, dispatchMachine, type DeadlineInput } from '../machines/dispatch.js';
 import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, leaseMachine } from '../machines/lease.js';
 import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } from '../machines/supervisor.js';
 import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, workerMachine } from '../machines/worker.js';
@@ -37,25 +37,26 @@ function store(): SqliteStore {
 
 /** Machines whose effects never complete on their own: events drive them. */
 function inertDefinitions(): Record<ActorKind, MachineDefinition> {
-  const never = fromPromise(() => new Promise<never>(() => undefined));
-  const idle = fromCallback(() => () => undefined);
+  // Effects that never complete and never send: the test drives every event itself.
+  const never = <Output, Input>() => fromPromise<Output, Input>(() => new Promise<Output>(() => undefined));
+  const idle = <Event extends EventObject, Input>() => fromCallback<Event, Input>(() => () => undefined);
   return {
     supervisor: { kind: 'supervisor', machine: supervisorMachine, machineId: SUPERVISOR_MACHINE_ID, machineVersion: SUPERVISOR_MACHINE_VERSION },
     worker: {
       kind: 'worker',
-      machine: workerMachine.provide({ actors: { prepareWorker: never, runTurn: idle, stopTurn: never } }),
+      machine: workerMachine.provide({ actors: { prepareWorker: never(), runTurn: idle(), stopTurn: never() } }),
       machineId: WORKER_MACHINE_ID,
       machineVersion: WORKER_MACHINE_VERSION,
     },
     lease: {
       kind: 'lease',
-      machine: leaseMachine.provide({ actors: { claimLease: never, holdLease: idle, releaseLease: never } }),
+      machine: leaseMachine.provide({ actors: { claimLease: never(), holdLease: idle(), releaseLease: never() } }),
       machineId: LEASE_MACHINE_ID,
       machineVersion: LEASE_MACHINE_VERSION,
     },
     dispatch: {
       kind: 'dispatch',
-      machine: dispatchMachine.provide({ actors: { waitUntil: fromPromise(async () => undefined) } }),
+      machine: dispatchMachine.provide({ actors: { waitUntil: fromPromise<void, DeadlineInput>(async () => undefined) } }),
       machineId: DISPATCH_MACHINE_ID,
       machineVersion: DISPATCH_MACHINE_VERSION,
     },

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { PlanError, StatecrewError, StoreNotFoundError } from '../errors.js';
+import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError } from '../errors.js';
+import { MAX_WORKERS } from '../plan/schema.js';
 import { EXIT } from './exitCodes.js';
 import { processIO, type CliIO } from './io.js';
 import { runCommand } from './runCommand.js';
@@ -54,7 +55,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.invalidInput;
     }
-    if (error instanceof PlanError || error instanceof StoreNotFoundError) {
+    if (error instanceof PlanError || error instanceof StoreNotFoundError || error instanceof StoreCorruptError) {
       io.stderr.write(`statecrew: ${error.message}\n`);
       return EXIT.invalidInput;
     }
@@ -68,6 +69,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
 
 function parsePositiveInt(value: string): number {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  if (!Number.isInteger(parsed) || parsed < 1 || parsed > MAX_WORKERS) {
+    throw new InvalidArgumentError(`expected an integer from 1 to ${MAX_WORKERS}, got "${value}"`);
+  }
   return parsed;
 }

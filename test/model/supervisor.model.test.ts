@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { createMachine } from 'xstate';
+import { supervisorMachine } from '../../machines/supervisor.js';
+import { buildModel, crashPoints, missing, runPath, type ModelSpec } from '../helpers/modelPaths.js';
+
+const T0 = 1_700_000_000_000;
+
+const spec: ModelSpec = {
+  kind: 'supervisor',
+  machine: supervisorMachine,
+  input: { runtimeId: 'rt-1', pid: 31337, procStartTime: '424242', startedAt: T0 },
+  events: [
+    { type: 'STORE_READY' },
+    { type: 'RESTORED', count: 3 },
+    { type: 'DRAIN', reason: 'SIGTERM' },
+    { type: 'DRAINED', exitCode: 0 },
+    { type: 'RUNTIME_GONE', reason: 'pid 31337 is gone' },
+  ],
+};
+
+describe('supervisor machine (model-based, xstate/graph)', () => {
+  const model = buildModel(spec);
+
+  it('covers every state and every transition of the definition', () => {
+    expect(missing(model)).toEqual({ states: [], transitions: [], edges: [] });
+    expect([...model.required.states].sort()).toEqual(
+      ['starting', 'restoring', 'running', 'draining', 'stopped'].map((s) => `supervisor.${s}`).sort(),
+    );
+    // RUNTIME_GONE is defined once on the root and taken from every non-final state.
+    for (const state of ['starting', 'restoring', 'running', 'draining']) {
+      expect(model.covered.edges).toContain(`${state} | supervisor: RUNTIME_GONE#0 → supervisor.stopped`);
+    }
+  });
+
+  it('reports a state or a transition that no path reaches', () => {
+    const config = supervisorMachine.config;
+    const extended = createMachine({
+      ...config,
+      states: { ...config.states, running: { on: { ...config.states?.running?.on, PAUSE: 'paused' } }, paused: {} },
+    } as never);
+    expect(missing(buildModel({ ...spec, machine: extended }))).toEqual({
+      states: ['supervisor.paused'],
+      transitions: ['supervisor.running: PAUSE#0 → supervisor.paused'],
+      edges: ['paused | supervisor: RUNTIME_GONE#0 → supervisor.stopped', 'running | supervisor.running: PAUSE#0 → supervisor.paused'],
+    });
+  });
+
+  for (const modelPath of model.paths) {
+    describe(modelPath.description, () => {
+      it('persists every step: state, journal row and projection', () => {
+        runPath(spec, modelPath);
+      });
+
+      it('ends in the same persisted state after a crash-and-restore at any step', () => {
+        const expected = runPath(spec, modelPath);
+        for (const k of crashPoints(modelPath)) {
+          expect(runPath(spec, modelPath, { crashAfter: k }), `crash after step ${k}`).toEqual(expected);
+        }
+      });
+    });
+  }
+});

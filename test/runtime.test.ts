@@ -1,0 +1,145 @@
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createManualClock } from '../src/clock.js';
+import { parsePlan } from '../src/plan/load.js';
+import { createRuntime } from '../src/runtime.js';
+import { SqliteStore } from '../persistence/sqliteStore.js';
+import { drainEventLoop, nextEvent } from './helpers/runtimeEvents.js';
+import { fixture, tempDir } from './helpers/tempStore.js';
+
+let dir: string;
+let cleanup: () => void;
+
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir('statecrew-runtime-'));
+});
+
+afterEach(() => cleanup());
+
+const node = JSON.stringify(process.execPath);
+const script = (name: string) => JSON.stringify(fixture(name));
+
+function plan(lines: string[]) {
+  return parsePlan(['version: 1', ...lines].join('\n'), { file: path.join(dir, 'plan.yaml'), cwd: dir });
+}
+
+describe('createRuntime', () => {
+  it('runs milestones in dependency order, retries with backoff and reports the outcome', async () => {
+    const runtime = createRuntime({ store: path.join(dir, 's.db') });
+    const started: string[] = [];
+    runtime.events.on('unit.started', (event) => started.push(event.unitId));
+    await runtime.start(
+      plan([
+        'workers: 2',
+        'defaults: { retryBackoff: 50ms }',
+        'milestones:',
+        '  - id: late',
+        '    dependsOn: [early]',
+        `    units: [{ id: late/1, command: [${node}, ${script('exit-with.mjs')}, "0"] }]`,
+        '  - id: early',
+        `    units: [{ id: early/1, maxAttempts: 2, command: [${node}, ${script('exit-with.mjs')}, "4", "nope"] }]`,
+      ]),
+    );
+    const result = await runtime.finished;
+    runtime.store.close();
+    expect(result.exitCode).toBe(1);
+    expect(started).toEqual(['early/1', 'early/1']);
+    expect(result.progress.units.get('early/1')).toMatchObject({ state: 'failed', attempts: 2, failures: 2 });
+    expect(result.progress.units.get('late/1')?.state).toBe('blocked');
+    expect(result.progress.milestones.map((m) => [m.spec.id, m.state])).toEqual([
+      ['late', 'blocked'],
+      ['early', 'failed'],
+    ]);
+  });
+
+  it('re-arms a retry backoff after a restart with the time that was left, not from zero and not at once', async () => {
+    const clock = createManualClock(Date.now());
+    const store = path.join(dir, 's.db');
+    const thePlan = plan([
+      'workers: 1',
+      'defaults: { retryBackoff: 1m }',
+      'milestones:',
+      '  - id: m',
+      `    units: [{ id: m/flaky, maxAttempts: 3, command: [${node}, ${script('exit-with.mjs')}, "3", "flaky"] }]`,
+    ]);
+    const first = createRuntime({ store, clock });
+    const backoff = nextEvent(first.events, 'actor.transition', (e) => e.actorId === 'm/flaky#2');
+    await first.start(thePlan);
+    const failed = await nextEvent(first.events, 'unit.failed');
+    expect(failed).toMatchObject({ attempt: 1, retryInMs: 60_000 });
+    await backoff;
+    clock.advance(20_000);
+    first.detach();
+
+    const second = createRuntime({ store, clock });
+    const secondStart = nextEvent(second.events, 'unit.started');
+    let startedAt: number | null = null;
+    void secondStart.then(() => (startedAt = clock.now()));
+    await second.start(thePlan);
+    await drainEventLoop();
+    expect(second.store.getActor('m/flaky#2')?.state).toBe('pending.backoff');
+
+    clock.advance(39_999);
+    await drainEventLoop();
+    expect(startedAt).toBeNull();
+    expect(second.store.getActor('m/flaky#2')?.state).toBe('pending.backoff');
+
+    clock.advance(1);
+    const restarted = await secondStart;
+    expect(restarted).toMatchObject({ unitId: 'm/flaky', attempt: 2 });
+    expect(startedAt).toBe(clock.now());
+
+    await nextEvent(second.events, 'unit.failed', (e) => e.attempt === 2);
+    clock.advance(120_000);
+    const result = await second.finished;
+    second.store.close();
+    expect(result.exitCode).toBe(1);
+    expect(result.progress.units.get('m/flaky')).toMatchObject({ state: 'failed', attempts: 3 });
+  });
+
+  it('does not run completed units again when the plan changed, and runs the added ones', async () => {
+    const store = path.join(dir, 's.db');
+    const unit = (id: string) => `      - { id: ${id}, command: [${node}, ${script('exit-with.mjs')}, "0"] }`;
+    const first = createRuntime({ store });
+    await first.start(plan(['milestones:', '  - id: m', '    units:', unit('m/a'), unit('m/b')]));
+    expect((await first.finished).exitCode).toBe(0);
+    first.store.close();
+
+    const second = createRuntime({ store });
+    const started: string[] = [];
+    second.events.on('unit.started', (event) => started.push(event.unitId));
+    const changed = nextEvent(second.events, 'plan.changed');
+    await second.start(plan(['milestones:', '  - id: m', '    units:', unit('m/a'), unit('m/c')]));
+    expect(await changed).toEqual({ added: ['m/c'], removed: ['m/b'], changed: [] });
+    const result = await second.finished;
+    second.store.close();
+    expect(result.exitCode).toBe(0);
+    expect(started).toEqual(['m/c']);
+  });
+
+  it('fails a dispatch left running by a worker that is gone, instead of letting it block the unit', async () => {
+    const store = path.join(dir, 's.db');
+    const thePlan = plan(['milestones:', '  - id: m', `    units: [{ id: m/u, command: [${node}, ${script('exit-with.mjs')}, "0"] }]`]);
+    const first = createRuntime({ store });
+    const claimed = nextEvent(first.events, 'actor.transition', (e) => e.actorId === 'm/u#1' && e.to === 'claimed');
+    await first.start(thePlan);
+    await claimed;
+    first.detach();
+    // The worker's row is lost (for example quarantined): its dispatch stays `claimed` in the store.
+    const raw = SqliteStore.fromPath(store);
+    raw.db.prepare("UPDATE actors SET status = 'quarantined' WHERE kind = 'worker'").run();
+    raw.close();
+
+    const second = createRuntime({ store });
+    await second.start(thePlan);
+    const result = await second.finished;
+    const dispatches = second.store.listDispatches('m/u');
+    second.store.close();
+    expect(result.exitCode).toBe(0);
+    expect(dispatches.map((d) => [d.id, d.state])).toEqual([
+      ['m/u#1', 'failed'],
+      ['m/u#2', 'completed'],
+    ]);
+    expect(dispatches[0]?.reason).toMatch(/abandoned: its worker is not running/);
+  });
+});

@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../persistence/migrations.js';
+import { SqliteStore } from '../persistence/sqliteStore.js';
+import { StoreNotFoundError } from '../src/errors.js';
+import { describeStoreConformance } from './storeConformance.js';
+import { tempDir } from './helpers/tempStore.js';
+
+describeStoreConformance('SqliteStore', () => {
+  const { dir, cleanup } = tempDir('statecrew-store-');
+  const file = path.join(dir, 'nested', 'store.db');
+  return { open: () => SqliteStore.fromPath(file), reopen: () => SqliteStore.fromPath(file), dispose: cleanup };
+});
+
+describe('SqliteStore', () => {
+  it('opens in WAL mode with the schema at the latest migration', () => {
+    const { dir, cleanup } = tempDir();
+    const store = SqliteStore.fromPath(path.join(dir, 's.db'));
+    try {
+      expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      expect(store.db.pragma('synchronous', { simple: true })).toBe(1);
+    } finally {
+      store.close();
+      cleanup();
+    }
+  });
+
+  it('uses synchronous = FULL with durability full', () => {
+    const { dir, cleanup } = tempDir();
+    const store = SqliteStore.fromPath(path.join(dir, 's.db'), { durability: 'full' });
+    try {
+      expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+    } finally {
+      store.close();
+      cleanup();
+    }
+  });
+
+  it('refuses a store written by a newer schema', () => {
+    const { dir, cleanup } = tempDir();
+    const file = path.join(dir, 's.db');
+    const db = new Database(file);
+    db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    db.close();
+    try {
+      expect(() => SqliteStore.fromPath(file)).toThrow(/newer than this statecrew supports/);
+    } finally {
+      cleanup();
+    }
+  });
+
+  it('does not create a file when opened read-only or with mustExist', () => {
+    const { dir, cleanup } = tempDir();
+    const file = path.join(dir, 'missing.db');
+    try {
+      expect(() => SqliteStore.fromPath(file, { readonly: true })).toThrow(StoreNotFoundError);
+      expect(() => SqliteStore.fromPath(file, { mustExist: true })).toThrow(StoreNotFoundError);
+      expect(fs.existsSync(file)).toBe(false);
+    } finally {
+      cleanup();
+    }
+  });
+});
