@@ -21,7 +21,7 @@ export interface WorkerContext {
   /** Evidence of the running turn's process (pid, pgid, start time). */
   readonly started: TurnStarted | null;
   /** The last finished turn, kept until the dispatch has recorded it. */
-  readonly lastTurn: { readonly dispatchId: string; readonly result: TurnResult } | null;
+  readonly lastTurn: { readonly dispatchId: string; readonly unitId: string; readonly result: TurnResult } | null;
   /** Number of turns run. */
   readonly turns: number;
   /** Why the worker ended as `zombie` or `stopped`. */
@@ -90,7 +90,10 @@ export const workerMachine = setup({
   },
   actions: {
     recordTurnEnd: assign(({ context }, params: { result: TurnResult }) => ({
-      lastTurn: context.turn === null ? context.lastTurn : { dispatchId: context.turn.dispatchId, result: params.result },
+      lastTurn:
+        context.turn === null
+          ? context.lastTurn
+          : { dispatchId: context.turn.dispatchId, unitId: context.turn.unitId, result: params.result },
       turn: null,
       started: null,
       turns: context.turns + 1,
@@ -193,6 +196,7 @@ export const workerMachine = setup({
                 ? context.lastTurn
                 : {
                     dispatchId: context.turn.dispatchId,
+                    unitId: context.turn.unitId,
                     result: stoppedResult(context.endReason ?? 'stopped', event.output.endedAt),
                   },
             turn: null,

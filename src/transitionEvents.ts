@@ -82,7 +82,7 @@ export function describeTransition(
       if (to === 'zombie') {
         events.emit('worker.died', {
           workerId: c.workerId,
-          unitId: c.lastTurn?.result !== undefined ? (c.turn?.unitId ?? null) : null,
+          unitId: c.turn?.unitId ?? c.lastTurn?.unitId ?? null,
           reason: c.endReason ?? 'zombie',
           lastActivityAt: c.lastTurn?.result.endedAt ?? null,
         });

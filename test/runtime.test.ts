@@ -52,6 +52,44 @@ describe('createRuntime', () => {
     ]);
   });
 
+  it('turns a worker whose turn stalled into a zombie, replaces it, and hands the lease over with a higher token', async () => {
+    const runtime = createRuntime({ store: path.join(dir, 's.db') });
+    const died: string[] = [];
+    const leases: [string, number][] = [];
+    runtime.events.on('worker.died', (event) => died.push(`${event.workerId}: ${event.unitId}: ${event.reason}`));
+    runtime.events.on('lease.acquired', (event) => leases.push([event.workerId, event.fencingToken]));
+    await runtime.start(
+      plan([
+        'workers: 1',
+        'defaults: { stallTimeout: 300ms, killGrace: 100ms, retryBackoff: 10ms, maxAttempts: 2 }',
+        'milestones:',
+        '  - id: m',
+        `    units: [{ id: m/quiet, command: [${node}, ${script('silent-forever.mjs')}] }]`,
+      ]),
+    );
+    const result = await runtime.finished;
+    const workers = runtime.store.listWorkers();
+    const dispatches = runtime.store.listDispatches('m/quiet');
+    runtime.store.close();
+    expect(result.exitCode).toBe(1);
+    expect(died).toEqual([
+      expect.stringMatching(/^worker-1: m\/quiet: turn lost: no output for 300ms \(stall timeout\)/),
+      expect.stringMatching(/^worker-2: m\/quiet: turn lost: no output for 300ms/),
+    ]);
+    expect(workers.map((w) => [w.id, w.state])).toEqual([
+      ['worker-1', 'zombie'],
+      ['worker-2', 'zombie'],
+    ]);
+    expect(leases).toEqual([
+      ['worker-1', 1],
+      ['worker-2', 2],
+    ]);
+    expect(dispatches.map((d) => [d.state, d.outcome, d.fencingToken])).toEqual([
+      ['failed', 'stalled', 1],
+      ['failed', 'stalled', 2],
+    ]);
+  });
+
   it('re-arms a retry backoff after a restart with the time that was left, not from zero and not at once', async () => {
     const clock = createManualClock(Date.now());
     const store = path.join(dir, 's.db');

@@ -1,0 +1,46 @@
+/**
+ * statecrew — a durable actor runtime for fleets of AI coding-agent workers.
+ * Named exports only; everything else is internal.
+ */
+export { createRuntime, type Runtime, type RuntimeOptions, type RunResult } from './runtime.js';
+export type { RuntimeEvents } from './events.js';
+export { loadPlan, parsePlan, planFingerprint } from './plan/load.js';
+export type { Plan, MilestoneSpec, UnitSpec } from './plan/types.js';
+export { deriveProgress, type Progress, type MilestoneProgress, type UnitProgress, type UnitState, type MilestoneState } from './progress.js';
+export { readStatus, type StatusReport } from './status.js';
+export { systemClock, createManualClock, type Clock, type ManualClock } from './clock.js';
+export {
+  StatecrewError,
+  PlanError,
+  StoreNotFoundError,
+  StoreCorruptError,
+  StaleFencingTokenError,
+  DispatchConflictError,
+  PersistError,
+  KillNotVerifiedError,
+  RuntimeStoppedError,
+  RuntimeConflictError,
+  UsageError,
+  type ErrorCode,
+  type PlanIssue,
+} from './errors.js';
+export { SqliteStore, type Durability, type SqliteStoreOptions } from '../persistence/sqliteStore.js';
+export type { Store } from '../persistence/store.js';
+export type * from '../persistence/types.js';
+export { workerMachine, WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, type WorkerContext, type WorkerEvent } from '../machines/worker.js';
+export { leaseMachine, LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, type LeaseContext, type LeaseEvent } from '../machines/lease.js';
+export {
+  dispatchMachine,
+  DISPATCH_MACHINE_ID,
+  DISPATCH_MACHINE_VERSION,
+  type DispatchContext,
+  type DispatchEvent,
+} from '../machines/dispatch.js';
+export {
+  supervisorMachine,
+  SUPERVISOR_MACHINE_ID,
+  SUPERVISOR_MACHINE_VERSION,
+  type SupervisorContext,
+  type SupervisorEvent,
+} from '../machines/supervisor.js';
+export type { TurnAssignment, TurnResult, TurnStarted } from '../machines/turn.js';
