@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fromCallback, fromPromise, getInitialSnapshot, getNextSnapshot } from 'xstate';
 import type { AnyEventObject, AnyMachineSnapshot, AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xstate';
 import { getPathsFromEvents, getShortestPaths, getStateNodes, type StatePath } from 'xstate/graph';
@@ -292,4 +292,25 @@ export function runPath(spec: ModelSpec, modelPath: ModelPath, options: { crashA
 /** Steps after which a crash leaves events to send: 0 (right after creation) to the second-to-last. */
 export function crashPoints(modelPath: ModelPath): number[] {
   return Array.from({ length: Math.max(0, modelPath.steps.length - 1) }, (_, k) => k);
+}
+
+/**
+ * Declares two tests per path of `model`: every step persisted (state, journal row,
+ * projection), and the same final persisted state after a crash-and-restore at any step.
+ */
+export function describeModelPaths(spec: ModelSpec, model: Model): void {
+  for (const modelPath of model.paths) {
+    describe(modelPath.description, () => {
+      it('persists every step: state, journal row and projection', () => {
+        runPath(spec, modelPath);
+      });
+
+      it('ends in the same persisted state after a crash-and-restore at any step', () => {
+        const expected = runPath(spec, modelPath);
+        for (const k of crashPoints(modelPath)) {
+          expect(runPath(spec, modelPath, { crashAfter: k }), `crash after step ${k}`).toEqual(expected);
+        }
+      });
+    });
+  }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dispatchMachine } from '../../machines/dispatch.js';
 import type { TurnResult, TurnStarted } from '../../machines/turn.js';
-import { buildModel, crashPoints, missing, runPath, type ModelSpec } from '../helpers/modelPaths.js';
+import { buildModel, describeModelPaths, missing, type ModelSpec } from '../helpers/modelPaths.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -52,18 +52,5 @@ describe('dispatch machine (model-based, xstate/graph)', () => {
     expect(model.covered.edges).toContain('pending.ready | dispatch.pending: CANCEL#0 → dispatch.canceled');
   });
 
-  for (const modelPath of model.paths) {
-    describe(modelPath.description, () => {
-      it('persists every step: state, journal row and projection', () => {
-        runPath(spec, modelPath);
-      });
-
-      it('ends in the same persisted state after a crash-and-restore at any step', () => {
-        const expected = runPath(spec, modelPath);
-        for (const k of crashPoints(modelPath)) {
-          expect(runPath(spec, modelPath, { crashAfter: k }), `crash after step ${k}`).toEqual(expected);
-        }
-      });
-    });
-  }
+  describeModelPaths(spec, model);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { leaseMachine } from '../../machines/lease.js';
-import { buildModel, crashPoints, missing, runPath, type ModelSpec } from '../helpers/modelPaths.js';
+import { buildModel, describeModelPaths, missing, type ModelSpec } from '../helpers/modelPaths.js';
 
 const T0 = 1_700_000_000_000;
 
@@ -37,18 +37,5 @@ describe('lease machine (model-based, xstate/graph)', () => {
     expect(model.covered.edges).toContain('held | lease.held: RENEWED#0 → (self)');
   });
 
-  for (const modelPath of model.paths) {
-    describe(modelPath.description, () => {
-      it('persists every step: state, journal row and projection', () => {
-        runPath(spec, modelPath);
-      });
-
-      it('ends in the same persisted state after a crash-and-restore at any step', () => {
-        const expected = runPath(spec, modelPath);
-        for (const k of crashPoints(modelPath)) {
-          expect(runPath(spec, modelPath, { crashAfter: k }), `crash after step ${k}`).toEqual(expected);
-        }
-      });
-    });
-  }
+  describeModelPaths(spec, model);
 });
