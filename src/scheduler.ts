@@ -49,6 +49,7 @@ export class Scheduler {
     this.forwardTurnEvents(false);
     this.reconcileLeases();
     const progress = this.progress();
+    this.cancelUnrunnableDispatches(progress);
     for (const worker of this.liveWorkers()) this.driveWorker(worker, progress);
     this.keepPoolSize(progress);
     return this.progress();
@@ -243,6 +244,23 @@ export class Scheduler {
       this.deps.host.create('lease', id, input);
     } catch (error) {
       this.deps.report(ensureError(error));
+    }
+  }
+
+  /**
+   * Cancels pending dispatches that can no longer run: their unit was removed from the plan,
+   * or their milestone is completed, failed or blocked (for example after a plan change).
+   * Left alone they would keep the run from ever finishing.
+   */
+  private cancelUnrunnableDispatches(progress: Progress): void {
+    for (const dispatch of this.deps.host.list('dispatch')) {
+      if (dispatch.ended || topState(dispatch.state) !== 'pending') continue;
+      const context = contextOf<DispatchContext>(dispatch);
+      const milestone = progress.milestones.find((m) => m.spec.id === context.milestoneId);
+      const inPlan = milestone?.units.some((unit) => unit.spec.id === context.unitId) ?? false;
+      if (inPlan && milestone !== undefined && !isTerminalMilestone(milestone.state)) continue;
+      const reason = inPlan ? `milestone ${context.milestoneId} is ${milestone?.state ?? 'gone'}` : 'unit removed from the plan';
+      this.deps.host.send(dispatch.id, { type: 'CANCEL', reason, at: this.deps.clock.now() });
     }
   }
 

@@ -155,6 +155,28 @@ describe('createRuntime', () => {
     expect(started).toEqual(['m/c']);
   });
 
+  it('cancels a dispatch waiting for its retry when the next run’s plan no longer has its unit', async () => {
+    const store = path.join(dir, 's.db');
+    const keep = `      - { id: m/keep, command: [${node}, ${script('exit-with.mjs')}, "0"] }`;
+    const flaky = `      - { id: m/flaky, retryBackoff: 1h, command: [${node}, ${script('exit-with.mjs')}, "1"] }`;
+    const first = createRuntime({ store });
+    const waiting = nextEvent(first.events, 'actor.transition', (e) => e.actorId === 'm/flaky#2');
+    await first.start(plan(['milestones:', '  - id: m', '    units:', flaky, keep]));
+    await waiting;
+    first.detach();
+
+    const second = createRuntime({ store });
+    await second.start(plan(['milestones:', '  - id: m', '    units:', keep]));
+    const result = await second.finished;
+    const flakyDispatches = second.store.listDispatches('m/flaky');
+    second.store.close();
+    expect(result.exitCode).toBe(0);
+    expect(flakyDispatches.map((d) => [d.id, d.state, d.reason])).toEqual([
+      ['m/flaky#1', 'failed', 'exit code 1'],
+      ['m/flaky#2', 'canceled', 'unit removed from the plan'],
+    ]);
+  });
+
   it('fails a dispatch left running by a worker that is gone, instead of letting it block the unit', async () => {
     const store = path.join(dir, 's.db');
     const thePlan = plan(['milestones:', '  - id: m', `    units: [{ id: m/u, command: [${node}, ${script('exit-with.mjs')}, "0"] }]`]);
