@@ -61,9 +61,7 @@ export const dispatchMachine = setup({
     input: {} as DispatchInput,
   },
   actors: {
-    waitUntil: fromPromise<void, DeadlineInput>(async () => {
-      throw new Error('waitUntil is not provided');
-    }),
+    waitUntil: fromPromise<void, DeadlineInput>(() => Promise.reject(new Error('waitUntil is not provided'))),
   },
   guards: {
     succeeded: (_, params: { result: TurnResult }) => isTurnSuccess(params.result),

@@ -70,15 +70,11 @@ export const leaseMachine = setup({
     input: {} as LeaseInput,
   },
   actors: {
-    claimLease: fromPromise<LeaseClaimOutput, LeaseInput>(async () => {
-      throw new Error('claimLease is not provided');
-    }),
+    claimLease: fromPromise<LeaseClaimOutput, LeaseInput>(() => Promise.reject(new Error('claimLease is not provided'))),
     holdLease: fromCallback<LeaseEvent, HeldLeaseInput>(({ sendBack }) => {
       sendBack({ type: 'EXPIRED' });
     }),
-    releaseLease: fromPromise<LeaseReleaseOutput, HeldLeaseInput>(async () => {
-      throw new Error('releaseLease is not provided');
-    }),
+    releaseLease: fromPromise<LeaseReleaseOutput, HeldLeaseInput>(() => Promise.reject(new Error('releaseLease is not provided'))),
   },
   guards: {
     granted: (_, params: { output: LeaseClaimOutput }) => params.output.granted,

@@ -72,15 +72,11 @@ export const workerMachine = setup({
     input: {} as WorkerInput,
   },
   actors: {
-    prepareWorker: fromPromise<void, { workerId: string }>(async () => {
-      throw new Error('prepareWorker is not provided');
-    }),
+    prepareWorker: fromPromise<void, { workerId: string }>(() => Promise.reject(new Error('prepareWorker is not provided'))),
     runTurn: fromCallback<WorkerEvent, TurnAssignment>(({ sendBack }) => {
       sendBack({ type: 'TURN_ERROR', message: 'runTurn is not provided' });
     }),
-    stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(async () => {
-      throw new Error('stopTurn is not provided');
-    }),
+    stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(() => Promise.reject(new Error('stopTurn is not provided'))),
   },
   guards: {
     holdsLeaseFor: ({ context }, params: { turn: TurnAssignment }) =>

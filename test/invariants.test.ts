@@ -56,7 +56,7 @@ function inertDefinitions(): Record<ActorKind, MachineDefinition> {
     },
     dispatch: {
       kind: 'dispatch',
-      machine: dispatchMachine.provide({ actors: { waitUntil: fromPromise<void, DeadlineInput>(async () => undefined) } }),
+      machine: dispatchMachine.provide({ actors: { waitUntil: fromPromise<void, DeadlineInput>(() => Promise.resolve()) } }),
       machineId: DISPATCH_MACHINE_ID,
       machineVersion: DISPATCH_MACHINE_VERSION,
     },

@@ -83,7 +83,7 @@ const idSchema = (what: string) =>
     .string({ error: expecting(`${what} such as "core"`, quoteHint) })
     .min(1, { error: `expected ${what}, got an empty string` })
     .max(MAX_ID_LENGTH, {
-      error: (issue) => `expected ${what} of at most ${MAX_ID_LENGTH} characters, got ${String(issue.input).length}`,
+      error: (issue) => `expected ${what} of at most ${MAX_ID_LENGTH} characters, got ${typeof issue.input === 'string' ? issue.input.length : '?'}`,
     })
     .regex(ID_PATTERN, {
       error: (issue) =>
