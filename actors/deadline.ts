@@ -1,0 +1,22 @@
+import { fromPromise } from 'xstate';
+import type { DeadlineInput } from '../machines/dispatch.js';
+import type { Clock } from '../src/clock.js';
+
+/**
+ * A durable deadline: resolves at the absolute time `input.at` (ms since epoch) of the
+ * injected clock, at once if it has passed. Invoked with its saved input after a restore,
+ * so it re-arms with the time that is left. Aborting (leaving the state) clears the timer.
+ */
+export function createDeadline(clock: Clock) {
+  return {
+    waitUntil: fromPromise<void, DeadlineInput>(async ({ input, signal }) => {
+      await Promise.resolve();
+      const remaining = input.at - clock.now();
+      if (remaining <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = clock.setTimeout(resolve, remaining);
+        signal.addEventListener('abort', () => clock.clearTimeout(timer));
+      });
+    }),
+  };
+}

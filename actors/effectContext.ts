@@ -1,0 +1,13 @@
+import type { TurnStarted } from '../machines/turn.js';
+import type { Store } from '../persistence/store.js';
+import type { Clock } from '../src/clock.js';
+
+/** What the effect implementations need from the runtime that hosts them. */
+export interface EffectContext {
+  readonly store: Store;
+  readonly clock: Clock;
+  /** Folder of per-worker and per-turn log files. */
+  readonly logsDir: string;
+  /** Reads the recorded start of a turn (pid, pgid, start time) for a dispatch, if one was recorded. */
+  readonly recordedStart: (workerId: string, dispatchId: string) => TurnStarted | null;
+}

@@ -1,0 +1,68 @@
+import { fromCallback, fromPromise } from 'xstate';
+import type { HeldLeaseInput, LeaseEvent, LeaseInput } from '../machines/lease.js';
+import type { Store } from '../persistence/store.js';
+import { ensureError } from '../src/errors.js';
+import type { EffectContext } from './effectContext.js';
+
+/** The lease statechart's effects: store-backed claim (compare-and-set), renewal and release. */
+export function createLeaseEffects(effects: EffectContext) {
+  return {
+    claimLease: fromPromise(async ({ input }: { input: LeaseInput }) => {
+      await Promise.resolve();
+      return effects.store.claimLease({
+        milestoneId: input.milestoneId,
+        holderId: input.workerId,
+        leaseId: input.leaseId,
+        ttlMs: input.ttlMs,
+        now: effects.clock.now(),
+      });
+    }),
+    holdLease: fromCallback<LeaseEvent, HeldLeaseInput>(({ input, sendBack }) => holdLease(effects, input, sendBack)),
+    releaseLease: fromPromise(async ({ input }: { input: HeldLeaseInput }) => {
+      await Promise.resolve();
+      return { released: effects.store.releaseLease({ milestoneId: input.milestoneId, fencingToken: input.fencingToken }) };
+    }),
+  };
+}
+
+/**
+ * Renews a held lease at `expiresAt - 2/3·ttl`, i.e. every `ttl/3`, so two renewals may be
+ * late before it expires. The first renewal is armed from the absolute `expiresAt`, so
+ * after a restore it fires at once if that time has passed. A store failure becomes
+ * `RENEW_FAILED` (the lease is then `lost`: the holder must stop relying on it).
+ */
+function holdLease(effects: EffectContext, input: HeldLeaseInput, sendBack: (event: LeaseEvent) => void): () => void {
+  let timer: unknown;
+  let stopped = false;
+  const arm = (expiresAt: number): void => {
+    const delay = Math.max(0, expiresAt - (input.ttlMs * 2) / 3 - effects.clock.now());
+    timer = effects.clock.setTimeout(renew, delay);
+  };
+  const renew = (): void => {
+    if (stopped) return;
+    let result: ReturnType<Store['renewLease']>;
+    try {
+      result = effects.store.renewLease({
+        milestoneId: input.milestoneId,
+        fencingToken: input.fencingToken,
+        ttlMs: input.ttlMs,
+        now: effects.clock.now(),
+      });
+    } catch (error) {
+      sendBack({ type: 'RENEW_FAILED', message: ensureError(error).message });
+      return;
+    }
+    if (!result.ok) {
+      sendBack(result.reason === 'expired' ? { type: 'EXPIRED' } : { type: 'LOST', currentToken: result.currentToken });
+      return;
+    }
+    sendBack({ type: 'RENEWED', expiresAt: result.expiresAt });
+    arm(result.expiresAt);
+  };
+  arm(input.expiresAt);
+  return () => {
+    stopped = true;
+    effects.clock.clearTimeout(timer);
+  };
+}
+
