@@ -20,9 +20,14 @@ export function createWorkerEffects(effects: EffectContext) {
       fs.mkdirSync(effects.logsDir, { recursive: true });
     }),
     runTurn: fromCallback<WorkerEvent, TurnAssignment>(({ input, sendBack }) => {
-      const abort = new AbortController();
+      // Stopping this callback (the worker left `in_turn`, or the runtime detached) does not
+      // kill the turn: `stopTurn` kills and verifies on an operator stop, and a detached
+      // runtime's turn belongs to whoever restores the worker. Results are then dropped.
+      let detached = false;
       const run = async (): Promise<TurnResult> => {
         await Promise.resolve();
+        // Stopped before the first await (its transition could not be persisted): do nothing.
+        if (detached) return lostResult(effects.clock.now(), 'the worker was stopped before the turn started');
         const recorded = effects.recordedStart(input.workerId, input.dispatchId);
         if (recorded !== null) return reclaimOrphan(effects, input, recorded);
         const orphans = findProcessesByEnv('STATECREW_DISPATCH_ID', input.dispatchId);
@@ -34,7 +39,6 @@ export function createWorkerEffects(effects: EffectContext) {
           input,
           {
             clock: effects.clock,
-            signal: abort.signal,
             onStart: (start) => sendBack({ type: 'TURN_STARTED', started: start }),
           },
         );
@@ -49,13 +53,15 @@ export function createWorkerEffects(effects: EffectContext) {
       };
       run().then(
         (result) => {
-          if (!abort.signal.aborted) sendBack({ type: 'TURN_ENDED', result });
+          if (!detached) sendBack({ type: 'TURN_ENDED', result });
         },
         (error: unknown) => {
-          if (!abort.signal.aborted) sendBack({ type: 'TURN_ERROR', message: ensureError(error).message });
+          if (!detached) sendBack({ type: 'TURN_ERROR', message: ensureError(error).message });
         },
       );
-      return () => abort.abort();
+      return () => {
+        detached = true;
+      };
     }),
     stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(async ({ input }) => {
       await Promise.resolve();

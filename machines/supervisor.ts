@@ -1,4 +1,4 @@
-import { assign, setup } from 'xstate';
+import { assign, fromCallback, setup } from 'xstate';
 
 /** Machine id recorded with every persisted supervisor snapshot. */
 export const SUPERVISOR_MACHINE_ID = 'statecrew.supervisor';
@@ -28,7 +28,13 @@ export type SupervisorEvent =
   | { type: 'RESTORED'; count: number }
   | { type: 'DRAIN'; reason: string }
   | { type: 'DRAINED'; exitCode: number }
-  | { type: 'RUNTIME_GONE'; reason: string };
+  | { type: 'RUNTIME_GONE'; reason: string }
+  | { type: 'FENCED'; reason: string };
+
+/** Input of the `heartbeat` implementation. */
+export interface HeartbeatInput {
+  readonly runtimeId: string;
+}
 
 /**
  * The supervisor statechart: the root actor of one runtime process.
@@ -37,7 +43,11 @@ export type SupervisorEvent =
  * every unfinished actor from the store and reconciles it with what it observes; while
  * `running` it schedules leases and dispatches; while `draining` it stops workers
  * (kill, verify, record) and releases leases. `RUNTIME_GONE` closes the record of a
- * supervisor whose process died without draining (found by a later runtime).
+ * supervisor whose process died without draining (found by a later runtime). While it is
+ * not stopped it invokes `heartbeat` (callback, input {@link HeartbeatInput}), which
+ * records the runtime's heartbeat in the store and sends `FENCED` when the store says this
+ * runtime was declared dead and its actors taken over: the supervisor ends `fenced`, and
+ * the runtime stops driving every actor without touching their processes.
  */
 export const supervisorMachine = setup({
   types: {
@@ -45,12 +55,17 @@ export const supervisorMachine = setup({
     events: {} as SupervisorEvent,
     input: {} as SupervisorInput,
   },
+  actors: {
+    heartbeat: fromCallback<SupervisorEvent, HeartbeatInput>(() => () => undefined),
+  },
 }).createMachine({
   id: 'supervisor',
   context: ({ input }) => ({ ...input, restored: 0, drainReason: null, exitCode: null }),
   initial: 'starting',
+  invoke: { id: 'heartbeat', src: 'heartbeat', input: ({ context }) => ({ runtimeId: context.runtimeId }) },
   on: {
     RUNTIME_GONE: { target: '.stopped', actions: assign({ drainReason: ({ event }) => event.reason }) },
+    FENCED: { target: '.fenced', actions: assign({ drainReason: ({ event }) => event.reason }) },
   },
   states: {
     starting: {
@@ -76,6 +91,7 @@ export const supervisorMachine = setup({
       },
     },
     stopped: { type: 'final' },
+    fenced: { type: 'final' },
   },
 });
 

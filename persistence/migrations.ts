@@ -113,6 +113,24 @@ export const MIGRATIONS: readonly string[] = [
     value INTEGER NOT NULL
   );
   `,
+  `
+  -- Runtime registry: every runtime process with its liveness evidence and heartbeat.
+  CREATE TABLE runtimes (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    proc_start_time TEXT,
+    started_at INTEGER NOT NULL,
+    heartbeat_at INTEGER NOT NULL,
+    ttl_ms INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'stopped', 'dead')),
+    ended_at INTEGER,
+    end_reason TEXT
+  );
+  -- Single activation: only the owner runtime drives (and writes) an actor.
+  ALTER TABLE actors ADD COLUMN owner_runtime TEXT;
+  CREATE INDEX actors_owner ON actors (owner_runtime) WHERE status = 'active';
+  `,
 ];
 
 /**

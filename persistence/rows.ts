@@ -6,6 +6,7 @@ import type {
   JournalEntry,
   LeaseLedgerEntry,
   LeaseProjection,
+  RuntimeRecord,
   SupervisorProjection,
   WorkerProjection,
 } from './types.js';
@@ -25,6 +26,7 @@ const actorRow = z.object({
   snapshot: z.string(),
   seq: int,
   updated_at: int,
+  owner_runtime: nullableText,
 });
 
 const journalRow = z.object({
@@ -114,6 +116,7 @@ export function rowToActor(row: unknown): ActorRecord {
     snapshot: r.snapshot,
     seq: r.seq,
     updatedAt: r.updated_at,
+    owner: r.owner_runtime,
   };
 }
 
@@ -193,5 +196,34 @@ export function rowToLedger(row: unknown): LeaseLedgerEntry {
     leaseId: r.lease_id,
     fencingToken: r.fencing_token,
     expiresAt: r.expires_at,
+  };
+}
+
+const runtimeRow = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: int,
+  proc_start_time: nullableText,
+  started_at: int,
+  heartbeat_at: int,
+  ttl_ms: int,
+  state: z.enum(['running', 'stopped', 'dead']),
+  ended_at: nullableInt,
+  end_reason: nullableText,
+});
+
+export function rowToRuntime(row: unknown): RuntimeRecord {
+  const r = parseRow(runtimeRow, 'runtimes', row);
+  return {
+    id: r.id,
+    host: r.host,
+    pid: r.pid,
+    procStartTime: r.proc_start_time,
+    startedAt: r.started_at,
+    heartbeatAt: r.heartbeat_at,
+    ttlMs: r.ttl_ms,
+    state: r.state,
+    endedAt: r.ended_at,
+    endReason: r.end_reason,
   };
 }

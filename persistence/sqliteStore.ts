@@ -1,9 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { DispatchConflictError, PersistError, StaleFencingTokenError, StoreCorruptError, StoreNotFoundError } from '../src/errors.js';
+import { z } from 'zod';
+import {
+  DispatchConflictError,
+  OwnershipLostError,
+  PersistError,
+  StaleFencingTokenError,
+  StoreCorruptError,
+  StoreNotFoundError,
+} from '../src/errors.js';
 import { migrate } from './migrations.js';
-import type { Store } from './store.js';
+import type { JournalQuery, JournalRecord, Store } from './store.js';
 import type {
   ActorKind,
   ActorRecord,
@@ -15,11 +23,21 @@ import type {
   LeaseRenewResult,
   PlanRecord,
   Projection,
+  RuntimeRecord,
   SupervisorProjection,
   TransitionWrite,
   WorkerProjection,
 } from './types.js';
-import { rowToActor, rowToDispatch, rowToJournal, rowToLease, rowToLedger, rowToSupervisor, rowToWorker } from './rows.js';
+import {
+  rowToActor,
+  rowToDispatch,
+  rowToJournal,
+  rowToLease,
+  rowToLedger,
+  rowToRuntime,
+  rowToSupervisor,
+  rowToWorker,
+} from './rows.js';
 
 /**
  * `normal` maps to SQLite `synchronous = NORMAL`: in WAL mode a commit survives a crash of
@@ -42,6 +60,8 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly statements;
+  /** Journal queries prepared on first use, by SQL text (one per combination of filters). */
+  private readonly journalQueries = new Map<string, Database.Statement>();
 
   constructor(db: Database.Database, options: SqliteStoreOptions = {}) {
     this.db = db;
@@ -90,9 +110,12 @@ export class SqliteStore implements Store {
   private readonly writeTransition = (write: TransitionWrite): number =>
     this.db.transaction((): number => {
       const s = this.statements;
-      const existing = s.actorSeq.get(write.actorId) as { seq: number } | undefined;
+      const existing = s.actorSeq.get(write.actorId) as { seq: number; owner_runtime: string | null } | undefined;
       if (write.create === true && existing !== undefined) {
         throw new Error(`actor ${write.actorId} already exists`);
+      }
+      if (write.owner !== undefined && existing !== undefined && existing.owner_runtime !== write.owner) {
+        throw new OwnershipLostError(write.actorId, write.owner, existing.owner_runtime);
       }
       if (write.fence !== undefined) {
         const lease = s.ledgerGet.get(write.fence.milestoneId) as { fencing_token: number } | undefined;
@@ -111,6 +134,7 @@ export class SqliteStore implements Store {
         snapshot: write.snapshot,
         seq,
         at: write.at,
+        owner: write.owner ?? existing?.owner_runtime ?? null,
       });
       s.journalInsert.run({
         actor_id: write.actorId,
@@ -145,6 +169,17 @@ export class SqliteStore implements Store {
 
   journalSize(): number {
     return (this.statements.journalCount.get() as { n: number }).n;
+  }
+
+  queryJournal(query: JournalQuery = {}): Iterable<JournalRecord> {
+    const { sql, params } = journalQuerySql(query);
+    let statement = this.journalQueries.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.journalQueries.set(sql, statement);
+    }
+    if (query.limit !== undefined) return statement.all(params).map(rowToJournalRecord).reverse();
+    return streamJournal(statement, params);
   }
 
   listWorkers(): WorkerProjection[] {
@@ -227,6 +262,35 @@ export class SqliteStore implements Store {
     return row === undefined ? undefined : { file: row.file, fingerprint: row.fingerprint, body: row.body, savedAt: row.saved_at };
   }
 
+  registerRuntime(runtime: { id: string; host: string; pid: number; procStartTime: string | null; now: number; ttlMs: number }): void {
+    this.statements.runtimeInsert.run(runtime);
+  }
+
+  heartbeatRuntime(id: string, now: number): boolean {
+    return this.statements.runtimeBeat.run(now, id).changes === 1;
+  }
+
+  stopRuntime(id: string, now: number, reason: string): void {
+    this.statements.runtimeStop.run(now, reason, id);
+  }
+
+  listRuntimes(): RuntimeRecord[] {
+    return this.statements.runtimesAll.all().map(rowToRuntime);
+  }
+
+  takeOverRuntime(request: { deadId: string; heartbeatAt: number; takerId: string; now: number; reason: string }): string[] | null {
+    return this.db.transaction((): string[] | null => {
+      const s = this.statements;
+      const declared = s.runtimeDeclareDead.run(request.now, request.reason, request.deadId, request.heartbeatAt);
+      if (declared.changes !== 1) return null;
+      return (s.actorsTransfer.all(request.takerId, request.deadId) as { id: string }[]).map((row) => row.id);
+    }).immediate();
+  }
+
+  listOwnedActors(runtimeId: string): ActorRecord[] {
+    return this.statements.actorsOwned.all(runtimeId).map(rowToActor);
+  }
+
   nextSequence(name: string): number {
     const row = this.statements.sequenceNext.get(name) as { value: number };
     return row.value;
@@ -239,13 +303,30 @@ export class SqliteStore implements Store {
 
 function prepareStatements(db: Database.Database) {
   return {
-    actorSeq: db.prepare('SELECT seq FROM actors WHERE id = ?'),
+    actorSeq: db.prepare('SELECT seq, owner_runtime FROM actors WHERE id = ?'),
+    actorsOwned: db.prepare("SELECT * FROM actors WHERE status = 'active' AND owner_runtime = ? ORDER BY created_at, id"),
+    actorsTransfer: db.prepare(
+      "UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND owner_runtime = ? RETURNING id",
+    ),
+    runtimeInsert: db.prepare(
+      `INSERT INTO runtimes (id, host, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, state)
+       VALUES (@id, @host, @pid, @procStartTime, @now, @now, @ttlMs, 'running')`,
+    ),
+    runtimeBeat: db.prepare("UPDATE runtimes SET heartbeat_at = ? WHERE id = ? AND state = 'running'"),
+    runtimeStop: db.prepare(
+      "UPDATE runtimes SET state = 'stopped', ended_at = ?, end_reason = ? WHERE id = ? AND state = 'running'",
+    ),
+    runtimeDeclareDead: db.prepare(
+      `UPDATE runtimes SET state = 'dead', ended_at = ?, end_reason = ?
+       WHERE id = ? AND state = 'running' AND heartbeat_at = ?`,
+    ),
+    runtimesAll: db.prepare('SELECT * FROM runtimes ORDER BY started_at, id'),
     actorGet: db.prepare('SELECT * FROM actors WHERE id = ?'),
     actorsActive: db.prepare("SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id"),
     actorsActiveOfKind: db.prepare("SELECT * FROM actors WHERE status = 'active' AND kind = ? ORDER BY created_at, id"),
     actorUpsert: db.prepare(
-      `INSERT INTO actors (id, kind, machine_id, machine_version, state, status, snapshot, seq, created_at, updated_at)
-       VALUES (@id, @kind, @machine_id, @machine_version, @state, @status, @snapshot, @seq, @at, @at)
+      `INSERT INTO actors (id, kind, machine_id, machine_version, state, status, snapshot, seq, created_at, updated_at, owner_runtime)
+       VALUES (@id, @kind, @machine_id, @machine_version, @state, @status, @snapshot, @seq, @at, @at, @owner)
        ON CONFLICT (id) DO UPDATE SET machine_id = @machine_id, machine_version = @machine_version, state = @state,
          status = @status, snapshot = @snapshot, seq = @seq, updated_at = @at`,
     ),
@@ -333,7 +414,7 @@ function writeProjection(s: Statements, projection: Projection, at: number): voi
 }
 
 function classifyWriteError(write: TransitionWrite, error: unknown): Error {
-  if (error instanceof StaleFencingTokenError) return error;
+  if (error instanceof StaleFencingTokenError || error instanceof OwnershipLostError) return error;
   if (
     error instanceof Database.SqliteError &&
     error.code === 'SQLITE_CONSTRAINT_UNIQUE' &&
@@ -343,4 +424,73 @@ function classifyWriteError(write: TransitionWrite, error: unknown): Error {
     return new DispatchConflictError(write.projection.row.unitId, { cause: error });
   }
   return new PersistError(write.actorId, { cause: error });
+}
+
+/**
+ * The SQL of a journal query, with a condition only for each filter that is set, so that
+ * SQLite can use the journal's `(actor_id, seq)` key for `actorId`. There is no index on
+ * `at`: SQLite scans and sorts; with a `limit` it keeps only the newest rows while sorting.
+ */
+function journalQuerySql(query: JournalQuery): { sql: string; params: Record<string, string | number> } {
+  const where: string[] = [];
+  const params: Record<string, string | number> = {};
+  if (query.actorId !== undefined) {
+    where.push('j.actor_id = @actorId');
+    params.actorId = query.actorId;
+  }
+  if (query.kind !== undefined) {
+    where.push('a.kind = @kind');
+    params.kind = query.kind;
+  }
+  if (query.since !== undefined) {
+    where.push('j.at >= @since');
+    params.since = query.since;
+  }
+  if (query.limit !== undefined) {
+    if (!Number.isInteger(query.limit) || query.limit < 1) {
+      throw new RangeError(`journal limit must be a whole number of at least 1, got ${query.limit}`);
+    }
+    params.limit = query.limit;
+  }
+  const sql = [
+    `SELECT j.actor_id, a.kind, j.seq, j.event_type, j.from_state, j.to_state, j.at${query.snapshots === true ? ', j.snapshot' : ''}`,
+    'FROM journal AS j JOIN actors AS a ON a.id = j.actor_id',
+    ...(where.length > 0 ? [`WHERE ${where.join(' AND ')}`] : []),
+    query.limit === undefined ? 'ORDER BY j.at, j.actor_id, j.seq' : 'ORDER BY j.at DESC, j.actor_id DESC, j.seq DESC LIMIT @limit',
+  ].join('\n');
+  return { sql, params };
+}
+
+/** Reads the rows one at a time as the caller iterates; the statement starts on the first `next()`. */
+function* streamJournal(statement: Database.Statement, params: Record<string, string | number>): Generator<JournalRecord> {
+  for (const row of statement.iterate(params)) yield rowToJournalRecord(row);
+}
+
+const journalRecordRow = z.object({
+  actor_id: z.string(),
+  kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']),
+  seq: z.number().int(),
+  event_type: z.string(),
+  from_state: z.string().nullable(),
+  to_state: z.string(),
+  at: z.number().int(),
+  snapshot: z.string().optional(),
+});
+
+function rowToJournalRecord(row: unknown): JournalRecord {
+  const result = journalRecordRow.safeParse(row);
+  if (!result.success) {
+    throw new StoreCorruptError(`corrupt row in journal: ${z.prettifyError(result.error)}`, { cause: result.error });
+  }
+  const r = result.data;
+  return {
+    actorId: r.actor_id,
+    kind: r.kind,
+    seq: r.seq,
+    eventType: r.event_type,
+    fromState: r.from_state,
+    toState: r.to_state,
+    at: r.at,
+    ...(r.snapshot === undefined ? {} : { snapshot: r.snapshot }),
+  };
 }

@@ -8,6 +8,7 @@ import type {
   LeaseProjection,
   LeaseRenewResult,
   PlanRecord,
+  RuntimeRecord,
   SupervisorProjection,
   TransitionWrite,
   WorkerProjection,
@@ -26,6 +27,7 @@ export interface Store {
    * (invariant 5) and returns the journal sequence number.
    * @throws StaleFencingTokenError when `write.fence` carries a stale token (nothing written).
    * @throws DispatchConflictError when the projection would be a second active dispatch of a unit.
+   * @throws OwnershipLostError when `write.owner` no longer owns the actor.
    * @throws PersistError for any other failure (the transaction is rolled back).
    */
   persistTransition(write: TransitionWrite): number;
@@ -39,6 +41,14 @@ export interface Store {
   journal(actorId: string): JournalEntry[];
   /** Number of journal rows (all actors). */
   journalSize(): number;
+  /**
+   * Journal rows of all actors, or of those `query` selects, oldest first: ordered by `at`,
+   * then actor id, then `seq`. Without `query.limit` the rows are read lazily as the caller
+   * iterates (the SQLite adapter streams them; the connection runs no other statement until
+   * the iteration ends or is broken off).
+   * @throws StoreCorruptError (while iterating) when a row does not have the expected shape.
+   */
+  queryJournal(query?: JournalQuery): Iterable<JournalRecord>;
 
   listWorkers(): WorkerProjection[];
   listLeases(): LeaseProjection[];
@@ -61,8 +71,49 @@ export interface Store {
   savePlan(record: PlanRecord): void;
   loadPlan(): PlanRecord | undefined;
 
+  /** Registers a runtime process (`state: running`, first heartbeat at `now`). */
+  registerRuntime(runtime: { id: string; host: string; pid: number; procStartTime: string | null; now: number; ttlMs: number }): void;
+  /**
+   * Records a heartbeat. Returns `false` when the runtime is no longer `running` in the
+   * store — it was declared dead and taken over — so it must stop driving its actors.
+   */
+  heartbeatRuntime(id: string, now: number): boolean;
+  /** Marks a runtime `stopped` (a clean end) if it is still `running`. */
+  stopRuntime(id: string, now: number, reason: string): void;
+  listRuntimes(): RuntimeRecord[];
+  /**
+   * Compare-and-set takeover: if `deadId` is still `running` with heartbeat `heartbeatAt`,
+   * marks it `dead` and moves its active actors to `takerId`, in one transaction.
+   * Returns the ids of the moved actors, or `null` when the CAS failed (it beat, or another
+   * runtime took over first).
+   */
+  takeOverRuntime(request: { deadId: string; heartbeatAt: number; takerId: string; now: number; reason: string }): string[] | null;
+  /** Active actors owned by `runtimeId`. */
+  listOwnedActors(runtimeId: string): ActorRecord[];
+
   /** Next value of a named counter (1, 2, …), durable across restarts. */
   nextSequence(name: string): number;
 
   close(): void;
+}
+
+/** Which journal rows {@link Store.queryJournal} returns; every filter is optional and they combine with AND. */
+export interface JournalQuery {
+  /** Only the rows of the actor with this id (exact match). */
+  readonly actorId?: string;
+  /** Only the rows of actors of this kind. */
+  readonly kind?: ActorKind;
+  /** Only the rows persisted at or after this time, ms since the Unix epoch. */
+  readonly since?: number;
+  /** Only the `limit` most recent rows (a whole number of at least 1), still returned oldest first. @default no limit */
+  readonly limit?: number;
+  /** Read each row's snapshot too; left out by default, as snapshots are most of a journal's bytes. @default false */
+  readonly snapshots?: boolean;
+}
+
+/** One journal row as {@link Store.queryJournal} returns it: the transition and the kind of its actor. */
+export interface JournalRecord extends Omit<JournalEntry, 'snapshot'> {
+  readonly kind: ActorKind;
+  /** JSON text of the snapshot after the transition; present only when the query set `snapshots`. */
+  readonly snapshot?: string;
 }

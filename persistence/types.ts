@@ -23,6 +23,8 @@ export interface ActorRecord {
   /** Sequence number of the last journal row of this actor (1 = first snapshot). */
   readonly seq: number;
   readonly updatedAt: number;
+  /** Runtime that drives the actor (`null` for rows written before ownership existed). */
+  readonly owner: string | null;
 }
 
 /** One journal row: one persisted transition. */
@@ -116,6 +118,29 @@ export interface TransitionWrite {
   readonly fence?: { readonly milestoneId: string; readonly fencingToken: number };
   /** `true` for the first write of a new actor: refused if a row with this id exists. */
   readonly create?: boolean;
+  /**
+   * The runtime making the write. A new actor is owned by it; a write to an existing actor
+   * is refused with `OwnershipLostError` unless it still owns the row (single activation).
+   */
+  readonly owner?: string;
+}
+
+/** A runtime process registered in the store. */
+export interface RuntimeRecord {
+  readonly id: string;
+  /** `os.hostname()` of the machine it runs on. */
+  readonly host: string;
+  readonly pid: number;
+  /** Kernel start time of the process (Linux: clock ticks since boot); `null` when unknown. */
+  readonly procStartTime: string | null;
+  readonly startedAt: number;
+  /** Last heartbeat, ms since epoch; the runtime is presumed live until `heartbeatAt + ttlMs`. */
+  readonly heartbeatAt: number;
+  readonly ttlMs: number;
+  /** `running`; `stopped` (ended cleanly); `dead` (declared dead and taken over). */
+  readonly state: 'running' | 'stopped' | 'dead';
+  readonly endedAt: number | null;
+  readonly endReason: string | null;
 }
 
 /** Current row of the lease ledger: who holds a milestone, under which token, until when. */

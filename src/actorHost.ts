@@ -55,6 +55,8 @@ export interface HostedActor {
  */
 export class ActorHost {
   private readonly actors = new Map<string, HostedActor>();
+  /** Runtime id written as the owner of every actor this host creates, and checked on every write. */
+  owner: string | undefined;
 
   constructor(
     private readonly store: Store,
@@ -86,6 +88,7 @@ export class ActorHost {
       fromState: null,
       at: this.clock.now(),
       create: true,
+      ...(this.owner === undefined ? {} : { owner: this.owner }),
       ...deriveRows(kind, id, snapshot),
     });
     hosted.state = state;
@@ -142,14 +145,22 @@ export class ActorHost {
 
   /**
    * Stops every actor in memory without writing anything: what the store holds is what a
-   * later runtime restores. Used after draining, and by tests to simulate a crash.
+   * later runtime restores. Effects are stopped without being undone (a running turn's
+   * process keeps running, for whoever restores its worker). Used after draining, when
+   * fenced, and by tests to simulate a crash.
    */
   detachAll(): void {
-    for (const hosted of this.actors.values()) {
-      hosted.ended = true;
-      hosted.actor.stop();
-    }
+    for (const hosted of this.actors.values()) this.detach(hosted.id);
     this.actors.clear();
+  }
+
+  /** Stops one actor in memory without writing anything (see {@link ActorHost.detachAll}). */
+  detach(id: string): void {
+    const hosted = this.actors.get(id);
+    if (hosted === undefined) return;
+    hosted.ended = true;
+    hosted.actor.stop();
+    this.actors.delete(id);
   }
 
   private instantiate(definition: MachineDefinition, id: string, from: { input?: unknown; snapshot?: unknown }): HostedActor {
@@ -196,6 +207,7 @@ export class ActorHost {
         eventType: event.type,
         fromState: from,
         at: this.clock.now(),
+        ...(this.owner === undefined ? {} : { owner: this.owner }),
         ...deriveRows(hosted.kind, hosted.id, snapshot),
       });
     } catch (error) {

@@ -15,7 +15,7 @@ export type ErrorCode =
   | 'KILL_NOT_VERIFIED'
   | 'SPAWN_FAILED'
   | 'RUNTIME_STOPPED'
-  | 'RUNTIME_CONFLICT'
+  | 'OWNERSHIP_LOST'
   | 'USAGE';
 
 /** Base class: `code` says what went wrong, `cause` carries the original failure. */
@@ -165,20 +165,23 @@ export class RuntimeStoppedError extends StatecrewError {
 }
 
 /**
- * Thrown by `runtime.start()` when another runtime process that is still alive (pid and
- * process start time match) is running on the same store. Nothing has been changed.
- * Fix: wait for it to finish, or stop it (`kill -INT <pid>`); sharing one store between
- * runtimes is not supported yet.
+ * Thrown by the store when a runtime writes to an actor it no longer owns: another runtime
+ * declared it dead (heartbeat lapsed and process gone or stopped) and took its actors over
+ * (single activation, fenced on the owner like leases on their token). Nothing is written.
+ * The runtime that gets it must stop driving every actor it held; `statecrew run` then
+ * rejoins as a new runtime.
  */
-export class RuntimeConflictError extends StatecrewError {
+export class OwnershipLostError extends StatecrewError {
+  readonly actorId: string;
   readonly runtimeId: string;
-  readonly pid: number;
+  readonly owner: string | null;
 
-  constructor(runtimeId: string, pid: number) {
-    super('RUNTIME_CONFLICT', `another statecrew runtime (${runtimeId}, pid ${pid}) is running on this store`);
-    this.name = 'RuntimeConflictError';
+  constructor(actorId: string, runtimeId: string, owner: string | null) {
+    super('OWNERSHIP_LOST', `runtime ${runtimeId} no longer owns actor ${actorId} (owner: ${owner ?? 'none'})`);
+    this.name = 'OwnershipLostError';
+    this.actorId = actorId;
     this.runtimeId = runtimeId;
-    this.pid = pid;
+    this.owner = owner;
   }
 }
 

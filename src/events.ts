@@ -33,5 +33,9 @@ export type RuntimeEvents = {
   'worker.started': { workerId: string };
   'worker.died': { workerId: string; unitId: string | null; reason: string; lastActivityAt: number | null };
   'runtime.draining': { reason: string };
+  /** This runtime took over the actors of a dead runtime. */
+  'runtime.took-over': { runtimeId: string; actors: number; reason: string };
+  /** This runtime was declared dead by another and stopped driving its actors. */
+  'runtime.fenced': { reason: string };
   'run.finished': { exitCode: number; reason: string };
 };

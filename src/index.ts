@@ -19,7 +19,7 @@ export {
   PersistError,
   KillNotVerifiedError,
   RuntimeStoppedError,
-  RuntimeConflictError,
+  OwnershipLostError,
   UsageError,
   type ErrorCode,
   type PlanIssue,

@@ -1,21 +1,24 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { Emitter } from 'mitt';
-import { createEmitter } from './emitter.js';
 import type { InspectionEvent, Observer } from 'xstate';
 import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION } from '../machines/dispatch.js';
 import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION } from '../machines/lease.js';
-import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine, type SupervisorContext } from '../machines/supervisor.js';
+import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } from '../machines/supervisor.js';
 import type { TurnStarted } from '../machines/turn.js';
 import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, type WorkerContext } from '../machines/worker.js';
-import { isProcessAlive, processStartTime } from '../actors/processes.js';
+import { createHeartbeat } from '../actors/heartbeat.js';
+import { processStartTime } from '../actors/processes.js';
 import { SqliteStore, type Durability } from '../persistence/sqliteStore.js';
 import type { Store } from '../persistence/store.js';
-import type { ActorKind } from '../persistence/types.js';
+import type { ActorKind, ActorRecord } from '../persistence/types.js';
 import { ActorHost, type HostedActor, type PersistedTransition } from './actorHost.js';
 import { systemClock, type Clock } from './clock.js';
-import { ensureError, RuntimeConflictError, RuntimeStoppedError, StaleFencingTokenError } from './errors.js';
+import { createEmitter } from './emitter.js';
+import { ensureError, OwnershipLostError, RuntimeStoppedError, StaleFencingTokenError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { provideDispatch, provideLease, provideWorker, type EffectContext } from './implementations.js';
+import { deadVerdict, markLiveInThisProcess } from './liveness.js';
 import { planFingerprint } from './plan/load.js';
 import type { Plan } from './plan/types.js';
 import type { Progress } from './progress.js';
@@ -30,34 +33,47 @@ export interface RuntimeOptions {
   readonly durability?: Durability;
   /** Source of time for every deadline. @default systemClock */
   readonly clock?: Clock;
-  /** Folder of per-turn log files. @default `<folder of the store>/logs` */
+  /** Folder of per-turn log files. @default `<folder of the store file>/logs` (`.statecrew/logs` for a non-SQLite store) */
   readonly logsDir?: string;
   /** Time to live of milestone leases in ms; holders renew every third of it. @default 30_000 */
   readonly leaseTtlMs?: number;
+  /**
+   * Time to live of this runtime's heartbeat in ms; it beats every third of it. Another
+   * runtime may take this one's actors over once its process is gone, or stopped with its
+   * heartbeat lapsed. Keep it below `leaseTtlMs`. @default 10_000
+   */
+  readonly heartbeatTtlMs?: number;
+  /** How often the runtime looks at the store for work and dead runtimes, in ms. @default 500 */
+  readonly pollMs?: number;
   /** XState inspection observer attached to every actor the runtime creates or restores. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
-/** How a run ended. Exit codes: 0 all units completed, 1 a unit failed or was blocked, 130 SIGINT, 143 SIGTERM. */
+/**
+ * How a run ended. Exit codes: 0 all units completed, 1 a unit failed or was blocked (or
+ * the store failed), 130 SIGINT, 143 SIGTERM. `fenced`: this runtime was declared dead and
+ * its actors were taken over by another runtime; it stopped driving them (a CLI rejoins).
+ */
 export interface RunResult {
   readonly exitCode: number;
   readonly reason: string;
+  readonly fenced: boolean;
   readonly progress: Progress;
 }
 
-/** A runtime: one process hosting actors for one plan on one store. */
+/** A runtime: one process hosting actors for one plan on one store (which other runtimes may share). */
 export interface Runtime {
-  /** Id of this runtime (`runtime-N`, unique in the store). */
+  /** Id of this runtime (`runtime-N`, unique in the store); set by `start`. */
   readonly id: string;
   readonly store: Store;
   readonly events: Emitter<RuntimeEvents>;
   /**
-   * Records `plan`, restores every unfinished actor of the store, reconciles it, and starts
-   * scheduling. Resolves once scheduling has started.
-   * @throws RuntimeConflictError when another live runtime is running on the store.
+   * Registers the runtime, records `plan`, takes over the actors of dead runtimes, restores
+   * and reconciles every actor it owns, and starts scheduling. Resolves once scheduling has
+   * started.
    */
   start(plan: Plan): Promise<void>;
-  /** Resolves when the run has ended (all work done, or stopped) and every actor is persisted. */
+  /** Resolves when the run has ended (all work done, stopped, or fenced) and every actor is persisted. */
   readonly finished: Promise<RunResult>;
   /**
    * Drains: stops every worker (kill, verify, record), cancels pending dispatches, releases
@@ -72,7 +88,7 @@ export interface Runtime {
   detach(): void;
 }
 
-/** Creates a runtime; nothing is opened until {@link Runtime.start}. */
+/** Creates a runtime; nothing is registered until {@link Runtime.start}. */
 export function createRuntime(options: RuntimeOptions = {}): Runtime {
   return new RuntimeImpl(options);
 }
@@ -85,16 +101,21 @@ class RuntimeImpl implements Runtime {
   private readonly clock: Clock;
   private readonly logsDir: string;
   private readonly leaseTtlMs: number;
+  private readonly heartbeatTtlMs: number;
+  private readonly pollMs: number;
+  private readonly hostName = os.hostname();
   private readonly host: ActorHost;
   private scheduler: Scheduler | undefined;
   private supervisor: HostedActor | undefined;
+  private plan: Plan | undefined;
   private resolveFinished: (result: RunResult) => void = () => undefined;
   private tickQueued = false;
   private drainExitCode: number | null = null;
   private drainReason = '';
-  private wakeTimers = new Map<number, unknown>();
+  private readonly wakeTimers = new Map<number, unknown>();
+  private pollTimer: unknown;
   private done = false;
-  private plan: Plan | undefined;
+  private readonly milestoneStates = new Map<string, string>();
 
   constructor(options: RuntimeOptions) {
     this.clock = options.clock ?? systemClock;
@@ -103,8 +124,11 @@ class RuntimeImpl implements Runtime {
       typeof options.store === 'object'
         ? options.store
         : SqliteStore.fromPath(storePath, options.durability === undefined ? {} : { durability: options.durability });
-    this.logsDir = options.logsDir ?? path.join(path.dirname(path.resolve(storePath)), 'logs');
+    const storeFile = this.store instanceof SqliteStore ? this.store.db.name : storePath;
+    this.logsDir = options.logsDir ?? path.join(path.dirname(path.resolve(storeFile)), 'logs');
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
+    this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
+    this.pollMs = options.pollMs ?? 500;
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
@@ -114,11 +138,14 @@ class RuntimeImpl implements Runtime {
       logsDir: this.logsDir,
       recordedStart: (workerId, dispatchId) => this.recordedStart(workerId, dispatchId),
     };
+    const supervisor = supervisorMachine.provide({
+      actors: createHeartbeat(this.store, this.clock, Math.max(1, Math.floor(this.heartbeatTtlMs / 3))),
+    });
     this.host = new ActorHost(
       this.store,
       this.clock,
       {
-        supervisor: { kind: 'supervisor', machine: supervisorMachine, machineId: SUPERVISOR_MACHINE_ID, machineVersion: SUPERVISOR_MACHINE_VERSION },
+        supervisor: { kind: 'supervisor', machine: supervisor, machineId: SUPERVISOR_MACHINE_ID, machineVersion: SUPERVISOR_MACHINE_VERSION },
         worker: { kind: 'worker', machine: provideWorker(effects), machineId: WORKER_MACHINE_ID, machineVersion: WORKER_MACHINE_VERSION },
         lease: { kind: 'lease', machine: provideLease(effects), machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION },
         dispatch: { kind: 'dispatch', machine: provideDispatch(effects), machineId: DISPATCH_MACHINE_ID, machineVersion: DISPATCH_MACHINE_VERSION },
@@ -133,30 +160,23 @@ class RuntimeImpl implements Runtime {
 
   async start(plan: Plan): Promise<void> {
     await Promise.resolve();
-    this.closeAbandonedSupervisors();
+    const now = this.clock.now();
+    const procStartTime = processStartTime(process.pid);
     this.id = `runtime-${this.store.nextSequence('runtime')}`;
+    this.store.registerRuntime({ id: this.id, host: this.hostName, pid: process.pid, procStartTime, now, ttlMs: this.heartbeatTtlMs });
+    markLiveInThisProcess(this.id, true);
+    this.host.owner = this.id;
     this.supervisor = this.host.create('supervisor', `supervisor-${this.id}`, {
       runtimeId: this.id,
       pid: process.pid,
-      procStartTime: processStartTime(process.pid),
-      startedAt: this.clock.now(),
+      procStartTime,
+      startedAt: now,
     });
     this.plan = plan;
     this.recordPlan(plan);
     this.host.send(this.supervisor.id, { type: 'STORE_READY' });
-    const byKind: Record<ActorKind, number> = { supervisor: 0, worker: 0, lease: 0, dispatch: 0 };
-    for (const record of this.store.listActiveActors()) {
-      if (record.kind === 'supervisor') continue;
-      try {
-        this.host.restore(record);
-        byKind[record.kind]++;
-      } catch (error) {
-        const failure = ensureError(error);
-        this.store.quarantineActor(record.id, failure.message);
-        this.events.emit('actor.quarantined', { actorId: record.id, kind: record.kind, error: failure });
-      }
-    }
-    const count = byKind.worker + byKind.lease + byKind.dispatch;
+    this.takeOverDeadRuntimes();
+    const byKind = this.restore(this.store.listOwnedActors(this.id));
     this.scheduler = new Scheduler({
       host: this.host,
       store: this.store,
@@ -168,8 +188,10 @@ class RuntimeImpl implements Runtime {
       report: (error) => this.onSchedulerError(error),
       wakeAt: (at) => this.wakeAt(at),
     });
+    const count = byKind.worker + byKind.lease + byKind.dispatch;
     this.host.send(this.supervisor.id, { type: 'RESTORED', count });
     this.events.emit('runtime.restored', { count, byKind });
+    this.schedulePoll();
     this.queueTick();
   }
 
@@ -195,28 +217,59 @@ class RuntimeImpl implements Runtime {
 
   detach(): void {
     this.done = true;
-    for (const timer of this.wakeTimers.values()) this.clock.clearTimeout(timer);
+    markLiveInThisProcess(this.id, false);
+    this.clearTimers();
     this.host.detachAll();
     this.store.close();
+  }
+
+  /**
+   * Takes over the actors of every runtime that is dead (see {@link deadVerdict}), with a
+   * compare-and-set on the owner, and closes their supervisors. Returns the moved actor rows.
+   */
+  private takeOverDeadRuntimes(): ActorRecord[] {
+    const moved: ActorRecord[] = [];
+    const now = this.clock.now();
+    for (const runtime of this.store.listRuntimes()) {
+      if (runtime.id === this.id) continue;
+      const verdict = deadVerdict(runtime, now, this.hostName);
+      if (verdict === null) continue;
+      const ids = this.store.takeOverRuntime({ deadId: runtime.id, heartbeatAt: runtime.heartbeatAt, takerId: this.id, now, reason: verdict });
+      if (ids === null) continue;
+      this.events.emit('runtime.took-over', { runtimeId: runtime.id, actors: ids.length, reason: verdict });
+      for (const id of ids) {
+        const record = this.store.getActor(id);
+        if (record !== undefined) moved.push(record);
+      }
+    }
+    return moved;
+  }
+
+  /** Restores actor rows (quarantining unreadable ones); closes the supervisors of dead runtimes. */
+  private restore(records: readonly ActorRecord[]): Record<ActorKind, number> {
+    const byKind: Record<ActorKind, number> = { supervisor: 0, worker: 0, lease: 0, dispatch: 0 };
+    for (const record of records) {
+      if (record.id === this.supervisor?.id || this.host.get(record.id) !== undefined) continue;
+      try {
+        const hosted = this.host.restore(record);
+        if (record.kind === 'supervisor') {
+          this.host.send(hosted.id, { type: 'RUNTIME_GONE', reason: `taken over by ${this.id}` });
+        } else {
+          byKind[record.kind]++;
+        }
+      } catch (error) {
+        const failure = ensureError(error);
+        this.store.quarantineActor(record.id, failure.message);
+        this.events.emit('actor.quarantined', { actorId: record.id, kind: record.kind, error: failure });
+      }
+    }
+    return byKind;
   }
 
   private startWorker(): void {
     const id = `worker-${this.store.nextSequence('worker')}`;
     this.host.create('worker', id, { workerId: id });
     this.events.emit('worker.started', { workerId: id });
-  }
-
-  /** Closes the record of supervisors whose runtime died without draining; refuses to share the store with a live one. */
-  private closeAbandonedSupervisors(): void {
-    for (const record of this.store.listActiveActors('supervisor')) {
-      const snapshot = JSON.parse(record.snapshot) as { context?: SupervisorContext };
-      const context = snapshot.context;
-      if (context !== undefined && context.pid !== process.pid && isProcessAlive(context.pid, context.procStartTime)) {
-        throw new RuntimeConflictError(context.runtimeId, context.pid);
-      }
-      const hosted = this.host.restore(record);
-      this.host.send(hosted.id, { type: 'RUNTIME_GONE', reason: `process ${context?.pid ?? '?'} is gone` });
-    }
   }
 
   private recordPlan(plan: Plan): void {
@@ -260,17 +313,70 @@ class RuntimeImpl implements Runtime {
       seq: transition.seq,
     });
     describeTransition(transition, this.store, this.clock, this.events, this.plan);
+    if (transition.actorId === this.supervisor?.id && transition.to === 'fenced') {
+      const reason = (transition.event as { reason?: unknown }).reason;
+      this.fence(typeof reason === 'string' ? reason : 'supervisor fenced');
+      return;
+    }
     this.queueTick();
   }
 
+  /**
+   * A refused write. Ownership lost: another runtime took this one over — stop driving every
+   * actor. A stale fencing token on a dispatch: its lease went to a newer holder — record the
+   * dispatch `failed` (that write is not fenced) so it cannot block the unit. Anything else
+   * is a store failure: drain and stop.
+   */
   private onPersistError(actorId: string, kind: ActorKind, error: Error): void {
     this.events.emit('actor.persist-failed', { actorId, kind, error });
+    if (error instanceof OwnershipLostError) {
+      this.fence(error.message);
+      return;
+    }
+    if (error instanceof StaleFencingTokenError && kind === 'dispatch') {
+      setImmediate(() => this.recordFencedDispatch(actorId, error));
+      return;
+    }
     if (!(error instanceof StaleFencingTokenError)) void this.stop(`store failure: ${error.message}`, 1);
     this.queueTick();
   }
 
+  private recordFencedDispatch(actorId: string, error: StaleFencingTokenError): void {
+    if (this.done) return;
+    const record = this.store.getActor(actorId);
+    if (record === undefined || record.status !== 'active') return;
+    this.host.restore(record);
+    this.host.send(actorId, { type: 'ABANDON', reason: `fenced: ${error.message}`, at: this.clock.now() });
+  }
+
   private onSchedulerError(error: Error): void {
     this.events.emit('actor.persist-failed', { actorId: '(scheduler)', kind: 'supervisor', error });
+  }
+
+  /** Stops driving every actor, touching neither the store nor any process: they belong to another runtime now. */
+  private fence(reason: string): void {
+    if (this.done) return;
+    this.done = true;
+    markLiveInThisProcess(this.id, false);
+    this.clearTimers();
+    this.host.detachAll();
+    this.events.emit('runtime.fenced', { reason });
+    this.resolveFinished({
+      exitCode: 1,
+      reason,
+      fenced: true,
+      progress: this.scheduler?.progress() ?? { milestones: [], units: new Map(), finished: false, succeeded: false },
+    });
+  }
+
+  private schedulePoll(): void {
+    if (this.done) return;
+    this.pollTimer = this.clock.setTimeout(() => {
+      if (this.done) return;
+      if (this.drainExitCode === null) this.restore(this.takeOverDeadRuntimes());
+      this.queueTick();
+      this.schedulePoll();
+    }, this.pollMs);
   }
 
   private wakeAt(at: number): void {
@@ -280,6 +386,12 @@ class RuntimeImpl implements Runtime {
       this.queueTick();
     }, Math.max(0, at - this.clock.now()));
     this.wakeTimers.set(at, timer);
+  }
+
+  private clearTimers(): void {
+    for (const timer of this.wakeTimers.values()) this.clock.clearTimeout(timer);
+    this.wakeTimers.clear();
+    this.clock.clearTimeout(this.pollTimer);
   }
 
   private queueTick(): void {
@@ -306,8 +418,6 @@ class RuntimeImpl implements Runtime {
     if (scheduler.quiescent()) this.finish(scheduler.progress());
   }
 
-  private milestoneStates = new Map<string, string>();
-
   private reportMilestones(progress: Progress): void {
     for (const milestone of progress.milestones) {
       if (this.milestoneStates.get(milestone.spec.id) === milestone.state) continue;
@@ -321,9 +431,11 @@ class RuntimeImpl implements Runtime {
     const exitCode = this.drainExitCode ?? 1;
     if (this.supervisor !== undefined) this.host.send(this.supervisor.id, { type: 'DRAINED', exitCode });
     this.done = true;
-    for (const timer of this.wakeTimers.values()) this.clock.clearTimeout(timer);
+    markLiveInThisProcess(this.id, false);
+    this.clearTimers();
     this.host.detachAll();
-    const result: RunResult = { exitCode, reason: this.drainReason, progress };
+    this.store.stopRuntime(this.id, this.clock.now(), this.drainReason);
+    const result: RunResult = { exitCode, reason: this.drainReason, fenced: false, progress };
     this.events.emit('run.finished', { exitCode, reason: this.drainReason });
     this.resolveFinished(result);
   }

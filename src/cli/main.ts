@@ -1,8 +1,10 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError } from '../errors.js';
 import { MAX_WORKERS } from '../plan/schema.js';
+import { parseDuration } from '../duration.js';
 import { EXIT } from './exitCodes.js';
 import { processIO, type CliIO } from './io.js';
+import { JOURNAL_KINDS, journalCommand, parseLimit, parseSince, type JournalCommandOptions } from './journalCommand.js';
 import { runCommand } from './runCommand.js';
 import { statusCommand } from './statusCommand.js';
 
@@ -28,12 +30,16 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .argument('<plan>', 'plan file (YAML, version: 1)')
     .option('--store <path>', "SQLite store (default: the plan's `store`, else .statecrew/statecrew.db)")
     .option('--workers <n>', "size of the worker pool (default: the plan's `workers`)", parsePositiveInt)
-    .action(async (plan: string, options: { store?: string; workers?: number }) => {
+    .option('--heartbeat-ttl <duration>', 'runtime heartbeat TTL; a stopped runtime is taken over after it (default 10s)', parseDurationOption)
+    .option('--lease-ttl <duration>', 'milestone lease TTL, renewed every third of it (default 30s)', parseDurationOption)
+    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number }) => {
       exitCode = await runCommand(
         {
           plan,
           ...(options.store === undefined ? {} : { store: options.store }),
           ...(options.workers === undefined ? {} : { workers: options.workers }),
+          ...(options.heartbeatTtl === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtl }),
+          ...(options.leaseTtl === undefined ? {} : { leaseTtlMs: options.leaseTtl }),
         },
         io,
       );
@@ -46,6 +52,20 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--json', 'print one JSON object', false)
     .action((options: { store: string; json: boolean }) => {
       exitCode = statusCommand(options, io);
+    });
+
+  program
+    .command('journal')
+    .description('print the persisted transitions of every actor, oldest first')
+    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--actor <id>', 'only the transitions of this actor')
+    .addOption(new Option('--kind <kind>', 'only the transitions of actors of this kind').choices(JOURNAL_KINDS))
+    .option('--since <time>', 'only transitions at or after an ISO-8601 time (2026-11-21T06:00:00Z) or a duration ago (10m, 2h)', parseSince)
+    .option('--limit <n>', 'only the N most recent transitions', parseLimit)
+    .option('--json', 'print JSON Lines, one object per transition', false)
+    .addOption(new Option('--snapshots', 'add each snapshot to the JSON Lines (implies --json)').implies({ json: true }))
+    .action((options: JournalCommandOptions) => {
+      exitCode = journalCommand(options, io);
     });
 
   try {
@@ -73,4 +93,10 @@ function parsePositiveInt(value: string): number {
     throw new InvalidArgumentError(`expected an integer from 1 to ${MAX_WORKERS}, got "${value}"`);
   }
   return parsed;
+}
+
+function parseDurationOption(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`expected a duration such as 500ms, 30s, 2m or 1h, got "${value}"`);
+  return ms;
 }

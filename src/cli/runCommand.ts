@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { loadPlan } from '../plan/load.js';
 import type { Plan } from '../plan/types.js';
-import { createRuntime } from '../runtime.js';
+import { createRuntime, type Runtime, type RunResult } from '../runtime.js';
 import { formatDuration } from '../duration.js';
-import { RuntimeConflictError } from '../errors.js';
+import { SqliteStore } from '../../persistence/sqliteStore.js';
 import { attachReporter } from './reporter.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -14,14 +14,22 @@ export interface RunCommandOptions {
   readonly store?: string;
   /** Overrides the plan's `workers`. */
   readonly workers?: number;
+  /** Runtime heartbeat TTL in ms (see `RuntimeOptions.heartbeatTtlMs`). */
+  readonly heartbeatTtlMs?: number;
+  /** Milestone lease TTL in ms (see `RuntimeOptions.leaseTtlMs`). */
+  readonly leaseTtlMs?: number;
 }
 
 /**
  * `statecrew run <plan>`: validates the plan (exit 2 and no store on bad input), then runs it
- * on the store, resuming whatever an earlier run left unfinished. SIGINT and SIGTERM drain
- * the run (kill-verify turns, release leases, persist every actor) and exit 130 / 143.
+ * on the store, resuming whatever an earlier run left unfinished and sharing the work with
+ * any other runtime on the same store. SIGINT and SIGTERM drain the run (kill-verify turns,
+ * release leases, persist every actor) and exit 130 / 143. A runtime that was declared dead
+ * by another (it was stopped past its heartbeat TTL) stops driving its old actors and
+ * rejoins as a new runtime.
  * @returns the exit code (see {@link EXIT}).
  * @throws PlanError for an invalid plan (the caller maps it to exit code 2).
+ * @throws StoreCorruptError when the store cannot be opened (exit code 2).
  */
 export async function runCommand(options: RunCommandOptions, io: CliIO): Promise<number> {
   const loaded = loadPlan(options.plan, { cwd: io.cwd });
@@ -30,41 +38,41 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     ...(options.store === undefined ? {} : { store: path.resolve(io.cwd, options.store) }),
     ...(options.workers === undefined ? {} : { workers: options.workers }),
   };
-  const runtime = createRuntime({ store: plan.store });
+  const store = SqliteStore.fromPath(plan.store);
   const started = Date.now();
   let transitions = 0;
-  runtime.events.on('actor.transition', () => {
-    transitions++;
-  });
-  const reporter = attachReporter(runtime.events, io.stdout, () => safeProgress(runtime));
+  let current: Runtime | undefined;
+  let signaled: { reason: string; exitCode: number } | undefined;
   const onSignal = (signal: 'SIGINT' | 'SIGTERM') => () => {
-    void runtime.stop(signal, signal === 'SIGINT' ? EXIT.sigint : EXIT.sigterm);
+    signaled = { reason: signal, exitCode: signal === 'SIGINT' ? EXIT.sigint : EXIT.sigterm };
+    void current?.stop(signaled.reason, signaled.exitCode);
   };
   const onInt = onSignal('SIGINT');
   const onTerm = onSignal('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
   try {
-    try {
+    let result: RunResult;
+    for (;;) {
+      const runtime = createRuntime({
+        store,
+        logsDir: path.join(path.dirname(plan.store), 'logs'),
+        ...(options.heartbeatTtlMs === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtlMs }),
+        ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+      });
+      current = runtime;
+      runtime.events.on('actor.transition', () => {
+        transitions++;
+      });
+      const reporter = attachReporter(runtime.events, io.stdout, () => (runtime.actors().length === 0 ? undefined : runtime.progress()));
       await runtime.start(plan);
-    } catch (error) {
-      if (error instanceof RuntimeConflictError) {
-        io.stderr.write(`statecrew: ${error.message}\n`);
-        return EXIT.storeInUse;
-      }
-      throw error;
+      if (signaled !== undefined) void runtime.stop(signaled.reason, signaled.exitCode);
+      result = await runtime.finished;
+      reporter.close();
+      if (!result.fenced || signaled !== undefined) break;
+      io.stdout.write(`runtime ${runtime.id} was taken over by another runtime (${result.reason}); rejoining\n`);
     }
-    const result = await runtime.finished;
-    reporter.close();
-    const units = [...result.progress.units.values()];
-    const done = units.filter((u) => u.state === 'completed').length;
-    const failed = units.filter((u) => u.state === 'failed').map((u) => u.spec.id);
-    const blocked = units.filter((u) => u.state === 'blocked').map((u) => u.spec.id);
-    const parts = [`${done}/${units.length} units completed in ${formatDuration(Date.now() - started)}`];
-    if (failed.length > 0) parts.push(`failed: ${failed.join(', ')}`);
-    if (blocked.length > 0) parts.push(`blocked: ${blocked.join(', ')}`);
-    parts.push(`${transitions} transitions persisted to ${path.relative(io.cwd, plan.store) || plan.store}`);
-    io.stdout.write(`${parts.join(' · ')}\n`);
+    io.stdout.write(`${summary(result, plan, io, Date.now() - started, transitions)}\n`);
     if (result.exitCode === EXIT.sigint || result.exitCode === EXIT.sigterm) {
       io.stdout.write(`stopped (${result.reason}); run the same command again to resume\n`);
     }
@@ -72,14 +80,18 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
-    runtime.store.close();
+    store.close();
   }
 }
 
-function safeProgress(runtime: ReturnType<typeof createRuntime>) {
-  return runtime.store === undefined ? undefined : tryProgress(runtime);
-}
-
-function tryProgress(runtime: ReturnType<typeof createRuntime>) {
-  return runtime.actors().length === 0 ? undefined : runtime.progress();
+function summary(result: RunResult, plan: Plan, io: CliIO, elapsedMs: number, transitions: number): string {
+  const units = [...result.progress.units.values()];
+  const done = units.filter((u) => u.state === 'completed').length;
+  const failed = units.filter((u) => u.state === 'failed').map((u) => u.spec.id);
+  const blocked = units.filter((u) => u.state === 'blocked').map((u) => u.spec.id);
+  const parts = [`${done}/${units.length} units completed in ${formatDuration(elapsedMs)}`];
+  if (failed.length > 0) parts.push(`failed: ${failed.join(', ')}`);
+  if (blocked.length > 0) parts.push(`blocked: ${blocked.join(', ')}`);
+  parts.push(`${transitions} transitions persisted to ${path.relative(io.cwd, plan.store) || plan.store}`);
+  return parts.join(' · ');
 }

@@ -15,6 +15,7 @@ const spec: ModelSpec = {
     { type: 'DRAIN', reason: 'SIGTERM' },
     { type: 'DRAINED', exitCode: 0 },
     { type: 'RUNTIME_GONE', reason: 'pid 31337 is gone' },
+    { type: 'FENCED', reason: 'declared dead by runtime-2' },
   ],
 };
 
@@ -24,11 +25,12 @@ describe('supervisor machine (model-based, xstate/graph)', () => {
   it('covers every state and every transition of the definition', () => {
     expect(missing(model)).toEqual({ states: [], transitions: [], edges: [] });
     expect([...model.required.states].sort()).toEqual(
-      ['starting', 'restoring', 'running', 'draining', 'stopped'].map((s) => `supervisor.${s}`).sort(),
+      ['starting', 'restoring', 'running', 'draining', 'stopped', 'fenced'].map((s) => `supervisor.${s}`).sort(),
     );
     // RUNTIME_GONE is defined once on the root and taken from every non-final state.
     for (const state of ['starting', 'restoring', 'running', 'draining']) {
       expect(model.covered.edges).toContain(`${state} | supervisor: RUNTIME_GONE#0 → supervisor.stopped`);
+      expect(model.covered.edges).toContain(`${state} | supervisor: FENCED#0 → supervisor.fenced`);
     }
   });
 
@@ -41,7 +43,11 @@ describe('supervisor machine (model-based, xstate/graph)', () => {
     expect(missing(buildModel({ ...spec, machine: extended }))).toEqual({
       states: ['supervisor.paused'],
       transitions: ['supervisor.running: PAUSE#0 → supervisor.paused'],
-      edges: ['paused | supervisor: RUNTIME_GONE#0 → supervisor.stopped', 'running | supervisor.running: PAUSE#0 → supervisor.paused'],
+      edges: [
+        'paused | supervisor: FENCED#0 → supervisor.fenced',
+        'paused | supervisor: RUNTIME_GONE#0 → supervisor.stopped',
+        'running | supervisor.running: PAUSE#0 → supervisor.paused',
+      ],
     });
   });
 
