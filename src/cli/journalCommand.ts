@@ -1,0 +1,139 @@
+import path from 'node:path';
+import { InvalidArgumentError } from 'commander';
+import { SqliteStore } from '../../persistence/sqliteStore.js';
+import type { JournalRecord } from '../../persistence/store.js';
+import type { ActorKind } from '../../persistence/types.js';
+import { systemClock, type Clock } from '../clock.js';
+import { parseDuration } from '../duration.js';
+import { StoreCorruptError } from '../errors.js';
+import { EXIT } from './exitCodes.js';
+import type { CliIO } from './io.js';
+
+/** The values of `--kind`, in the order `--help` lists them. */
+export const JOURNAL_KINDS: readonly ActorKind[] = ['worker', 'lease', 'dispatch', 'supervisor'];
+
+/** Where `--since` starts the journal: at a time (ms since the Unix epoch), or `agoMs` milliseconds before now. */
+export type JournalSince = { readonly at: number } | { readonly agoMs: number };
+
+export interface JournalCommandOptions {
+  /** Path of the SQLite store, relative to `io.cwd`. */
+  readonly store: string;
+  /** Only this actor's transitions (exact id). */
+  readonly actor?: string;
+  /** Only the transitions of actors of this kind. */
+  readonly kind?: ActorKind;
+  /** Only the transitions persisted at or after this time. */
+  readonly since?: JournalSince;
+  /** Only the `limit` most recent transitions (still printed oldest first). */
+  readonly limit?: number;
+  /** Print JSON Lines instead of text. */
+  readonly json: boolean;
+  /** Add each row's snapshot to the JSON Lines. @default false */
+  readonly snapshots?: boolean;
+}
+
+/** Lines written to stdout per `write` call. */
+const LINES_PER_WRITE = 256;
+
+/**
+ * `statecrew journal [--store PATH] [--actor ID] [--kind KIND] [--since TIME] [--limit N] [--json [--snapshots]]`:
+ * prints the persisted transitions of every actor, oldest first (by time, then actor id,
+ * then sequence number), one per line:
+ * `2026-11-21T06:00:00.123Z  compile#1  #3  pending.ready → claimed  (CLAIM)`, with `∅` as
+ * the source state of an actor's first row. With `json`, one JSON object per line:
+ * `{ at, actorId, kind, seq, event, from, to }` (`at` ISO-8601, `from` null for the first row),
+ * plus `snapshot` (the parsed persisted snapshot) with `snapshots`.
+ * Opens the store read-only and never creates it; rows are streamed unless there is a `limit`.
+ * @param clock resolves a `since` given as a duration ago. @default systemClock
+ * @returns exit code 0 (also when no row matches).
+ * @throws StoreNotFoundError when there is no store at the path (the CLI exits 2).
+ * @throws StoreCorruptError when the file is not a store, or a row or a snapshot cannot be read (the CLI exits 2).
+ */
+export function journalCommand(options: JournalCommandOptions, io: CliIO, clock: Pick<Clock, 'now'> = systemClock): number {
+  const store = SqliteStore.fromPath(path.resolve(io.cwd, options.store), { readonly: true });
+  try {
+    const records = store.queryJournal({
+      ...(options.actor === undefined ? {} : { actorId: options.actor }),
+      ...(options.kind === undefined ? {} : { kind: options.kind }),
+      ...(options.since === undefined ? {} : { since: 'at' in options.since ? options.since.at : clock.now() - options.since.agoMs }),
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      snapshots: options.snapshots === true,
+    });
+    const format = options.json ? (record: JournalRecord) => JSON.stringify(toJson(record)) : formatLine;
+    let lines: string[] = [];
+    for (const record of records) {
+      lines.push(format(record));
+      if (lines.length === LINES_PER_WRITE) {
+        io.stdout.write(`${lines.join('\n')}\n`);
+        lines = [];
+      }
+    }
+    if (lines.length > 0) io.stdout.write(`${lines.join('\n')}\n`);
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
+function formatLine(record: JournalRecord): string {
+  const at = new Date(record.at).toISOString();
+  return `${at}  ${record.actorId}  #${record.seq}  ${record.fromState ?? '∅'} → ${record.toState}  (${record.eventType})`;
+}
+
+function toJson(record: JournalRecord): Record<string, unknown> {
+  const row = {
+    at: new Date(record.at).toISOString(),
+    actorId: record.actorId,
+    kind: record.kind,
+    seq: record.seq,
+    event: record.eventType,
+    from: record.fromState,
+    to: record.toState,
+  };
+  return record.snapshot === undefined ? row : { ...row, snapshot: parseSnapshot(record) };
+}
+
+function parseSnapshot(record: JournalRecord): unknown {
+  try {
+    return JSON.parse(record.snapshot ?? '');
+  } catch (error) {
+    throw new StoreCorruptError(`the snapshot of journal row #${record.seq} of actor ${record.actorId} is not JSON`, { cause: error });
+  }
+}
+
+/** `2026-11-21T06:00Z`, `2026-11-21T06:00:00Z`, `2026-11-21T06:00:00.123+02:00`: a date, a time and a zone. */
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Parses `--since`: an ISO-8601 time with a zone (`2026-11-21T06:00:00Z`) or a duration ago
+ * (`500ms`, `30s`, `10m`, `2h`, as in plan files).
+ * @throws InvalidArgumentError for anything else (commander reports it naming the option; exit 2).
+ */
+export function parseSince(text: string): JournalSince {
+  const agoMs = parseDuration(text);
+  if (agoMs !== undefined) return { agoMs };
+  const match = ISO_TIME.exec(text.trim());
+  const at = Date.parse(text.trim());
+  if (match !== null && !Number.isNaN(at) && isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3]))) return { at };
+  throw new InvalidArgumentError(
+    `expected an ISO-8601 time with a zone such as 2026-11-21T06:00:00Z, or a duration ago such as 500ms, 30s, 10m or 2h; got "${text}"`,
+  );
+}
+
+/** `Date.parse` rolls 2026-02-30 over to March 2; a `--since` like that is a typo, not a time. */
+function isCalendarDate(year: number, month: number, day: number): boolean {
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
+
+/**
+ * Parses `--limit`: a whole number of at least 1.
+ * @throws InvalidArgumentError for anything else (commander reports it naming the option; exit 2).
+ */
+export function parseLimit(text: string): number {
+  const limit = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(limit) || limit < 1) {
+    throw new InvalidArgumentError(`expected a whole number of rows of at least 1, got "${text}"`);
+  }
+  return limit;
+}
