@@ -131,6 +131,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE actors ADD COLUMN owner_runtime TEXT;
   CREATE INDEX actors_owner ON actors (owner_runtime) WHERE status = 'active';
   `,
+  `
+  -- Stuck detection: the failure signature of each attempt (exit code + last stderr line).
+  ALTER TABLE dispatches ADD COLUMN last_stderr_line TEXT;
+  `,
 ];
 
 /**

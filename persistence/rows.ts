@@ -77,6 +77,7 @@ const dispatchRow = z.object({
   outcome: nullableText,
   exit_code: nullableInt,
   signal: nullableText,
+  last_stderr_line: nullableText.optional(),
   reason: nullableText,
 });
 
@@ -179,6 +180,7 @@ export function rowToDispatch(row: unknown): DispatchProjection {
     outcome: r.outcome,
     exitCode: r.exit_code,
     signal: r.signal,
+    lastStderrLine: r.last_stderr_line ?? null,
     reason: r.reason,
   };
 }

@@ -114,8 +114,15 @@ export class SqliteStore implements Store {
       if (write.create === true && existing !== undefined) {
         throw new Error(`actor ${write.actorId} already exists`);
       }
-      if (write.owner !== undefined && existing !== undefined && existing.owner_runtime !== write.owner) {
-        throw new OwnershipLostError(write.actorId, write.owner, existing.owner_runtime);
+      if (write.owner !== undefined) {
+        if (existing !== undefined && existing.owner_runtime !== write.owner) {
+          throw new OwnershipLostError(write.actorId, write.owner, existing.owner_runtime);
+        }
+        // A runtime declared dead may not write at all, not even new actors.
+        const runtime = s.runtimeState.get(write.owner) as { state: string } | undefined;
+        if (runtime !== undefined && runtime.state !== 'running') {
+          throw new OwnershipLostError(write.actorId, write.owner, existing?.owner_runtime ?? null);
+        }
       }
       if (write.fence !== undefined) {
         const lease = s.ledgerGet.get(write.fence.milestoneId) as { fencing_token: number } | undefined;
@@ -147,7 +154,7 @@ export class SqliteStore implements Store {
       });
       writeProjection(s, write.projection, write.at);
       return seq;
-    })();
+    }).immediate();
 
   listActiveActors(kind?: ActorKind): ActorRecord[] {
     const rows = kind === undefined ? this.statements.actorsActive.all() : this.statements.actorsActiveOfKind.all(kind);
@@ -321,6 +328,7 @@ function prepareStatements(db: Database.Database) {
        WHERE id = ? AND state = 'running' AND heartbeat_at = ?`,
     ),
     runtimesAll: db.prepare('SELECT * FROM runtimes ORDER BY started_at, id'),
+    runtimeState: db.prepare('SELECT state FROM runtimes WHERE id = ?'),
     actorGet: db.prepare('SELECT * FROM actors WHERE id = ?'),
     actorsActive: db.prepare("SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id"),
     actorsActiveOfKind: db.prepare("SELECT * FROM actors WHERE status = 'active' AND kind = ? ORDER BY created_at, id"),
@@ -350,12 +358,12 @@ function prepareStatements(db: Database.Database) {
     ),
     dispatchUpsert: db.prepare(
       `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
-         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, reason, created_at, updated_at)
+         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, created_at, updated_at)
        VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
-         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @reason, @at, @at)
+         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @at, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
          not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
-         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal,
+         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine,
          reason = @reason, updated_at = @at`,
     ),
     supervisorUpsert: db.prepare(

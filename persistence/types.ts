@@ -79,6 +79,8 @@ export interface DispatchProjection {
   readonly outcome: string | null;
   readonly exitCode: number | null;
   readonly signal: string | null;
+  /** Last non-empty line the turn wrote to stderr (at most 1 KiB). */
+  readonly lastStderrLine: string | null;
   readonly reason: string | null;
 }
 
@@ -120,7 +122,8 @@ export interface TransitionWrite {
   readonly create?: boolean;
   /**
    * The runtime making the write. A new actor is owned by it; a write to an existing actor
-   * is refused with `OwnershipLostError` unless it still owns the row (single activation).
+   * is refused with `OwnershipLostError` unless it still owns the row (single activation),
+   * and any write is refused once the runtime's registry row is no longer `running`.
    */
   readonly owner?: string;
 }

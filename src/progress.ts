@@ -2,7 +2,7 @@ import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import type { DispatchProjection, LeaseProjection } from '../persistence/types.js';
 
 /** State of a unit, derived from the plan and its dispatches (never stored separately). */
-export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'blocked';
+export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'stuck' | 'blocked';
 /** State of a milestone, derived from its units, its dependencies and its leases. */
 export type MilestoneState = 'pending' | 'running' | 'completed' | 'failed' | 'blocked';
 
@@ -46,10 +46,11 @@ const TERMINAL_MILESTONE = new Set<MilestoneState>(['completed', 'failed', 'bloc
 /**
  * Derives unit and milestone states from the plan and the dispatch and lease projections.
  *
- * - unit: `completed` when a dispatch completed; `failed` when `failures >= maxAttempts` or a
- *   dispatch is `stuck`; `running` when a dispatch is claimed or running; `blocked` when its
- *   milestone failed or is blocked before it completed; else `pending`.
- * - milestone: `completed` when every unit completed; `failed` when a unit failed; `blocked`
+ * - unit: `completed` when a dispatch completed; `stuck` when a dispatch ended `stuck` (the
+ *   same failure `stuckAfter` times in a row); `failed` when `failures >= maxAttempts`;
+ *   `running` when a dispatch is claimed or running; `blocked` when its milestone failed or is
+ *   blocked before it completed; else `pending`.
+ * - milestone: `completed` when every unit completed; `failed` when a unit failed or is stuck; `blocked`
  *   when a dependency failed or is blocked; `running` when a lease is live or a unit was
  *   attempted; else `pending`.
  */
@@ -96,7 +97,7 @@ export function deriveProgress(
     const state = resolve(spec.id);
     const own = ownStates.get(spec.id);
     const milestoneUnits = (own?.units ?? []).map((unit) =>
-      (state === 'failed' || state === 'blocked') && unit.state !== 'completed' && unit.state !== 'failed'
+      (state === 'failed' || state === 'blocked') && unit.state !== 'completed' && unit.state !== 'failed' && unit.state !== 'stuck'
         ? { ...unit, state: 'blocked' as const }
         : unit,
     );
@@ -127,7 +128,8 @@ function unitProgress(spec: UnitSpec, dispatches: readonly DispatchProjection[])
   }
   let state: UnitState = 'pending';
   if (completed) state = 'completed';
-  else if (stuck || failures >= spec.maxAttempts) state = 'failed';
+  else if (stuck) state = 'stuck';
+  else if (failures >= spec.maxAttempts) state = 'failed';
   else if (active !== null && active.state !== 'pending') state = 'running';
   return { spec, state, attempts, failures, active, last: dispatches.at(-1) ?? null, created: dispatches.length };
 }
@@ -142,6 +144,21 @@ export function nextAttemptAt(spec: UnitSpec, failures: number, lastEndedAt: num
   return lastEndedAt + spec.retryBackoffMs * 2 ** (failures - 1);
 }
 
+/**
+ * The signature of a failed attempt, compared by stuck detection: its exit code (or how it
+ * ended when it has none: `timeout`, `stalled`, a signal) and its last line of stderr.
+ */
+export function failureSignature(failure: {
+  readonly outcome: string | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly lastStderrLine: string | null;
+}): string {
+  const how = failure.exitCode !== null ? `exit code ${failure.exitCode}` : (failure.signal ?? failure.outcome ?? 'unknown');
+  const kind = failure.exitCode === null && failure.outcome !== null && failure.outcome !== 'signaled' ? `${failure.outcome} ` : '';
+  return `${kind}${how}: ${failure.lastStderrLine ?? '(no stderr)'}`;
+}
+
 /** A failed or stuck dispatch counts against `maxAttempts` unless its turn was lost to a runtime crash. */
 export function countsAsFailure(dispatch: DispatchProjection): boolean {
   return (dispatch.state === 'failed' || dispatch.state === 'stuck') && dispatch.outcome !== 'lost';
@@ -149,7 +166,7 @@ export function countsAsFailure(dispatch: DispatchProjection): boolean {
 
 function ownMilestoneState(units: readonly UnitProgress[], leased: boolean): MilestoneState {
   if (units.every((unit) => unit.state === 'completed')) return 'completed';
-  if (units.some((unit) => unit.state === 'failed')) return 'failed';
+  if (units.some((unit) => unit.state === 'failed' || unit.state === 'stuck')) return 'failed';
   if (leased || units.some((unit) => unit.attempts > 0)) return 'running';
   return 'pending';
 }

@@ -103,6 +103,7 @@ export function deriveRows(kind: ActorKind, actorId: string, snapshot: MachineSn
             outcome: c.result?.kind ?? null,
             exitCode: c.result?.exitCode ?? null,
             signal: c.result?.signal ?? null,
+            lastStderrLine: c.result?.lastStderrLine ?? null,
             reason: c.endReason ?? c.result?.reason ?? null,
           },
         },

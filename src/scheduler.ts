@@ -1,14 +1,14 @@
 import path from 'node:path';
 import type { DispatchContext, DispatchInput } from '../machines/dispatch.js';
 import type { LeaseContext, LeaseInput } from '../machines/lease.js';
-import type { TurnAssignment } from '../machines/turn.js';
+import { isTurnSuccess, type TurnAssignment, type TurnResult } from '../machines/turn.js';
 import type { WorkerContext } from '../machines/worker.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorHost, HostedActor } from './actorHost.js';
 import type { Clock } from './clock.js';
 import { ensureError } from './errors.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
-import { deriveProgress, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
+import { countsAsFailure, deriveProgress, failureSignature, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
 import { topState } from './projections.js';
 
 /** What the scheduler needs; owned by the runtime. */
@@ -97,8 +97,11 @@ export class Scheduler {
         const dispatch = host.get(context.lastTurn.dispatchId);
         if (dispatch !== undefined && !dispatch.ended && topState(dispatch.state) !== 'pending') {
           const result = context.lastTurn.result;
+          const signature = this.stuckSignature(context.lastTurn.unitId, dispatch.id, result);
           if (result.kind === 'stopped' || (draining && result.kind === 'lost')) {
             host.send(dispatch.id, { type: 'CANCEL', reason: result.reason, at: result.endedAt });
+          } else if (signature !== null && topState(dispatch.state) === 'running') {
+            host.send(dispatch.id, { type: 'STUCK', signature, result });
           } else {
             host.send(dispatch.id, { type: 'FINISH', result });
           }
@@ -116,6 +119,22 @@ export class Scheduler {
         host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${why}`, at: clock.now() });
       }
     }
+  }
+
+  /**
+   * Stuck detection: the failure signature of `result` when the unit's previous
+   * `stuckAfter - 1` counted failures, in a row, had the same one; else `null`. The
+   * counters are the dispatch rows themselves, so they survive restarts.
+   */
+  private stuckSignature(unitId: string, dispatchId: string, result: TurnResult): string | null {
+    if (isTurnSuccess(result) || result.kind === 'lost' || result.kind === 'stopped') return null;
+    const spec = this.deps.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
+    if (spec === undefined) return null;
+    const signature = failureSignature({ outcome: result.kind, exitCode: result.exitCode, signal: result.signal, lastStderrLine: result.lastStderrLine });
+    const previous = this.deps.store.listDispatches(unitId).filter((d) => d.id !== dispatchId && countsAsFailure(d));
+    const recent = previous.slice(-(spec.stuckAfter - 1));
+    if (recent.length < spec.stuckAfter - 1) return null;
+    return recent.every((d) => failureSignature(d) === signature) ? signature : null;
   }
 
   /** Lease ↔ worker: tell holders about grants and ends; release leases of ended holders. */

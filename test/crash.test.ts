@@ -1,19 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../actors/processes.js';
-import { fixture, tempDir } from './helpers/tempStore.js';
+import { tempDir } from './helpers/tempStore.js';
+import { CLI_PATH, exitOf, overlaps, readTicks, startStatecrew, tickUnit, whenTicks } from './helpers/ticks.js';
 
-interface Tick {
-  unit: string;
-  run: string;
-  pid: number;
-  event: 'start' | 'tick' | 'end';
-  t: number;
-}
-
-const cli = path.resolve('bin/statecrew.js');
 let dir: string;
 let cleanup: () => void;
 
@@ -23,44 +15,13 @@ beforeEach(() => {
 
 afterEach(() => cleanup());
 
-function startRun(run: string): ChildProcess {
-  return spawn(process.execPath, [cli, 'run', 'plan.yaml'], { cwd: dir, env: { ...process.env, RUN: run }, stdio: 'ignore' });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(signal === null ? code : null)));
-}
-
-function readTicks(file: string): Tick[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Tick);
-}
-
-/** Resolves once `predicate` holds for the tick log (watched with fs.watch, not on a timer). */
-function whenTicks(file: string, predicate: (ticks: Tick[]) => boolean): Promise<Tick[]> {
-  fs.writeFileSync(file, '', { flag: 'a' });
-  return new Promise((resolve) => {
-    const check = () => {
-      const ticks = readTicks(file);
-      if (predicate(ticks)) {
-        watcher.close();
-        resolve(ticks);
-      }
-    };
-    const watcher = fs.watch(file, check);
-    check();
-  });
-}
+const startRun = (run: string) => startStatecrew(dir, run, ['run', 'plan.yaml']);
+const exited = exitOf;
 
 describe('statecrew run after SIGKILL', () => {
   it('resumes: every unit completes, none runs again after completing, none runs twice at once, no orphan survives', async () => {
     const ticks = path.join(dir, 'ticks.jsonl');
-    const unit = (id: string, ms: number) =>
-      `      - { id: ${id}, command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(fixture('tick-logger.mjs'))}, ${JSON.stringify(ticks)}, "${ms}"] }`;
+    const unit = (id: string, ms: number) => tickUnit(id, ms, ticks);
     fs.writeFileSync(
       path.join(dir, 'plan.yaml'),
       [
@@ -115,16 +76,7 @@ describe('statecrew run after SIGKILL', () => {
     }
     expect(all.some((t) => t.unit === 'a/2' && t.run === '2')).toBe(true);
     // Never two executions of one unit at the same time.
-    for (const id of ['a/2', 'b/1']) {
-      const byPid = new Map<number, { from: number; to: number }>();
-      for (const t of all.filter((entry) => entry.unit === id)) {
-        const span = byPid.get(t.pid) ?? { from: t.t, to: t.t };
-        byPid.set(t.pid, { from: Math.min(span.from, t.t), to: Math.max(span.to, t.t) });
-      }
-      const spans = [...byPid.values()].sort((x, y) => x.from - y.from);
-      expect(spans.length).toBeGreaterThanOrEqual(2);
-      for (let i = 1; i < spans.length; i++) expect(spans[i]!.from).toBeGreaterThan(spans[i - 1]!.to);
-    }
+    expect(overlaps(all)).toEqual([]);
     // No process of the first run is left alive.
     for (const pid of run1Pids) expect(isProcessAlive(pid, null)).toBe(false);
     // The killed turns were recorded as lost and did not use up an attempt.
@@ -138,7 +90,7 @@ async function statusJson(): Promise<{
   units: { id: string; state: string; attempts: number }[];
   dispatches: { unitId: string; state: string; reason: string | null }[];
 }> {
-  const child = spawn(process.execPath, [cli, 'status', '--json', '--store', 'state/statecrew.db'], { cwd: dir });
+  const child = spawn(process.execPath, [CLI_PATH, 'status', '--json', '--store', 'state/statecrew.db'], { cwd: dir });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   expect(await exited(child)).toBe(0);

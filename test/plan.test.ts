@@ -58,6 +58,7 @@ milestones:
         cwd: sub
         maxAttempts: 5
         killGrace: 1h
+        stuckAfter: 4
   - id: docs
     dependsOn: [core]
     units:
@@ -91,6 +92,7 @@ milestones:
         stallTimeoutMs: 120_000,
         retryBackoffMs: 250,
         killGraceMs: 5_000,
+        stuckAfter: 3,
       },
       {
         id: 'core/test',
@@ -105,6 +107,7 @@ milestones:
         stallTimeoutMs: 120_000,
         retryBackoffMs: 250,
         killGraceMs: 3_600_000,
+        stuckAfter: 4,
       },
     ]);
     expect(plan.milestones[1]?.units[0]).toMatchObject({ id: 'docs:render', milestoneId: 'docs', position: 0, timeoutMs: 30_000 });
@@ -123,6 +126,7 @@ milestones:
       stallTimeoutMs: 120_000,
       retryBackoffMs: 1_000,
       killGraceMs: 5_000,
+      stuckAfter: 3,
     });
   });
 
@@ -161,6 +165,11 @@ milestones:
   - { id: b, dependsOn: [c], units: [{ id: b1, command: [x] }] }
   - { id: c, dependsOn: [a], units: [{ id: c1, command: [x] }] }`,
       path: 'milestones[0].dependsOn[0]', message: 'dependency cycle: a -> b -> c -> a',
+    },
+    {
+      when: 'stuckAfter is below 2',
+      plan: `defaults: { stuckAfter: 1 }\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'defaults.stuckAfter', message: 'expected a number of failures in a row of at least 2, got number 1',
     },
     {
       when: 'a milestone depends on itself',

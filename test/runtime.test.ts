@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../src/clock.js';
 import { parsePlan } from '../src/plan/load.js';
 import { createRuntime } from '../src/runtime.js';
+import { readStatus } from '../src/status.js';
 import { SqliteStore } from '../persistence/sqliteStore.js';
 import { drainEventLoop, nextEvent } from './helpers/runtimeEvents.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
@@ -90,6 +91,51 @@ describe('createRuntime', () => {
     ]);
   });
 
+  it('marks a unit stuck after the same failure three times in a row, across a restart, instead of using every attempt', async () => {
+    const store = path.join(dir, 's.db');
+    const thePlan = plan([
+      'workers: 1',
+      'defaults: { retryBackoff: 10ms, maxAttempts: 10 }',
+      'milestones:',
+      '  - id: m',
+      `    units: [{ id: m/same, command: [${node}, ${script('exit-with.mjs')}, "2", "cannot find tsconfig.json"] }]`,
+    ]);
+    const first = createRuntime({ store });
+    const second = nextEvent(first.events, 'unit.failed', (e) => e.attempt === 2);
+    await first.start(thePlan);
+    await second;
+    first.detach();
+
+    const restarted = createRuntime({ store });
+    await restarted.start(thePlan);
+    const result = await restarted.finished;
+    const dispatches = restarted.store.listDispatches('m/same');
+    const status = readStatus(restarted.store);
+    restarted.store.close();
+    expect(result.exitCode).toBe(1);
+    expect(dispatches.map((d) => d.state)).toEqual(['failed', 'failed', 'stuck']);
+    expect(dispatches[2]?.reason).toBe('stuck: exit code 2: cannot find tsconfig.json');
+    expect(status.units).toEqual([{ id: 'm/same', milestoneId: 'm', state: 'stuck', attempts: 3 }]);
+    expect(status.milestones).toEqual([{ id: 'm', state: 'failed' }]);
+  });
+
+  it('does not call a unit stuck when its failures differ, and uses every attempt', async () => {
+    const runtime = createRuntime({ store: path.join(dir, 's.db') });
+    await runtime.start(
+      plan([
+        'defaults: { retryBackoff: 10ms, maxAttempts: 4 }',
+        'milestones:',
+        '  - id: m',
+        `    units: [{ id: m/varies, command: [${node}, ${script('fail-with-attempt.mjs')}] }]`,
+      ]),
+    );
+    const result = await runtime.finished;
+    const dispatches = runtime.store.listDispatches('m/varies');
+    runtime.store.close();
+    expect(result.progress.units.get('m/varies')).toMatchObject({ state: 'failed', attempts: 4 });
+    expect(dispatches.map((d) => d.lastStderrLine)).toEqual([1, 2, 3, 4].map((n) => `failure on attempt ${n}`));
+  });
+
   it('re-arms a retry backoff after a restart with the time that was left, not from zero and not at once', async () => {
     const clock = createManualClock(Date.now());
     const store = path.join(dir, 's.db');
@@ -132,7 +178,8 @@ describe('createRuntime', () => {
     const result = await second.finished;
     second.store.close();
     expect(result.exitCode).toBe(1);
-    expect(result.progress.units.get('m/flaky')).toMatchObject({ state: 'failed', attempts: 3 });
+    // Three identical failures in a row: stuck (stuckAfter defaults to 3, like maxAttempts here).
+    expect(result.progress.units.get('m/flaky')).toMatchObject({ state: 'stuck', attempts: 3 });
   });
 
   it('does not run completed units again when the plan changed, and runs the added ones', async () => {

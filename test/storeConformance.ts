@@ -135,6 +135,7 @@ function dispatchWrite(
     outcome: null,
     exitCode: null,
     signal: null,
+    lastStderrLine: null,
     reason: null,
   };
   return {

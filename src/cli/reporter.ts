@@ -66,7 +66,12 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
     },
     'unit.failed': (e: RuntimeEvents['unit.failed']) => {
       if (e.workerId !== null) running.delete(e.workerId);
-      const next = e.retryInMs === null ? color.red('no attempts left') : `retry in ${formatDuration(e.retryInMs)}`;
+      const next =
+        e.retryInMs !== null
+          ? `retry in ${formatDuration(e.retryInMs)}`
+          : e.reason.startsWith('stuck: ')
+            ? color.red('stuck: the same failure every time, not retried')
+            : color.red('no attempts left');
       line(`${color.red('failed')}   ${e.unitId} attempt ${e.attempt}: ${e.reason} — ${next}`);
     },
     'unit.canceled': (e: RuntimeEvents['unit.canceled']) => line(`${color.yellow('canceled')} ${e.unitId}: ${e.reason}`),
@@ -75,6 +80,8 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
       const paint = e.state === 'completed' ? color.green : e.state === 'running' ? color.cyan : color.red;
       line(`${color.bold('milestone')} ${e.milestoneId} ${paint(e.state)}`);
     },
+    'runtime.took-over': (e: RuntimeEvents['runtime.took-over']) =>
+      line(color.yellow(`took over ${e.runtimeId} (${e.reason}): ${e.actors} actors restored and reconciled`)),
     'worker.died': (e: RuntimeEvents['worker.died']) => line(color.red(`worker ${e.workerId} died: ${e.reason}`)),
     'runtime.draining': (e: RuntimeEvents['runtime.draining']) => {
       if (e.reason !== 'completed' && e.reason !== 'finished with failures') {

@@ -25,7 +25,7 @@ function renderStatus(report: StatusReport, tty: boolean): string {
   const paint = (state: string) =>
     state === 'completed' || state === 'released'
       ? c.green(state)
-      : state === 'failed' || state === 'blocked' || state === 'zombie' || state === 'stuck'
+      : state === 'failed' || state === 'blocked' || state === 'zombie' || state === 'stuck' || state === 'lost'
         ? c.red(state)
         : state === 'running' || state === 'in_turn' || state === 'held'
           ? c.cyan(state)
@@ -37,7 +37,7 @@ function renderStatus(report: StatusReport, tty: boolean): string {
     lines.push(`${c.bold('milestone')} ${milestone.id}  ${paint(milestone.state)}`);
     for (const unit of report.units.filter((u) => u.milestoneId === milestone.id)) {
       const last = report.dispatches.filter((d) => d.unitId === unit.id).at(-1);
-      const why = unit.state === 'failed' && last?.reason ? `  ${c.dim(last.reason)}` : '';
+      const why = (unit.state === 'failed' || unit.state === 'stuck') && last?.reason ? `  ${c.dim(last.reason)}` : '';
       lines.push(`  ${unit.id.padEnd(28)} ${paint(unit.state).padEnd(tty ? 19 : 10)} attempts ${unit.attempts}${why}`);
     }
   }

@@ -58,8 +58,9 @@ export function loadPlan(file: string, options: LoadPlanOptions): Plan {
  * Resolution:
  * - `workers` defaults to 2 (at most 64); `store` defaults to `.statecrew/statecrew.db`
  *   and is resolved against `options.cwd`.
- * - Each unit takes `maxAttempts`, `timeout`, `stallTimeout`, `retryBackoff`, `killGrace`
- *   from itself, else from `defaults`, else 3 / 10m / 2m / 1s / 5s; durations become ms.
+ * - Each unit takes `maxAttempts`, `timeout`, `stallTimeout`, `retryBackoff`, `killGrace`,
+ *   `stuckAfter` from itself, else from `defaults`, else 3 / 10m / 2m / 1s / 5s / 3;
+ *   durations become ms.
  * - A unit's `cwd` is resolved against the plan file's folder (default: that folder);
  *   `env` defaults to `{}`, `input` to `null`, `dependsOn` to `[]`.
  *
@@ -298,6 +299,7 @@ function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan {
       stallTimeoutMs: unit.stallTimeout ?? doc.defaults.stallTimeout,
       retryBackoffMs: unit.retryBackoff ?? doc.defaults.retryBackoff,
       killGraceMs: unit.killGrace ?? doc.defaults.killGrace,
+      stuckAfter: unit.stuckAfter ?? doc.defaults.stuckAfter,
     })),
   }));
   return { file, version: doc.version, workers: doc.workers, store: path.resolve(cwd, doc.store), milestones };

@@ -34,6 +34,8 @@ export const UNIT_DEFAULTS = {
   retryBackoff: 1_000,
   /** 5s. */
   killGrace: 5_000,
+  /** Failures in a row with the same signature (exit code and last stderr line) that make a unit stuck. @default 3 */
+  stuckAfter: 3,
 } as const;
 
 /** Store path used when a plan names none, relative to the current directory. */
@@ -134,6 +136,9 @@ const overridableShape = {
   stallTimeout: durationSchema,
   retryBackoff: durationSchema,
   killGrace: durationSchema,
+  stuckAfter: z.int({ error: expecting('a number of failures in a row (a whole number of at least 2)') }).min(2, {
+    error: (issue) => `expected a number of failures in a row of at least 2, got ${describeValue(issue.input)}`,
+  }),
 };
 
 /** `defaults:` — values applied to every unit; each field falls back to {@link UNIT_DEFAULTS}. */
@@ -144,8 +149,9 @@ export const defaultsSchema = z.strictObject(
     stallTimeout: durationSchema.default(UNIT_DEFAULTS.stallTimeout),
     retryBackoff: durationSchema.default(UNIT_DEFAULTS.retryBackoff),
     killGrace: durationSchema.default(UNIT_DEFAULTS.killGrace),
+    stuckAfter: overridableShape.stuckAfter.default(UNIT_DEFAULTS.stuckAfter),
   },
-  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace'),
+  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace, stuckAfter'),
 );
 
 const envKeySchema = z
@@ -180,6 +186,7 @@ export const unitSchema = z.strictObject(
     stallTimeout: durationSchema.optional(),
     retryBackoff: durationSchema.optional(),
     killGrace: durationSchema.optional(),
+    stuckAfter: overridableShape.stuckAfter.optional(),
   },
   mapping('a unit: a mapping with at least id and command'),
 );

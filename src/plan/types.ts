@@ -29,6 +29,11 @@ export interface UnitSpec {
   readonly retryBackoffMs: number;
   /** Time between SIGTERM and SIGKILL when a turn is killed, in ms. @default 5_000 */
   readonly killGraceMs: number;
+  /**
+   * After this many failed attempts in a row with the same signature (exit code and last
+   * line of stderr) the unit is `stuck` instead of burning its remaining attempts. @default 3
+   */
+  readonly stuckAfter: number;
 }
 
 /** A milestone: units run in order by the one worker holding its lease. */
