@@ -166,8 +166,25 @@ export class SqliteStore implements Store {
     return row === undefined ? undefined : rowToActor(row);
   }
 
-  quarantineActor(id: string, reason: string): void {
-    this.statements.actorQuarantine.run(reason, id);
+  quarantineActor(id: string, reason: string, now = Date.now()): void {
+    this.db.transaction(() => {
+      const s = this.statements;
+      const row = s.actorGet.get(id) as { kind: string; state: string; seq: number; snapshot: string } | undefined;
+      if (row === undefined) return;
+      s.actorQuarantine.run(reason, id);
+      s.journalInsert.run({
+        actor_id: id,
+        seq: row.seq + 1,
+        event_type: 'statecrew.quarantine',
+        from_state: row.state,
+        to_state: 'quarantined',
+        at: now,
+        snapshot: row.snapshot,
+      });
+      s.actorSeqBump.run(id);
+      const table = PROJECTION_TABLES[row.kind];
+      if (table !== undefined) this.db.prepare(`UPDATE ${table} SET state = 'quarantined', updated_at = ? WHERE id = ?`).run(now, id);
+    }).immediate();
   }
 
   journal(actorId: string): JournalEntry[] {
@@ -339,6 +356,7 @@ function prepareStatements(db: Database.Database) {
          status = @status, snapshot = @snapshot, seq = @seq, updated_at = @at`,
     ),
     actorQuarantine: db.prepare("UPDATE actors SET status = 'quarantined', quarantine_reason = ? WHERE id = ?"),
+    actorSeqBump: db.prepare('UPDATE actors SET seq = seq + 1 WHERE id = ?'),
     journalInsert: db.prepare(
       `INSERT INTO journal (actor_id, seq, event_type, from_state, to_state, at, snapshot)
        VALUES (@actor_id, @seq, @event_type, @from_state, @to_state, @at, @snapshot)`,
@@ -403,6 +421,14 @@ function prepareStatements(db: Database.Database) {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+/** Projection table of each actor kind (fixed names: never user input). */
+const PROJECTION_TABLES: Readonly<Record<string, string>> = {
+  worker: 'workers',
+  lease: 'leases',
+  dispatch: 'dispatches',
+  supervisor: 'supervisors',
+};
 
 function writeProjection(s: Statements, projection: Projection, at: number): void {
   switch (projection.kind) {

@@ -35,8 +35,12 @@ export interface Store {
   /** Actors with status `active`, of one kind or all, oldest first. */
   listActiveActors(kind?: ActorKind): ActorRecord[];
   getActor(id: string): ActorRecord | undefined;
-  /** Marks an unreadable actor `quarantined` (kept for inspection, never restored). */
-  quarantineActor(id: string, reason: string): void;
+  /**
+   * Marks an unreadable actor `quarantined` — kept for inspection, never restored — with a
+   * journal row (`statecrew.quarantine`) and its projection's state set to `quarantined`
+   * (so a quarantined dispatch no longer counts as the unit's active one), in one transaction.
+   */
+  quarantineActor(id: string, reason: string, now?: number): void;
   /** Journal of one actor, in sequence order. */
   journal(actorId: string): JournalEntry[];
   /** Number of journal rows (all actors). */

@@ -1,9 +1,17 @@
 import { createActor, type Actor, type AnyEventObject, type AnyStateMachine, type InspectionEvent, type Observer } from 'xstate';
+import { z } from 'zod';
 import { ensureError, StoreCorruptError } from './errors.js';
 import type { Clock } from './clock.js';
 import { actorStatus, deriveRows, stateToString, type MachineSnapshotLike } from './projections.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorKind, ActorRecord } from '../persistence/types.js';
+
+/**
+ * Upgrades a persisted snapshot written by an older version of a machine to the current
+ * one: receives the parsed snapshot and the version it was written with, returns the
+ * snapshot to restore. Throwing quarantines the actor.
+ */
+export type SnapshotMigration = (snapshot: unknown, fromVersion: number) => unknown;
 
 /** A machine the host can run, with the id and version recorded beside its snapshots. */
 export interface MachineDefinition {
@@ -11,7 +19,18 @@ export interface MachineDefinition {
   readonly machine: AnyStateMachine;
   readonly machineId: string;
   readonly machineVersion: number;
+  /** Upgrades snapshots of older versions; without it they are quarantined. */
+  readonly migrate?: SnapshotMigration;
 }
+
+/** The shape every persisted machine snapshot must have before XState sees it. */
+const persistedSnapshotShape = z
+  .object({
+    status: z.literal('active'),
+    value: z.union([z.string(), z.record(z.string(), z.unknown())]),
+    context: z.record(z.string(), z.unknown()),
+  })
+  .loose();
 
 /** One transition, reported after it was committed to the store. */
 export interface PersistedTransition {
@@ -101,23 +120,45 @@ export class ActorHost {
 
   /**
    * Restores an actor from its row and starts it: invoked effects restart with their saved
-   * input and must consult recorded evidence (DESIGN.md §4).
-   * @throws StoreCorruptError when the row's machine or snapshot cannot be used (the caller quarantines it).
+   * input and must consult recorded evidence (DESIGN.md §4). A snapshot of an older machine
+   * version goes through the definition's `migrate` first.
+   * @throws StoreCorruptError when the row cannot be used — corrupt JSON, another machine, an
+   *   unknown version (or a failed migration), a state the machine no longer has — so the
+   *   caller quarantines it. Nothing is started then.
    */
   restore(record: ActorRecord): HostedActor {
     const definition = this.definitions[record.kind];
-    if (record.machineId !== definition.machineId || record.machineVersion !== definition.machineVersion) {
-      throw new StoreCorruptError(
-        `actor ${record.id}: machine ${record.machineId}@${record.machineVersion} is not ${definition.machineId}@${definition.machineVersion}`,
-      );
+    const where = `actor ${record.id} (${record.machineId}@${record.machineVersion})`;
+    if (record.machineId !== definition.machineId) {
+      throw new StoreCorruptError(`${where}: machine is not ${definition.machineId}`);
     }
     let snapshot: unknown;
     try {
       snapshot = JSON.parse(record.snapshot);
     } catch (error) {
-      throw new StoreCorruptError(`actor ${record.id}: snapshot is not JSON`, { cause: error });
+      throw new StoreCorruptError(`${where}: snapshot is not JSON`, { cause: error });
+    }
+    if (record.machineVersion !== definition.machineVersion) {
+      if (record.machineVersion > definition.machineVersion || definition.migrate === undefined) {
+        throw new StoreCorruptError(`${where}: no migration to version ${definition.machineVersion}`);
+      }
+      try {
+        snapshot = definition.migrate(snapshot, record.machineVersion);
+      } catch (error) {
+        throw new StoreCorruptError(`${where}: migration to version ${definition.machineVersion} failed`, { cause: error });
+      }
+    }
+    const shape = persistedSnapshotShape.safeParse(snapshot);
+    if (!shape.success) {
+      throw new StoreCorruptError(`${where}: not a persisted snapshot: ${z.prettifyError(shape.error)}`, { cause: shape.error });
     }
     const hosted = this.instantiate(definition, record.id, { snapshot });
+    const restored = hosted.actor.getSnapshot() as { status: string; error?: unknown };
+    if (restored.status === 'error') {
+      throw new StoreCorruptError(`${where}: snapshot does not fit the machine: ${ensureError(restored.error).message}`, {
+        cause: restored.error,
+      });
+    }
     hosted.state = record.state;
     hosted.lastJson = record.snapshot;
     this.actors.set(record.id, hosted);

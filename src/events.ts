@@ -35,6 +35,8 @@ export type RuntimeEvents = {
   'runtime.draining': { reason: string };
   /** This runtime took over the actors of a dead runtime. */
   'runtime.took-over': { runtimeId: string; actors: number; reason: string };
+  /** The store refused writes; the runtime killed its turns and stopped without writing (exit code 4). */
+  'runtime.store-failed': { error: Error; survivors: string[] };
   /** This runtime was declared dead by another and stopped driving its actors. */
   'runtime.fenced': { reason: string };
   'run.finished': { exitCode: number; reason: string };

@@ -8,21 +8,21 @@ import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } 
 import type { TurnStarted } from '../machines/turn.js';
 import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, type WorkerContext } from '../machines/worker.js';
 import { createHeartbeat } from '../actors/heartbeat.js';
-import { processStartTime } from '../actors/processes.js';
+import { killProcessGroup, processStartTime } from '../actors/processes.js';
 import { SqliteStore, type Durability } from '../persistence/sqliteStore.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorKind, ActorRecord } from '../persistence/types.js';
-import { ActorHost, type HostedActor, type PersistedTransition } from './actorHost.js';
+import { ActorHost, type HostedActor, type PersistedTransition, type SnapshotMigration } from './actorHost.js';
 import { systemClock, type Clock } from './clock.js';
 import { createEmitter } from './emitter.js';
-import { ensureError, OwnershipLostError, RuntimeStoppedError, StaleFencingTokenError } from './errors.js';
+import { ensureError, OwnershipLostError, PersistError, RuntimeStoppedError, StaleFencingTokenError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { provideDispatch, provideLease, provideWorker, type EffectContext } from './implementations.js';
 import { deadVerdict, markLiveInThisProcess } from './liveness.js';
 import { planFingerprint } from './plan/load.js';
 import type { Plan } from './plan/types.js';
 import type { Progress } from './progress.js';
-import { Scheduler } from './scheduler.js';
+import { contextOf, Scheduler } from './scheduler.js';
 import { describeTransition } from './transitionEvents.js';
 
 /** Options of {@link createRuntime}. */
@@ -47,11 +47,16 @@ export interface RuntimeOptions {
   readonly pollMs?: number;
   /** XState inspection observer attached to every actor the runtime creates or restores. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * Upgrades persisted snapshots of older machine versions, per actor kind (see
+   * {@link SnapshotMigration}). Without one, an actor of another version is quarantined.
+   */
+  readonly migrations?: Partial<Record<ActorKind, SnapshotMigration>>;
 }
 
 /**
- * How a run ended. Exit codes: 0 all units completed, 1 a unit failed or was blocked (or
- * the store failed), 130 SIGINT, 143 SIGTERM. `fenced`: this runtime was declared dead and
+ * How a run ended. Exit codes: 0 all units completed, 1 a unit failed or was blocked, 4 the
+ * store failed (disk full, I/O error), 130 SIGINT, 143 SIGTERM. `fenced`: this runtime was declared dead and
  * its actors were taken over by another runtime; it stopped driving them (a CLI rejoins).
  */
 export interface RunResult {
@@ -141,14 +146,30 @@ class RuntimeImpl implements Runtime {
     const supervisor = supervisorMachine.provide({
       actors: createHeartbeat(this.store, this.clock, Math.max(1, Math.floor(this.heartbeatTtlMs / 3))),
     });
+    const migrate = (kind: ActorKind) => {
+      const migration = options.migrations?.[kind];
+      return migration === undefined ? {} : { migrate: migration };
+    };
     this.host = new ActorHost(
       this.store,
       this.clock,
       {
-        supervisor: { kind: 'supervisor', machine: supervisor, machineId: SUPERVISOR_MACHINE_ID, machineVersion: SUPERVISOR_MACHINE_VERSION },
-        worker: { kind: 'worker', machine: provideWorker(effects), machineId: WORKER_MACHINE_ID, machineVersion: WORKER_MACHINE_VERSION },
-        lease: { kind: 'lease', machine: provideLease(effects), machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION },
-        dispatch: { kind: 'dispatch', machine: provideDispatch(effects), machineId: DISPATCH_MACHINE_ID, machineVersion: DISPATCH_MACHINE_VERSION },
+        supervisor: {
+          kind: 'supervisor',
+          machine: supervisor,
+          machineId: SUPERVISOR_MACHINE_ID,
+          machineVersion: SUPERVISOR_MACHINE_VERSION,
+          ...migrate('supervisor'),
+        },
+        worker: { kind: 'worker', machine: provideWorker(effects), machineId: WORKER_MACHINE_ID, machineVersion: WORKER_MACHINE_VERSION, ...migrate('worker') },
+        lease: { kind: 'lease', machine: provideLease(effects), machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION, ...migrate('lease') },
+        dispatch: {
+          kind: 'dispatch',
+          machine: provideDispatch(effects),
+          machineId: DISPATCH_MACHINE_ID,
+          machineVersion: DISPATCH_MACHINE_VERSION,
+          ...migrate('dispatch'),
+        },
       },
       {
         onTransition: (transition) => this.onTransition(transition),
@@ -259,7 +280,7 @@ class RuntimeImpl implements Runtime {
         }
       } catch (error) {
         const failure = ensureError(error);
-        this.store.quarantineActor(record.id, failure.message);
+        this.store.quarantineActor(record.id, failure.message, this.clock.now());
         this.events.emit('actor.quarantined', { actorId: record.id, kind: record.kind, error: failure });
       }
     }
@@ -337,8 +358,57 @@ class RuntimeImpl implements Runtime {
       setImmediate(() => this.recordFencedDispatch(actorId, error));
       return;
     }
-    if (!(error instanceof StaleFencingTokenError)) void this.stop(`store failure: ${error.message}`, 1);
-    this.queueTick();
+    if (error instanceof StaleFencingTokenError) {
+      this.queueTick();
+      return;
+    }
+    void this.abortOnStoreFailure(error);
+  }
+
+  /**
+   * The store cannot take writes (disk full, I/O error, a lock that never came free):
+   * draining would need writes too, so stop without writing. Kill every running turn and
+   * verify it gone (kill-verify; the record of it stays `running` and is reconciled as lost
+   * on the next start), stop every actor in memory, and end with exit code 4. Every
+   * transaction that failed was rolled back, so the store is intact.
+   */
+  private async abortOnStoreFailure(error: Error): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    markLiveInThisProcess(this.id, false);
+    this.clearTimers();
+    const turns = this.host
+      .list('worker')
+      .map((worker) => contextOf<WorkerContext>(worker))
+      .flatMap((context) => (context.started === null ? [] : [{ started: context.started, graceMs: context.turn?.killGraceMs ?? 5_000 }]));
+    this.host.detachAll();
+    const reason = `store failure: ${error.message}`;
+    const survivors: string[] = [];
+    for (const turn of turns) {
+      try {
+        await killProcessGroup(turn.started.pgid, { graceMs: turn.graceMs, clock: this.clock });
+      } catch (killError) {
+        survivors.push(ensureError(killError).message);
+      }
+    }
+    this.events.emit('runtime.store-failed', { error, survivors });
+    this.resolveFinished({
+      exitCode: 4,
+      reason: survivors.length === 0 ? reason : `${reason}; ${survivors.join('; ')}`,
+      fenced: false,
+      progress: this.safeProgress(),
+    });
+  }
+
+  private safeProgress(): Progress {
+    const empty: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false };
+    if (this.scheduler === undefined) return empty;
+    try {
+      return this.scheduler.progress();
+    } catch (error) {
+      this.events.emit('actor.persist-failed', { actorId: '(progress)', kind: 'supervisor', error: ensureError(error) });
+      return empty;
+    }
   }
 
   private recordFencedDispatch(actorId: string, error: StaleFencingTokenError): void {
@@ -349,8 +419,11 @@ class RuntimeImpl implements Runtime {
     this.host.send(actorId, { type: 'ABANDON', reason: `fenced: ${error.message}`, at: this.clock.now() });
   }
 
+  /** A create refused by the store: a conflict is reported; lost ownership fences; anything else is a store failure. */
   private onSchedulerError(error: Error): void {
     this.events.emit('actor.persist-failed', { actorId: '(scheduler)', kind: 'supervisor', error });
+    if (error instanceof OwnershipLostError) this.fence(error.message);
+    else if (error instanceof PersistError) void this.abortOnStoreFailure(error);
   }
 
   /** Stops driving every actor, touching neither the store nor any process: they belong to another runtime now. */
@@ -365,7 +438,7 @@ class RuntimeImpl implements Runtime {
       exitCode: 1,
       reason,
       fenced: true,
-      progress: this.scheduler?.progress() ?? { milestones: [], units: new Map(), finished: false, succeeded: false },
+      progress: this.safeProgress(),
     });
   }
 

@@ -288,7 +288,12 @@ export class Scheduler {
     if (progress.finished) return;
     let live = this.liveWorkers().length;
     while (live < this.deps.plan.workers) {
-      this.deps.startWorker();
+      try {
+        this.deps.startWorker();
+      } catch (error) {
+        this.deps.report(ensureError(error));
+        return;
+      }
       live++;
     }
   }

@@ -88,6 +88,8 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
         line(color.yellow(`stopping (${e.reason}): killing turns, releasing leases…`));
       }
     },
+    'runtime.store-failed': (e: RuntimeEvents['runtime.store-failed']) =>
+      line(color.red(`the store failed (${e.error.message}): turns killed, stopping without writing more`)),
     'actor.quarantined': (e: RuntimeEvents['actor.quarantined']) =>
       line(color.red(`quarantined ${e.kind} ${e.actorId}: ${e.error.message}`)),
     'actor.persist-failed': (e: RuntimeEvents['actor.persist-failed']) =>

@@ -73,6 +73,9 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
       io.stdout.write(`runtime ${runtime.id} was taken over by another runtime (${result.reason}); rejoining\n`);
     }
     io.stdout.write(`${summary(result, plan, io, Date.now() - started, transitions)}\n`);
+    if (result.exitCode === EXIT.storeFailure) {
+      io.stderr.write(`statecrew: ${result.reason}; the store is unchanged since its last committed transition — fix the cause and run the same command again to resume\n`);
+    }
     if (result.exitCode === EXIT.sigint || result.exitCode === EXIT.sigterm) {
       io.stdout.write(`stopped (${result.reason}); run the same command again to resume\n`);
     }
