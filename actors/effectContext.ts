@@ -1,4 +1,4 @@
-import type { TurnStarted } from '../machines/turn.js';
+import type { TurnAssignment, TurnStarted } from '../machines/turn.js';
 import type { Store } from '../persistence/store.js';
 import type { Clock } from '../src/clock.js';
 
@@ -8,6 +8,6 @@ export interface EffectContext {
   readonly clock: Clock;
   /** Folder of per-worker and per-turn log files. */
   readonly logsDir: string;
-  /** Reads the recorded start of a turn (pid, pgid, start time) for a dispatch, if one was recorded. */
-  readonly recordedStart: (workerId: string, dispatchId: string) => TurnStarted | null;
+  /** Reads the recorded start of a turn (pid, pgid, start time, status file), if one was recorded. */
+  readonly recordedStart: (turn: TurnAssignment) => TurnStarted | null;
 }

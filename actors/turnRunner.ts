@@ -1,19 +1,30 @@
 /**
- * The turn runner: runs ONE turn of a unit as a child process in its own process group,
- * streams its output to a log file, enforces the turn's wall-clock and stall limits, and
- * resolves only once every process of the group is verified gone (invariant 4: kill,
- * verify, then record). It holds no durable state: the worker statechart records the
- * {@link TurnStart} evidence and the {@link TurnOutcome}.
+ * The turn runner: runs ONE turn of a unit as a child process, enforces the turn's
+ * wall-clock and stall limits, and resolves only once every process of the turn's group is
+ * verified gone (invariant 4: kill, verify, then record). It holds no durable state: the
+ * worker statechart records the {@link TurnStart} evidence and the {@link TurnOutcome}.
+ *
+ * The turn's command does not depend on the runtime process that started it. The runner
+ * spawns the turn shim (`actors/turnShim.ts`) as the leader of a new process group; the shim
+ * runs the command in that group, appends its output to the log file and, when it exits,
+ * writes the turn's status file. So when the runtime is killed, the turn keeps running and
+ * logging, and a restarted runtime can {@link adoptTurn adopt} it: enforce the same absolute
+ * deadline and stall watchdog, and learn how it ended.
  */
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, openSync, type WriteStream } from 'node:fs';
-import { dirname, isAbsolute } from 'node:path';
-import type { Readable, Writable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
+import { existsSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
+import type { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { Clock } from '../src/clock.js';
 import { formatDuration } from '../src/duration.js';
 import { ensureError } from '../src/errors.js';
-import { killProcessGroup, processStartTime, type KillReport } from './processes.js';
+import { isProcessAlive, processStartTime } from './processes.js';
+import { openTurnLog } from './turnLog.js';
+import { errnoOf, turnStatusPath } from './turnStatus.js';
+import { combine, finishTurn, STOPPED, watchTurn, type TurnWatch } from './turnSupervisor.js';
+
+export { STDERR_LINE_LIMIT_BYTES } from './turnStatus.js';
 
 /** One turn to run: which dispatch it belongs to, what to execute, and its limits (ms). */
 export interface TurnRequest {
@@ -30,49 +41,72 @@ export interface TurnRequest {
   readonly cwd: string;
   /** Added to the runtime's own environment (then the `STATECREW_*` markers are added). */
   readonly env: Readonly<Record<string, string>>;
-  /** Written to stdin, then stdin is closed; `null` gives the process no stdin at all. */
+  /** Written to stdin, then stdin is closed; `null` gives the process no stdin at all (`/dev/null`). */
   readonly input: string | null;
   /** Wall-clock limit, from the spawn, in ms. */
   readonly timeoutMs: number;
-  /** Longest silence (no stdout/stderr chunk) allowed, in ms. */
+  /** Longest time the log file may go without growing (no stdout/stderr output), in ms. */
   readonly stallTimeoutMs: number;
   /** Time between SIGTERM and SIGKILL when the group is killed, in ms. */
   readonly killGraceMs: number;
-  /** Absolute path of the log file (appended to); parent directories are created by the runner. */
+  /**
+   * Absolute path of the log file (appended to); parent directories are created by the
+   * runner. The status file goes beside it (`<logPath>.status.json`).
+   */
   readonly logPath: string;
+  /**
+   * Unique across every store on this machine (`<store id>:<dispatch id>`); carried as
+   * `STATECREW_TURN_KEY` by every process of the turn, so its orphans can be found after a
+   * crash without ever matching another store's turn with the same dispatch id.
+   */
+  readonly turnKey?: string;
 }
 
-/** Evidence that a turn's process exists, reported synchronously right after the spawn. */
+/** Evidence that a turn's process exists, reported synchronously right after the spawn. JSON-safe, to be persisted. */
 export interface TurnStart {
+  /** Pid of the turn's shim, the leader of the turn's process group (the command runs under it). */
   readonly pid: number;
   /** Process group id; every turn is its own group, so it equals `pid`. */
   readonly pgid: number;
-  /** Kernel start time (clock ticks since boot), `null` if the process was already gone when read. */
+  /** Kernel start time of the shim (clock ticks since boot), so a recycled pid is not mistaken for it. */
   readonly procStartTime: string | null;
   /** Clock ms. */
   readonly startedAt: number;
   readonly logPath: string;
+  /** Absolute path of the status file the shim writes when the command ends: `<logPath>.status.json`. */
+  readonly statusFile: string;
+  /** When the turn's wall-clock limit runs out, clock ms: `startedAt + timeoutMs`. It holds across restarts. */
+  readonly deadlineAt: number;
 }
 
 /** How a turn ended. Only `kind: 'exited'` with `exitCode: 0` is a success. */
 export type TurnOutcome = {
   /**
-   * `exited`/`signaled`: the process ended by itself (or was stopped by the runtime:
+   * `exited`/`signaled`: the command ended by itself (or was stopped by the runtime:
    * `signaled` with reason `stopped by runtime`); `timeout`/`stalled`: the runner killed it;
-   * `spawn-failed`: no process was started.
+   * `spawn-failed`: the command was not started; `lost`: the turn's process vanished without
+   * leaving an exit status (its shim was killed from outside).
    */
-  readonly kind: 'exited' | 'signaled' | 'timeout' | 'stalled' | 'spawn-failed';
+  readonly kind: 'exited' | 'signaled' | 'timeout' | 'stalled' | 'spawn-failed' | 'lost';
+  /** Exit code of the command, from the shim's status; `null` when it was killed or never ran. */
   readonly exitCode: number | null;
-  /** Name of the signal that ended the process, e.g. `SIGKILL`. */
+  /**
+   * Name of the signal that ended the command, e.g. `SIGKILL`. When the runner killed the
+   * group and the shim died with the command, the last signal the runner sent.
+   */
   readonly signal: string | null;
-  /** Clock ms, once the process group was verified gone and the log flushed. */
+  /** Clock ms, once the process group was verified gone and the log's footer written. */
   readonly endedAt: number;
   /** For people, e.g. `exit code 3: cannot find tsconfig`, `killed after timeout of 500ms`. */
   readonly reason: string;
-  /** Last non-empty line of stderr, at most {@link STDERR_LINE_LIMIT_BYTES} bytes. */
+  /** Last non-empty line of stderr, at most {@link STDERR_LINE_LIMIT_BYTES} bytes; `null` when unknown (no status). */
   readonly lastStderrLine: string | null;
-  /** Bytes of stdout plus stderr. */
+  /**
+   * Bytes of stdout plus stderr, as counted by the shim; when the shim left no status, the
+   * growth of the log this runtime process observed (a lower bound).
+   */
   readonly outputBytes: number;
+  /** Pid of the turn's shim (the group leader); `null` when no process was started. */
   readonly pid: number | null;
 };
 
@@ -85,72 +119,68 @@ export interface TurnHooks {
   readonly signal?: AbortSignal;
 }
 
-/** Bound of {@link TurnOutcome.lastStderrLine}, in bytes of UTF-8. */
-export const STDERR_LINE_LIMIT_BYTES = 1_024;
+/** What the caller gives {@link adoptTurn} besides the request and the recorded start. */
+export interface AdoptHooks {
+  readonly clock: Clock;
+  /** Operator stop, as in {@link TurnHooks.signal}. */
+  readonly signal?: AbortSignal;
+}
 
-type Ending = { readonly kind: 'timeout' | 'stalled' | 'signaled'; readonly reason: string };
-type Exit = { readonly code: number | null; readonly signal: NodeJS.Signals | null };
+/** Longest wait for the runtime's end of stdin to close once the group is gone, in ms. */
+const STDIN_DRAIN_MS = 1_000;
 
 /**
  * Runs one turn and reports how it ended.
  *
  * The first thing it does is `await Promise.resolve()`: the caller persists the turn's
  * state synchronously before calling, and no I/O (not even the log file) happens before
- * that write is done. Then it spawns `command` detached (own process group, pgid = pid),
+ * that write is done. Then it spawns the turn shim detached (own process group, pgid = pid)
  * with `STATECREW_UNIT_ID`, `STATECREW_MILESTONE_ID`, `STATECREW_ATTEMPT` (1-based),
  * `STATECREW_DISPATCH_ID`, `STATECREW_WORKER_ID` and `STATECREW_FENCING_TOKEN` in its
- * environment, and calls `hooks.onStart` synchronously. stdout and stderr are piped into
- * the log (with backpressure, nothing is accumulated in memory) between a header and a
- * footer line written by the runner. A failed stdin write (EPIPE from a process that never
- * reads) becomes a note in the log.
+ * environment (which the command inherits), and calls `hooks.onStart` synchronously. The
+ * shim appends the command's output to the log (nothing is held in the runtime's memory)
+ * between a header and a footer line written by the runner. A failed stdin write (EPIPE from
+ * a command that never reads) becomes a note in the log.
  *
- * On timeout (`startedAt + timeoutMs`), stall (`stallTimeoutMs` without output) or abort,
- * the group is killed (SIGTERM, `killGraceMs`, SIGKILL). When the process exits by itself,
- * whatever is left of its group (a grandchild) is killed too. Either way the promise
- * settles only after the group is verified gone. A program that cannot be started
- * resolves with kind `spawn-failed` and `onStart` is not called.
+ * On timeout (`deadlineAt`), stall (`stallTimeoutMs` without the log growing) or abort, the
+ * group is killed (SIGTERM, `killGraceMs`, SIGKILL). When the shim exits by itself, whatever
+ * is left of its group (a grandchild) is killed too. Either way the promise settles only
+ * after the group is verified gone; the exit status then comes from the status file. A
+ * program that cannot be started (ENOENT, EACCES, missing `cwd`) resolves with kind
+ * `spawn-failed` (after `onStart`, which reported the shim).
  *
  * @throws KillNotVerifiedError when the group is still alive after SIGKILL (the turn's fate is unknown).
- * @throws the error of the log file, of `onStart`, or of the child's pipes, after the group was killed and
- *   verified gone; an `AggregateError` (kill failure first) when several happened.
- * @throws RangeError for a request with a relative `logPath` or a negative or non-finite limit;
- *   the file-system error when the log's directory or file cannot be created. Nothing is started then.
+ * @throws the error of the log file, of `onStart`, of the shim's stdin pipe, or of a malformed status file,
+ *   after the group was killed and verified gone; an `AggregateError` (kill failure first) when several happened.
+ * @throws RangeError for a request with a relative `logPath` or a negative or non-finite limit; Error when the
+ *   shim is not built (`npm run build`); the file-system error when the log's directory or file cannot be
+ *   created. Nothing is started then.
  */
 export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<TurnOutcome> {
   await Promise.resolve();
   validateRequest(request);
   const { clock } = hooks;
+  const shim = turnShimPath();
+  const statusFile = turnStatusPath(request.logPath);
+  // A status left by an earlier run logging to the same path must not be taken for this turn's.
+  rmSync(statusFile, { force: true });
+  rmSync(`${statusFile}.tmp`, { force: true });
 
-  // A stop is decided once, by the first of: timeout, stall, abort, or a runner failure.
-  let decided = false;
-  let stop: (ending: Ending) => void = () => undefined;
-  const stopRequested = new Promise<Ending>((resolve) => { stop = resolve; });
-  const requestStop = (ending: Ending): void => {
-    if (decided) return;
-    decided = true;
-    stop(ending);
-  };
-  const failures: Error[] = [];
+  let watch: TurnWatch | null = null;
+  const early: Error[] = [];
   const fail = (error: Error): void => {
-    failures.push(error);
-    requestStop({ kind: 'signaled', reason: `runner failure: ${error.message}` });
+    if (watch === null) early.push(error);
+    else watch.fail(error);
   };
-
-  mkdirSync(dirname(request.logPath), { recursive: true });
-  // Opened synchronously so that a log that cannot be opened stops the turn before it starts.
-  const log = createWriteStream(request.logPath, { fd: openSync(request.logPath, 'a') });
-  // A log that fails mid-turn loses the turn's record: the turn is stopped and the run rejects.
-  log.on('error', fail);
-  const note = (text: string): void => {
-    if (!log.destroyed && !log.writableEnded) log.write(`# ${text}\n`);
-  };
+  const log = openTurnLog(request.logPath, fail);
   const header = (pid: number | null, at: number): void =>
-    note(`statecrew turn ${request.dispatchId} attempt ${request.attempt} started ${new Date(at).toISOString()}`
+    log.note(`statecrew turn ${request.dispatchId} attempt ${request.attempt} started ${new Date(at).toISOString()}`
       + `${pid === null ? '' : ` pid ${pid}`}: ${JSON.stringify(request.command)}`);
-  const notStarted = async (kind: 'signaled' | 'spawn-failed', reason: string): Promise<TurnOutcome> => {
+  const notStarted = (kind: 'signaled' | 'spawn-failed', reason: string): TurnOutcome => {
     header(null, clock.now());
-    await endLog(log, `# ${reason}\n`);
-    if (failures.length > 0) throw combine(failures);
+    log.note(reason);
+    log.close();
+    if (early.length > 0) throw combine(early);
     return { kind, exitCode: null, signal: null, endedAt: clock.now(), reason, lastStderrLine: null, outputBytes: 0, pid: null };
   };
 
@@ -159,11 +189,15 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
   if (program === undefined) return notStarted('spawn-failed', 'spawn failed: empty command');
   let child: ChildProcess;
   try {
-    child = spawn(program, args, {
-      cwd: request.cwd,
+    // A relative cwd is resolved here, against the runtime's working directory, as spawn() would.
+    const shimArgs = [shim, statusFile, request.logPath, '--cwd', resolvePath(request.cwd), '--', program, ...args];
+    child = spawn(process.execPath, shimArgs, {
+      // The shim runs from `/` so that it holds no directory busy; the command runs in `cwd`.
+      cwd: '/',
       env: { ...process.env, ...request.env, ...markerEnv(request) },
       detached: true,
-      stdio: [request.input === null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      // Its stderr only ever carries a crash trace of the shim itself: keep it with the turn.
+      stdio: [request.input === null ? 'ignore' : 'pipe', 'ignore', log.fd],
       shell: false,
     });
   } catch (error) {
@@ -172,99 +206,126 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
   }
   const { pid } = child;
   if (pid === undefined) {
-    // Node reports a failed spawn (ENOENT, EACCES, bad cwd) with an undefined pid and an 'error' event.
+    // Node reports a failed spawn with an undefined pid and an 'error' event.
     const error = await new Promise<unknown>((resolve) => child.once('error', resolve));
-    return notStarted('spawn-failed', describeSpawnFailure(ensureError(error), request.cwd));
+    return notStarted('spawn-failed', `spawn failed: turn shim: ${ensureError(error).message}`);
   }
-  // stdio 1 and 2 are 'pipe', so both streams exist; stdin exists when input is given.
-  const { stdout, stderr, stdin } = child as ChildProcessByStdio<Writable | null, Readable, Readable>;
-
+  const { stdin } = child as ChildProcessByStdio<Writable | null, null, null>;
   const startedAt = clock.now();
   header(pid, startedAt);
-  const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<string>((settle) => child.once('exit', (code, signal) => settle(signal ?? `exit code ${code}`)));
+  let procStartTime: string | null = null;
+  try {
+    procStartTime = processStartTime(pid);
+  } catch (error) {
+    // The shim runs: whatever fails from here on stops it through the watch, never leaks it.
+    fail(ensureError(error));
+  }
+  const start: TurnStart = {
+    pid,
+    pgid: pid,
+    procStartTime,
+    startedAt,
+    logPath: request.logPath,
+    statusFile,
+    deadlineAt: startedAt + request.timeoutMs,
+  };
+  watch = watchTurn({ request, started: start, log, clock, signal: hooks.signal, exited, lastActivityAt: startedAt });
+  for (const error of early.splice(0)) watch.fail(error);
   child.on('error', fail);
 
-  let outputBytes = 0;
-  let lastOutputAt = startedAt;
-  const tail = createLineTail(STDERR_LINE_LIMIT_BYTES);
-  // Settled when every pipe to the child is closed, so their last data and errors reach the log first.
-  const pipes = stdin === null ? [stdout, stderr] : [stdin, stdout, stderr];
-  const pipesClosed = Promise.all(pipes.map((stream) => new Promise<void>((resolve) => stream.once('close', resolve))));
-  stdout.on('data', (chunk: Buffer) => { outputBytes += chunk.length; lastOutputAt = clock.now(); });
-  stderr.on('data', (chunk: Buffer) => { outputBytes += chunk.length; lastOutputAt = clock.now(); tail.push(chunk); });
-  stdout.pipe(log, { end: false });
-  stderr.pipe(log, { end: false });
-
+  const stdinClosed = stdin === null ? Promise.resolve() : new Promise<void>((resolve) => stdin.once('close', () => resolve()));
   if (stdin !== null && request.input !== null) {
     stdin.on('error', (error) => {
-      // EPIPE/ECONNRESET: the process closed its stdin or exited without reading all input.
+      // EPIPE/ECONNRESET: the command closed its stdin or exited without reading all input.
       // That is the turn's business and its exit decides the outcome; keep it as evidence.
-      if (hasErrno(error, 'EPIPE', 'ECONNRESET')) note(`stdin not fully delivered: ${error.message}`);
+      if (['EPIPE', 'ECONNRESET'].includes(errnoOf(error) ?? '')) log.note(`stdin not fully delivered: ${error.message}`);
       else fail(error);
     });
     stdin.end(request.input);
   }
 
-  const timeoutTimer = clock.setTimeout(
-    () => requestStop({ kind: 'timeout', reason: `killed after timeout of ${formatDuration(request.timeoutMs)}` }),
-    Math.max(0, startedAt + request.timeoutMs - clock.now()),
-  );
-  let stallTimer: unknown = null;
-  const armStall = (ms: number): void => {
-    stallTimer = clock.setTimeout(() => {
-      const silentMs = clock.now() - lastOutputAt;
-      if (silentMs >= request.stallTimeoutMs) {
-        requestStop({ kind: 'stalled', reason: `no output for ${formatDuration(request.stallTimeoutMs)} (stall timeout)` });
-      } else if (!decided) armStall(request.stallTimeoutMs - silentMs);
-    }, ms);
-  };
-  armStall(request.stallTimeoutMs);
-  const onAbort = (): void => requestStop({ kind: 'signaled', reason: STOPPED });
-  hooks.signal?.addEventListener('abort', onAbort, { once: true });
-
   try {
-    hooks.onStart({ pid, pgid: pid, procStartTime: processStartTime(pid), startedAt, logPath: request.logPath });
+    hooks.onStart(start);
   } catch (error) {
     fail(ensureError(error));
   }
 
-  // null: the process exited by itself; otherwise why the runner stops it.
-  const ending = await Promise.race([exited.then(() => null), stopRequested]);
-  decided = true;
-  clock.clearTimeout(timeoutTimer);
-  clock.clearTimeout(stallTimer);
-  hooks.signal?.removeEventListener('abort', onAbort);
-
-  // Both ways end here: kill the group (after a normal exit, whatever the process left behind).
-  // The process is a session leader (detached), so it cannot have left its group: once the
-  // group is verified gone, its 'exit' is bound to arrive.
-  let report: KillReport;
-  try {
-    report = await killProcessGroup(pid, { graceMs: request.killGraceMs, clock });
-  } catch (error) {
-    await endLog(log, `# process group ${pid} not verified gone: ${ensureError(error).message}\n`);
-    throw combine([error, ...failures]);
-  }
-  const exit = await exited;
-  const drainMs = Math.max(request.killGraceMs, PIPE_DRAIN_MS);
-  if (!(await closedWithin(pipesClosed, () => Math.max(lastOutputAt, report.verifiedAt) + drainMs, clock))) {
-    note(`pipes still open after process group ${pid} was gone (held by a process outside the group); closed by the runner`);
-    for (const stream of pipes) stream.destroy();
-  }
-
-  const lastStderrLine = tail.last();
-  const reason = ending?.reason ?? describeExit(exit, lastStderrLine);
-  const kind = ending?.kind ?? (exit.code === null ? 'signaled' : 'exited');
-  const killed = report.signals.length === 0 ? '' : `; process group ${pid} sent ${report.signals.join(', ')}`;
-  const ran = formatDuration(clock.now() - startedAt);
-  await endLog(log, `# ${reason}${ending === null ? ' after' : '; ended after'} ${ran}${killed}\n`);
-  if (failures.length > 0) throw combine(failures);
-  return { kind, exitCode: exit.code, signal: exit.signal, endedAt: clock.now(), reason, lastStderrLine, outputBytes, pid };
+  const ending = await watch.ended;
+  const { failures } = watch;
+  return finishTurn({
+    request, started: start, log, clock, ending, failures, observedBytes: watch.observedBytes(),
+    afterKill: async () => {
+      // The shim is our child and a member of the verified-gone group: its 'exit' is bound to arrive.
+      const shimEnd = await exited;
+      if (ending === null && !existsSync(statusFile)) log.note(`turn shim ${pid} ended (${shimEnd}) without writing ${statusFile}`);
+      if (stdin !== null && !(await settlesWithin(stdinClosed, STDIN_DRAIN_MS, clock))) {
+        log.note(`stdin still open after process group ${pid} was gone (held by a process outside the group); closed by the runner`);
+        stdin.destroy();
+      }
+    },
+  });
 }
 
-const STOPPED = 'stopped by runtime';
-/** Least time output may take to drain once the group is gone, in ms, before the pipes are closed by the runner. */
-const PIPE_DRAIN_MS = 1_000;
+/**
+ * Takes over a turn whose start was recorded by an earlier runtime process (that was
+ * killed or crashed), and reports how it ended, like {@link runTurn} would have.
+ *
+ * - When the status file exists, the command already ended: whatever is left of its group
+ *   (a grandchild) is killed and verified gone, and the outcome comes from the file, at once.
+ * - When the shim (`started.pid` with `started.procStartTime`) is alive, the turn is watched
+ *   as if it had been spawned here: killed at the absolute `started.deadlineAt`, or after
+ *   `request.stallTimeoutMs` without the log growing (silence counted from the log's
+ *   modification time, or from now when that is later), or on abort; its liveness is probed
+ *   every 100 ms of the clock. Once the shim is gone, the group is killed and verified, and
+ *   the status file read.
+ * - Otherwise (no process, no status) it resolves with kind `lost`, reason
+ *   `the turn's process is gone and left no exit status`, after killing anything left of the group.
+ *
+ * Input that had not been delivered on stdin when the earlier runtime died is not delivered.
+ * The log gets an adoption note and a footer.
+ *
+ * @throws KillNotVerifiedError when the group is still alive after SIGKILL.
+ * @throws the error of the log file or of a malformed status file, after the group was killed and verified gone.
+ * @throws RangeError for an invalid request (as {@link runTurn}) or a `started` without a pid and pgid above 1,
+ *   an absolute `statusFile` and a finite `deadlineAt`; the file-system error when the log cannot be opened or
+ *   `/proc` cannot be read. Nothing was signalled then.
+ */
+export async function adoptTurn(request: TurnRequest, started: TurnStart, hooks: AdoptHooks): Promise<TurnOutcome> {
+  await Promise.resolve();
+  validateRequest(request);
+  validateStart(started);
+  const { clock } = hooks;
+  let watch: TurnWatch | null = null;
+  const early: Error[] = [];
+  const log = openTurnLog(request.logPath, (error) => {
+    if (watch === null) early.push(error);
+    else watch.fail(error);
+  });
+  let lastActivityAt: number;
+  let alive: boolean;
+  let ended: boolean;
+  try {
+    // Read before the note below touches the file. A log recreated just now reads as "now".
+    lastActivityAt = Math.min(clock.now(), log.modifiedAt());
+    // Liveness before the status: a shim that exits between the two looks has written its status first.
+    alive = isProcessAlive(started.pid, started.procStartTime);
+    ended = existsSync(started.statusFile);
+  } catch (error) {
+    log.close();
+    throw error;
+  }
+  const adopted = `adopted by runtime process ${process.pid} at ${new Date(clock.now()).toISOString()}`;
+  if (ended || !alive) {
+    log.note(`${adopted}: ${ended ? 'the turn had ended' : `its process ${started.pid} was gone`}`);
+    return finishTurn({ request, started, log, clock, ending: null, failures: early, observedBytes: 0 });
+  }
+  log.note(`${adopted}: process ${started.pid} still running, ${formatDuration(Math.max(0, started.deadlineAt - clock.now()))} left before the timeout`);
+  watch = watchTurn({ request, started, log, clock, signal: hooks.signal, lastActivityAt });
+  for (const error of early.splice(0)) watch.fail(error);
+  const ending = await watch.ended;
+  return finishTurn({ request, started, log, clock, ending, failures: watch.failures, observedBytes: watch.observedBytes() });
+}
 
 function markerEnv(request: TurnRequest): Record<string, string> {
   return {
@@ -274,6 +335,7 @@ function markerEnv(request: TurnRequest): Record<string, string> {
     STATECREW_DISPATCH_ID: request.dispatchId,
     STATECREW_WORKER_ID: request.workerId,
     STATECREW_FENCING_TOKEN: String(request.fencingToken),
+    ...(request.turnKey === undefined ? {} : { STATECREW_TURN_KEY: request.turnKey }),
   };
 }
 
@@ -285,82 +347,39 @@ function validateRequest(request: TurnRequest): void {
   }
 }
 
-function describeSpawnFailure(error: Error, cwd: string): string {
-  const code = 'code' in error && typeof error.code === 'string' ? error.code : null;
-  // Node reports a missing working directory as ENOENT of the program; say which it was.
-  if (code === 'ENOENT' && !existsSync(cwd)) return `spawn failed: ENOENT: working directory ${cwd} does not exist`;
-  return `spawn failed: ${code === null ? '' : `${code}: `}${error.message}`;
+function validateStart(started: TurnStart): void {
+  for (const key of ['pid', 'pgid'] as const) {
+    const value = started[key];
+    if (!Number.isSafeInteger(value) || value <= 1) throw new RangeError(`started.${key} must be an integer above 1, got ${value}`);
+  }
+  if (!isAbsolute(started.statusFile)) throw new RangeError(`started.statusFile must be absolute, got ${started.statusFile}`);
+  if (!Number.isFinite(started.deadlineAt)) throw new RangeError(`started.deadlineAt must be a finite clock time, got ${started.deadlineAt}`);
 }
 
-function describeExit(exit: Exit, lastStderrLine: string | null): string {
-  if (exit.code === null) return `killed by signal ${exit.signal ?? 'unknown'}`;
-  if (exit.code === 0 || lastStderrLine === null) return `exit code ${exit.code}`;
-  return `exit code ${exit.code}: ${lastStderrLine}`;
-}
-
-function combine(errors: readonly unknown[]): Error {
-  const [first] = errors;
-  if (errors.length === 1) return ensureError(first);
-  return new AggregateError(errors, `turn runner failed: ${errors.map((e) => ensureError(e).message).join('; ')}`);
-}
-
-/** Ends the log with `text` and waits until it is flushed and closed (its errors are reported through its 'error' listener). */
-async function endLog(log: WriteStream, text: string): Promise<void> {
-  if (log.closed) return;
-  const closed = new Promise<void>((resolve) => log.once('close', () => resolve()));
-  if (!log.destroyed && !log.writableEnded) log.end(text);
-  await closed;
-}
+let shimPath: string | null = null;
 
 /**
- * Waits for `closed`; gives up (false) once the clock passes `deadline()`, re-read after
- * every wait, so output still flowing keeps the wait going.
+ * Absolute path of the compiled turn shim: beside this module when it runs from `dist/`,
+ * or `dist/actors/turnShim.js` when it runs from its TypeScript source (tests).
+ * @throws Error when neither exists (run `npm run build`).
  */
-async function closedWithin(closed: Promise<unknown>, deadline: () => number, clock: Clock): Promise<boolean> {
-  for (;;) {
-    let timer: unknown = null;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = clock.setTimeout(() => resolve(false), Math.max(0, deadline() - clock.now()));
-    });
-    const done = await Promise.race([closed.then(() => true), timedOut]);
-    clock.clearTimeout(timer);
-    if (done) return true;
-    if (deadline() <= clock.now()) return false;
-  }
+function turnShimPath(): string {
+  if (shimPath !== null) return shimPath;
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, 'turnShim.js'), join(here, '..', 'dist', 'actors', 'turnShim.js')];
+  const found = candidates.find((candidate) => existsSync(candidate));
+  if (found === undefined) throw new Error(`turn shim not found at ${candidates.join(' or ')}: run \`npm run build\``);
+  shimPath = found;
+  return found;
 }
 
-/** Keeps the last non-empty line of a byte stream, bounded to `limitBytes` of UTF-8 (a longer line keeps its start). */
-function createLineTail(limitBytes: number): { push(chunk: Buffer): void; last(): string | null } {
-  const decoder = new StringDecoder('utf8');
-  let partial = '';
-  let lastLine: string | null = null;
-  const bound = (text: string): string => {
-    const bytes = Buffer.from(text, 'utf8');
-    // StringDecoder.write holds back a trailing incomplete character, so a cut never splits one.
-    return bytes.length <= limitBytes ? text : new StringDecoder('utf8').write(bytes.subarray(0, limitBytes));
-  };
-  const take = (text: string): void => {
-    const line = text.trim();
-    if (line !== '') lastLine = bound(line);
-  };
-  return {
-    push(chunk) {
-      const parts = decoder.write(chunk).split('\n');
-      const rest = parts.pop() ?? '';
-      for (const part of parts) {
-        take(partial + part);
-        partial = '';
-      }
-      partial = bound(partial + rest);
-    },
-    last() {
-      take(partial + decoder.end());
-      partial = '';
-      return lastLine;
-    },
-  };
-}
-
-function hasErrno(error: unknown, ...codes: string[]): boolean {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' && codes.includes(error.code);
+/** True when `promise` settles within `ms` of the clock. */
+async function settlesWithin(promise: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
+  let timer: unknown = null;
+  const timedOut = new Promise<false>((resolve) => {
+    timer = clock.setTimeout(() => resolve(false), ms);
+  });
+  const settled = await Promise.race([promise.then(() => true), timedOut]);
+  clock.clearTimeout(timer);
+  return settled;
 }

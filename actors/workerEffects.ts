@@ -4,14 +4,15 @@ import type { TurnAssignment, TurnResult, TurnStarted } from '../machines/turn.j
 import type { StopTurnInput, StopTurnOutput, WorkerEvent } from '../machines/worker.js';
 import { ensureError } from '../src/errors.js';
 import type { EffectContext } from './effectContext.js';
-import { findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
-import { runTurn } from './turnRunner.js';
+import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
+import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 
 /**
- * The worker statechart's effects: the turn runner (child processes), process-group kill
- * with verification, and the log folder. `runTurn` is idempotent across restores: a turn
- * whose start was recorded is never spawned again; its orphans are killed and verified
- * gone, and the turn is reported `lost`.
+ * The worker statechart's effects: the turn runner (child processes under a shim),
+ * process-group kill with verification, and the log folder. `runTurn` is idempotent across
+ * restores: a turn whose start was recorded is never spawned again but adopted (see
+ * {@link adopt}); a turn whose processes exist without a recorded start (killed between the
+ * spawn and its record) has them killed and verified gone, and is reported `lost`.
  */
 export function createWorkerEffects(effects: EffectContext) {
   return {
@@ -28,28 +29,16 @@ export function createWorkerEffects(effects: EffectContext) {
         await Promise.resolve();
         // Stopped before the first await (its transition could not be persisted): do nothing.
         if (detached) return lostResult(effects.clock.now(), 'the worker was stopped before the turn started');
-        const recorded = effects.recordedStart(input.workerId, input.dispatchId);
-        if (recorded !== null) return reclaimOrphan(effects, input, recorded);
-        const orphans = findProcessesByEnv('STATECREW_DISPATCH_ID', input.dispatchId);
+        const recorded = effects.recordedStart(input);
+        if (recorded !== null) return adopt(effects, input, recorded);
+        const orphans = findProcessesByEnv('STATECREW_TURN_KEY', input.turnKey);
         if (orphans.length > 0) {
           await killProcesses(orphans, { graceMs: input.killGraceMs, clock: effects.clock });
           return lostResult(effects.clock.now(), `unrecorded processes ${orphans.join(', ')} of this turn were killed`);
         }
-        const outcome = await runTurn(
-          input,
-          {
-            clock: effects.clock,
-            onStart: (start) => sendBack({ type: 'TURN_STARTED', started: start }),
-          },
+        return toResult(
+          await runTurn(input, { clock: effects.clock, onStart: (start) => sendBack({ type: 'TURN_STARTED', started: start }) }),
         );
-        return {
-          kind: outcome.kind,
-          exitCode: outcome.exitCode,
-          signal: outcome.signal,
-          endedAt: outcome.endedAt,
-          reason: outcome.reason,
-          lastStderrLine: outcome.lastStderrLine,
-        };
       };
       run().then(
         (result) => {
@@ -73,20 +62,30 @@ export function createWorkerEffects(effects: EffectContext) {
   };
 }
 
-async function reclaimOrphan(effects: EffectContext, turn: TurnAssignment, started: TurnStarted): Promise<TurnResult> {
-  const leaderAlive = isProcessAlive(started.pid, started.procStartTime);
-  const members = listProcessGroup(started.pgid);
-  const marked = findProcessesByEnv('STATECREW_DISPATCH_ID', turn.dispatchId);
-  if (leaderAlive || members.length > 0) {
-    await killProcessGroup(started.pgid, { graceMs: turn.killGraceMs, clock: effects.clock });
-  }
-  const stragglers = marked.filter((pid) => !members.includes(pid));
+/**
+ * A turn whose start was recorded by an earlier runtime process (this worker was restored
+ * in `in_turn`): never spawned again. Its shim is adopted — the absolute deadline and the
+ * stall watchdog keep running, and how it ended is read from its status file — or, when the
+ * process is gone without a status, the turn is `lost`. Processes carrying the turn's marker
+ * outside its process group (they called `setsid`) are killed and verified gone as well.
+ */
+async function adopt(effects: EffectContext, turn: TurnAssignment, started: TurnStarted): Promise<TurnResult> {
+  const outcome = await adoptTurn(turn, started, { clock: effects.clock });
+  const stragglers = findProcessesByEnv('STATECREW_TURN_KEY', turn.turnKey);
   if (stragglers.length > 0) await killProcesses(stragglers, { graceMs: turn.killGraceMs, clock: effects.clock });
-  const what =
-    leaderAlive || members.length > 0 || stragglers.length > 0
-      ? `its process group ${started.pgid} was still running and was killed and verified gone`
-      : `its process ${started.pid} was already gone`;
-  return lostResult(effects.clock.now(), `the runtime stopped while the turn ran; ${what}`);
+  const result = toResult(outcome);
+  return result.kind === 'lost' ? { ...result, reason: `the runtime stopped while the turn ran; ${result.reason}` } : result;
+}
+
+function toResult(outcome: TurnOutcome): TurnResult {
+  return {
+    kind: outcome.kind,
+    exitCode: outcome.exitCode,
+    signal: outcome.signal,
+    endedAt: outcome.endedAt,
+    reason: outcome.reason,
+    lastStderrLine: outcome.lastStderrLine,
+  };
 }
 
 function lostResult(at: number, reason: string): TurnResult {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,14 +49,23 @@ async function run(request: TurnRequest, signal?: AbortSignal) {
   return { outcome, starts, log: readFileSync(request.logPath, 'utf8') };
 }
 
-/** Aborts `controller` as soon as the log file contains `text` (watched, not polled). */
-function abortWhenLogged(logPath: string, text: string, controller: AbortController): () => void {
+/** Calls `then` once, as soon as the log file contains `text` (watched, not polled); returns a function that stops watching. */
+function whenLogged(logPath: string, text: string, then: () => void): () => void {
+  let done = false;
   const check = (): void => {
-    if (!controller.signal.aborted && readFileSync(logPath, 'utf8').includes(text)) controller.abort();
+    if (!done && readFileSync(logPath, 'utf8').includes(text)) {
+      done = true;
+      then();
+    }
   };
   const watcher = watch(logPath, check);
   check();
   return () => watcher.close();
+}
+
+/** Aborts `controller` as soon as the log file contains `text`. */
+function abortWhenLogged(logPath: string, text: string, controller: AbortController): () => void {
+  return whenLogged(logPath, text, () => controller.abort());
 }
 
 describe('runTurn', () => {
@@ -76,12 +85,51 @@ describe('runTurn', () => {
     expect(lines.at(-1)).toMatch(/^# exit code 0 after \d+ms$/);
   });
 
+  it('reports the status file beside the log and the absolute deadline in the start', async () => {
+    const request = turn('exit-with.mjs', ['0'], { timeoutMs: 12_345 });
+    const { outcome, starts } = await run(request);
+    const [start] = starts;
+    expect(start?.statusFile).toBe(`${request.logPath}.status.json`);
+    expect(start?.deadlineAt).toBe((start?.startedAt ?? 0) + 12_345);
+    expect(JSON.parse(readFileSync(start?.statusFile ?? '', 'utf8'))).toEqual({
+      exitCode: 0, signal: null, lastStderrLine: null, outputBytes: outcome.outputBytes,
+      endedAt: expect.any(Number), spawnError: null, logError: null,
+    });
+  });
+
+  it('ignores a status file left at the same path by an earlier run', async () => {
+    const request = turn('exit-with.mjs', ['0']);
+    mkdirSync(join(dir, 'logs', 'unit-a'), { recursive: true });
+    writeFileSync(`${request.logPath}.status.json`, JSON.stringify({ exitCode: 9 }));
+    const { outcome } = await run(request);
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
+  });
+
+  it('streams output to the log without holding it in the runtime’s memory', async () => {
+    const bytes = 10 * 1024 * 1024;
+    const request = turn('write-bulk.mjs', [String(bytes)]);
+    const heapBefore = process.memoryUsage().heapUsed;
+    const outcome = await runTurn(request, { clock: systemClock, onStart: () => undefined });
+    const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, outputBytes: bytes });
+    expect(statSync(request.logPath).size).toBeGreaterThan(bytes);
+    // A loose sanity bound, not a measurement: the output never passes through this process.
+    expect(heapGrowth).toBeLessThan(bytes / 2);
+  });
+
   it('puts the last stderr line in the reason when the turn exits non-zero', async () => {
     const { outcome, log } = await run(turn('exit-with.mjs', ['3', 'cannot find tsconfig']));
     expect(outcome).toMatchObject({
       kind: 'exited', exitCode: 3, reason: 'exit code 3: cannot find tsconfig', lastStderrLine: 'cannot find tsconfig',
     });
     expect(log).toContain('some earlier diagnostic\ncannot find tsconfig\n');
+  });
+
+  it('starts the footer on a line of its own when the output does not end with a newline', async () => {
+    const request = turn('exit-with.mjs', [], { command: [process.execPath, '-e', "process.stdout.write('no newline')"] });
+    const { outcome, log } = await run(request);
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, outputBytes: 'no newline'.length });
+    expect(log).toMatch(/\nno newline\n# exit code 0 after \d+ms\n$/);
   });
 
   it('passes the STATECREW_* markers and the request env to the process', async () => {
@@ -148,6 +196,37 @@ describe('runTurn', () => {
     expect(isProcessAlive(starts[0]?.pid ?? 0, starts[0]?.procStartTime ?? null)).toBe(false);
   });
 
+  it('records how the command ended when it handles the SIGTERM of a stop', async () => {
+    const request = turn('exit-on-sigterm.mjs', ['3']);
+    const controller = new AbortController();
+    let stopWatching = (): void => undefined;
+    const outcome = await runTurn(request, {
+      clock: systemClock,
+      signal: controller.signal,
+      onStart: () => { stopWatching = abortWhenLogged(request.logPath, 'ready\n', controller); },
+    }).finally(() => stopWatching());
+    expect(outcome).toMatchObject({
+      kind: 'signaled', reason: 'stopped by runtime', exitCode: 3, signal: null, lastStderrLine: 'cleaning up after SIGTERM',
+    });
+    expect(readFileSync(request.logPath, 'utf8')).toMatch(/cleaning up after SIGTERM\n# stopped by runtime; ended after .*; process group \d+ sent SIGTERM\n$/);
+  });
+
+  it('resolves lost and kills what is left of the group when the shim is killed from outside', async () => {
+    const request = turn('silent-forever.mjs');
+    let stopWatching = (): void => undefined;
+    const starts: TurnStart[] = [];
+    const outcome = await runTurn(request, {
+      clock: systemClock,
+      onStart: (start) => {
+        starts.push(start);
+        stopWatching = whenLogged(request.logPath, 'started\n', () => process.kill(start.pid, 'SIGKILL'));
+      },
+    }).finally(() => stopWatching());
+    expect(outcome).toMatchObject({ kind: 'lost', exitCode: null, signal: null, reason: "the turn's process is gone and left no exit status" });
+    expect(listProcessGroup(starts[0]?.pgid ?? 0)).toEqual([]);
+    expect(readFileSync(request.logPath, 'utf8')).toMatch(/^# the turn's process is gone and left no exit status; noticed after .*; process group \d+ sent SIGTERM\n$/m);
+  });
+
   it('kills and verifies a grandchild left behind when the process exits 0', async () => {
     const { outcome, log } = await run(turn('fork-grandchild.mjs'));
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, reason: 'exit code 0' });
@@ -158,20 +237,30 @@ describe('runTurn', () => {
     expect(log).toMatch(/^# exit code 0 after .*; process group \d+ sent SIGTERM\n$/m);
   });
 
-  it('resolves spawn-failed without calling onStart when the program does not exist', async () => {
+  it('resolves spawn-failed from the status file when the program does not exist', async () => {
     const request = turn('exit-with.mjs', [], { command: ['/nonexistent/statecrew-no-such-agent', '--help'] });
     const { outcome, starts, log } = await run(request);
-    expect(outcome).toMatchObject({ kind: 'spawn-failed', exitCode: null, signal: null, pid: null, outputBytes: 0 });
+    // onStart reports the shim, which was started; the command was not.
+    expect(starts).toHaveLength(1);
+    expect(outcome).toMatchObject({ kind: 'spawn-failed', exitCode: null, signal: null, pid: starts[0]?.pid, outputBytes: 0 });
     expect(outcome.reason).toMatch(/^spawn failed: ENOENT: /);
-    expect(starts).toEqual([]);
+    expect(JSON.parse(readFileSync(starts[0]?.statusFile ?? '', 'utf8'))).toMatchObject({ spawnError: outcome.reason, exitCode: null });
     expect(log).toMatch(/^# statecrew turn dispatch-1 attempt 2 started .*\n# spawn failed: ENOENT: .*\n$/);
+    expect(listProcessGroup(starts[0]?.pgid ?? 0)).toEqual([]);
   });
 
   it('resolves spawn-failed naming the directory when the cwd does not exist', async () => {
-    const { outcome, starts } = await run(turn('exit-with.mjs', ['0'], { cwd: join(dir, 'missing') }));
+    const { outcome } = await run(turn('exit-with.mjs', ['0'], { cwd: join(dir, 'missing') }));
     expect(outcome.kind).toBe('spawn-failed');
     expect(outcome.reason).toBe(`spawn failed: ENOENT: working directory ${join(dir, 'missing')} does not exist`);
-    expect(starts).toEqual([]);
+  });
+
+  it('resolves spawn-failed with EACCES when the program is not executable', async () => {
+    const program = join(dir, 'not-executable');
+    writeFileSync(program, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+    const { outcome } = await run(turn('exit-with.mjs', [], { command: [program] }));
+    expect(outcome).toMatchObject({ kind: 'spawn-failed', exitCode: null });
+    expect(outcome.reason).toMatch(/^spawn failed: EACCES: /);
   });
 
   it('kills the group and resolves signaled when the runtime aborts the turn', async () => {

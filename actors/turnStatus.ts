@@ -1,0 +1,71 @@
+/**
+ * The turn status file: how a turn's command ended, written once by the turn shim
+ * (`actors/turnShim.ts`) when the command exits and read by whichever runtime process
+ * watches the turn — the one that spawned it or one that adopted it after a restart.
+ *
+ * This module is loaded by the shim, so it imports Node built-ins only (no zod: the shim
+ * starts once per turn and must start fast). The runtime validates what it reads back in
+ * `actors/turnSupervisor.ts`.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+
+/** Contents of a status file (JSON, one object). Written atomically: it is either absent or complete. */
+export interface TurnStatus {
+  /** Exit code of the command; `null` when a signal ended it or it never started. */
+  readonly exitCode: number | null;
+  /** Name of the signal that ended the command, e.g. `SIGTERM`; `null` when it exited or never started. */
+  readonly signal: string | null;
+  /** Last non-empty line of the command's stderr, at most {@link STDERR_LINE_LIMIT_BYTES} bytes of UTF-8. */
+  readonly lastStderrLine: string | null;
+  /** Bytes of stdout plus stderr read from the command (and its group, while they shared its pipes). */
+  readonly outputBytes: number;
+  /** When the command exited (or failed to start), in ms since the epoch, by the shim's wall clock. */
+  readonly endedAt: number;
+  /** Why the command could not be started (ENOENT, EACCES, missing working directory, unwritable log); `null` when it ran. */
+  readonly spawnError: string | null;
+  /** First error that stopped the shim from appending output to the log (e.g. ENOSPC); `null` when every byte was logged. */
+  readonly logError: string | null;
+}
+
+/** Bound of {@link TurnStatus.lastStderrLine}, in bytes of UTF-8. */
+export const STDERR_LINE_LIMIT_BYTES = 1_024;
+
+/** Where the status file of the turn logging to `logPath` lives: beside the log, `<logPath>.status.json`. */
+export function turnStatusPath(logPath: string): string {
+  return `${logPath}.status.json`;
+}
+
+/**
+ * Writes `status` to `path` atomically: the JSON goes to `<path>.tmp`, is fsynced, then
+ * renamed over `path`, so a reader never sees a partial file (rename(2) is atomic within a
+ * file system).
+ * @throws the file-system error when the temporary file cannot be written or renamed.
+ */
+export function writeTurnStatus(path: string, status: TurnStatus): void {
+  const temporary = `${path}.tmp`;
+  const fd = openSync(temporary, 'w');
+  try {
+    const bytes = Buffer.from(`${JSON.stringify(status)}\n`, 'utf8');
+    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temporary, path);
+}
+
+/**
+ * Describes why a command could not be spawned, for {@link TurnStatus.spawnError}:
+ * `spawn failed: <errno>: <message>`. Node reports a missing working directory as ENOENT
+ * of the program; that case names the directory instead.
+ */
+export function describeSpawnFailure(error: Error, cwd: string): string {
+  const code = errnoOf(error);
+  if (code === 'ENOENT' && !existsSync(cwd)) return `spawn failed: ENOENT: working directory ${cwd} does not exist`;
+  return `spawn failed: ${code === null ? '' : `${code}: `}${error.message}`;
+}
+
+/** The `code` of a Node system error (`ENOENT`, `EPIPE`, …), or `null`. */
+export function errnoOf(error: unknown): string | null {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : null;
+}

@@ -1,0 +1,273 @@
+/**
+ * Watching a running turn and closing it, the same way for a turn this runtime process
+ * spawned (`runTurn`) and for one it adopted after a restart (`adoptTurn`):
+ * absolute deadline, stall watchdog fed by the log file's growth, operator abort; then kill,
+ * verify, read the shim's status file, and write the log's footer (invariant 4: kill,
+ * verify, then record).
+ * @internal used by `actors/turnRunner.ts`
+ */
+import { readFileSync } from 'node:fs';
+import * as z from 'zod';
+import type { Clock } from '../src/clock.js';
+import { formatDuration } from '../src/duration.js';
+import { ensureError } from '../src/errors.js';
+import { isProcessAlive, killProcessGroup, readProcessStat, type KillReport } from './processes.js';
+import type { TurnLog } from './turnLog.js';
+import type { TurnOutcome, TurnRequest, TurnStart } from './turnRunner.js';
+import { errnoOf, type TurnStatus } from './turnStatus.js';
+
+/** Why the runner stopped a turn that was still running. */
+export interface Ending {
+  readonly kind: 'timeout' | 'stalled' | 'signaled';
+  readonly reason: string;
+}
+
+/** Reason of an outcome stopped by the operator (abort signal). */
+export const STOPPED = 'stopped by runtime';
+/** Reason of a `lost` outcome. */
+export const LOST = "the turn's process is gone and left no exit status";
+/** Interval between two liveness probes of an adopted turn's shim, in ms. */
+export const LIVENESS_POLL_MS = 100;
+/** Longest interval between two looks at the log's size, in ms (a quarter of the stall timeout when that is shorter). */
+export const ACTIVITY_POLL_MS = 250;
+
+/** What {@link watchTurn} needs. Times are clock ms. */
+export interface WatchOptions {
+  readonly request: TurnRequest;
+  readonly started: TurnStart;
+  readonly log: TurnLog;
+  readonly clock: Clock;
+  readonly signal?: AbortSignal | undefined;
+  /** Settles when the shim is gone; when omitted, its liveness is probed every {@link LIVENESS_POLL_MS}. */
+  readonly exited?: Promise<unknown>;
+  /** When the turn last produced output, as far as is known. */
+  readonly lastActivityAt: number;
+}
+
+/** A turn being watched. */
+export interface TurnWatch {
+  /** Why the runner stops the turn, or `null` once its shim is gone by itself. Every timer is cleared when it settles. */
+  readonly ended: Promise<Ending | null>;
+  /** Records a failure of the runner itself: the turn is stopped, and the run rejects with it after the kill. */
+  fail(error: Error): void;
+  readonly failures: readonly Error[];
+  /** Bytes the log grew by, not counting the runner's own lines, since the watch began. */
+  observedBytes(): number;
+}
+
+/**
+ * Watches a running turn until its shim is gone or the first of: the absolute deadline
+ * `started.deadlineAt`, `request.stallTimeoutMs` without the log growing, the abort signal,
+ * or a runner failure. The log's size is read every min({@link ACTIVITY_POLL_MS}, stall / 4)
+ * ms of the clock, so a stall is declared at most that late and never early.
+ */
+export function watchTurn(options: WatchOptions): TurnWatch {
+  const { request, started, log, clock } = options;
+  let decided = false;
+  let stop: (ending: Ending) => void = () => undefined;
+  const stopRequested = new Promise<Ending>((resolve) => { stop = resolve; });
+  const requestStop = (ending: Ending): void => {
+    if (decided) return;
+    decided = true;
+    stop(ending);
+  };
+  const failures: Error[] = [];
+  const fail = (error: Error): void => {
+    failures.push(error);
+    requestStop({ kind: 'signaled', reason: `runner failure: ${error.message}` });
+  };
+
+  const outputSize = (): number => log.size() - log.ownBytes();
+  let lastSize = 0;
+  try {
+    lastSize = outputSize();
+  } catch (error) {
+    fail(ensureError(error));
+  }
+  const baseline = lastSize;
+  let lastActivityAt = options.lastActivityAt;
+  const timers = new Set<unknown>();
+  const after = (ms: number, fn: () => void): void => {
+    const timer = clock.setTimeout(() => {
+      timers.delete(timer);
+      if (!decided) fn();
+    }, Math.max(0, ms));
+    timers.add(timer);
+  };
+
+  after(started.deadlineAt - clock.now(), () =>
+    requestStop({ kind: 'timeout', reason: `killed after timeout of ${formatDuration(request.timeoutMs)}` }));
+  const pollMs = Math.max(1, Math.min(ACTIVITY_POLL_MS, request.stallTimeoutMs / 4));
+  const checkActivity = (): void => {
+    try {
+      const size = outputSize();
+      if (size !== lastSize) {
+        lastSize = size;
+        lastActivityAt = clock.now();
+      }
+    } catch (error) {
+      fail(ensureError(error));
+      return;
+    }
+    const silentMs = clock.now() - lastActivityAt;
+    if (silentMs >= request.stallTimeoutMs) {
+      requestStop({ kind: 'stalled', reason: `no output for ${formatDuration(request.stallTimeoutMs)} (stall timeout)` });
+    } else after(Math.min(pollMs, request.stallTimeoutMs - silentMs), checkActivity);
+  };
+  after(Math.min(pollMs, request.stallTimeoutMs - (clock.now() - lastActivityAt)), checkActivity);
+
+  let gone: Promise<unknown>;
+  if (options.exited === undefined) {
+    gone = new Promise<void>((resolve) => {
+      const probe = (): void => {
+        let alive: boolean;
+        try {
+          alive = isProcessAlive(started.pid, started.procStartTime);
+        } catch (error) {
+          fail(ensureError(error));
+          return;
+        }
+        if (alive) after(LIVENESS_POLL_MS, probe);
+        else resolve();
+      };
+      probe();
+    });
+  } else gone = options.exited;
+
+  const onAbort = (): void => requestStop({ kind: 'signaled', reason: STOPPED });
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  if (options.signal?.aborted === true) onAbort();
+
+  const ended = Promise.race([gone.then(() => null), stopRequested]).then((ending) => {
+    decided = true;
+    for (const timer of timers) clock.clearTimeout(timer);
+    timers.clear();
+    options.signal?.removeEventListener('abort', onAbort);
+    return ending;
+  });
+  return { ended, fail, failures, observedBytes: () => Math.max(0, lastSize - baseline) };
+}
+
+/** What {@link finishTurn} needs. */
+export interface FinishOptions {
+  readonly request: TurnRequest;
+  readonly started: TurnStart;
+  readonly log: TurnLog;
+  readonly clock: Clock;
+  /** Why the runner stopped the turn, `null` when it ended by itself (or was found ended). */
+  readonly ending: Ending | null;
+  readonly failures: readonly Error[];
+  /** Output bytes seen by this process, used when the shim left no status. */
+  readonly observedBytes: number;
+  /** Runs once the group is verified gone, before the status is read (the spawner waits for the shim's exit and its stdin here). */
+  readonly afterKill?: () => Promise<void>;
+}
+
+/**
+ * Closes a turn: kills what is left of its process group and verifies it gone, reads the
+ * shim's status file, writes the footer, closes the log, and returns the outcome. The group
+ * is left alone when its id now belongs to another process (the shim's pid was reused, so
+ * the turn's group had emptied before).
+ * @throws KillNotVerifiedError when the group survives SIGKILL; the status file's error when
+ *   it cannot be read or is malformed; the runner's failures (an `AggregateError` when several).
+ */
+export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
+  const { request, started, log, clock, ending } = options;
+  const failures = [...options.failures];
+  let report: KillReport | null = null;
+  let status: TurnStatus | null;
+  try {
+    if (groupMayBeOurs(started)) report = await killProcessGroup(started.pgid, { graceMs: request.killGraceMs, clock });
+    else log.note(`process group ${started.pgid} now belongs to another process (pid ${started.pid} was reused); not killed`);
+    await options.afterKill?.();
+    status = readTurnStatus(started.statusFile);
+  } catch (error) {
+    log.note(`turn not closed: ${ensureError(error).message}`);
+    log.close();
+    throw combine([error, ...failures]);
+  }
+  if (status !== null && status.logError !== null) failures.push(new Error(`output of the turn not fully logged to ${request.logPath}: ${status.logError}`));
+
+  const lastSignal = report?.signals.at(-1) ?? null;
+  const outcome = describeOutcome(ending, status, lastSignal);
+  const killed = report === null || report.signals.length === 0 ? '' : `; process group ${started.pgid} sent ${report.signals.join(', ')}`;
+  const ran = formatDuration(clock.now() - started.startedAt);
+  if (outcome.kind === 'spawn-failed') log.note(`${outcome.reason}${killed}`);
+  else if (outcome.kind === 'lost') log.note(`${outcome.reason}; noticed after ${ran}${killed}`);
+  else log.note(`${outcome.reason}${ending === null ? ' after' : '; ended after'} ${ran}${killed}`);
+  log.close();
+  if (failures.length > 0) throw combine(failures);
+  return {
+    ...outcome,
+    endedAt: clock.now(),
+    lastStderrLine: status?.lastStderrLine ?? null,
+    outputBytes: status?.outputBytes ?? options.observedBytes,
+    pid: started.pid,
+  };
+}
+
+type Described = Pick<TurnOutcome, 'kind' | 'exitCode' | 'signal' | 'reason'>;
+
+function describeOutcome(ending: Ending | null, status: TurnStatus | null, lastSignal: string | null): Described {
+  if (ending !== null) {
+    // Stopped by the runner: how the command died comes from the shim when it outlived it (it ignores SIGTERM).
+    if (status === null) return { kind: ending.kind, reason: ending.reason, exitCode: null, signal: lastSignal };
+    return { kind: ending.kind, reason: ending.reason, exitCode: status.exitCode, signal: status.signal };
+  }
+  if (status === null) return { kind: 'lost', reason: LOST, exitCode: null, signal: null };
+  if (status.spawnError !== null) return { kind: 'spawn-failed', reason: status.spawnError, exitCode: null, signal: null };
+  const { exitCode, signal, lastStderrLine } = status;
+  if (exitCode === null) return { kind: 'signaled', reason: `killed by signal ${signal ?? 'unknown'}`, exitCode, signal };
+  const reason = exitCode === 0 || lastStderrLine === null ? `exit code ${exitCode}` : `exit code ${exitCode}: ${lastStderrLine}`;
+  return { kind: 'exited', reason, exitCode, signal };
+}
+
+/**
+ * False when a live process other than the recorded shim now has the shim's pid: the kernel
+ * reuses a pid only once no process group has that id any more, so the group is someone else's.
+ */
+function groupMayBeOurs(started: TurnStart): boolean {
+  const leader = readProcessStat(started.pid);
+  return leader === null || started.procStartTime === null || leader.startTime === started.procStartTime;
+}
+
+const turnStatusSchema = z.object({
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  lastStderrLine: z.string().nullable(),
+  outputBytes: z.number().int().nonnegative(),
+  endedAt: z.number(),
+  spawnError: z.string().nullable(),
+  logError: z.string().nullable().default(null),
+});
+
+/**
+ * Reads a turn's status file.
+ * @returns the status, or `null` when there is no file (the command has not ended, or its shim was killed).
+ * @throws Error when the file is not JSON or not a {@link TurnStatus}; the read error for anything but ENOENT.
+ */
+export function readTurnStatus(path: string): TurnStatus | null {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (errnoOf(error) === 'ENOENT') return null;
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`turn status file ${path} is not JSON: ${ensureError(error).message}`, { cause: error });
+  }
+  const parsed = turnStatusSchema.safeParse(json);
+  if (!parsed.success) throw new Error(`turn status file ${path} is malformed: ${z.prettifyError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** One error for several: the first alone, or an `AggregateError` in order. */
+export function combine(errors: readonly unknown[]): Error {
+  const [first] = errors;
+  if (errors.length === 1) return ensureError(first);
+  return new AggregateError(errors, `turn runner failed: ${errors.map((e) => ensureError(e).message).join('; ')}`);
+}

@@ -1,0 +1,240 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isProcessAlive, killProcessGroup, listProcessGroup } from '../actors/processes.js';
+import { adoptTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
+import { systemClock } from '../src/clock.js';
+
+const LOST = "the turn's process is gone and left no exit status";
+
+let dir: string;
+type Runtime = { readonly process: ChildProcessByStdio<null, Readable, null>; readonly exited: Promise<unknown> };
+const runtimes: Runtime[] = [];
+const groups: number[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'statecrew-adopt-'));
+});
+
+afterEach(async () => {
+  // A failed test must not leave a fixture running: runtime stand-ins first, then every turn's group.
+  for (const runtime of runtimes.splice(0)) {
+    if (runtime.process.exitCode === null && runtime.process.signalCode === null) {
+      runtime.process.kill('SIGKILL');
+      await runtime.exited;
+    }
+  }
+  for (const pgid of groups.splice(0)) await killProcessGroup(pgid, { graceMs: 0, clock: systemClock });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+/** A turn running `fixtures/<script>` with generous limits; override what a test is about. */
+function turn(script: string, args: readonly string[] = [], overrides: Partial<TurnRequest> = {}): TurnRequest {
+  return {
+    dispatchId: 'dispatch-adopt',
+    unitId: 'unit-a',
+    milestoneId: 'm1',
+    workerId: 'worker-1',
+    attempt: 1,
+    fencingToken: 3,
+    command: [process.execPath, fixture(script), ...args],
+    cwd: dir,
+    env: {},
+    input: null,
+    timeoutMs: 20_000,
+    stallTimeoutMs: 20_000,
+    killGraceMs: 200,
+    logPath: join(dir, 'logs', 'attempt-1.log'),
+    ...overrides,
+  };
+}
+
+/**
+ * Starts `request` with the real runner in another runtime process
+ * (`fixtures/run-turn-then-die.mjs`), reads the TurnStart it reports, and SIGKILLs that
+ * process: what is left is a turn whose runtime died, as after a crash.
+ */
+async function startThenKillRuntime(request: TurnRequest): Promise<TurnStart> {
+  const child = spawn(process.execPath, [fixture('run-turn-then-die.mjs'), JSON.stringify(request)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const runtime = { process: child, exited: once(child, 'exit') };
+  runtimes.push(runtime);
+  const lines = createInterface({ input: child.stdout });
+  let start: TurnStart | null = null;
+  for await (const line of lines) {
+    start = JSON.parse(line) as TurnStart;
+    break;
+  }
+  lines.close();
+  if (start === null) throw new Error('the runtime stand-in ended without reporting a start');
+  groups.push(start.pgid);
+  child.kill('SIGKILL');
+  await runtime.exited;
+  return start;
+}
+
+/** Resolves once `test()` holds, checked at once and on every change in `path`'s directory (watched, not polled). */
+function whenChanged(path: string, test: () => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (!test()) return;
+      watcher.close();
+      resolve();
+    };
+    const watcher = watch(dirname(path), check);
+    watcher.on('error', reject);
+    check();
+  });
+}
+
+const whenLogged = (logPath: string, text: string): Promise<void> =>
+  whenChanged(logPath, () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes(text));
+
+describe('adoptTurn', () => {
+  it('follows a turn whose runtime died until the command exits, with its exit code and last stderr line', async () => {
+    const go = join(dir, 'go');
+    const request = turn('exit-when-file.mjs', [go, '3', 'cannot find tsconfig']);
+    const start = await startThenKillRuntime(request);
+    await whenLogged(request.logPath, 'waiting\n');
+    expect(isProcessAlive(start.pid, start.procStartTime)).toBe(true);
+    expect(listProcessGroup(start.pgid).length).toBeGreaterThanOrEqual(2); // the shim and the command
+    process.kill(start.pid, 'SIGHUP'); // the shim ignores a hang-up
+
+    const adopted = adoptTurn(request, start, { clock: systemClock });
+    await whenLogged(request.logPath, ' still running, ');
+    writeFileSync(go, '');
+    const outcome = await adopted;
+
+    expect(outcome).toMatchObject({
+      kind: 'exited', exitCode: 3, signal: null, reason: 'exit code 3: cannot find tsconfig',
+      lastStderrLine: 'cannot find tsconfig', pid: start.pid,
+    });
+    const log = readFileSync(request.logPath, 'utf8');
+    expect(log).toMatch(/^# adopted by runtime process \d+ at .*: process \d+ still running, .* left before the timeout$/m);
+    expect(log).toContain('an earlier complaint\ncannot find tsconfig\n');
+    expect(log).toMatch(/\n# exit code 3: cannot find tsconfig after [^\n]*\n$/);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('kills the turn at its absolute deadline, counting the time the runtime was down', async () => {
+    const request = turn('silent-forever.mjs', [], { timeoutMs: 1_500 });
+    const start = await startThenKillRuntime(request);
+    // The runtime stays down for the first second of the turn (a deliberate downtime, not a wait for an event).
+    await delay(Math.max(0, start.startedAt + 1_000 - Date.now()));
+    const adoptedAt = Date.now();
+    const outcome = await adoptTurn(request, start, { clock: systemClock });
+
+    expect(adoptedAt - start.startedAt).toBeGreaterThanOrEqual(1_000);
+    expect(outcome).toMatchObject({ kind: 'timeout', reason: 'killed after timeout of 1.5s', exitCode: null, signal: 'SIGTERM' });
+    expect(outcome.endedAt).toBeGreaterThanOrEqual(start.deadlineAt);
+    expect(outcome.endedAt).toBeLessThanOrEqual(start.deadlineAt + request.killGraceMs + 1_000);
+    expect(outcome.endedAt).toBeLessThan(start.startedAt + 2 * request.timeoutMs);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('kills the turn at once when its deadline passed while the runtime was down', async () => {
+    const request = turn('silent-forever.mjs', [], { timeoutMs: 300 });
+    const start = await startThenKillRuntime(request);
+    await delay(Math.max(0, start.deadlineAt + 100 - Date.now())); // deliberate downtime past the deadline
+    const adoptedAt = Date.now();
+    const outcome = await adoptTurn(request, start, { clock: systemClock });
+
+    expect(outcome).toMatchObject({ kind: 'timeout', reason: 'killed after timeout of 300ms', signal: 'SIGTERM' });
+    expect(outcome.endedAt - adoptedAt).toBeLessThan(request.killGraceMs + 500);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('stops an adopted turn as stalled once its log stops growing', async () => {
+    const request = turn('tick-then-silent.mjs', ['10', '100'], { stallTimeoutMs: 500 });
+    const start = await startThenKillRuntime(request);
+    const outcome = await adoptTurn(request, start, { clock: systemClock });
+
+    expect(outcome).toMatchObject({ kind: 'stalled', reason: 'no output for 500ms (stall timeout)', signal: 'SIGTERM' });
+    expect(readFileSync(request.logPath, 'utf8')).toContain('tick 10\n');
+    // The ticks logged after the adoption kept the watchdog quiet: it fired only after the last one.
+    expect(outcome.endedAt - start.startedAt).toBeGreaterThanOrEqual(10 * 100 + 500);
+    expect(outcome.endedAt).toBeLessThan(start.deadlineAt);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('reports a turn that ended while the runtime was down from its status file, killing what it left behind', async () => {
+    const go = join(dir, 'go');
+    const request = turn('exit-when-file.mjs', [go, '0', '--leave-grandchild']);
+    const start = await startThenKillRuntime(request);
+    writeFileSync(go, '');
+    await whenChanged(start.statusFile, () => existsSync(start.statusFile));
+    const grandchild = Number(/^grandchild (\d+)$/m.exec(readFileSync(request.logPath, 'utf8'))?.[1]);
+    expect(isProcessAlive(grandchild, null)).toBe(true);
+
+    const adoptedAt = Date.now();
+    const outcome = await adoptTurn(request, start, { clock: systemClock });
+
+    expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, signal: null, reason: 'exit code 0' });
+    expect(outcome.endedAt - adoptedAt).toBeLessThan(request.killGraceMs + 1_000); // no waiting on a deadline
+    expect(isProcessAlive(grandchild, null)).toBe(false);
+    const log = readFileSync(request.logPath, 'utf8');
+    expect(log).toMatch(/^# adopted by runtime process \d+ at .*: the turn had ended$/m);
+    expect(log).toMatch(/\n# exit code 0 after [^\n]*; process group \d+ sent SIGTERM\n$/);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('resolves lost when the shim was killed while the runtime was down, and kills the command it left', async () => {
+    const request = turn('silent-forever.mjs');
+    const start = await startThenKillRuntime(request);
+    await whenLogged(request.logPath, 'started\n');
+    const [command] = listProcessGroup(start.pgid).filter((pid) => pid !== start.pid);
+    process.kill(start.pid, 'SIGKILL');
+    const outcome = await adoptTurn(request, start, { clock: systemClock });
+
+    expect(outcome).toMatchObject({ kind: 'lost', reason: LOST, exitCode: null, signal: null, lastStderrLine: null });
+    expect(isProcessAlive(command ?? 0, null)).toBe(false);
+    expect(readFileSync(request.logPath, 'utf8')).toMatch(/\n# the turn's process is gone and left no exit status; noticed after [^\n]*; process group \d+ sent SIGTERM\n$/);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('kills an adopted turn with SIGKILL after the grace period when stopped and it ignores SIGTERM', async () => {
+    const request = turn('ignore-sigterm.mjs');
+    const start = await startThenKillRuntime(request);
+    await whenLogged(request.logPath, 'ready\n');
+    const controller = new AbortController();
+    const adopted = adoptTurn(request, start, { clock: systemClock, signal: controller.signal });
+    await whenLogged(request.logPath, ' still running, ');
+    controller.abort();
+    const outcome = await adopted;
+
+    expect(outcome).toMatchObject({ kind: 'signaled', reason: 'stopped by runtime', signal: 'SIGKILL' });
+    const log = readFileSync(request.logPath, 'utf8');
+    expect(log).toContain('got SIGTERM, ignoring it');
+    expect(log).toMatch(/sent SIGTERM, SIGKILL\n$/);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('kills the group, then rejects, when the status file is malformed', async () => {
+    const request = turn('silent-forever.mjs');
+    const start = await startThenKillRuntime(request);
+    writeFileSync(start.statusFile, '{"exitCode": "zero"}');
+    await expect(adoptTurn(request, start, { clock: systemClock })).rejects.toThrow(/turn status file .* is malformed/);
+    expect(listProcessGroup(start.pgid)).toEqual([]);
+  });
+
+  it('rejects a recorded start without an absolute status file before touching anything', async () => {
+    const request = turn('silent-forever.mjs');
+    const start: TurnStart = {
+      pid: 4_194_305, pgid: 4_194_305, procStartTime: null, startedAt: 0, logPath: request.logPath, statusFile: 'status.json', deadlineAt: 1,
+    };
+    await expect(adoptTurn(request, start, { clock: systemClock })).rejects.toThrow(RangeError);
+    expect(existsSync(request.logPath)).toBe(false);
+  });
+});
