@@ -21,6 +21,8 @@ export interface TurnAssignment {
   readonly killGraceMs: number;
   /** Absolute path of the file that receives the turn's stdout and stderr. */
   readonly logPath: string;
+  /** Unique on this machine (`<store id>:<dispatch id>`): the marker that finds the turn's orphans. */
+  readonly turnKey: string;
 }
 
 /** Recorded as soon as the turn's process exists: the evidence used to find it after a crash. */
@@ -33,6 +35,10 @@ export interface TurnStarted {
   /** ms since epoch. */
   readonly startedAt: number;
   readonly logPath: string;
+  /** Where the turn's shim writes how the command ended; lets a restarted runtime learn the exit of an orphan. */
+  readonly statusFile: string;
+  /** Absolute turn deadline (ms since epoch): `startedAt + timeoutMs`, enforced again after a restore. */
+  readonly deadlineAt: number;
 }
 
 /** How a turn ended. `exited` with `exitCode: 0` is the only success. */

@@ -135,6 +135,11 @@ export const MIGRATIONS: readonly string[] = [
   -- Stuck detection: the failure signature of each attempt (exit code + last stderr line).
   ALTER TABLE dispatches ADD COLUMN last_stderr_line TEXT;
   `,
+  `
+  -- A random id for the store, so markers of its turns never match another store's.
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
+  `,
 ];
 
 /**

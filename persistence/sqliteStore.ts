@@ -315,6 +315,12 @@ export class SqliteStore implements Store {
     return this.statements.actorsOwned.all(runtimeId).map(rowToActor);
   }
 
+  storeId(): string {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as { value: string } | undefined;
+    if (row === undefined) throw new StoreCorruptError('the store has no store_id in its meta table');
+    return row.value;
+  }
+
   nextSequence(name: string): number {
     const row = this.statements.sequenceNext.get(name) as { value: number };
     return row.value;

@@ -95,6 +95,9 @@ export interface Store {
   /** Active actors owned by `runtimeId`. */
   listOwnedActors(runtimeId: string): ActorRecord[];
 
+  /** A random id of this store (32 hex digits), fixed when it was created. */
+  storeId(): string;
+
   /** Next value of a named counter (1, 2, …), durable across restarts. */
   nextSequence(name: string): number;
 

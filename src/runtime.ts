@@ -5,7 +5,8 @@ import type { InspectionEvent, Observer } from 'xstate';
 import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION } from '../machines/dispatch.js';
 import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION } from '../machines/lease.js';
 import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } from '../machines/supervisor.js';
-import type { TurnStarted } from '../machines/turn.js';
+import type { TurnAssignment, TurnStarted } from '../machines/turn.js';
+import { turnStatusPath } from '../actors/turnStatus.js';
 import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, type WorkerContext } from '../machines/worker.js';
 import { createHeartbeat } from '../actors/heartbeat.js';
 import { killProcessGroup, processStartTime } from '../actors/processes.js';
@@ -141,7 +142,7 @@ class RuntimeImpl implements Runtime {
       store: this.store,
       clock: this.clock,
       logsDir: this.logsDir,
-      recordedStart: (workerId, dispatchId) => this.recordedStart(workerId, dispatchId),
+      recordedStart: (turn) => this.recordedStart(turn),
     };
     const supervisor = supervisorMachine.provide({
       actors: createHeartbeat(this.store, this.clock, Math.max(1, Math.floor(this.heartbeatTtlMs / 3))),
@@ -311,15 +312,23 @@ class RuntimeImpl implements Runtime {
   }
 
   /** Evidence of a turn's process: the worker's persisted `started`, else the dispatch's projection. */
-  private recordedStart(workerId: string, dispatchId: string): TurnStarted | null {
-    const worker = this.store.getActor(workerId);
+  private recordedStart(turn: TurnAssignment): TurnStarted | null {
+    const worker = this.store.getActor(turn.workerId);
     if (worker !== undefined) {
       const context = (JSON.parse(worker.snapshot) as { context?: WorkerContext }).context;
-      if (context?.turn?.dispatchId === dispatchId && context.started !== null) return context.started;
+      if (context?.turn?.dispatchId === turn.dispatchId && context.started !== null) return context.started;
     }
-    const dispatch = this.store.listDispatches().find((row) => row.id === dispatchId);
+    const dispatch = this.store.listDispatches(turn.unitId).find((row) => row.id === turn.dispatchId);
     if (dispatch?.pid != null && dispatch.pgid !== null && dispatch.startedAt !== null && dispatch.logPath !== null) {
-      return { pid: dispatch.pid, pgid: dispatch.pgid, procStartTime: dispatch.procStartTime, startedAt: dispatch.startedAt, logPath: dispatch.logPath };
+      return {
+        pid: dispatch.pid,
+        pgid: dispatch.pgid,
+        procStartTime: dispatch.procStartTime,
+        startedAt: dispatch.startedAt,
+        logPath: dispatch.logPath,
+        statusFile: turnStatusPath(dispatch.logPath),
+        deadlineAt: dispatch.startedAt + turn.timeoutMs,
+      };
     }
     return null;
   }

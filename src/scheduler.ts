@@ -37,7 +37,11 @@ const LIVE_LEASE = new Set(['claiming', 'held', 'releasing']);
  * got the turn, a turn result not yet recorded by its dispatch, a lease whose holder ended).
  */
 export class Scheduler {
-  constructor(private readonly deps: SchedulerDeps) {}
+  private readonly storeId: string;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.storeId = deps.store.storeId();
+  }
 
   /** Current derived progress of the plan. */
   progress(): Progress {
@@ -315,6 +319,7 @@ export class Scheduler {
       stallTimeoutMs: unit.stallTimeoutMs,
       killGraceMs: unit.killGraceMs,
       logPath: path.join(this.deps.logsDir, safeFileName(unit.id), `attempt-${dispatch.attempt}-${sequence}.log`),
+      turnKey: `${this.storeId}:${dispatch.dispatchId}`,
     };
   }
 }

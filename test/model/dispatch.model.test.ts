@@ -5,7 +5,15 @@ import { buildModel, describeModelPaths, missing, type ModelSpec } from '../help
 
 const T0 = 1_700_000_000_000;
 
-const started: TurnStarted = { pid: 4242, pgid: 4242, procStartTime: '98765', startedAt: T0 + 10, logPath: '/logs/u1-1.log' };
+const started: TurnStarted = {
+  pid: 4242,
+  pgid: 4242,
+  procStartTime: '98765',
+  startedAt: T0 + 10,
+  logPath: '/logs/u1-1.log',
+  statusFile: '/logs/u1-1.log.status.json',
+  deadlineAt: T0 + 600_010,
+};
 const result = (kind: TurnResult['kind'], exitCode: number | null, reason: string): TurnResult => ({
   kind,
   exitCode,

@@ -21,8 +21,17 @@ const turn: TurnAssignment = {
   stallTimeoutMs: 120_000,
   killGraceMs: 2_000,
   logPath: '/logs/u1-1.log',
+  turnKey: 'store-1:u1#1',
 };
-const started: TurnStarted = { pid: 4242, pgid: 4242, procStartTime: '98765', startedAt: T0 + 10, logPath: turn.logPath };
+const started: TurnStarted = {
+  pid: 4242,
+  pgid: 4242,
+  procStartTime: '98765',
+  startedAt: T0 + 10,
+  logPath: turn.logPath,
+  statusFile: `${turn.logPath}.status.json`,
+  deadlineAt: T0 + 10 + turn.timeoutMs,
+};
 const result = (kind: TurnResult['kind'], exitCode: number | null, reason: string): TurnResult => ({
   kind,
   exitCode,
