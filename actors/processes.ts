@@ -169,6 +169,32 @@ export function findProcessesByEnv(name: string, value: string): number[] {
 }
 
 /**
+ * Live processes (other than this one) whose initial environment has `name` set to a value
+ * starting with `prefix`, with that value: e.g. every turn of one store by the prefix of its
+ * `STATECREW_TURN_KEY`. Unreadable processes are skipped as in {@link findProcessesByEnv}.
+ * @throws RangeError when `name` is empty or contains `=` or a NUL.
+ */
+export function findProcessesByEnvPrefix(name: string, prefix: string): { pid: number; value: string }[] {
+  if (name === '' || /[=\0]/.test(name)) throw new RangeError(`invalid environment variable name ${JSON.stringify(name)}`);
+  const start = `${name}=${prefix}`;
+  const found: { pid: number; value: string }[] = [];
+  for (const pid of listPids()) {
+    if (pid === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    } catch (error) {
+      // As in findProcessesByEnv: gone since listed, or another user's (not one of our turns).
+      if (hasErrno(error, 'ENOENT', 'ESRCH', 'EACCES')) continue;
+      throw error;
+    }
+    const entry = environ.split('\0').find((item) => item.startsWith(start));
+    if (entry !== undefined && isProcessAlive(pid, null)) found.push({ pid, value: Buffer.from(entry.slice(name.length + 1), 'latin1').toString('utf8') });
+  }
+  return found;
+}
+
+/**
  * Kills a whole process group and verifies that none of its members is alive: SIGTERM to
  * the group, up to `graceMs` for it to empty, then SIGKILL (repeated on every probe, so a
  * process forked meanwhile is caught too) and up to `verifyTimeoutMs` for it to empty.

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { StoreVersionError } from '../src/errors.js';
 
 /**
  * Numbered schema migrations. Migration N brings a store from `PRAGMA user_version = N-1`
@@ -143,13 +144,15 @@ export const MIGRATIONS: readonly string[] = [
 ];
 
 /**
- * Applies pending migrations in one transaction each.
- * @throws Error when the store was written by a newer statecrew (user_version beyond the known migrations).
+ * Applies pending migrations in one transaction each; on a read-only connection only checks
+ * that none is pending.
+ * @throws StoreVersionError when the store was written by a newer statecrew, or is older
+ *   and the connection is read-only.
  */
 export function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`store schema version ${current} is newer than this statecrew supports (${MIGRATIONS.length})`);
+  if (current > MIGRATIONS.length || (db.readonly && current < MIGRATIONS.length)) {
+    throw new StoreVersionError(db.name, current, MIGRATIONS.length);
   }
   for (let version = current; version < MIGRATIONS.length; version++) {
     const sql = MIGRATIONS[version];

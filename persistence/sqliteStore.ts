@@ -9,6 +9,7 @@ import {
   StaleFencingTokenError,
   StoreCorruptError,
   StoreNotFoundError,
+  StoreVersionError,
 } from '../src/errors.js';
 import { migrate } from './migrations.js';
 import type { JournalQuery, JournalRecord, Store } from './store.js';
@@ -71,7 +72,7 @@ export class SqliteStore implements Store {
     }
     db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`);
     db.pragma('foreign_keys = ON');
-    if (!db.readonly) migrate(db);
+    migrate(db);
     this.statements = prepareStatements(db);
   }
 
@@ -92,6 +93,7 @@ export class SqliteStore implements Store {
       return new SqliteStore(db, options);
     } catch (error) {
       db?.close();
+      if (error instanceof StoreVersionError) throw error;
       if (error instanceof Database.SqliteError) {
         throw new StoreCorruptError(`cannot open the store ${file}: ${error.message} (${error.code})`, { cause: error });
       }
@@ -311,6 +313,22 @@ export class SqliteStore implements Store {
     }).immediate();
   }
 
+  adoptUnownedActors(takerId: string): string[] {
+    return (this.statements.actorsAdoptUnowned.all(takerId) as { id: string }[]).map((row) => row.id);
+  }
+
+  listQuarantined(): { id: string; kind: ActorKind; reason: string | null }[] {
+    return (this.statements.actorsQuarantined.all() as { id: string; kind: ActorKind; quarantine_reason: string | null }[]).map((row) => ({
+      id: row.id,
+      kind: row.kind,
+      reason: row.quarantine_reason,
+    }));
+  }
+
+  listLeaseLedger(): LeaseLedgerEntry[] {
+    return this.statements.ledgerAll.all().map(rowToLedger);
+  }
+
   listOwnedActors(runtimeId: string): ActorRecord[] {
     return this.statements.actorsOwned.all(runtimeId).map(rowToActor);
   }
@@ -352,6 +370,12 @@ function prepareStatements(db: Database.Database) {
     ),
     runtimesAll: db.prepare('SELECT * FROM runtimes ORDER BY started_at, id'),
     runtimeState: db.prepare('SELECT state FROM runtimes WHERE id = ?'),
+    actorsAdoptUnowned: db.prepare(
+      `UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND (owner_runtime IS NULL
+         OR owner_runtime NOT IN (SELECT id FROM runtimes WHERE state = 'running')) RETURNING id`,
+    ),
+    actorsQuarantined: db.prepare("SELECT id, kind, quarantine_reason FROM actors WHERE status = 'quarantined' ORDER BY updated_at, id"),
+    ledgerAll: db.prepare('SELECT * FROM lease_ledger ORDER BY milestone_id'),
     actorGet: db.prepare('SELECT * FROM actors WHERE id = ?'),
     actorsActive: db.prepare("SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id"),
     actorsActiveOfKind: db.prepare("SELECT * FROM actors WHERE status = 'active' AND kind = ? ORDER BY created_at, id"),

@@ -94,6 +94,16 @@ export interface Store {
   takeOverRuntime(request: { deadId: string; heartbeatAt: number; takerId: string; now: number; reason: string }): string[] | null;
   /** Active actors owned by `runtimeId`. */
   listOwnedActors(runtimeId: string): ActorRecord[];
+  /**
+   * Moves to `takerId` every active actor that no running runtime owns: no owner (written
+   * before ownership existed), or an owner that ended (`stopped`, `dead`) without finishing
+   * it. Returns the moved ids.
+   */
+  adoptUnownedActors(takerId: string): string[];
+  /** Quarantined actors with the reason they were quarantined. */
+  listQuarantined(): { id: string; kind: ActorKind; reason: string | null }[];
+  /** Every row of the lease ledger. */
+  listLeaseLedger(): LeaseLedgerEntry[];
 
   /** A random id of this store (32 hex digits), fixed when it was created. */
   storeId(): string;

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'PLAN_INVALID'
   | 'STORE_NOT_FOUND'
   | 'STORE_CORRUPT'
+  | 'STORE_VERSION'
   | 'STALE_FENCING_TOKEN'
   | 'DISPATCH_CONFLICT'
   | 'PERSIST_FAILED'
@@ -83,6 +84,28 @@ export class StoreCorruptError extends StatecrewError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_CORRUPT', message, options);
     this.name = 'StoreCorruptError';
+  }
+}
+
+/**
+ * Thrown when a store's schema version does not match this statecrew: newer (written by a
+ * later statecrew; upgrade statecrew), or older and opened read-only (`status`, `journal`,
+ * `doctor` never migrate; run `statecrew run` or `statecrew doctor --fix` once to upgrade it).
+ */
+export class StoreVersionError extends StatecrewError {
+  readonly found: number;
+  readonly expected: number;
+
+  constructor(file: string, found: number, expected: number) {
+    super(
+      'STORE_VERSION',
+      found > expected
+        ? `store ${file} has schema version ${found}, newer than this statecrew supports (${expected}); upgrade statecrew`
+        : `store ${file} has schema version ${found}, older than this statecrew's (${expected}); run \`statecrew run\` or \`statecrew doctor --fix\` once to upgrade it`,
+    );
+    this.name = 'StoreVersionError';
+    this.found = found;
+    this.expected = expected;
   }
 }
 

@@ -14,6 +14,7 @@ export {
   PlanError,
   StoreNotFoundError,
   StoreCorruptError,
+  StoreVersionError,
   StaleFencingTokenError,
   DispatchConflictError,
   PersistError,

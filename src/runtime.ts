@@ -252,6 +252,10 @@ class RuntimeImpl implements Runtime {
   private takeOverDeadRuntimes(): ActorRecord[] {
     const moved: ActorRecord[] = [];
     const now = this.clock.now();
+    for (const id of this.store.adoptUnownedActors(this.id)) {
+      const record = this.store.getActor(id);
+      if (record !== undefined) moved.push(record);
+    }
     for (const runtime of this.store.listRuntimes()) {
       if (runtime.id === this.id) continue;
       const verdict = deadVerdict(runtime, now, this.hostName);

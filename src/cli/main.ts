@@ -1,10 +1,11 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError } from '../errors.js';
+import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError, StoreVersionError } from '../errors.js';
 import { MAX_WORKERS } from '../plan/schema.js';
 import { parseDuration } from '../duration.js';
 import { EXIT } from './exitCodes.js';
 import { processIO, type CliIO } from './io.js';
 import { JOURNAL_KINDS, journalCommand, parseLimit, parseSince, type JournalCommandOptions } from './journalCommand.js';
+import { doctorCommand, type DoctorCommandOptions } from './doctorCommand.js';
 import { runCommand } from './runCommand.js';
 import { statusCommand } from './statusCommand.js';
 
@@ -32,7 +33,12 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--workers <n>', "size of the worker pool (default: the plan's `workers`)", parsePositiveInt)
     .option('--heartbeat-ttl <duration>', 'runtime heartbeat TTL; a stopped runtime is taken over after it (default 10s)', parseDurationOption)
     .option('--lease-ttl <duration>', 'milestone lease TTL, renewed every third of it (default 30s)', parseDurationOption)
-    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number }) => {
+    .addOption(
+      new Option('--durability <mode>', 'normal: a commit survives a crash of the process; full: also a power cut (an fsync per commit)')
+        .choices(['normal', 'full'])
+        .default('normal'),
+    )
+    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; durability: 'normal' | 'full' }) => {
       exitCode = await runCommand(
         {
           plan,
@@ -40,6 +46,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
           ...(options.workers === undefined ? {} : { workers: options.workers }),
           ...(options.heartbeatTtl === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtl }),
           ...(options.leaseTtl === undefined ? {} : { leaseTtlMs: options.leaseTtl }),
+          durability: options.durability,
         },
         io,
       );
@@ -52,6 +59,16 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--json', 'print one JSON object', false)
     .action((options: { store: string; json: boolean }) => {
       exitCode = statusCommand(options, io);
+    });
+
+  program
+    .command('doctor')
+    .description('check a store: integrity, stale runtimes, expired leases, orphaned dispatches and processes, quarantined rows')
+    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--json', 'print one JSON object', false)
+    .option('--fix', 'apply the reconciliation: take over stale runtimes, kill orphans, release expired leases', false)
+    .action(async (options: DoctorCommandOptions) => {
+      exitCode = await doctorCommand(options, io);
     });
 
   program
@@ -75,7 +92,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.invalidInput;
     }
-    if (error instanceof PlanError || error instanceof StoreNotFoundError || error instanceof StoreCorruptError) {
+    if (error instanceof PlanError || error instanceof StoreNotFoundError || error instanceof StoreCorruptError || error instanceof StoreVersionError) {
       io.stderr.write(`statecrew: ${error.message}\n`);
       return EXIT.invalidInput;
     }

@@ -18,6 +18,8 @@ export interface RunCommandOptions {
   readonly heartbeatTtlMs?: number;
   /** Milestone lease TTL in ms (see `RuntimeOptions.leaseTtlMs`). */
   readonly leaseTtlMs?: number;
+  /** SQLite `synchronous`: `normal` (default) or `full`. */
+  readonly durability?: 'normal' | 'full';
 }
 
 /**
@@ -38,7 +40,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     ...(options.store === undefined ? {} : { store: path.resolve(io.cwd, options.store) }),
     ...(options.workers === undefined ? {} : { workers: options.workers }),
   };
-  const store = SqliteStore.fromPath(plan.store);
+  const store = SqliteStore.fromPath(plan.store, { durability: options.durability ?? 'normal' });
   const started = Date.now();
   let transitions = 0;
   let current: Runtime | undefined;

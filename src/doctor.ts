@@ -1,0 +1,137 @@
+import os from 'node:os';
+import { findProcessesByEnvPrefix, killProcesses } from '../actors/processes.js';
+import type { SqliteStore } from '../persistence/sqliteStore.js';
+import type { Clock } from './clock.js';
+import { ensureError } from './errors.js';
+import { deadVerdict } from './liveness.js';
+import { createRuntime } from './runtime.js';
+import { readStoredPlan } from './status.js';
+
+/** One problem `statecrew doctor` found. */
+export interface DoctorFinding {
+  readonly kind: 'integrity' | 'stale-runtime' | 'expired-lease' | 'orphaned-dispatch' | 'quarantined' | 'orphan-process';
+  /** What it is about: a runtime, milestone, dispatch or actor id, or a pid. */
+  readonly subject: string;
+  readonly detail: string;
+}
+
+/** What `statecrew doctor` reports. Times are ms since epoch. */
+export interface DoctorReport {
+  /** `PRAGMA integrity_check` lines; `['ok']` when the file is sound. */
+  readonly integrity: readonly string[];
+  readonly runtimes: readonly { id: string; pid: number; state: string; live: boolean; verdict: string | null }[];
+  readonly findings: readonly DoctorFinding[];
+  readonly healthy: boolean;
+}
+
+const ACTIVE_DISPATCH = new Set(['pending', 'claimed', 'running']);
+
+/**
+ * Examines a store: SQLite integrity, runtimes whose heartbeat lapsed with their process
+ * gone or stopped (stale), ledger leases held past their expiry, dispatches active without
+ * a live owner runtime, quarantined rows, and orphan turn processes — live processes whose
+ * `STATECREW_TURN_KEY` belongs to this store but whose dispatch no live runtime drives.
+ * Reads only.
+ */
+export function diagnose(store: SqliteStore, clock: Clock, host = os.hostname()): DoctorReport {
+  const now = clock.now();
+  const findings: DoctorFinding[] = [];
+  const integrity = (store.db.pragma('integrity_check') as { integrity_check: string }[]).map((row) => row.integrity_check);
+  if (integrity.length !== 1 || integrity[0] !== 'ok') {
+    for (const line of integrity) findings.push({ kind: 'integrity', subject: 'store', detail: line });
+  }
+
+  const runtimes = store.listRuntimes().map((runtime) => {
+    const verdict = deadVerdict(runtime, now, host);
+    return { id: runtime.id, pid: runtime.pid, state: runtime.state, live: runtime.state === 'running' && verdict === null, verdict };
+  });
+  for (const runtime of runtimes) {
+    if (runtime.state === 'running' && runtime.verdict !== null) {
+      findings.push({ kind: 'stale-runtime', subject: runtime.id, detail: `${runtime.verdict}; its actors wait to be taken over` });
+    }
+  }
+  const live = new Set(runtimes.filter((runtime) => runtime.live).map((runtime) => runtime.id));
+  const drivenByLiveRuntime = (actorId: string): boolean => {
+    const actor = store.getActor(actorId);
+    return actor !== undefined && actor.status === 'active' && actor.owner !== null && live.has(actor.owner);
+  };
+
+  for (const lease of store.listLeaseLedger()) {
+    if (lease.holderId !== null && lease.expiresAt !== null && lease.expiresAt <= now) {
+      findings.push({
+        kind: 'expired-lease',
+        subject: lease.milestoneId,
+        detail: `held by ${lease.holderId} with fencing token ${lease.fencingToken}, expired ${new Date(lease.expiresAt).toISOString()}`,
+      });
+    }
+  }
+  for (const dispatch of store.listDispatches()) {
+    if (ACTIVE_DISPATCH.has(dispatch.state) && !drivenByLiveRuntime(dispatch.id)) {
+      const owner = store.getActor(dispatch.id)?.owner ?? 'nobody';
+      findings.push({ kind: 'orphaned-dispatch', subject: dispatch.id, detail: `${dispatch.state}, owned by ${owner}, which is not running` });
+    }
+  }
+  for (const actor of store.listQuarantined()) {
+    findings.push({ kind: 'quarantined', subject: actor.id, detail: `${actor.kind}: ${actor.reason ?? 'no reason recorded'}` });
+  }
+  for (const process of orphanProcesses(store, drivenByLiveRuntime)) {
+    findings.push({ kind: 'orphan-process', subject: String(process.pid), detail: `turn of dispatch ${process.dispatchId}, which no live runtime drives` });
+  }
+  return { integrity, runtimes, findings, healthy: findings.filter((f) => f.kind !== 'quarantined').length === 0 };
+}
+
+function orphanProcesses(store: SqliteStore, driven: (actorId: string) => boolean): { pid: number; dispatchId: string }[] {
+  const prefix = `${store.storeId()}:`;
+  return findProcessesByEnvPrefix('STATECREW_TURN_KEY', prefix)
+    .map((found) => ({ pid: found.pid, dispatchId: found.value.slice(prefix.length) }))
+    .filter((found) => !driven(found.dispatchId));
+}
+
+/** What `doctor --fix` did. */
+export interface RepairReport {
+  readonly killed: readonly number[];
+  readonly reconciled: boolean;
+  readonly releasedLeases: readonly string[];
+  readonly errors: readonly string[];
+}
+
+/**
+ * Applies the reconciliation a starting runtime would, then stops, leaving nothing active:
+ * kills orphan turn processes (verified gone); runs a runtime on the store's recorded plan
+ * that takes over stale runtimes and ownerless actors, restores and reconciles them, and
+ * drains at once (workers stopped, pending dispatches canceled, leases released); frees
+ * expired ledger leases that no lease actor holds any more. Turns that a later run could
+ * have adopted are killed instead: their units are retried by that run.
+ */
+export async function repair(store: SqliteStore, clock: Clock, storeFile: string, logsDir: string): Promise<RepairReport> {
+  const errors: string[] = [];
+  const before = diagnose(store, clock);
+  const orphans = before.findings.filter((f) => f.kind === 'orphan-process').map((f) => Number(f.subject));
+  if (orphans.length > 0) {
+    try {
+      await killProcesses(orphans, { graceMs: 2_000, clock });
+    } catch (error) {
+      errors.push(ensureError(error).message);
+    }
+  }
+  let reconciled = false;
+  const needsRuntime = before.findings.some((f) => f.kind === 'stale-runtime' || f.kind === 'orphaned-dispatch');
+  const plan = readStoredPlan(store);
+  if (needsRuntime && plan !== undefined) {
+    const runtime = createRuntime({ store, clock, logsDir });
+    await runtime.start({ ...plan, store: storeFile });
+    const result = await runtime.stop('doctor --fix', 0);
+    reconciled = result.exitCode === 0;
+    if (!reconciled) errors.push(`reconciliation ended with ${result.reason}`);
+  }
+  const releasedLeases: string[] = [];
+  const now = clock.now();
+  const heldByActor = new Set(store.listActiveActors('lease').map((actor) => actor.id));
+  for (const lease of store.listLeaseLedger()) {
+    const expired = lease.holderId !== null && lease.expiresAt !== null && lease.expiresAt <= now;
+    if (expired && (lease.leaseId === null || !heldByActor.has(lease.leaseId))) {
+      if (store.releaseLease({ milestoneId: lease.milestoneId, fencingToken: lease.fencingToken })) releasedLeases.push(lease.milestoneId);
+    }
+  }
+  return { killed: orphans, reconciled, releasedLeases, errors };
+}
