@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate';
 import type { DeadlineInput } from '../machines/dispatch.js';
 import type { Clock } from '../src/clock.js';
+import { afterCommit } from './afterCommit.js';
 
 /**
  * A durable deadline: resolves at the absolute time `input.at` (ms since epoch) of the
@@ -10,7 +11,7 @@ import type { Clock } from '../src/clock.js';
 export function createDeadline(clock: Clock) {
   return {
     waitUntil: fromPromise<void, DeadlineInput>(async ({ input, signal }) => {
-      await Promise.resolve();
+      await afterCommit(signal);
       const remaining = input.at - clock.now();
       if (remaining <= 0) return;
       await new Promise<void>((resolve) => {

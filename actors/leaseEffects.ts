@@ -2,13 +2,14 @@ import { fromCallback, fromPromise } from 'xstate';
 import type { HeldLeaseInput, LeaseEvent, LeaseInput } from '../machines/lease.js';
 import type { Store } from '../persistence/store.js';
 import { ensureError } from '../src/errors.js';
+import { afterCommit } from './afterCommit.js';
 import type { EffectContext } from './effectContext.js';
 
 /** The lease statechart's effects: store-backed claim (compare-and-set), renewal and release. */
 export function createLeaseEffects(effects: EffectContext) {
   return {
-    claimLease: fromPromise(async ({ input }: { input: LeaseInput }) => {
-      await Promise.resolve();
+    claimLease: fromPromise(async ({ input, signal }: { input: LeaseInput; signal: AbortSignal }) => {
+      await afterCommit(signal);
       return effects.store.claimLease({
         milestoneId: input.milestoneId,
         holderId: input.workerId,
@@ -18,8 +19,8 @@ export function createLeaseEffects(effects: EffectContext) {
       });
     }),
     holdLease: fromCallback<LeaseEvent, HeldLeaseInput>(({ input, sendBack }) => holdLease(effects, input, sendBack)),
-    releaseLease: fromPromise(async ({ input }: { input: HeldLeaseInput }) => {
-      await Promise.resolve();
+    releaseLease: fromPromise(async ({ input, signal }: { input: HeldLeaseInput; signal: AbortSignal }) => {
+      await afterCommit(signal);
       return { released: effects.store.releaseLease({ milestoneId: input.milestoneId, fencingToken: input.fencingToken }) };
     }),
   };
@@ -27,9 +28,10 @@ export function createLeaseEffects(effects: EffectContext) {
 
 /**
  * Renews a held lease at `expiresAt - 2/3·ttl`, i.e. every `ttl/3`, so two renewals may be
- * late before it expires. The first renewal is armed from the absolute `expiresAt`, so
- * after a restore it fires at once if that time has passed. A store failure becomes
- * `RENEW_FAILED` (the lease is then `lost`: the holder must stop relying on it).
+ * late before it expires. On start (also after a restore) it first reads the ledger: a
+ * token that changed means `LOST`, an expiry in the past `EXPIRED`; otherwise renewals are
+ * armed from the ledger's absolute expiry. A store failure becomes `RENEW_FAILED` (the
+ * lease is then `lost`: the holder must stop relying on it).
  */
 function holdLease(effects: EffectContext, input: HeldLeaseInput, sendBack: (event: LeaseEvent) => void): () => void {
   let timer: unknown;
@@ -59,7 +61,24 @@ function holdLease(effects: EffectContext, input: HeldLeaseInput, sendBack: (eve
     sendBack({ type: 'RENEWED', expiresAt: result.expiresAt });
     arm(result.expiresAt);
   };
-  arm(input.expiresAt);
+  // Reconcile with the ledger first (after a restore the lease may have expired or been
+  // taken over while no runtime ran), then arm from the ledger's own expiry.
+  let current: ReturnType<Store['getLease']>;
+  try {
+    current = effects.store.getLease(input.milestoneId);
+  } catch (error) {
+    sendBack({ type: 'RENEW_FAILED', message: ensureError(error).message });
+    return () => undefined;
+  }
+  if (current === undefined || current.fencingToken !== input.fencingToken || current.holderId === null) {
+    sendBack({ type: 'LOST', currentToken: current?.fencingToken ?? null });
+    return () => undefined;
+  }
+  if (current.expiresAt !== null && current.expiresAt <= effects.clock.now()) {
+    sendBack({ type: 'EXPIRED' });
+    return () => undefined;
+  }
+  arm(current.expiresAt ?? input.expiresAt);
   return () => {
     stopped = true;
     effects.clock.clearTimeout(timer);

@@ -3,6 +3,7 @@ import { fromCallback, fromPromise } from 'xstate';
 import type { TurnAssignment, TurnResult, TurnStarted } from '../machines/turn.js';
 import type { StopTurnInput, StopTurnOutput, WorkerEvent } from '../machines/worker.js';
 import { ensureError } from '../src/errors.js';
+import { afterCommit } from './afterCommit.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
@@ -16,8 +17,8 @@ import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
  */
 export function createWorkerEffects(effects: EffectContext) {
   return {
-    prepareWorker: fromPromise<void, { workerId: string }>(async () => {
-      await Promise.resolve();
+    prepareWorker: fromPromise<void, { workerId: string }>(async ({ signal }) => {
+      await afterCommit(signal);
       fs.mkdirSync(effects.logsDir, { recursive: true });
     }),
     runTurn: fromCallback<WorkerEvent, TurnAssignment>(({ input, sendBack }) => {
@@ -52,8 +53,8 @@ export function createWorkerEffects(effects: EffectContext) {
         detached = true;
       };
     }),
-    stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(async ({ input }) => {
-      await Promise.resolve();
+    stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(async ({ input, signal }) => {
+      await afterCommit(signal);
       if (input.started !== null && listProcessGroup(input.started.pgid).length > 0) {
         await killProcessGroup(input.started.pgid, { graceMs: input.killGraceMs, clock: effects.clock });
       }

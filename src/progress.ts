@@ -12,8 +12,9 @@ export interface UnitProgress {
   /** Dispatches that were claimed or ran (canceled ones excluded). */
   readonly attempts: number;
   /**
-   * Dispatches that ended `failed` or `stuck`, except turns `lost` because the runtime
-   * itself died: those are retried without using up an attempt.
+   * Dispatches that ended `failed` or `stuck` through their own turn (see
+   * {@link countsAsFailure}); lost, abandoned and fenced ones are retried without using up
+   * an attempt.
    */
   readonly failures: number;
   /** The unit's dispatch in `pending`, `claimed` or `running`, if any (at most one: invariant 2). */
@@ -159,9 +160,15 @@ export function failureSignature(failure: {
   return `${kind}${how}: ${failure.lastStderrLine ?? '(no stderr)'}`;
 }
 
-/** A failed or stuck dispatch counts against `maxAttempts` unless its turn was lost to a runtime crash. */
+/**
+ * A failed or stuck dispatch counts against `maxAttempts` when its turn ran and ended badly.
+ * It does not when the failure was not the unit's: the turn was `lost` with the runtime that
+ * ran it, or the dispatch was abandoned or fenced (no turn outcome recorded: its worker was
+ * gone, or its lease had passed to a newer holder).
+ */
 export function countsAsFailure(dispatch: DispatchProjection): boolean {
-  return (dispatch.state === 'failed' || dispatch.state === 'stuck') && dispatch.outcome !== 'lost';
+  if (dispatch.state === 'stuck') return true;
+  return dispatch.state === 'failed' && dispatch.outcome !== null && dispatch.outcome !== 'lost';
 }
 
 function ownMilestoneState(units: readonly UnitProgress[], leased: boolean): MilestoneState {

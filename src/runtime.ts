@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Emitter } from 'mitt';
 import type { InspectionEvent, Observer } from 'xstate';
 import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION } from '../machines/dispatch.js';
-import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION } from '../machines/lease.js';
+import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, type LeaseContext } from '../machines/lease.js';
 import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } from '../machines/supervisor.js';
 import type { TurnAssignment, TurnStarted } from '../machines/turn.js';
 import { turnStatusPath } from '../actors/turnStatus.js';
@@ -90,7 +90,10 @@ export interface Runtime {
   progress(): Progress;
   /** Live (in-memory) actors with their current state. */
   actors(): { id: string; kind: ActorKind; state: string }[];
-  /** Stops actors in memory and closes the store, writing nothing more. Tests use it to simulate a crash. */
+  /**
+   * Stops actors in memory and closes the store (on the next event-loop turn), writing
+   * nothing more and leaving turn processes running. Tests use it to simulate a crash.
+   */
   detach(): void;
 }
 
@@ -242,7 +245,9 @@ class RuntimeImpl implements Runtime {
     markLiveInThisProcess(this.id, false);
     this.clearTimers();
     this.host.detachAll();
-    this.store.close();
+    // Closed on the next turn of the event loop: detach may be called from inside a
+    // scheduling pass (a test crashing the runtime at a transition), which still reads.
+    setImmediate(() => this.store.close());
   }
 
   /**
@@ -368,6 +373,13 @@ class RuntimeImpl implements Runtime {
       return;
     }
     if (error instanceof StaleFencingTokenError && kind === 'dispatch') {
+      // The store has just proven the lease stale: its holder must stop relying on it now.
+      for (const lease of this.host.list('lease')) {
+        const context = contextOf<LeaseContext>(lease);
+        if (!lease.ended && context.milestoneId === error.milestoneId && context.fencingToken === error.token) {
+          this.host.send(lease.id, { type: 'LOST', currentToken: error.currentToken });
+        }
+      }
       setImmediate(() => this.recordFencedDispatch(actorId, error));
       return;
     }

@@ -1,0 +1,90 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { processStartTime, readProcessStat } from '../actors/processes.js';
+import type { RuntimeRecord } from '../persistence/types.js';
+import { deadVerdict } from '../src/liveness.js';
+import { fixture } from './helpers/tempStore.js';
+
+const NOW = 1_700_000_000_000;
+const children: number[] = [];
+
+afterEach(() => {
+  for (const pid of children.splice(0)) process.kill(pid, 'SIGKILL');
+});
+
+function record(overrides: Partial<RuntimeRecord>): RuntimeRecord {
+  return {
+    id: 'runtime-7',
+    host: 'here',
+    pid: process.pid,
+    procStartTime: null,
+    startedAt: NOW - 60_000,
+    heartbeatAt: NOW,
+    ttlMs: 10_000,
+    state: 'running',
+    endedAt: null,
+    endReason: null,
+    ...overrides,
+  };
+}
+
+async function childProcess(): Promise<{ pid: number; startTime: string }> {
+  const child = spawn(process.execPath, [fixture('silent-forever.mjs')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await once(child.stdout, 'data');
+  const pid = child.pid ?? 0;
+  children.push(pid);
+  return { pid, startTime: processStartTime(pid) ?? '' };
+}
+
+describe('deadVerdict', () => {
+  it('leaves a running process alone even when its heartbeat is late', async () => {
+    const { pid, startTime } = await childProcess();
+    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 60_000 }), NOW, 'here')).toBeNull();
+  });
+
+  it('declares a runtime dead when its process is gone', async () => {
+    const { pid, startTime } = await childProcess();
+    children.splice(children.indexOf(pid), 1);
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid);
+    // Gone, or a zombie not yet reaped by its parent: either way it can never beat again.
+    expect(deadVerdict(record({ pid, procStartTime: startTime }), NOW, 'here')).toMatch(/is gone|has exited/);
+  });
+
+  it('never trusts a recycled pid: the same pid with another start time is not the runtime', async () => {
+    const { pid, startTime } = await childProcess();
+    expect(deadVerdict(record({ pid, procStartTime: `${startTime}0` }), NOW, 'here')).toMatch(/belongs to another process/);
+  });
+
+  it('declares a stopped (SIGSTOP) process dead only once its heartbeat lapsed', async () => {
+    const { pid, startTime } = await childProcess();
+    process.kill(pid, 'SIGSTOP');
+    await waitState(pid, 'T');
+    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 5_000 }), NOW, 'here')).toBeNull();
+    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 10_000 }), NOW, 'here')).toMatch(/stopped and its heartbeat lapsed/);
+    process.kill(pid, 'SIGCONT');
+  });
+
+  it('judges a runtime on another host by its heartbeat alone, after two TTLs', () => {
+    expect(deadVerdict(record({ host: 'elsewhere', heartbeatAt: NOW - 15_000 }), NOW, 'here')).toBeNull();
+    expect(deadVerdict(record({ host: 'elsewhere', heartbeatAt: NOW - 20_000 }), NOW, 'here')).toMatch(/heartbeat .* lapsed/);
+  });
+
+  it('ignores runtimes that ended', () => {
+    expect(deadVerdict(record({ state: 'stopped', pid: 999_999_999 }), NOW, 'here')).toBeNull();
+  });
+});
+
+/** Resolves when /proc shows `pid` gone (checked on each exit of a short-lived probe process, not on a timer). */
+async function waitGone(pid: number): Promise<void> {
+  while (readProcessStat(pid) !== null && readProcessStat(pid)?.state !== 'Z') {
+    await once(spawn('true'), 'exit');
+  }
+}
+
+async function waitState(pid: number, state: string): Promise<void> {
+  while (readProcessStat(pid)?.state !== state) {
+    await once(spawn('true'), 'exit');
+  }
+}
