@@ -52,6 +52,8 @@ export interface SqliteStoreOptions {
   readonly durability?: Durability;
   /** How long a writer waits for a lock held by another process, in ms. @default 5000 */
   readonly busyTimeoutMs?: number;
+  /** Further attempts of a write still `SQLITE_BUSY` after `busyTimeoutMs`. @default 3 */
+  readonly busyRetries?: number;
 }
 
 /**
@@ -61,11 +63,13 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly statements;
+  private readonly busyRetries: number;
   /** Journal queries prepared on first use, by SQL text (one per combination of filters). */
   private readonly journalQueries = new Map<string, Database.Statement>();
 
   constructor(db: Database.Database, options: SqliteStoreOptions = {}) {
     this.db = db;
+    this.busyRetries = options.busyRetries ?? 3;
     if (!db.readonly) {
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -103,7 +107,7 @@ export class SqliteStore implements Store {
 
   persistTransition(write: TransitionWrite): number {
     try {
-      return this.writeTransition(write);
+      return this.retryBusy(() => this.writeTransition(write));
     } catch (error) {
       throw classifyWriteError(write, error);
     }
@@ -226,7 +230,7 @@ export class SqliteStore implements Store {
   }
 
   claimLease(request: { milestoneId: string; holderId: string; leaseId: string; ttlMs: number; now: number }): LeaseClaimResult {
-    return this.db.transaction((): LeaseClaimResult => {
+    return this.retryBusy(() => this.db.transaction((): LeaseClaimResult => {
       const s = this.statements;
       const expiresAt = request.now + request.ttlMs;
       const current = s.ledgerGet.get(request.milestoneId);
@@ -249,11 +253,11 @@ export class SqliteStore implements Store {
         return { granted: false, holderId: lease.holderId, fencingToken: lease.fencingToken, expiresAt: lease.expiresAt };
       }
       return { granted: true, fencingToken: token, expiresAt };
-    }).immediate();
+    }).immediate());
   }
 
   renewLease(request: { milestoneId: string; fencingToken: number; ttlMs: number; now: number }): LeaseRenewResult {
-    return this.db.transaction((): LeaseRenewResult => {
+    return this.retryBusy(() => this.db.transaction((): LeaseRenewResult => {
       const current = this.statements.ledgerGet.get(request.milestoneId);
       const lease = current === undefined ? undefined : rowToLedger(current);
       if (lease === undefined || lease.fencingToken !== request.fencingToken || lease.holderId === null) {
@@ -265,11 +269,11 @@ export class SqliteStore implements Store {
       const expiresAt = request.now + request.ttlMs;
       this.statements.ledgerRenew.run(expiresAt, request.milestoneId, request.fencingToken);
       return { ok: true, expiresAt };
-    }).immediate();
+    }).immediate());
   }
 
   releaseLease(request: { milestoneId: string; fencingToken: number }): boolean {
-    return this.statements.ledgerRelease.run(request.milestoneId, request.fencingToken).changes === 1;
+    return this.retryBusy(() => this.statements.ledgerRelease.run(request.milestoneId, request.fencingToken).changes === 1);
   }
 
   getLease(milestoneId: string): LeaseLedgerEntry | undefined {
@@ -293,7 +297,7 @@ export class SqliteStore implements Store {
   }
 
   heartbeatRuntime(id: string, now: number): boolean {
-    return this.statements.runtimeBeat.run(now, id).changes === 1;
+    return this.retryBusy(() => this.statements.runtimeBeat.run(now, id).changes === 1);
   }
 
   stopRuntime(id: string, now: number, reason: string): void {
@@ -305,16 +309,16 @@ export class SqliteStore implements Store {
   }
 
   takeOverRuntime(request: { deadId: string; heartbeatAt: number; takerId: string; now: number; reason: string }): string[] | null {
-    return this.db.transaction((): string[] | null => {
+    return this.retryBusy(() => this.db.transaction((): string[] | null => {
       const s = this.statements;
       const declared = s.runtimeDeclareDead.run(request.now, request.reason, request.deadId, request.heartbeatAt);
       if (declared.changes !== 1) return null;
       return (s.actorsTransfer.all(request.takerId, request.deadId) as { id: string }[]).map((row) => row.id);
-    }).immediate();
+    }).immediate());
   }
 
   adoptUnownedActors(takerId: string): string[] {
-    return (this.statements.actorsAdoptUnowned.all(takerId) as { id: string }[]).map((row) => row.id);
+    return this.retryBusy(() => (this.statements.actorsAdoptUnowned.all(takerId) as { id: string }[]).map((row) => row.id));
   }
 
   listQuarantined(): { id: string; kind: ActorKind; reason: string | null }[] {
@@ -340,8 +344,23 @@ export class SqliteStore implements Store {
   }
 
   nextSequence(name: string): number {
-    const row = this.statements.sequenceNext.get(name) as { value: number };
-    return row.value;
+    return this.retryBusy(() => (this.statements.sequenceNext.get(name) as { value: number }).value);
+  }
+
+  /**
+   * Runs a write, retrying it when SQLite still reports `SQLITE_BUSY` after waiting
+   * `busyTimeoutMs` for the lock (another process held it that long): up to `busyRetries`
+   * more times, so a write waits up to `(busyRetries + 1) × busyTimeoutMs` before failing.
+   */
+  private retryBusy<T>(write: () => T): T {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return write();
+      } catch (error) {
+        const busy = error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY');
+        if (!busy || attempt >= this.busyRetries) throw error;
+      }
+    }
   }
 
   close(): void {

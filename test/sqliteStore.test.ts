@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,7 +8,7 @@ import { MIGRATIONS } from '../persistence/migrations.js';
 import { SqliteStore } from '../persistence/sqliteStore.js';
 import { StoreNotFoundError } from '../src/errors.js';
 import { describeStoreConformance } from './storeConformance.js';
-import { tempDir } from './helpers/tempStore.js';
+import { fixture, tempDir } from './helpers/tempStore.js';
 
 describeStoreConformance('SqliteStore', () => {
   const { dir, cleanup } = tempDir('statecrew-store-');
@@ -60,6 +62,25 @@ describe('SqliteStore', () => {
       expect(() => SqliteStore.fromPath(file, { mustExist: true })).toThrow(StoreNotFoundError);
       expect(fs.existsSync(file)).toBe(false);
     } finally {
+      cleanup();
+    }
+  });
+
+  it('waits out another process holding the write lock (busy_timeout, then retries) instead of failing', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = path.join(dir, 's.db');
+    SqliteStore.fromPath(file).close();
+    const holder = spawn(process.execPath, [fixture('hold-write-lock.mjs'), file, '400'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(holder.stdout, 'data');
+    const patient = SqliteStore.fromPath(file, { busyTimeoutMs: 100, busyRetries: 20 });
+    const impatient = SqliteStore.fromPath(file, { busyTimeoutMs: 50, busyRetries: 0 });
+    try {
+      expect(() => impatient.nextSequence('x')).toThrow(/database is locked/);
+      expect(patient.nextSequence('x')).toBe(1);
+    } finally {
+      patient.close();
+      impatient.close();
+      await once(holder, 'exit');
       cleanup();
     }
   });
