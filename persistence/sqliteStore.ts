@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { z } from 'zod';
 import {
   DispatchConflictError,
   OwnershipLostError,
@@ -12,6 +11,8 @@ import {
   StoreVersionError,
 } from '../src/errors.js';
 import { migrate } from './migrations.js';
+import { journalQuerySql, rowToJournalRecord, streamJournal } from './journalQuery.js';
+import { PROJECTION_TABLES, prepareStatements, writeProjection } from './sqliteStatements.js';
 import type { JournalQuery, JournalRecord, Store } from './store.js';
 import type {
   ActorKind,
@@ -23,7 +24,6 @@ import type {
   LeaseProjection,
   LeaseRenewResult,
   PlanRecord,
-  Projection,
   RuntimeRecord,
   SupervisorProjection,
   TransitionWrite,
@@ -368,134 +368,6 @@ export class SqliteStore implements Store {
   }
 }
 
-function prepareStatements(db: Database.Database) {
-  return {
-    actorSeq: db.prepare('SELECT seq, owner_runtime FROM actors WHERE id = ?'),
-    actorsOwned: db.prepare("SELECT * FROM actors WHERE status = 'active' AND owner_runtime = ? ORDER BY created_at, id"),
-    actorsTransfer: db.prepare(
-      "UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND owner_runtime = ? RETURNING id",
-    ),
-    runtimeInsert: db.prepare(
-      `INSERT INTO runtimes (id, host, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, state)
-       VALUES (@id, @host, @pid, @procStartTime, @now, @now, @ttlMs, 'running')`,
-    ),
-    runtimeBeat: db.prepare("UPDATE runtimes SET heartbeat_at = ? WHERE id = ? AND state = 'running'"),
-    runtimeStop: db.prepare(
-      "UPDATE runtimes SET state = 'stopped', ended_at = ?, end_reason = ? WHERE id = ? AND state = 'running'",
-    ),
-    runtimeDeclareDead: db.prepare(
-      `UPDATE runtimes SET state = 'dead', ended_at = ?, end_reason = ?
-       WHERE id = ? AND state = 'running' AND heartbeat_at = ?`,
-    ),
-    runtimesAll: db.prepare('SELECT * FROM runtimes ORDER BY started_at, id'),
-    runtimeState: db.prepare('SELECT state FROM runtimes WHERE id = ?'),
-    actorsAdoptUnowned: db.prepare(
-      `UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND (owner_runtime IS NULL
-         OR owner_runtime NOT IN (SELECT id FROM runtimes WHERE state = 'running')) RETURNING id`,
-    ),
-    actorsQuarantined: db.prepare("SELECT id, kind, quarantine_reason FROM actors WHERE status = 'quarantined' ORDER BY updated_at, id"),
-    ledgerAll: db.prepare('SELECT * FROM lease_ledger ORDER BY milestone_id'),
-    actorGet: db.prepare('SELECT * FROM actors WHERE id = ?'),
-    actorsActive: db.prepare("SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id"),
-    actorsActiveOfKind: db.prepare("SELECT * FROM actors WHERE status = 'active' AND kind = ? ORDER BY created_at, id"),
-    actorUpsert: db.prepare(
-      `INSERT INTO actors (id, kind, machine_id, machine_version, state, status, snapshot, seq, created_at, updated_at, owner_runtime)
-       VALUES (@id, @kind, @machine_id, @machine_version, @state, @status, @snapshot, @seq, @at, @at, @owner)
-       ON CONFLICT (id) DO UPDATE SET machine_id = @machine_id, machine_version = @machine_version, state = @state,
-         status = @status, snapshot = @snapshot, seq = @seq, updated_at = @at`,
-    ),
-    actorQuarantine: db.prepare("UPDATE actors SET status = 'quarantined', quarantine_reason = ? WHERE id = ?"),
-    actorSeqBump: db.prepare('UPDATE actors SET seq = seq + 1 WHERE id = ?'),
-    journalInsert: db.prepare(
-      `INSERT INTO journal (actor_id, seq, event_type, from_state, to_state, at, snapshot)
-       VALUES (@actor_id, @seq, @event_type, @from_state, @to_state, @at, @snapshot)`,
-    ),
-    journalOf: db.prepare('SELECT * FROM journal WHERE actor_id = ? ORDER BY seq'),
-    journalCount: db.prepare('SELECT count(*) AS n FROM journal'),
-    workerUpsert: db.prepare(
-      `INSERT INTO workers (id, state, milestone_id, unit_id, dispatch_id, fencing_token, pid, turns, updated_at)
-       VALUES (@id, @state, @milestoneId, @unitId, @dispatchId, @fencingToken, @pid, @turns, @at)
-       ON CONFLICT (id) DO UPDATE SET state = @state, milestone_id = @milestoneId, unit_id = @unitId,
-         dispatch_id = @dispatchId, fencing_token = @fencingToken, pid = @pid, turns = @turns, updated_at = @at`,
-    ),
-    leaseUpsert: db.prepare(
-      `INSERT INTO leases (id, milestone_id, worker_id, fencing_token, state, expires_at, updated_at)
-       VALUES (@id, @milestoneId, @workerId, @fencingToken, @state, @expiresAt, @at)
-       ON CONFLICT (id) DO UPDATE SET fencing_token = @fencingToken, state = @state, expires_at = @expiresAt, updated_at = @at`,
-    ),
-    dispatchUpsert: db.prepare(
-      `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
-         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, created_at, updated_at)
-       VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
-         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @at, @at)
-       ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
-         not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
-         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine,
-         reason = @reason, updated_at = @at`,
-    ),
-    supervisorUpsert: db.prepare(
-      `INSERT INTO supervisors (id, state, runtime_id, pid, started_at, updated_at)
-       VALUES (@id, @state, @runtimeId, @pid, @startedAt, @at)
-       ON CONFLICT (id) DO UPDATE SET state = @state, updated_at = @at`,
-    ),
-    workersAll: db.prepare('SELECT * FROM workers ORDER BY rowid'),
-    leasesAll: db.prepare('SELECT * FROM leases ORDER BY rowid'),
-    dispatchesAll: db.prepare('SELECT * FROM dispatches ORDER BY created_at, rowid'),
-    dispatchesOfUnit: db.prepare('SELECT * FROM dispatches WHERE unit_id = ? ORDER BY created_at, rowid'),
-    supervisorsAll: db.prepare('SELECT * FROM supervisors ORDER BY started_at, rowid'),
-    ledgerGet: db.prepare('SELECT * FROM lease_ledger WHERE milestone_id = ?'),
-    ledgerInsert: db.prepare(
-      'INSERT INTO lease_ledger (milestone_id, holder_id, lease_id, fencing_token, expires_at) VALUES (?, ?, ?, ?, ?)',
-    ),
-    ledgerTakeOver: db.prepare(
-      `UPDATE lease_ledger SET holder_id = ?, lease_id = ?, fencing_token = ?, expires_at = ?
-       WHERE milestone_id = ? AND fencing_token = ?`,
-    ),
-    ledgerRenew: db.prepare('UPDATE lease_ledger SET expires_at = ? WHERE milestone_id = ? AND fencing_token = ?'),
-    ledgerRelease: db.prepare(
-      `UPDATE lease_ledger SET holder_id = NULL, lease_id = NULL, expires_at = NULL
-       WHERE milestone_id = ? AND fencing_token = ?`,
-    ),
-    planUpsert: db.prepare(
-      `INSERT INTO plan (id, file, fingerprint, body, saved_at) VALUES (1, ?, ?, ?, ?)
-       ON CONFLICT (id) DO UPDATE SET file = excluded.file, fingerprint = excluded.fingerprint,
-         body = excluded.body, saved_at = excluded.saved_at`,
-    ),
-    planGet: db.prepare('SELECT * FROM plan WHERE id = 1'),
-    sequenceNext: db.prepare(
-      `INSERT INTO sequences (name, value) VALUES (?, 1)
-       ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`,
-    ),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
-
-/** Projection table of each actor kind (fixed names: never user input). */
-const PROJECTION_TABLES: Readonly<Record<string, string>> = {
-  worker: 'workers',
-  lease: 'leases',
-  dispatch: 'dispatches',
-  supervisor: 'supervisors',
-};
-
-function writeProjection(s: Statements, projection: Projection, at: number): void {
-  switch (projection.kind) {
-    case 'worker':
-      s.workerUpsert.run({ ...projection.row, at });
-      return;
-    case 'lease':
-      s.leaseUpsert.run({ ...projection.row, at });
-      return;
-    case 'dispatch':
-      s.dispatchUpsert.run({ ...projection.row, at });
-      return;
-    case 'supervisor':
-      s.supervisorUpsert.run({ ...projection.row, at });
-      return;
-  }
-}
-
 function classifyWriteError(write: TransitionWrite, error: unknown): Error {
   if (error instanceof StaleFencingTokenError || error instanceof OwnershipLostError) return error;
   if (
@@ -509,71 +381,3 @@ function classifyWriteError(write: TransitionWrite, error: unknown): Error {
   return new PersistError(write.actorId, { cause: error });
 }
 
-/**
- * The SQL of a journal query, with a condition only for each filter that is set, so that
- * SQLite can use the journal's `(actor_id, seq)` key for `actorId`. There is no index on
- * `at`: SQLite scans and sorts; with a `limit` it keeps only the newest rows while sorting.
- */
-function journalQuerySql(query: JournalQuery): { sql: string; params: Record<string, string | number> } {
-  const where: string[] = [];
-  const params: Record<string, string | number> = {};
-  if (query.actorId !== undefined) {
-    where.push('j.actor_id = @actorId');
-    params.actorId = query.actorId;
-  }
-  if (query.kind !== undefined) {
-    where.push('a.kind = @kind');
-    params.kind = query.kind;
-  }
-  if (query.since !== undefined) {
-    where.push('j.at >= @since');
-    params.since = query.since;
-  }
-  if (query.limit !== undefined) {
-    if (!Number.isInteger(query.limit) || query.limit < 1) {
-      throw new RangeError(`journal limit must be a whole number of at least 1, got ${query.limit}`);
-    }
-    params.limit = query.limit;
-  }
-  const sql = [
-    `SELECT j.actor_id, a.kind, j.seq, j.event_type, j.from_state, j.to_state, j.at${query.snapshots === true ? ', j.snapshot' : ''}`,
-    'FROM journal AS j JOIN actors AS a ON a.id = j.actor_id',
-    ...(where.length > 0 ? [`WHERE ${where.join(' AND ')}`] : []),
-    query.limit === undefined ? 'ORDER BY j.at, j.actor_id, j.seq' : 'ORDER BY j.at DESC, j.actor_id DESC, j.seq DESC LIMIT @limit',
-  ].join('\n');
-  return { sql, params };
-}
-
-/** Reads the rows one at a time as the caller iterates; the statement starts on the first `next()`. */
-function* streamJournal(statement: Database.Statement, params: Record<string, string | number>): Generator<JournalRecord> {
-  for (const row of statement.iterate(params)) yield rowToJournalRecord(row);
-}
-
-const journalRecordRow = z.object({
-  actor_id: z.string(),
-  kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']),
-  seq: z.number().int(),
-  event_type: z.string(),
-  from_state: z.string().nullable(),
-  to_state: z.string(),
-  at: z.number().int(),
-  snapshot: z.string().optional(),
-});
-
-function rowToJournalRecord(row: unknown): JournalRecord {
-  const result = journalRecordRow.safeParse(row);
-  if (!result.success) {
-    throw new StoreCorruptError(`corrupt row in journal: ${z.prettifyError(result.error)}`, { cause: result.error });
-  }
-  const r = result.data;
-  return {
-    actorId: r.actor_id,
-    kind: r.kind,
-    seq: r.seq,
-    eventType: r.event_type,
-    fromState: r.from_state,
-    toState: r.to_state,
-    at: r.at,
-    ...(r.snapshot === undefined ? {} : { snapshot: r.snapshot }),
-  };
-}

@@ -1,0 +1,106 @@
+import type Database from 'better-sqlite3';
+import type { Projection } from './types.js';
+
+/** The SQL of every statement of the SQLite store. */
+const SQL = {
+  actorSeq: 'SELECT seq, owner_runtime FROM actors WHERE id = ?',
+  actorsOwned: "SELECT * FROM actors WHERE status = 'active' AND owner_runtime = ? ORDER BY created_at, id",
+  actorsTransfer: "UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND owner_runtime = ? RETURNING id",
+  runtimeInsert: `INSERT INTO runtimes (id, host, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, state)
+       VALUES (@id, @host, @pid, @procStartTime, @now, @now, @ttlMs, 'running')`,
+  runtimeBeat: "UPDATE runtimes SET heartbeat_at = ? WHERE id = ? AND state = 'running'",
+  runtimeStop: "UPDATE runtimes SET state = 'stopped', ended_at = ?, end_reason = ? WHERE id = ? AND state = 'running'",
+  runtimeDeclareDead: `UPDATE runtimes SET state = 'dead', ended_at = ?, end_reason = ?
+       WHERE id = ? AND state = 'running' AND heartbeat_at = ?`,
+  runtimesAll: 'SELECT * FROM runtimes ORDER BY started_at, id',
+  runtimeState: 'SELECT state FROM runtimes WHERE id = ?',
+  actorsAdoptUnowned: `UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND (owner_runtime IS NULL
+         OR owner_runtime NOT IN (SELECT id FROM runtimes WHERE state = 'running')) RETURNING id`,
+  actorsQuarantined: "SELECT id, kind, quarantine_reason FROM actors WHERE status = 'quarantined' ORDER BY updated_at, id",
+  ledgerAll: 'SELECT * FROM lease_ledger ORDER BY milestone_id',
+  actorGet: 'SELECT * FROM actors WHERE id = ?',
+  actorsActive: "SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id",
+  actorsActiveOfKind: "SELECT * FROM actors WHERE status = 'active' AND kind = ? ORDER BY created_at, id",
+  actorUpsert: `INSERT INTO actors (id, kind, machine_id, machine_version, state, status, snapshot, seq, created_at, updated_at, owner_runtime)
+       VALUES (@id, @kind, @machine_id, @machine_version, @state, @status, @snapshot, @seq, @at, @at, @owner)
+       ON CONFLICT (id) DO UPDATE SET machine_id = @machine_id, machine_version = @machine_version, state = @state,
+         status = @status, snapshot = @snapshot, seq = @seq, updated_at = @at`,
+  actorQuarantine: "UPDATE actors SET status = 'quarantined', quarantine_reason = ? WHERE id = ?",
+  actorSeqBump: 'UPDATE actors SET seq = seq + 1 WHERE id = ?',
+  journalInsert: `INSERT INTO journal (actor_id, seq, event_type, from_state, to_state, at, snapshot)
+       VALUES (@actor_id, @seq, @event_type, @from_state, @to_state, @at, @snapshot)`,
+  journalOf: 'SELECT * FROM journal WHERE actor_id = ? ORDER BY seq',
+  journalCount: 'SELECT count(*) AS n FROM journal',
+  workerUpsert: `INSERT INTO workers (id, state, milestone_id, unit_id, dispatch_id, fencing_token, pid, turns, updated_at)
+       VALUES (@id, @state, @milestoneId, @unitId, @dispatchId, @fencingToken, @pid, @turns, @at)
+       ON CONFLICT (id) DO UPDATE SET state = @state, milestone_id = @milestoneId, unit_id = @unitId,
+         dispatch_id = @dispatchId, fencing_token = @fencingToken, pid = @pid, turns = @turns, updated_at = @at`,
+  leaseUpsert: `INSERT INTO leases (id, milestone_id, worker_id, fencing_token, state, expires_at, updated_at)
+       VALUES (@id, @milestoneId, @workerId, @fencingToken, @state, @expiresAt, @at)
+       ON CONFLICT (id) DO UPDATE SET fencing_token = @fencingToken, state = @state, expires_at = @expiresAt, updated_at = @at`,
+  dispatchUpsert: `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
+         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, created_at, updated_at)
+       VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
+         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @at, @at)
+       ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
+         not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
+         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine,
+         reason = @reason, updated_at = @at`,
+  supervisorUpsert: `INSERT INTO supervisors (id, state, runtime_id, pid, started_at, updated_at)
+       VALUES (@id, @state, @runtimeId, @pid, @startedAt, @at)
+       ON CONFLICT (id) DO UPDATE SET state = @state, updated_at = @at`,
+  workersAll: 'SELECT * FROM workers ORDER BY rowid',
+  leasesAll: 'SELECT * FROM leases ORDER BY rowid',
+  dispatchesAll: 'SELECT * FROM dispatches ORDER BY created_at, rowid',
+  dispatchesOfUnit: 'SELECT * FROM dispatches WHERE unit_id = ? ORDER BY created_at, rowid',
+  supervisorsAll: 'SELECT * FROM supervisors ORDER BY started_at, rowid',
+  ledgerGet: 'SELECT * FROM lease_ledger WHERE milestone_id = ?',
+  ledgerInsert: 'INSERT INTO lease_ledger (milestone_id, holder_id, lease_id, fencing_token, expires_at) VALUES (?, ?, ?, ?, ?)',
+  ledgerTakeOver: `UPDATE lease_ledger SET holder_id = ?, lease_id = ?, fencing_token = ?, expires_at = ?
+       WHERE milestone_id = ? AND fencing_token = ?`,
+  ledgerRenew: 'UPDATE lease_ledger SET expires_at = ? WHERE milestone_id = ? AND fencing_token = ?',
+  ledgerRelease: `UPDATE lease_ledger SET holder_id = NULL, lease_id = NULL, expires_at = NULL
+       WHERE milestone_id = ? AND fencing_token = ?`,
+  planUpsert: `INSERT INTO plan (id, file, fingerprint, body, saved_at) VALUES (1, ?, ?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET file = excluded.file, fingerprint = excluded.fingerprint,
+         body = excluded.body, saved_at = excluded.saved_at`,
+  planGet: 'SELECT * FROM plan WHERE id = 1',
+  sequenceNext: `INSERT INTO sequences (name, value) VALUES (?, 1)
+       ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`,
+  } as const;
+
+/** Every statement of the SQLite store, prepared once per connection. @internal */
+export type Statements = { readonly [K in keyof typeof SQL]: Database.Statement };
+
+/** Prepares {@link SQL} on `db`. @internal */
+export function prepareStatements(db: Database.Database): Statements {
+  return Object.fromEntries(Object.entries(SQL).map(([name, sql]) => [name, db.prepare(sql)])) as unknown as Statements;
+}
+
+
+/** Projection table of each actor kind (fixed names: never user input). @internal */
+export const PROJECTION_TABLES: Readonly<Record<string, string>> = {
+  worker: 'workers',
+  lease: 'leases',
+  dispatch: 'dispatches',
+  supervisor: 'supervisors',
+};
+
+/** Upserts an actor's projection row. @internal */
+export function writeProjection(s: Statements, projection: Projection, at: number): void {
+  switch (projection.kind) {
+    case 'worker':
+      s.workerUpsert.run({ ...projection.row, at });
+      return;
+    case 'lease':
+      s.leaseUpsert.run({ ...projection.row, at });
+      return;
+    case 'dispatch':
+      s.dispatchUpsert.run({ ...projection.row, at });
+      return;
+    case 'supervisor':
+      s.supervisorUpsert.run({ ...projection.row, at });
+      return;
+  }
+}
+

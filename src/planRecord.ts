@@ -1,0 +1,26 @@
+import type { Emitter } from 'mitt';
+import type { Store } from '../persistence/store.js';
+import type { RuntimeEvents } from './events.js';
+import { planFingerprint } from './plan/load.js';
+import type { Plan } from './plan/types.js';
+
+/**
+ * Records `plan` as the store's plan. When it differs from the one recorded before, emits
+ * `plan.changed` with the unit ids added, removed and changed (units are matched by id; a
+ * completed unit stays completed whatever changed).
+ */
+export function recordPlan(store: Store, plan: Plan, now: number, events: Emitter<RuntimeEvents>): void {
+  const previous = store.loadPlan();
+  const fingerprint = planFingerprint(plan);
+  if (previous !== undefined && previous.fingerprint !== fingerprint) {
+    const units = (p: Plan) => new Map(p.milestones.flatMap((m) => m.units.map((u) => [u.id, JSON.stringify(u)] as const)));
+    const before = units(JSON.parse(previous.body) as Plan);
+    const after = units(plan);
+    events.emit('plan.changed', {
+      added: [...after.keys()].filter((id) => !before.has(id)),
+      removed: [...before.keys()].filter((id) => !after.has(id)),
+      changed: [...after.keys()].filter((id) => before.has(id) && before.get(id) !== after.get(id)),
+    });
+  }
+  store.savePlan({ file: plan.file, fingerprint, body: JSON.stringify(plan), savedAt: now });
+}
