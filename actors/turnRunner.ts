@@ -57,7 +57,10 @@ export interface TurnRequest {
   /**
    * Unique across every store on this machine (`<store id>:<dispatch id>`); carried as
    * `STATECREW_TURN_KEY` by every process of the turn, so its orphans can be found after a
-   * crash without ever matching another store's turn with the same dispatch id.
+   * crash without ever matching another store's turn with the same dispatch id. When set,
+   * the runner also kills (and verifies gone) every process carrying it that left the turn's
+   * process group (`setsid`) before the turn resolves; without it, such a process is not
+   * looked for.
    */
   readonly turnKey?: string;
 }
@@ -144,12 +147,14 @@ const STDIN_DRAIN_MS = 1_000;
  *
  * On timeout (`deadlineAt`), stall (`stallTimeoutMs` without the log growing) or abort, the
  * group is killed (SIGTERM, `killGraceMs`, SIGKILL). When the shim exits by itself, whatever
- * is left of its group (a grandchild) is killed too. Either way the promise settles only
- * after the group is verified gone; the exit status then comes from the status file. A
+ * is left of its group (a grandchild) is killed too. Processes that left the group but carry
+ * the request's `turnKey` are killed alongside, with the same grace. Either way the promise
+ * settles only after all of them are verified gone; the exit status then comes from the status file. A
  * program that cannot be started (ENOENT, EACCES, missing `cwd`) resolves with kind
  * `spawn-failed` (after `onStart`, which reported the shim).
  *
- * @throws KillNotVerifiedError when the group is still alive after SIGKILL (the turn's fate is unknown).
+ * @throws KillNotVerifiedError when the group, or a process of the turn outside it, is still alive after SIGKILL
+ *   (the turn's fate is unknown).
  * @throws the error of the log file, of `onStart`, of the shim's stdin pipe, or of a malformed status file,
  *   after the group was killed and verified gone; an `AggregateError` (kill failure first) when several happened.
  * @throws RangeError for a request with a relative `logPath` or a negative or non-finite limit; Error when the
@@ -282,6 +287,8 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
  * - Otherwise (no process, no status) it resolves with kind `lost`, reason
  *   `the turn's process is gone and left no exit status`, after killing anything left of the group.
  *
+ * Either way, processes outside the group that carry the request's `turnKey` are killed and
+ * verified gone too, as in {@link runTurn}.
  * Input that had not been delivered on stdin when the earlier runtime died is not delivered.
  * The log gets an adoption note and a footer.
  *

@@ -10,8 +10,11 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import type { Clock } from '../src/clock.js';
 import { formatDuration } from '../src/duration.js';
-import { ensureError } from '../src/errors.js';
-import { isProcessAlive, killProcessGroup, readProcessStat, type KillReport } from './processes.js';
+import { ensureError, KillNotVerifiedError } from '../src/errors.js';
+import {
+  findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, readProcessStat,
+  type KillReport, type KillSignal, type ProcessesKillReport,
+} from './processes.js';
 import type { TurnLog } from './turnLog.js';
 import type { TurnOutcome, TurnRequest, TurnStart } from './turnRunner.js';
 import { errnoOf, type TurnStatus } from './turnStatus.js';
@@ -30,6 +33,14 @@ export const LOST = "the turn's process is gone and left no exit status";
 export const LIVENESS_POLL_MS = 100;
 /** Longest interval between two looks at the log's size, in ms (a quarter of the stall timeout when that is shorter). */
 export const ACTIVITY_POLL_MS = 250;
+/** Environment variable carrying {@link TurnRequest.turnKey} in every process of a turn. */
+export const TURN_KEY_ENV = 'STATECREW_TURN_KEY';
+/**
+ * Most scans for processes of a turn outside its group once the group is gone, each killing
+ * what it found: still finding some after that many means they spawn new sessions faster
+ * than they die, and the kill is not verified.
+ */
+export const ESCAPEE_SCANS = 5;
 
 /** What {@link watchTurn} needs. Times are clock ms. */
 export interface WatchOptions {
@@ -164,21 +175,31 @@ export interface FinishOptions {
 }
 
 /**
- * Closes a turn: kills what is left of its process group and verifies it gone, reads the
- * shim's status file, writes the footer, closes the log, and returns the outcome. The group
- * is left alone when its id now belongs to another process (the shim's pid was reused, so
- * the turn's group had emptied before).
- * @throws KillNotVerifiedError when the group survives SIGKILL; the status file's error when
+ * Closes a turn: kills what is left of its process group and, when the request has a
+ * `turnKey`, every process outside the group that carries it (those found at once with the
+ * same grace as the group, beside it; then until a scan finds none), and verifies them all gone; then reads the shim's status file, writes the footer (naming the
+ * signals sent, and the pids of processes found outside the group), closes the log, and
+ * returns the outcome. The group is left alone when its id now belongs to another process
+ * (the shim's pid was reused, so the turn's group had emptied before).
+ * @throws KillNotVerifiedError when the group or a process outside it survives SIGKILL; the status file's error when
  *   it cannot be read or is malformed; the runner's failures (an `AggregateError` when several).
  */
 export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
   const { request, started, log, clock, ending } = options;
   const failures = [...options.failures];
   let report: KillReport | null = null;
+  const escaped: ProcessesKillReport[] = [];
   let status: TurnStatus | null;
   try {
-    if (groupMayBeOurs(started)) report = await killProcessGroup(started.pgid, { graceMs: request.killGraceMs, clock });
-    else log.note(`process group ${started.pgid} now belongs to another process (pid ${started.pid} was reused); not killed`);
+    // Processes that left the group get the same SIGTERM, grace, SIGKILL, at the same time as the group.
+    const escapees = request.turnKey === undefined ? [] : findEscapees(request.turnKey, started.pgid);
+    const kills = await Promise.allSettled([killGroup(options), killProcesses(escapees, { graceMs: request.killGraceMs, clock })]);
+    const [group, early] = kills;
+    if (group.status === 'fulfilled') report = group.value;
+    if (early.status === 'fulfilled') escaped.push(early.value);
+    const killFailures = kills.flatMap((kill): unknown[] => (kill.status === 'rejected' ? [kill.reason] : []));
+    if (killFailures.length > 0) throw combine(killFailures);
+    if (request.turnKey !== undefined) escaped.push(...await sweepEscapees(request.turnKey, started.pgid, clock));
     await options.afterKill?.();
     status = readTurnStatus(started.statusFile);
   } catch (error) {
@@ -190,7 +211,8 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
 
   const lastSignal = report?.signals.at(-1) ?? null;
   const outcome = describeOutcome(ending, status, lastSignal);
-  const killed = report === null || report.signals.length === 0 ? '' : `; process group ${started.pgid} sent ${report.signals.join(', ')}`;
+  const killed = (report === null || report.signals.length === 0 ? '' : `; process group ${started.pgid} sent ${report.signals.join(', ')}`)
+    + describeEscapees(escaped);
   const ran = formatDuration(clock.now() - started.startedAt);
   if (outcome.kind === 'spawn-failed') log.note(`${outcome.reason}${killed}`);
   else if (outcome.kind === 'lost') log.note(`${outcome.reason}; noticed after ${ran}${killed}`);
@@ -204,6 +226,51 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
     outputBytes: status?.outputBytes ?? options.observedBytes,
     pid: started.pid,
   };
+}
+
+/** Kills what is left of the turn's group and verifies it gone; `null` when the group id is someone else's now. */
+async function killGroup(options: FinishOptions): Promise<KillReport | null> {
+  const { request, started, log, clock } = options;
+  if (groupMayBeOurs(started)) return killProcessGroup(started.pgid, { graceMs: request.killGraceMs, clock });
+  log.note(`process group ${started.pgid} now belongs to another process (pid ${started.pid} was reused); not killed`);
+  return null;
+}
+
+/**
+ * Live processes carrying the turn's {@link TURN_KEY_ENV} outside its process group `pgid`:
+ * they left it (`setsid`, a double fork into a new session), so a group kill never reaches
+ * them. A process that rewrote its environment is not found (see `findProcessesByEnv`).
+ */
+function findEscapees(turnKey: string, pgid: number): number[] {
+  return findProcessesByEnv(TURN_KEY_ENV, turnKey).filter((pid) => {
+    const stat = readProcessStat(pid);
+    return stat !== null && stat.pgid !== pgid;
+  });
+}
+
+/**
+ * Once the group is gone: scans for processes of the turn outside it until none is found,
+ * killing each lot (SIGTERM, then SIGKILL at once: the turn had its grace), so that one that
+ * left the group during the kill, or was forked by an escaped one meanwhile, is caught too.
+ * @throws KillNotVerifiedError when some survive SIGKILL, or are still found after {@link ESCAPEE_SCANS} scans.
+ */
+async function sweepEscapees(turnKey: string, pgid: number, clock: Clock): Promise<ProcessesKillReport[]> {
+  const reports: ProcessesKillReport[] = [];
+  for (let scan = 0; ; scan += 1) {
+    const found = findEscapees(turnKey, pgid);
+    if (found.length === 0) return reports;
+    if (scan === ESCAPEE_SCANS) throw new KillNotVerifiedError(groupOf(found), found);
+    reports.push(await killProcesses(found, { graceMs: 0, clock }));
+  }
+}
+
+/** `; processes 12, 34 outside the group (by STATECREW_TURN_KEY) sent SIGTERM, SIGKILL`, or `''` when there were none. */
+function describeEscapees(reports: readonly ProcessesKillReport[]): string {
+  const pids = [...new Set(reports.flatMap((r) => r.pids))];
+  if (pids.length === 0) return '';
+  const sent = new Set<KillSignal>(reports.flatMap((r) => r.signals));
+  const signals = (['SIGTERM', 'SIGKILL'] as const).filter((signal) => sent.has(signal));
+  return `; processes ${pids.join(', ')} outside the group (by ${TURN_KEY_ENV}) sent ${signals.join(', ')}`;
 }
 
 type Described = Pick<TurnOutcome, 'kind' | 'exitCode' | 'signal' | 'reason'>;
@@ -220,6 +287,12 @@ function describeOutcome(ending: Ending | null, status: TurnStatus | null, lastS
   if (exitCode === null) return { kind: 'signaled', reason: `killed by signal ${signal ?? 'unknown'}`, exitCode, signal };
   const reason = exitCode === 0 || lastStderrLine === null ? `exit code ${exitCode}` : `exit code ${exitCode}: ${lastStderrLine}`;
   return { kind: 'exited', reason, exitCode, signal };
+}
+
+/** Process group of the first of `pids` (its pid when it vanished meanwhile). */
+function groupOf(pids: readonly number[]): number {
+  const [first = 0] = pids;
+  return first === 0 ? 0 : readProcessStat(first)?.pgid ?? first;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface DispatchInput {
   readonly attempt: number;
   /** Earliest time (ms since epoch) the dispatch may be claimed: the retry backoff. `null`: at once. */
   readonly notBefore: number | null;
+  /** The message (`statecrew send`) whose text is this turn's input, instead of the unit's own input. */
+  readonly messageId?: number | null;
 }
 
 export interface DispatchContext extends DispatchInput {

@@ -141,6 +141,33 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   INSERT INTO meta (key, value) VALUES ('store_id', lower(hex(randomblob(16))));
   `,
+  `
+  -- Operator control across processes: commands picked up by the runtime that owns the target.
+  CREATE TABLE commands (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('stop')),
+    target TEXT,
+    created_at INTEGER NOT NULL,
+    taken_by TEXT,
+    done_at INTEGER,
+    outcome TEXT,
+    message TEXT
+  );
+  -- Durable operator switches (paused, stop requested).
+  CREATE TABLE controls (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  -- Units canceled by an operator: canceled for good, their dependents blocked.
+  CREATE TABLE unit_cancellations (unit_id TEXT PRIMARY KEY, reason TEXT NOT NULL, canceled_at INTEGER NOT NULL);
+  -- Messages to workers: the input of a unit's next turn, in order, each delivered once
+  -- (delivery is the dispatch that carries it: dispatches.message_id).
+  CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX messages_unit ON messages (unit_id, id);
+  ALTER TABLE dispatches ADD COLUMN message_id INTEGER;
+  `,
 ];
 
 /**

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { StoreCorruptError } from '../src/errors.js';
 import type {
   ActorRecord,
+  CommandRecord,
+  MessageRecord,
   DispatchProjection,
   JournalEntry,
   LeaseLedgerEntry,
@@ -78,6 +80,7 @@ const dispatchRow = z.object({
   exit_code: nullableInt,
   signal: nullableText,
   last_stderr_line: nullableText.optional(),
+  message_id: nullableInt.optional(),
   reason: nullableText,
 });
 
@@ -181,6 +184,7 @@ export function rowToDispatch(row: unknown): DispatchProjection {
     exitCode: r.exit_code,
     signal: r.signal,
     lastStderrLine: r.last_stderr_line ?? null,
+    messageId: r.message_id ?? null,
     reason: r.reason,
   };
 }
@@ -228,4 +232,36 @@ export function rowToRuntime(row: unknown): RuntimeRecord {
     endedAt: r.ended_at,
     endReason: r.end_reason,
   };
+}
+
+const commandRow = z.object({
+  id: int,
+  kind: z.literal('stop'),
+  target: nullableText,
+  created_at: int,
+  taken_by: nullableText,
+  done_at: nullableInt,
+  outcome: nullableText,
+  message: nullableText,
+});
+
+export function rowToCommand(row: unknown): CommandRecord {
+  const r = parseRow(commandRow, 'commands', row);
+  return {
+    id: r.id,
+    kind: r.kind,
+    target: r.target,
+    createdAt: r.created_at,
+    takenBy: r.taken_by,
+    doneAt: r.done_at,
+    outcome: r.outcome,
+    message: r.message,
+  };
+}
+
+const messageRow = z.object({ id: int, unit_id: z.string(), text: z.string(), created_at: int });
+
+export function rowToMessage(row: unknown): MessageRecord {
+  const r = parseRow(messageRow, 'messages', row);
+  return { id: r.id, unitId: r.unit_id, text: r.text, createdAt: r.created_at };
 }

@@ -3,6 +3,20 @@ import type { Projection } from './types.js';
 
 /** The SQL of every statement of the SQLite store. */
 const SQL = {
+  commandInsert: 'INSERT INTO commands (kind, target, created_at) VALUES (?, ?, ?) RETURNING id',
+  commandsPending: 'SELECT * FROM commands WHERE done_at IS NULL ORDER BY id',
+  commandGet: 'SELECT * FROM commands WHERE id = ?',
+  commandTake: 'UPDATE commands SET taken_by = ? WHERE id = ? AND taken_by IS NULL AND done_at IS NULL',
+  commandComplete: 'UPDATE commands SET done_at = ?, outcome = ?, message = ? WHERE id = ? AND done_at IS NULL',
+  controlSet: `INSERT INTO controls (key, value, updated_at) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+  controlDelete: 'DELETE FROM controls WHERE key = ?',
+  controlGet: 'SELECT value, updated_at FROM controls WHERE key = ?',
+  unitCancel: 'INSERT INTO unit_cancellations (unit_id, reason, canceled_at) VALUES (?, ?, ?) ON CONFLICT (unit_id) DO NOTHING',
+  unitCancellations: 'SELECT * FROM unit_cancellations ORDER BY canceled_at, unit_id',
+  messageInsert: 'INSERT INTO messages (unit_id, text, created_at) VALUES (?, ?, ?) RETURNING id',
+  messagesAll: 'SELECT * FROM messages ORDER BY id',
+  messagesOfUnit: 'SELECT * FROM messages WHERE unit_id = ? ORDER BY id',
   actorSeq: 'SELECT seq, owner_runtime FROM actors WHERE id = ?',
   actorsOwned: "SELECT * FROM actors WHERE status = 'active' AND owner_runtime = ? ORDER BY created_at, id",
   actorsTransfer: "UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND owner_runtime = ? RETURNING id",
@@ -39,12 +53,12 @@ const SQL = {
        VALUES (@id, @milestoneId, @workerId, @fencingToken, @state, @expiresAt, @at)
        ON CONFLICT (id) DO UPDATE SET fencing_token = @fencingToken, state = @state, expires_at = @expiresAt, updated_at = @at`,
   dispatchUpsert: `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
-         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, created_at, updated_at)
+         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, message_id, created_at, updated_at)
        VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
-         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @at, @at)
+         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @messageId, @at, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
          not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
-         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine,
+         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine, message_id = @messageId,
          reason = @reason, updated_at = @at`,
   supervisorUpsert: `INSERT INTO supervisors (id, state, runtime_id, pid, started_at, updated_at)
        VALUES (@id, @state, @runtimeId, @pid, @startedAt, @at)

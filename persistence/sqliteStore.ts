@@ -23,6 +23,8 @@ import type {
   LeaseLedgerEntry,
   LeaseProjection,
   LeaseRenewResult,
+  CommandRecord,
+  MessageRecord,
   PlanRecord,
   RuntimeRecord,
   SupervisorProjection,
@@ -38,6 +40,8 @@ import {
   rowToRuntime,
   rowToSupervisor,
   rowToWorker,
+  rowToCommand,
+  rowToMessage,
 } from './rows.js';
 
 /**
@@ -335,6 +339,57 @@ export class SqliteStore implements Store {
 
   listOwnedActors(runtimeId: string): ActorRecord[] {
     return this.statements.actorsOwned.all(runtimeId).map(rowToActor);
+  }
+
+  enqueueCommand(command: { kind: CommandRecord['kind']; target: string | null; now: number }): number {
+    return this.retryBusy(() => (this.statements.commandInsert.get(command.kind, command.target, command.now) as { id: number }).id);
+  }
+
+  listPendingCommands(): CommandRecord[] {
+    return this.statements.commandsPending.all().map(rowToCommand);
+  }
+
+  getCommand(id: number): CommandRecord | undefined {
+    const row = this.statements.commandGet.get(id);
+    return row === undefined ? undefined : rowToCommand(row);
+  }
+
+  takeCommand(id: number, runtimeId: string): boolean {
+    return this.retryBusy(() => this.statements.commandTake.run(runtimeId, id).changes === 1);
+  }
+
+  completeCommand(id: number, outcome: 'done' | 'not-found' | 'nothing-running', message: string, now: number): void {
+    this.retryBusy(() => this.statements.commandComplete.run(now, outcome, message, id));
+  }
+
+  setControl(key: string, value: string | null, now: number): void {
+    this.retryBusy(() => (value === null ? this.statements.controlDelete.run(key) : this.statements.controlSet.run(key, value, now)));
+  }
+
+  getControl(key: string): { value: string; updatedAt: number } | undefined {
+    const row = this.statements.controlGet.get(key) as { value: string; updated_at: number } | undefined;
+    return row === undefined ? undefined : { value: row.value, updatedAt: row.updated_at };
+  }
+
+  cancelUnit(unitId: string, reason: string, now: number): boolean {
+    return this.retryBusy(() => this.statements.unitCancel.run(unitId, reason, now).changes === 1);
+  }
+
+  listCanceledUnits(): { unitId: string; reason: string; canceledAt: number }[] {
+    return (this.statements.unitCancellations.all() as { unit_id: string; reason: string; canceled_at: number }[]).map((row) => ({
+      unitId: row.unit_id,
+      reason: row.reason,
+      canceledAt: row.canceled_at,
+    }));
+  }
+
+  enqueueMessage(unitId: string, text: string, now: number): number {
+    return this.retryBusy(() => (this.statements.messageInsert.get(unitId, text, now) as { id: number }).id);
+  }
+
+  listMessages(unitId?: string): MessageRecord[] {
+    const rows = unitId === undefined ? this.statements.messagesAll.all() : this.statements.messagesOfUnit.all(unitId);
+    return rows.map(rowToMessage);
   }
 
   storeId(): string {

@@ -7,6 +7,8 @@ import type {
   LeaseLedgerEntry,
   LeaseProjection,
   LeaseRenewResult,
+  CommandRecord,
+  MessageRecord,
   PlanRecord,
   RuntimeRecord,
   SupervisorProjection,
@@ -104,6 +106,25 @@ export interface Store {
   listQuarantined(): { id: string; kind: ActorKind; reason: string | null }[];
   /** Every row of the lease ledger. */
   listLeaseLedger(): LeaseLedgerEntry[];
+
+  /** Queues an operator command; returns its id. */
+  enqueueCommand(command: { kind: CommandRecord['kind']; target: string | null; now: number }): number;
+  /** Commands not yet done, oldest first. */
+  listPendingCommands(): CommandRecord[];
+  getCommand(id: number): CommandRecord | undefined;
+  /** Compare-and-set: `true` when `runtimeId` is the one that takes the command. */
+  takeCommand(id: number, runtimeId: string): boolean;
+  completeCommand(id: number, outcome: 'done' | 'not-found' | 'nothing-running', message: string, now: number): void;
+  /** Sets (or, with `null`, clears) a durable operator switch such as `paused`. */
+  setControl(key: string, value: string | null, now: number): void;
+  getControl(key: string): { value: string; updatedAt: number } | undefined;
+  /** Records that an operator canceled a unit; `false` when it already was. */
+  cancelUnit(unitId: string, reason: string, now: number): boolean;
+  listCanceledUnits(): { unitId: string; reason: string; canceledAt: number }[];
+  /** Queues a message for a unit's next turn; returns its id. */
+  enqueueMessage(unitId: string, text: string, now: number): number;
+  /** Messages, of one unit or all, in the order they were sent. */
+  listMessages(unitId?: string): MessageRecord[];
 
   /** A random id of this store (32 hex digits), fixed when it was created. */
   storeId(): string;

@@ -82,6 +82,8 @@ export interface DispatchProjection {
   /** Last non-empty line the turn wrote to stderr (at most 1 KiB). */
   readonly lastStderrLine: string | null;
   readonly reason: string | null;
+  /** The message this dispatch's turn takes as its input, if any. */
+  readonly messageId: number | null;
 }
 
 export interface SupervisorProjection {
@@ -162,6 +164,28 @@ export type LeaseClaimResult =
 export type LeaseRenewResult =
   | { readonly ok: true; readonly expiresAt: number }
   | { readonly ok: false; readonly reason: 'lost' | 'expired'; readonly currentToken: number | null };
+
+/** An operator command waiting for (or handled by) the runtime that owns its target. */
+export interface CommandRecord {
+  readonly id: number;
+  /** `stop`: stop one worker (`target` = worker id): kill, verify, record. */
+  readonly kind: 'stop';
+  readonly target: string | null;
+  readonly createdAt: number;
+  readonly takenBy: string | null;
+  readonly doneAt: number | null;
+  /** `done`, or why not: `not-found`, `nothing-running`. */
+  readonly outcome: string | null;
+  readonly message: string | null;
+}
+
+/** A message to a unit's agent: the input of one of its next turns. */
+export interface MessageRecord {
+  readonly id: number;
+  readonly unitId: string;
+  readonly text: string;
+  readonly createdAt: number;
+}
 
 /** The plan last submitted to the store. */
 export interface PlanRecord {

@@ -1,8 +1,8 @@
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
-import type { DispatchProjection, LeaseProjection } from '../persistence/types.js';
+import type { DispatchProjection, LeaseProjection, MessageRecord } from '../persistence/types.js';
 
 /** State of a unit, derived from the plan and its dispatches (never stored separately). */
-export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'stuck' | 'blocked';
+export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'stuck' | 'canceled' | 'blocked';
 /** State of a milestone, derived from its units, its dependencies and its leases. */
 export type MilestoneState = 'pending' | 'running' | 'completed' | 'failed' | 'blocked';
 
@@ -23,7 +23,26 @@ export interface UnitProgress {
   readonly last: DispatchProjection | null;
   /** Dispatches that were created (canceled included); the next dispatch id uses `created + 1`. */
   readonly created: number;
+  /** 1-based attempt number the next dispatch of the current turn gets. */
+  readonly nextAttempt: number;
+  /** Messages sent to the unit that no turn has taken yet. */
+  readonly pendingMessages: number;
+  /**
+   * The message the next dispatch carries: the failed turn's own (a retry), else — once the
+   * unit's own first turn completed — the oldest pending one.
+   */
+  readonly nextMessageId: number | null;
+  /** Why an operator canceled the unit, if one did. */
+  readonly canceled: string | null;
 }
+
+/** Operator input that shapes progress besides the dispatches: cancellations and messages. */
+export interface OperatorInput {
+  readonly canceled: ReadonlyMap<string, string>;
+  readonly messages: readonly MessageRecord[];
+}
+
+const NO_OPERATOR_INPUT: OperatorInput = { canceled: new Map(), messages: [] };
 
 export interface MilestoneProgress {
   readonly spec: MilestoneSpec;
@@ -59,6 +78,7 @@ export function deriveProgress(
   plan: Plan,
   dispatches: readonly DispatchProjection[],
   leases: readonly LeaseProjection[],
+  operator: OperatorInput = NO_OPERATOR_INPUT,
 ): Progress {
   const byUnit = new Map<string, DispatchProjection[]>();
   for (const dispatch of dispatches) {
@@ -70,7 +90,14 @@ export function deriveProgress(
 
   const ownStates = new Map<string, { state: MilestoneState; units: UnitProgress[] }>();
   for (const milestone of plan.milestones) {
-    const units = milestone.units.map((spec) => unitProgress(spec, byUnit.get(spec.id) ?? []));
+    const units = milestone.units.map((spec) =>
+      unitProgress(
+        spec,
+        byUnit.get(spec.id) ?? [],
+        operator.messages.filter((m) => m.unitId === spec.id),
+        operator.canceled.get(spec.id) ?? null,
+      ),
+    );
     ownStates.set(milestone.id, { state: ownMilestoneState(units, leased.has(milestone.id)), units });
   }
 
@@ -98,7 +125,7 @@ export function deriveProgress(
     const state = resolve(spec.id);
     const own = ownStates.get(spec.id);
     const milestoneUnits = (own?.units ?? []).map((unit) =>
-      (state === 'failed' || state === 'blocked') && unit.state !== 'completed' && unit.state !== 'failed' && unit.state !== 'stuck'
+      (state === 'failed' || state === 'blocked') && !['completed', 'failed', 'stuck', 'canceled'].includes(unit.state)
         ? { ...unit, state: 'blocked' as const }
         : unit,
     );
@@ -114,25 +141,64 @@ export function deriveProgress(
   };
 }
 
-function unitProgress(spec: UnitSpec, dispatches: readonly DispatchProjection[]): UnitProgress {
+/**
+ * One unit's progress. A unit runs one turn, then one more per message sent to it. The
+ * current turn is everything after the last completed dispatch: its failures count against
+ * `maxAttempts`; the unit is completed when a dispatch completed and no message waits.
+ */
+function unitProgress(
+  spec: UnitSpec,
+  dispatches: readonly DispatchProjection[],
+  messages: readonly MessageRecord[],
+  canceled: string | null,
+): UnitProgress {
   let attempts = 0;
   let failures = 0;
+  let sinceCompletion = 0;
   let completed = false;
   let stuck = false;
   let active: DispatchProjection | null = null;
+  let lastCounted: DispatchProjection | null = null;
+  const taken = new Set<number>();
   for (const dispatch of dispatches) {
     if (ACTIVE_DISPATCH.has(dispatch.state)) active = dispatch;
-    if (dispatch.state !== 'canceled' && dispatch.state !== 'pending') attempts++;
+    if (dispatch.state !== 'canceled' && dispatch.messageId !== null) taken.add(dispatch.messageId);
+    if (dispatch.state === 'canceled' || dispatch.state === 'quarantined') continue;
+    if (dispatch.state !== 'pending') attempts++;
+    lastCounted = dispatch;
+    if (dispatch.state === 'completed') {
+      completed = true;
+      failures = 0;
+      sinceCompletion = 0;
+      stuck = false;
+      continue;
+    }
+    sinceCompletion++;
     if (countsAsFailure(dispatch)) failures++;
     if (dispatch.state === 'stuck') stuck = true;
-    if (dispatch.state === 'completed') completed = true;
   }
+  const waiting = messages.filter((message) => !taken.has(message.id));
+  const retrying = lastCounted !== null && lastCounted.state !== 'completed' && lastCounted.messageId !== null && !ACTIVE_DISPATCH.has(lastCounted.state);
   let state: UnitState = 'pending';
-  if (completed) state = 'completed';
+  if (canceled !== null) state = 'canceled';
   else if (stuck) state = 'stuck';
   else if (failures >= spec.maxAttempts) state = 'failed';
   else if (active !== null && active.state !== 'pending') state = 'running';
-  return { spec, state, attempts, failures, active, last: dispatches.at(-1) ?? null, created: dispatches.length };
+  else if (completed && waiting.length === 0 && !retrying && active === null) state = 'completed';
+  return {
+    spec,
+    state,
+    attempts,
+    failures,
+    active,
+    last: dispatches.at(-1) ?? null,
+    created: dispatches.length,
+    nextAttempt: sinceCompletion + 1,
+    pendingMessages: waiting.length,
+    // The unit's own input is its first turn; messages are the turns after it.
+    nextMessageId: retrying && lastCounted !== null ? lastCounted.messageId : completed ? (waiting[0]?.id ?? null) : null,
+    canceled,
+  };
 }
 
 /**
@@ -173,7 +239,7 @@ export function countsAsFailure(dispatch: DispatchProjection): boolean {
 
 function ownMilestoneState(units: readonly UnitProgress[], leased: boolean): MilestoneState {
   if (units.every((unit) => unit.state === 'completed')) return 'completed';
-  if (units.some((unit) => unit.state === 'failed' || unit.state === 'stuck')) return 'failed';
+  if (units.some((unit) => unit.state === 'failed' || unit.state === 'stuck' || unit.state === 'canceled')) return 'failed';
   if (leased || units.some((unit) => unit.attempts > 0)) return 'running';
   return 'pending';
 }

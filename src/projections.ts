@@ -104,6 +104,7 @@ export function deriveRows(kind: ActorKind, actorId: string, snapshot: MachineSn
             exitCode: c.result?.exitCode ?? null,
             signal: c.result?.signal ?? null,
             lastStderrLine: c.result?.lastStderrLine ?? null,
+            messageId: c.messageId ?? null,
             reason: c.endReason ?? c.result?.reason ?? null,
           },
         },

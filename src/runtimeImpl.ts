@@ -23,6 +23,7 @@ import { recordedTurnStart } from './turnEvidence.js';
 import type { Runtime, RunResult, RuntimeOptions } from './runtime.js';
 import type { Plan } from './plan/types.js';
 import type { Progress } from './progress.js';
+import { OperatorCommands } from './operatorCommands.js';
 import { contextOf, Scheduler } from './scheduler.js';
 import { describeTransition } from './transitionEvents.js';
 
@@ -40,6 +41,7 @@ export class RuntimeImpl implements Runtime {
   private readonly hostName = os.hostname();
   private readonly host: ActorHost;
   private scheduler: Scheduler | undefined;
+  private commands: OperatorCommands | undefined;
   private supervisor: HostedActor | undefined;
   private plan: Plan | undefined;
   private resolveFinished: (result: RunResult) => void = () => undefined;
@@ -127,6 +129,14 @@ export class RuntimeImpl implements Runtime {
     this.host.send(this.supervisor.id, { type: 'STORE_READY' });
     takeOverDeadRuntimes(this.store, this.id, this.hostName, this.clock.now(), this.events);
     const byKind = this.restore(this.store.listOwnedActors(this.id));
+    this.commands = new OperatorCommands({
+      store: this.store,
+      host: this.host,
+      runtimeId: this.id,
+      startedAt: now,
+      now: () => this.clock.now(),
+      stopRuntime: (reason) => void this.stop(reason, 130),
+    });
     this.scheduler = new Scheduler({
       host: this.host,
       store: this.store,
@@ -212,6 +222,7 @@ export class RuntimeImpl implements Runtime {
       seq: transition.seq,
     });
     describeTransition(transition, this.store, this.clock, this.events, this.plan);
+    this.commands?.onTransition(transition);
     if (transition.actorId === this.supervisor?.id && transition.to === 'fenced') {
       const reason = (transition.event as { reason?: unknown }).reason;
       this.fence(typeof reason === 'string' ? reason : 'supervisor fenced');
@@ -331,7 +342,10 @@ export class RuntimeImpl implements Runtime {
     if (this.done) return;
     this.pollTimer = this.clock.setTimeout(() => {
       if (this.done) return;
-      if (this.drainExitCode === null) this.restore(takeOverDeadRuntimes(this.store, this.id, this.hostName, this.clock.now(), this.events));
+      if (this.drainExitCode === null) {
+        this.restore(takeOverDeadRuntimes(this.store, this.id, this.hostName, this.clock.now(), this.events));
+        this.commands?.poll();
+      }
       this.queueTick();
       this.schedulePoll();
     }, this.pollMs);

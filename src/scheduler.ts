@@ -7,6 +7,7 @@ import type { Store } from '../persistence/store.js';
 import type { ActorHost, HostedActor } from './actorHost.js';
 import type { Clock } from './clock.js';
 import { ensureError } from './errors.js';
+import { readOperatorInput } from './operatorInput.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import { countsAsFailure, deriveProgress, failureSignature, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
 import { topState } from './projections.js';
@@ -38,6 +39,8 @@ const LIVE_LEASE = new Set(['claiming', 'held', 'releasing']);
  */
 export class Scheduler {
   private readonly storeId: string;
+  /** `statecrew pause`: no new turn starts (running ones finish). Read from the store every pass. */
+  private paused = false;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.storeId = deps.store.storeId();
@@ -45,7 +48,8 @@ export class Scheduler {
 
   /** Current derived progress of the plan. */
   progress(): Progress {
-    return deriveProgress(this.deps.plan, this.deps.store.listDispatches(), this.deps.store.listLeases());
+    const { store } = this.deps;
+    return deriveProgress(this.deps.plan, store.listDispatches(), store.listLeases(), readOperatorInput(store));
   }
 
   /** Runs one pass while the runtime is `running`. */
@@ -53,7 +57,9 @@ export class Scheduler {
     this.forwardTurnEvents(false);
     this.reconcileLeases();
     const progress = this.progress();
+    this.paused = this.deps.store.getControl('paused') !== undefined;
     this.cancelUnrunnableDispatches(progress);
+    this.applyCancellations(progress);
     for (const worker of this.liveWorkers()) this.driveWorker(worker, progress);
     this.keepPoolSize(progress);
     return this.progress();
@@ -187,6 +193,7 @@ export class Scheduler {
 
   private driveUnit(worker: HostedActor, context: WorkerContext, unit: UnitProgress): void {
     const { host, clock } = this.deps;
+    if (this.paused) return;
     const token = context.fencingToken ?? 0;
     const active = unit.active;
     if (active === null) {
@@ -223,8 +230,9 @@ export class Scheduler {
       dispatchId: id,
       unitId: unit.spec.id,
       milestoneId: unit.spec.milestoneId,
-      attempt: unit.attempts + 1,
+      attempt: unit.nextAttempt,
       notBefore: nextAttemptAt(unit.spec, unit.failures, unit.last?.endedAt ?? null),
+      messageId: unit.nextMessageId,
     };
     try {
       this.deps.host.create('dispatch', id, input);
@@ -287,6 +295,26 @@ export class Scheduler {
     }
   }
 
+  /**
+   * `statecrew cancel`: a canceled unit's pending or claimed dispatch is canceled; a turn it
+   * is running is stopped with its worker (kill, verify, record), whose dispatch is then
+   * canceled. The unit stays canceled; its milestone fails and dependents are blocked.
+   */
+  private applyCancellations(progress: Progress): void {
+    const { host, clock } = this.deps;
+    for (const unit of progress.units.values()) {
+      if (unit.canceled === null || unit.active === null) continue;
+      const dispatch = host.get(unit.active.id);
+      if (dispatch === undefined || dispatch.ended) continue;
+      const runner = this.liveWorkers().find((worker) => contextOf<WorkerContext>(worker).turn?.dispatchId === dispatch.id);
+      if (runner !== undefined) {
+        if (runner.state === 'in_turn') host.send(runner.id, { type: 'STOP', reason: `unit ${unit.spec.id} canceled: ${unit.canceled}` });
+      } else {
+        host.send(dispatch.id, { type: 'CANCEL', reason: `canceled: ${unit.canceled}`, at: clock.now() });
+      }
+    }
+  }
+
   /** Keeps the pool at the plan's size while work remains (replaces zombies). */
   private keepPoolSize(progress: Progress): void {
     if (progress.finished) return;
@@ -302,6 +330,10 @@ export class Scheduler {
     }
   }
 
+  private messageText(id: number): string | undefined {
+    return this.deps.store.listMessages().find((message) => message.id === id)?.text;
+  }
+
   private assignment(workerId: string, fencingToken: number, unit: UnitSpec, dispatch: DispatchContext): TurnAssignment {
     const sequence = dispatch.dispatchId.slice(dispatch.dispatchId.lastIndexOf('#') + 1);
     return {
@@ -314,7 +346,7 @@ export class Scheduler {
       command: unit.command,
       cwd: unit.cwd,
       env: unit.env,
-      input: unit.input,
+      input: dispatch.messageId == null ? unit.input : (this.messageText(dispatch.messageId) ?? unit.input),
       timeoutMs: unit.timeoutMs,
       stallTimeoutMs: unit.stallTimeoutMs,
       killGraceMs: unit.killGraceMs,

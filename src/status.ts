@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Store } from '../persistence/store.js';
 import { StoreCorruptError } from './errors.js';
 import type { Plan } from './plan/types.js';
+import { readOperatorInput } from './operatorInput.js';
 import { deriveProgress, type MilestoneState, type UnitState } from './progress.js';
 
 /** The store's view of a run, as printed by `statecrew status --json`. Times are ISO-8601 strings or null. */
@@ -63,7 +64,7 @@ export function readStatus(store: Store): StatusReport {
   const plan = readStoredPlan(store);
   const dispatches = store.listDispatches();
   const leases = store.listLeases();
-  const progress = plan === undefined ? undefined : deriveProgress(plan, dispatches, leases);
+  const progress = plan === undefined ? undefined : deriveProgress(plan, dispatches, leases, readOperatorInput(store));
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     milestones: (progress?.milestones ?? []).map((m) => ({ id: m.spec.id, state: m.state })),

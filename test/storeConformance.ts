@@ -137,6 +137,7 @@ function dispatchWrite(
     signal: null,
     lastStderrLine: null,
     reason: null,
+    messageId: null,
   };
   return {
     actorId: id,

@@ -5,7 +5,9 @@ import { parseDuration } from '../duration.js';
 import { EXIT } from './exitCodes.js';
 import { processIO, type CliIO } from './io.js';
 import { JOURNAL_KINDS, journalCommand, parseLimit, parseSince, type JournalCommandOptions } from './journalCommand.js';
+import { cancelCommand, pauseCommand, resumeCommand, sendCommand, stopCommand } from './controlCommands.js';
 import { doctorCommand, type DoctorCommandOptions } from './doctorCommand.js';
+import { logsCommand, parseAttempt, type LogsCommandOptions } from './logsCommand.js';
 import { runCommand } from './runCommand.js';
 import { statusCommand } from './statusCommand.js';
 
@@ -61,6 +63,31 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       exitCode = statusCommand(options, io);
     });
 
+  const control = (name: string, description: string) =>
+    program.command(name).description(description).option('--store <path>', 'SQLite store', DEFAULT_STORE);
+  control('stop', 'stop one worker (--worker) or every runtime on the store: kill, verify gone, then record')
+    .option('--worker <id>', 'only this worker; its unit goes back to pending without using an attempt')
+    .action(async (options: { store: string; worker?: string }) => {
+      exitCode = await stopCommand(options, io);
+    });
+  control('pause', 'start no new turns (running turns finish); persisted, survives restarts').action(async (options: { store: string }) => {
+    exitCode = await pauseCommand(options, io);
+  });
+  control('resume', 'lift a pause').action(async (options: { store: string }) => {
+    exitCode = await resumeCommand(options, io);
+  });
+  control('cancel', 'cancel a unit and its running turn; units that depend on it are blocked')
+    .argument('<unitId>', 'unit to cancel')
+    .action(async (unitId: string, options: { store: string }) => {
+      exitCode = await cancelCommand(unitId, options, io);
+    });
+  control('send', "queue a message: the input of the unit's next turn")
+    .argument('<target>', 'a unit id, or a worker id (its current or last unit)')
+    .argument('<text>', 'the message')
+    .action(async (target: string, text: string, options: { store: string }) => {
+      exitCode = await sendCommand(target, text, options, io);
+    });
+
   program
     .command('doctor')
     .description('check a store: integrity, stale runtimes, expired leases, orphaned dispatches and processes, quarantined rows')
@@ -83,6 +110,17 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .addOption(new Option('--snapshots', 'add each snapshot to the JSON Lines (implies --json)').implies({ json: true }))
     .action((options: JournalCommandOptions) => {
       exitCode = journalCommand(options, io);
+    });
+
+  program
+    .command('logs')
+    .description("print a unit's turn log (its latest dispatch's, or one attempt's)")
+    .argument('<unitId>', 'unit id, as in the plan')
+    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--attempt <n>', 'the log of attempt N (the latest dispatch with that number)', parseAttempt)
+    .option('--follow', 'keep printing appended output until the turn is over; Ctrl-C exits 130', false)
+    .action(async (unitId: string, options: LogsCommandOptions) => {
+      exitCode = await logsCommand(unitId, options, io);
     });
 
   try {
