@@ -2,15 +2,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  DispatchConflictError,
   OwnershipLostError,
-  PersistError,
   StaleFencingTokenError,
   StoreCorruptError,
   StoreNotFoundError,
   StoreVersionError,
 } from '../src/errors.js';
 import { migrate } from './migrations.js';
+import { classifyWriteError, retryBusy } from './sqliteErrors.js';
 import { journalQuerySql, rowToJournalRecord, streamJournal } from './journalQuery.js';
 import { PROJECTION_TABLES, prepareStatements, writeProjection } from './sqliteStatements.js';
 import type { JournalQuery, JournalRecord, Store } from './store.js';
@@ -111,7 +110,7 @@ export class SqliteStore implements Store {
 
   persistTransition(write: TransitionWrite): number {
     try {
-      return this.retryBusy(() => this.writeTransition(write));
+      return retryBusy(this.busyRetries, () => this.writeTransition(write));
     } catch (error) {
       throw classifyWriteError(write, error);
     }
@@ -234,7 +233,7 @@ export class SqliteStore implements Store {
   }
 
   claimLease(request: { milestoneId: string; holderId: string; leaseId: string; ttlMs: number; now: number }): LeaseClaimResult {
-    return this.retryBusy(() => this.db.transaction((): LeaseClaimResult => {
+    return retryBusy(this.busyRetries, () => this.db.transaction((): LeaseClaimResult => {
       const s = this.statements;
       const expiresAt = request.now + request.ttlMs;
       const current = s.ledgerGet.get(request.milestoneId);
@@ -261,7 +260,7 @@ export class SqliteStore implements Store {
   }
 
   renewLease(request: { milestoneId: string; fencingToken: number; ttlMs: number; now: number }): LeaseRenewResult {
-    return this.retryBusy(() => this.db.transaction((): LeaseRenewResult => {
+    return retryBusy(this.busyRetries, () => this.db.transaction((): LeaseRenewResult => {
       const current = this.statements.ledgerGet.get(request.milestoneId);
       const lease = current === undefined ? undefined : rowToLedger(current);
       if (lease === undefined || lease.fencingToken !== request.fencingToken || lease.holderId === null) {
@@ -277,7 +276,7 @@ export class SqliteStore implements Store {
   }
 
   releaseLease(request: { milestoneId: string; fencingToken: number }): boolean {
-    return this.retryBusy(() => this.statements.ledgerRelease.run(request.milestoneId, request.fencingToken).changes === 1);
+    return retryBusy(this.busyRetries, () => this.statements.ledgerRelease.run(request.milestoneId, request.fencingToken).changes === 1);
   }
 
   getLease(milestoneId: string): LeaseLedgerEntry | undefined {
@@ -301,7 +300,7 @@ export class SqliteStore implements Store {
   }
 
   heartbeatRuntime(id: string, now: number): boolean {
-    return this.retryBusy(() => this.statements.runtimeBeat.run(now, id).changes === 1);
+    return retryBusy(this.busyRetries, () => this.statements.runtimeBeat.run(now, id).changes === 1);
   }
 
   stopRuntime(id: string, now: number, reason: string): void {
@@ -313,7 +312,7 @@ export class SqliteStore implements Store {
   }
 
   takeOverRuntime(request: { deadId: string; heartbeatAt: number; takerId: string; now: number; reason: string }): string[] | null {
-    return this.retryBusy(() => this.db.transaction((): string[] | null => {
+    return retryBusy(this.busyRetries, () => this.db.transaction((): string[] | null => {
       const s = this.statements;
       const declared = s.runtimeDeclareDead.run(request.now, request.reason, request.deadId, request.heartbeatAt);
       if (declared.changes !== 1) return null;
@@ -322,7 +321,7 @@ export class SqliteStore implements Store {
   }
 
   adoptUnownedActors(takerId: string): string[] {
-    return this.retryBusy(() => (this.statements.actorsAdoptUnowned.all(takerId) as { id: string }[]).map((row) => row.id));
+    return retryBusy(this.busyRetries, () => (this.statements.actorsAdoptUnowned.all(takerId) as { id: string }[]).map((row) => row.id));
   }
 
   listQuarantined(): { id: string; kind: ActorKind; reason: string | null }[] {
@@ -342,7 +341,7 @@ export class SqliteStore implements Store {
   }
 
   enqueueCommand(command: { kind: CommandRecord['kind']; target: string | null; now: number }): number {
-    return this.retryBusy(() => (this.statements.commandInsert.get(command.kind, command.target, command.now) as { id: number }).id);
+    return retryBusy(this.busyRetries, () => (this.statements.commandInsert.get(command.kind, command.target, command.now) as { id: number }).id);
   }
 
   listPendingCommands(): CommandRecord[] {
@@ -355,15 +354,15 @@ export class SqliteStore implements Store {
   }
 
   takeCommand(id: number, runtimeId: string): boolean {
-    return this.retryBusy(() => this.statements.commandTake.run(runtimeId, id).changes === 1);
+    return retryBusy(this.busyRetries, () => this.statements.commandTake.run(runtimeId, id).changes === 1);
   }
 
   completeCommand(id: number, outcome: 'done' | 'not-found' | 'nothing-running', message: string, now: number): void {
-    this.retryBusy(() => this.statements.commandComplete.run(now, outcome, message, id));
+    retryBusy(this.busyRetries, () => this.statements.commandComplete.run(now, outcome, message, id));
   }
 
   setControl(key: string, value: string | null, now: number): void {
-    this.retryBusy(() => (value === null ? this.statements.controlDelete.run(key) : this.statements.controlSet.run(key, value, now)));
+    retryBusy(this.busyRetries, () => (value === null ? this.statements.controlDelete.run(key) : this.statements.controlSet.run(key, value, now)));
   }
 
   getControl(key: string): { value: string; updatedAt: number } | undefined {
@@ -372,7 +371,7 @@ export class SqliteStore implements Store {
   }
 
   cancelUnit(unitId: string, reason: string, now: number): boolean {
-    return this.retryBusy(() => this.statements.unitCancel.run(unitId, reason, now).changes === 1);
+    return retryBusy(this.busyRetries, () => this.statements.unitCancel.run(unitId, reason, now).changes === 1);
   }
 
   listCanceledUnits(): { unitId: string; reason: string; canceledAt: number }[] {
@@ -384,7 +383,7 @@ export class SqliteStore implements Store {
   }
 
   enqueueMessage(unitId: string, text: string, now: number): number {
-    return this.retryBusy(() => (this.statements.messageInsert.get(unitId, text, now) as { id: number }).id);
+    return retryBusy(this.busyRetries, () => (this.statements.messageInsert.get(unitId, text, now) as { id: number }).id);
   }
 
   listMessages(unitId?: string): MessageRecord[] {
@@ -399,40 +398,11 @@ export class SqliteStore implements Store {
   }
 
   nextSequence(name: string): number {
-    return this.retryBusy(() => (this.statements.sequenceNext.get(name) as { value: number }).value);
-  }
-
-  /**
-   * Runs a write, retrying it when SQLite still reports `SQLITE_BUSY` after waiting
-   * `busyTimeoutMs` for the lock (another process held it that long): up to `busyRetries`
-   * more times, so a write waits up to `(busyRetries + 1) × busyTimeoutMs` before failing.
-   */
-  private retryBusy<T>(write: () => T): T {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return write();
-      } catch (error) {
-        const busy = error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY');
-        if (!busy || attempt >= this.busyRetries) throw error;
-      }
-    }
+    return retryBusy(this.busyRetries, () => (this.statements.sequenceNext.get(name) as { value: number }).value);
   }
 
   close(): void {
     if (this.db.open) this.db.close();
   }
-}
-
-function classifyWriteError(write: TransitionWrite, error: unknown): Error {
-  if (error instanceof StaleFencingTokenError || error instanceof OwnershipLostError) return error;
-  if (
-    error instanceof Database.SqliteError &&
-    error.code === 'SQLITE_CONSTRAINT_UNIQUE' &&
-    error.message.includes('dispatches.unit_id') &&
-    write.projection.kind === 'dispatch'
-  ) {
-    return new DispatchConflictError(write.projection.row.unitId, { cause: error });
-  }
-  return new PersistError(write.actorId, { cause: error });
 }
 

@@ -1,11 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Emitter } from 'mitt';
-import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION } from '../machines/dispatch.js';
-import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, type LeaseContext } from '../machines/lease.js';
-import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } from '../machines/supervisor.js';
-import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, type WorkerContext } from '../machines/worker.js';
-import { createHeartbeat } from '../actors/heartbeat.js';
+import type { LeaseContext } from '../machines/lease.js';
+import type { WorkerContext } from '../machines/worker.js';
 import { killProcessGroup, processStartTime } from '../actors/processes.js';
 import { SqliteStore } from '../persistence/sqliteStore.js';
 import type { Store } from '../persistence/store.js';
@@ -15,7 +12,7 @@ import { systemClock, type Clock } from './clock.js';
 import { createEmitter } from './emitter.js';
 import { ensureError, OwnershipLostError, PersistError, RuntimeStoppedError, StaleFencingTokenError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
-import { provideDispatch, provideLease, provideWorker, type EffectContext } from './implementations.js';
+import { machineDefinitions, type EffectContext } from './implementations.js';
 import { markLiveInThisProcess } from './liveness.js';
 import { recordPlan } from './planRecord.js';
 import { takeOverDeadRuntimes } from './takeover.js';
@@ -74,34 +71,10 @@ export class RuntimeImpl implements Runtime {
       logsDir: this.logsDir,
       recordedStart: (turn) => recordedTurnStart(this.store, turn),
     };
-    const supervisor = supervisorMachine.provide({
-      actors: createHeartbeat(this.store, this.clock, Math.max(1, Math.floor(this.heartbeatTtlMs / 3))),
-    });
-    const migrate = (kind: ActorKind) => {
-      const migration = options.migrations?.[kind];
-      return migration === undefined ? {} : { migrate: migration };
-    };
     this.host = new ActorHost(
       this.store,
       this.clock,
-      {
-        supervisor: {
-          kind: 'supervisor',
-          machine: supervisor,
-          machineId: SUPERVISOR_MACHINE_ID,
-          machineVersion: SUPERVISOR_MACHINE_VERSION,
-          ...migrate('supervisor'),
-        },
-        worker: { kind: 'worker', machine: provideWorker(effects), machineId: WORKER_MACHINE_ID, machineVersion: WORKER_MACHINE_VERSION, ...migrate('worker') },
-        lease: { kind: 'lease', machine: provideLease(effects), machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION, ...migrate('lease') },
-        dispatch: {
-          kind: 'dispatch',
-          machine: provideDispatch(effects),
-          machineId: DISPATCH_MACHINE_ID,
-          machineVersion: DISPATCH_MACHINE_VERSION,
-          ...migrate('dispatch'),
-        },
-      },
+      machineDefinitions(effects, Math.max(1, Math.floor(this.heartbeatTtlMs / 3)), options.migrations),
       {
         onTransition: (transition) => this.onTransition(transition),
         onPersistError: (actorId, kind, error) => this.onPersistError(actorId, kind, error),
