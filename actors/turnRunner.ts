@@ -63,6 +63,11 @@ export interface TurnRequest {
    * looked for.
    */
   readonly turnKey?: string;
+  /**
+   * Absolute path of a file that receives the command's stdout alone (besides the log),
+   * for protocols that parse it (stream-json). `undefined`: none.
+   */
+  readonly stdoutPath?: string;
 }
 
 /** Evidence that a turn's process exists, reported synchronously right after the spawn. JSON-safe, to be persisted. */
@@ -195,7 +200,17 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
   let child: ChildProcess;
   try {
     // A relative cwd is resolved here, against the runtime's working directory, as spawn() would.
-    const shimArgs = [shim, statusFile, request.logPath, '--cwd', resolvePath(request.cwd), '--', program, ...args];
+    const shimArgs = [
+      shim,
+      statusFile,
+      request.logPath,
+      '--cwd',
+      resolvePath(request.cwd),
+      ...(request.stdoutPath === undefined ? [] : ['--stdout', request.stdoutPath]),
+      '--',
+      program,
+      ...args,
+    ];
     child = spawn(process.execPath, shimArgs, {
       // The shim runs from `/` so that it holds no directory busy; the command runs in `cwd`.
       cwd: '/',

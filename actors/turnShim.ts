@@ -3,7 +3,9 @@
  * command's fate can still be learned when the runtime process that started it is gone
  * (the role conmon plays for a container).
  *
- * Usage: `node turnShim.js <statusFile> <logFile> [--cwd <dir>] -- <program> [args...]`
+ * Usage: `node turnShim.js <statusFile> <logFile> [--cwd <dir>] [--stdout <file>] -- <program> [args...]`
+ * (`--stdout`: also append the command's stdout alone to `<file>`, for protocols such as
+ * stream-json whose events must not be mixed with stderr)
  *
  * The runtime spawns the shim detached (its own process group) with the turn's
  * environment. The shim
@@ -47,6 +49,7 @@ interface ShimArguments {
   readonly statusFile: string;
   readonly logFile: string;
   readonly cwd: string | null;
+  readonly stdoutFile: string | null;
   readonly program: string;
   readonly args: readonly string[];
 }
@@ -58,10 +61,14 @@ function parseArguments(argv: readonly string[]): ShimArguments | null {
   const [statusFile, logFile, ...options] = argv.slice(0, separator);
   const [program, ...args] = argv.slice(separator + 1);
   if (statusFile === undefined || logFile === undefined || program === undefined) return null;
-  if (options.length === 0) return { statusFile, logFile, cwd: null, program, args };
-  const [flag, cwd, ...extra] = options;
-  if (flag !== '--cwd' || cwd === undefined || extra.length > 0) return null;
-  return { statusFile, logFile, cwd, program, args };
+  const values = new Map<string, string>();
+  for (let i = 0; i < options.length; i += 2) {
+    const flag = options[i];
+    const value = options[i + 1];
+    if ((flag !== '--cwd' && flag !== '--stdout') || value === undefined || values.has(flag)) return null;
+    values.set(flag, value);
+  }
+  return { statusFile, logFile, cwd: values.get('--cwd') ?? null, stdoutFile: values.get('--stdout') ?? null, program, args };
 }
 
 function main(argv: readonly string[]): void {
@@ -84,8 +91,10 @@ function main(argv: readonly string[]): void {
   };
 
   let logFd: number;
+  let stdoutFd: number | null = null;
   try {
     logFd = openSync(logFile, 'a');
+    if (parsed.stdoutFile !== null) stdoutFd = openSync(parsed.stdoutFile, 'a');
   } catch (error) {
     // No log, no turn: the command is not started, and the runtime learns why from the status.
     finishWithoutCommand(`log file ${logFile} cannot be opened: ${errorMessage(error)}`);
@@ -108,11 +117,16 @@ function main(argv: readonly string[]): void {
     child.once('error', (error) => finishWithoutCommand(describeSpawnFailure(error, cwd)));
     return;
   }
-  superviseCommand(child, statusFile, logFd);
+  superviseCommand(child, statusFile, logFd, stdoutFd);
 }
 
 /** Copies the command's output to the log until it exits and its pipes drained, then records how it ended and exits. */
-function superviseCommand(child: ChildProcessByStdio<null, Readable, Readable>, statusFile: string, logFd: number): void {
+function superviseCommand(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  statusFile: string,
+  logFd: number,
+  stdoutFd: number | null,
+): void {
   const tail = createLineTail(STDERR_LINE_LIMIT_BYTES);
   let outputBytes = 0;
   let logError: string | null = null;
@@ -147,6 +161,7 @@ function superviseCommand(child: ChildProcessByStdio<null, Readable, Readable>, 
     };
     writeTurnStatus(statusFile, status);
     closeSync(logFd);
+    if (stdoutFd !== null) closeSync(stdoutFd);
     process.exit(exit.signal === null ? exit.code ?? 1 : 128 + (constants.signals[exit.signal] ?? 0));
   };
   const quietSoon = (): void => {
@@ -157,6 +172,13 @@ function superviseCommand(child: ChildProcessByStdio<null, Readable, Readable>, 
 
   child.stdout.on('data', (chunk: Buffer) => {
     append(chunk);
+    if (stdoutFd !== null && logError === null) {
+      try {
+        for (let written = 0; written < chunk.length;) written += writeSync(stdoutFd, chunk, written);
+      } catch (error) {
+        logError = `stdout copy failed: ${errorMessage(error)}`;
+      }
+    }
     quietSoon();
   });
   child.stderr.on('data', (chunk: Buffer) => {

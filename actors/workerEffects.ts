@@ -6,6 +6,7 @@ import { ensureError } from '../src/errors.js';
 import { afterCommit } from './afterCommit.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
+import { createStreamJsonParser, turnVerdict } from './streamJson.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 
 /**
@@ -37,9 +38,9 @@ export function createWorkerEffects(effects: EffectContext) {
           await killProcesses(orphans, { graceMs: input.killGraceMs, clock: effects.clock });
           return lostResult(effects.clock.now(), `unrecorded processes ${orphans.join(', ')} of this turn were killed`);
         }
-        return toResult(
-          await runTurn(input, { clock: effects.clock, onStart: (start) => sendBack({ type: 'TURN_STARTED', started: start }) }),
-        );
+        const request = input.protocol === 'stream-json' ? { ...input, stdoutPath: streamJsonPath(input) } : input;
+        const outcome = await runTurn(request, { clock: effects.clock, onStart: (start) => sendBack({ type: 'TURN_STARTED', started: start }) });
+        return interpretProtocol(effects, input, toResult(outcome));
       };
       run().then(
         (result) => {
@@ -75,7 +76,8 @@ async function adopt(effects: EffectContext, turn: TurnAssignment, started: Turn
   const stragglers = findProcessesByEnv('STATECREW_TURN_KEY', turn.turnKey);
   if (stragglers.length > 0) await killProcesses(stragglers, { graceMs: turn.killGraceMs, clock: effects.clock });
   const result = toResult(outcome);
-  return result.kind === 'lost' ? { ...result, reason: `the runtime stopped while the turn ran; ${result.reason}` } : result;
+  if (result.kind === 'lost') return { ...result, reason: `the runtime stopped while the turn ran; ${result.reason}` };
+  return interpretProtocol(effects, turn, result);
 }
 
 function toResult(outcome: TurnOutcome): TurnResult {
@@ -93,3 +95,38 @@ function lostResult(at: number, reason: string): TurnResult {
   return { kind: 'lost', exitCode: null, signal: null, endedAt: at, reason, lastStderrLine: null };
 }
 
+
+/** Where a stream-json turn's stdout (its events, without stderr) is kept, beside its log. */
+function streamJsonPath(turn: TurnAssignment): string {
+  return `${turn.logPath}.stdout.jsonl`;
+}
+
+/**
+ * For a stream-json turn: records every event of its stdout in the store, and lets the event
+ * stream decide the outcome (a `result` with `is_error`, no `result`, a malformed line fail
+ * the turn even on exit code 0); captures the session id (and whether it differs from the
+ * one resumed), cost and tokens. A text turn is returned as it is.
+ */
+function interpretProtocol(effects: EffectContext, turn: TurnAssignment, result: TurnResult): TurnResult {
+  if (turn.protocol !== 'stream-json') return result;
+  const file = streamJsonPath(turn);
+  const output = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
+  const parser = createStreamJsonParser();
+  const events = [...parser.push(output), ...parser.end()];
+  const summary = parser.summary();
+  effects.store.recordTurnEvents([
+    ...events.map((event) => ({ dispatchId: turn.dispatchId, line: event.line, type: event.type, subtype: event.subtype, body: JSON.stringify(event.raw) })),
+    ...summary.malformed.map((bad) => ({ dispatchId: turn.dispatchId, line: bad.line, type: '(malformed)', subtype: null, body: bad.text })),
+  ]);
+  const session = summary.sessionId;
+  const reported = {
+    sessionId: session,
+    resumeMismatch: turn.resumeSessionId != null && session !== null && session !== turn.resumeSessionId,
+    costUsd: summary.result?.totalCostUsd ?? null,
+    inputTokens: summary.result?.usage?.inputTokens ?? null,
+    outputTokens: summary.result?.usage?.outputTokens ?? null,
+  };
+  if (result.kind !== 'exited') return { ...result, ...reported };
+  const verdict = turnVerdict(summary, result.exitCode);
+  return verdict.ok ? { ...result, ...reported } : { ...result, ...reported, failure: verdict.reason, reason: verdict.reason };
+}

@@ -23,6 +23,10 @@ export interface TurnAssignment {
   readonly logPath: string;
   /** Unique on this machine (`<store id>:<dispatch id>`): the marker that finds the turn's orphans. */
   readonly turnKey: string;
+  /** How the turn's output is read: `text` (success = exit code 0) or `stream-json`. @default 'text' */
+  readonly protocol?: 'text' | 'stream-json';
+  /** The agent session this turn resumes (placed into `{sessionId}` of its command), if any. */
+  readonly resumeSessionId?: string | null;
 }
 
 /** Recorded as soon as the turn's process exists: the evidence used to find it after a crash. */
@@ -53,9 +57,20 @@ export interface TurnResult {
   /** Human-readable reason, e.g. `exit code 3: cannot find tsconfig`. */
   readonly reason: string;
   readonly lastStderrLine: string | null;
+  /** Set when the protocol failed the turn although it exited 0 (a stream-json error result, no result, malformed output). */
+  readonly failure?: string | null;
+  /** stream-json: the agent session the turn reported. */
+  readonly sessionId?: string | null;
+  /** stream-json: the turn resumed a session but reported another one. */
+  readonly resumeMismatch?: boolean;
+  /** stream-json: cost of the turn in USD, as the agent reported it. */
+  readonly costUsd?: number | null;
+  /** stream-json: tokens of the turn, as the agent reported them. */
+  readonly inputTokens?: number | null;
+  readonly outputTokens?: number | null;
 }
 
-/** True when the turn succeeded (process exited with code 0). */
+/** True when the turn succeeded: it exited with code 0 and its protocol found no failure. */
 export function isTurnSuccess(result: TurnResult): boolean {
-  return result.kind === 'exited' && result.exitCode === 0;
+  return result.kind === 'exited' && result.exitCode === 0 && (result.failure ?? null) === null;
 }

@@ -168,6 +168,22 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX messages_unit ON messages (unit_id, id);
   ALTER TABLE dispatches ADD COLUMN message_id INTEGER;
   `,
+  `
+  -- Agent protocols: what a stream-json turn reported, and every event it emitted.
+  ALTER TABLE dispatches ADD COLUMN session_id TEXT;
+  ALTER TABLE dispatches ADD COLUMN resume_mismatch INTEGER;
+  ALTER TABLE dispatches ADD COLUMN cost_usd REAL;
+  ALTER TABLE dispatches ADD COLUMN input_tokens INTEGER;
+  ALTER TABLE dispatches ADD COLUMN output_tokens INTEGER;
+  CREATE TABLE turn_events (
+    dispatch_id TEXT NOT NULL,
+    line INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    subtype TEXT,
+    body TEXT NOT NULL,
+    PRIMARY KEY (dispatch_id, line)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /**

@@ -81,6 +81,11 @@ const dispatchRow = z.object({
   signal: nullableText,
   last_stderr_line: nullableText.optional(),
   message_id: nullableInt.optional(),
+  session_id: nullableText.optional(),
+  resume_mismatch: nullableInt.optional(),
+  cost_usd: z.number().nullable().optional(),
+  input_tokens: nullableInt.optional(),
+  output_tokens: nullableInt.optional(),
   reason: nullableText,
 });
 
@@ -185,6 +190,11 @@ export function rowToDispatch(row: unknown): DispatchProjection {
     signal: r.signal,
     lastStderrLine: r.last_stderr_line ?? null,
     messageId: r.message_id ?? null,
+    sessionId: r.session_id ?? null,
+    resumeMismatch: (r.resume_mismatch ?? 0) === 1,
+    costUsd: r.cost_usd ?? null,
+    inputTokens: r.input_tokens ?? null,
+    outputTokens: r.output_tokens ?? null,
     reason: r.reason,
   };
 }

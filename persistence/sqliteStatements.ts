@@ -3,6 +3,8 @@ import type { Projection } from './types.js';
 
 /** The SQL of every statement of the SQLite store. */
 const SQL = {
+  turnEventInsert: 'INSERT OR IGNORE INTO turn_events (dispatch_id, line, type, subtype, body) VALUES (?, ?, ?, ?, ?)',
+  turnEventsOf: 'SELECT * FROM turn_events WHERE dispatch_id = ? ORDER BY line',
   commandInsert: 'INSERT INTO commands (kind, target, created_at) VALUES (?, ?, ?) RETURNING id',
   commandsPending: 'SELECT * FROM commands WHERE done_at IS NULL ORDER BY id',
   commandGet: 'SELECT * FROM commands WHERE id = ?',
@@ -53,12 +55,13 @@ const SQL = {
        VALUES (@id, @milestoneId, @workerId, @fencingToken, @state, @expiresAt, @at)
        ON CONFLICT (id) DO UPDATE SET fencing_token = @fencingToken, state = @state, expires_at = @expiresAt, updated_at = @at`,
   dispatchUpsert: `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
-         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, message_id, created_at, updated_at)
+         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, message_id, session_id, resume_mismatch, cost_usd, input_tokens, output_tokens, created_at, updated_at)
        VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
-         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @messageId, @at, @at)
+         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @messageId, @sessionId, @resumeMismatch, @costUsd, @inputTokens, @outputTokens, @at, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
          not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
          proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine, message_id = @messageId,
+         session_id = @sessionId, resume_mismatch = @resumeMismatch, cost_usd = @costUsd, input_tokens = @inputTokens, output_tokens = @outputTokens,
          reason = @reason, updated_at = @at`,
   supervisorUpsert: `INSERT INTO supervisors (id, state, runtime_id, pid, started_at, updated_at)
        VALUES (@id, @state, @runtimeId, @pid, @startedAt, @at)
@@ -110,7 +113,7 @@ export function writeProjection(s: Statements, projection: Projection, at: numbe
       s.leaseUpsert.run({ ...projection.row, at });
       return;
     case 'dispatch':
-      s.dispatchUpsert.run({ ...projection.row, at });
+      s.dispatchUpsert.run({ ...projection.row, resumeMismatch: projection.row.resumeMismatch ? 1 : 0, at });
       return;
     case 'supervisor':
       s.supervisorUpsert.run({ ...projection.row, at });

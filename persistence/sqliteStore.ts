@@ -26,6 +26,7 @@ import type {
   MessageRecord,
   PlanRecord,
   RuntimeRecord,
+  TurnEventRecord,
   SupervisorProjection,
   TransitionWrite,
   WorkerProjection,
@@ -389,6 +390,20 @@ export class SqliteStore implements Store {
   listMessages(unitId?: string): MessageRecord[] {
     const rows = unitId === undefined ? this.statements.messagesAll.all() : this.statements.messagesOfUnit.all(unitId);
     return rows.map(rowToMessage);
+  }
+
+  recordTurnEvents(events: readonly TurnEventRecord[]): void {
+    retryBusy(this.busyRetries, () =>
+      this.db.transaction(() => {
+        for (const e of events) this.statements.turnEventInsert.run(e.dispatchId, e.line, e.type, e.subtype, e.body);
+      }).immediate(),
+    );
+  }
+
+  turnEvents(dispatchId: string): TurnEventRecord[] {
+    return (this.statements.turnEventsOf.all(dispatchId) as { dispatch_id: string; line: number; type: string; subtype: string | null; body: string }[]).map(
+      (row) => ({ dispatchId: row.dispatch_id, line: row.line, type: row.type, subtype: row.subtype, body: row.body }),
+    );
   }
 
   storeId(): string {

@@ -11,6 +11,7 @@ import type {
   MessageRecord,
   PlanRecord,
   RuntimeRecord,
+  TurnEventRecord,
   SupervisorProjection,
   TransitionWrite,
   WorkerProjection,
@@ -125,6 +126,10 @@ export interface Store {
   enqueueMessage(unitId: string, text: string, now: number): number;
   /** Messages, of one unit or all, in the order they were sent. */
   listMessages(unitId?: string): MessageRecord[];
+
+  /** Records the events of a turn's output (idempotent per dispatch and line), in one transaction. */
+  recordTurnEvents(events: readonly TurnEventRecord[]): void;
+  turnEvents(dispatchId: string): TurnEventRecord[];
 
   /** A random id of this store (32 hex digits), fixed when it was created. */
   storeId(): string;

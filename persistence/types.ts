@@ -84,6 +84,24 @@ export interface DispatchProjection {
   readonly reason: string | null;
   /** The message this dispatch's turn takes as its input, if any. */
   readonly messageId: number | null;
+  /** stream-json turns: the agent session reported, whether it differs from the one resumed, cost (USD) and tokens. */
+  readonly sessionId: string | null;
+  readonly resumeMismatch: boolean;
+  readonly costUsd: number | null;
+  readonly inputTokens: number | null;
+  readonly outputTokens: number | null;
+}
+
+/** One event of a turn's output (stream-json), as recorded in the store. */
+export interface TurnEventRecord {
+  readonly dispatchId: string;
+  /** 1-based line number in the turn's stdout. */
+  readonly line: number;
+  /** The event's `type`, or `(malformed)` for a line that is not a valid event. */
+  readonly type: string;
+  readonly subtype: string | null;
+  /** The line's JSON (or text, when malformed). */
+  readonly body: string;
 }
 
 export interface SupervisorProjection {

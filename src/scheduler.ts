@@ -330,12 +330,18 @@ export class Scheduler {
     }
   }
 
+  /** The agent session the unit's last stream-json turn reported: the next turn resumes it. */
+  private lastSessionId(unitId: string): string | null {
+    return this.deps.store.listDispatches(unitId).filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null;
+  }
+
   private messageText(id: number): string | undefined {
     return this.deps.store.listMessages().find((message) => message.id === id)?.text;
   }
 
   private assignment(workerId: string, fencingToken: number, unit: UnitSpec, dispatch: DispatchContext): TurnAssignment {
     const sequence = dispatch.dispatchId.slice(dispatch.dispatchId.lastIndexOf('#') + 1);
+    const session = unit.protocol === 'stream-json' ? this.lastSessionId(unit.id) : null;
     return {
       dispatchId: dispatch.dispatchId,
       unitId: unit.id,
@@ -343,7 +349,9 @@ export class Scheduler {
       workerId,
       attempt: dispatch.attempt,
       fencingToken,
-      command: unit.command,
+      command: resolveSessionCommand(unit.command, unit.initialCommand, session),
+      protocol: unit.protocol,
+      resumeSessionId: session,
       cwd: unit.cwd,
       env: unit.env,
       input: dispatch.messageId == null ? unit.input : (this.messageText(dispatch.messageId) ?? unit.input),
@@ -354,6 +362,27 @@ export class Scheduler {
       turnKey: `${this.storeId}:${dispatch.dispatchId}`,
     };
   }
+}
+
+/**
+ * The argv of a turn: with a session to resume, `{sessionId}` in `command` is replaced by
+ * it; without one, `initialCommand` when the unit has it, else `command` without the
+ * placeholder's argument pair (`--resume {sessionId}` is dropped; a lone `{sessionId}` too).
+ */
+export function resolveSessionCommand(command: readonly string[], initialCommand: readonly string[] | null, session: string | null): readonly string[] {
+  const placeholder = '{sessionId}';
+  if (session !== null) return command.map((arg) => arg.split(placeholder).join(session));
+  if (!command.some((arg) => arg.includes(placeholder))) return command;
+  if (initialCommand !== null) return initialCommand;
+  const kept: string[] = [];
+  for (const arg of command) {
+    if (arg.includes(placeholder)) {
+      if (kept.at(-1)?.startsWith('-') === true) kept.pop();
+      continue;
+    }
+    kept.push(arg);
+  }
+  return kept;
 }
 
 /** Turns a unit id into one path segment. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Store } from '../persistence/store.js';
+import type { DispatchProjection } from '../persistence/types.js';
 import { StoreCorruptError } from './errors.js';
 import type { Plan } from './plan/types.js';
 import { readOperatorInput } from './operatorInput.js';
@@ -8,7 +9,16 @@ import { deriveProgress, type MilestoneState, type UnitState } from './progress.
 /** The store's view of a run, as printed by `statecrew status --json`. Times are ISO-8601 strings or null. */
 export interface StatusReport {
   readonly milestones: { id: string; state: MilestoneState }[];
-  readonly units: { id: string; milestoneId: string; state: UnitState; attempts: number }[];
+  /** `costUsd`, `inputTokens`, `outputTokens`: summed over the unit's turns that reported them (stream-json), else null. */
+  readonly units: {
+    id: string;
+    milestoneId: string;
+    state: UnitState;
+    attempts: number;
+    costUsd: number | null;
+    inputTokens: number | null;
+    outputTokens: number | null;
+  }[];
   readonly dispatches: {
     id: string;
     unitId: string;
@@ -69,7 +79,13 @@ export function readStatus(store: Store): StatusReport {
   return {
     milestones: (progress?.milestones ?? []).map((m) => ({ id: m.spec.id, state: m.state })),
     units: (progress?.milestones ?? []).flatMap((m) =>
-      m.units.map((u) => ({ id: u.spec.id, milestoneId: u.spec.milestoneId, state: u.state, attempts: u.attempts })),
+      m.units.map((u) => ({
+        id: u.spec.id,
+        milestoneId: u.spec.milestoneId,
+        state: u.state,
+        attempts: u.attempts,
+        ...usageOf(dispatches.filter((d) => d.unitId === u.spec.id)),
+      })),
     ),
     dispatches: dispatches.map((d) => ({
       id: d.id,
@@ -84,5 +100,15 @@ export function readStatus(store: Store): StatusReport {
     })),
     leases: leases.map((l) => ({ milestoneId: l.milestoneId, workerId: l.workerId, fencingToken: l.fencingToken, state: l.state })),
     workers: store.listWorkers().map((w) => ({ id: w.id, state: w.state })),
+  };
+}
+
+function usageOf(dispatches: readonly DispatchProjection[]): { costUsd: number | null; inputTokens: number | null; outputTokens: number | null } {
+  const sum = (values: (number | null)[]): number | null =>
+    values.some((value) => value !== null) ? values.reduce<number>((total, value) => total + (value ?? 0), 0) : null;
+  return {
+    costUsd: sum(dispatches.map((d) => d.costUsd)),
+    inputTokens: sum(dispatches.map((d) => d.inputTokens)),
+    outputTokens: sum(dispatches.map((d) => d.outputTokens)),
   };
 }

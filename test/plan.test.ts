@@ -93,6 +93,8 @@ milestones:
         retryBackoffMs: 250,
         killGraceMs: 5_000,
         stuckAfter: 3,
+        protocol: 'text',
+        initialCommand: null,
       },
       {
         id: 'core/test',
@@ -108,6 +110,8 @@ milestones:
         retryBackoffMs: 250,
         killGraceMs: 3_600_000,
         stuckAfter: 4,
+        protocol: 'text',
+        initialCommand: null,
       },
     ]);
     expect(plan.milestones[1]?.units[0]).toMatchObject({ id: 'docs:render', milestoneId: 'docs', position: 0, timeoutMs: 30_000 });

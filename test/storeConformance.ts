@@ -138,6 +138,11 @@ function dispatchWrite(
     lastStderrLine: null,
     reason: null,
     messageId: null,
+    sessionId: null,
+    resumeMismatch: false,
+    costUsd: null,
+    inputTokens: null,
+    outputTokens: null,
   };
   return {
     actorId: id,

@@ -38,7 +38,8 @@ function renderStatus(report: StatusReport, tty: boolean): string {
     for (const unit of report.units.filter((u) => u.milestoneId === milestone.id)) {
       const last = report.dispatches.filter((d) => d.unitId === unit.id).at(-1);
       const why = (unit.state === 'failed' || unit.state === 'stuck') && last?.reason ? `  ${c.dim(last.reason)}` : '';
-      lines.push(`  ${unit.id.padEnd(28)} ${paint(unit.state).padEnd(tty ? 19 : 10)} attempts ${unit.attempts}${why}`);
+      const cost = unit.costUsd === null ? '' : `  $${unit.costUsd.toFixed(4)} ${unit.inputTokens ?? 0}/${unit.outputTokens ?? 0} tokens in/out`;
+      lines.push(`  ${unit.id.padEnd(28)} ${paint(unit.state).padEnd(tty ? 19 : 10)} attempts ${unit.attempts}${cost}${why}`);
     }
   }
   lines.push(c.bold('workers'));

@@ -300,6 +300,8 @@ function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan {
       retryBackoffMs: unit.retryBackoff ?? doc.defaults.retryBackoff,
       killGraceMs: unit.killGrace ?? doc.defaults.killGrace,
       stuckAfter: unit.stuckAfter ?? doc.defaults.stuckAfter,
+      protocol: unit.protocol ?? doc.defaults.protocol,
+      initialCommand: unit.initialCommand ?? null,
     })),
   }));
   return { file, version: doc.version, workers: doc.workers, store: path.resolve(cwd, doc.store), milestones };

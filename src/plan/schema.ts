@@ -136,6 +136,7 @@ const overridableShape = {
   stallTimeout: durationSchema,
   retryBackoff: durationSchema,
   killGrace: durationSchema,
+  protocol: z.enum(['text', 'stream-json'], { error: expecting('a protocol: text or stream-json') }),
   stuckAfter: z.int({ error: expecting('a number of failures in a row (a whole number of at least 2)') }).min(2, {
     error: (issue) => `expected a number of failures in a row of at least 2, got ${describeValue(issue.input)}`,
   }),
@@ -150,8 +151,9 @@ export const defaultsSchema = z.strictObject(
     retryBackoff: durationSchema.default(UNIT_DEFAULTS.retryBackoff),
     killGrace: durationSchema.default(UNIT_DEFAULTS.killGrace),
     stuckAfter: overridableShape.stuckAfter.default(UNIT_DEFAULTS.stuckAfter),
+    protocol: overridableShape.protocol.default('text'),
   },
-  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace, stuckAfter'),
+  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace, stuckAfter, protocol'),
 );
 
 const envKeySchema = z
@@ -187,6 +189,13 @@ export const unitSchema = z.strictObject(
     retryBackoff: durationSchema.optional(),
     killGrace: durationSchema.optional(),
     stuckAfter: overridableShape.stuckAfter.optional(),
+    protocol: overridableShape.protocol.optional(),
+    initialCommand: z
+      .array(z.string({ error: expecting('a string argument', quoteHint) }), {
+        error: expecting('a list of strings: the argv of the first turn'),
+      })
+      .min(1, { error: 'expected a non-empty list: the program, then its arguments; got an empty list' })
+      .optional(),
   },
   mapping('a unit: a mapping with at least id and command'),
 );

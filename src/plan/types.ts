@@ -34,6 +34,13 @@ export interface UnitSpec {
    * line of stderr) the unit is `stuck` instead of burning its remaining attempts. @default 3
    */
   readonly stuckAfter: number;
+  /** `text`: success is exit code 0; `stream-json`: Claude Code's event stream on stdout decides. @default 'text' */
+  readonly protocol: 'text' | 'stream-json';
+  /**
+   * argv of the first turn, when `command` resumes a session through a `{sessionId}`
+   * placeholder; without it the first turn drops the placeholder's argument pair.
+   */
+  readonly initialCommand: readonly string[] | null;
 }
 
 /** A milestone: units run in order by the one worker holding its lease. */
