@@ -171,6 +171,16 @@ milestones:
       path: 'milestones[0].dependsOn[0]', message: 'dependency cycle: a -> b -> c -> a',
     },
     {
+      when: 'a unit names an agent that is not defined',
+      plan: 'agents: { claude: { command: [claude] } }\nmilestones: [{ id: m, units: [{ id: u, agent: codex }] }]',
+      path: 'milestones[0].units[0].agent', message: 'unknown agent "codex"; known: claude',
+    },
+    {
+      when: 'a unit gives both a command and an agent',
+      plan: 'agents: { claude: { command: [claude] } }\nmilestones: [{ id: m, units: [{ id: u, agent: claude, command: [x] }] }]',
+      path: 'milestones[0].units[0].agent', message: 'expected either command or agent, not both',
+    },
+    {
       when: 'stuckAfter is below 2',
       plan: `defaults: { stuckAfter: 1 }\nmilestones: [{ id: m, ${ok} }]`,
       path: 'defaults.stuckAfter', message: 'expected a number of failures in a row of at least 2, got number 1',
@@ -228,7 +238,7 @@ milestones:
     {
       when: 'the top level has an unknown field',
       plan: `retries: 3\nmilestones: [{ id: m, ${ok} }]`,
-      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, milestones',
+      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, milestones',
     },
     {
       when: 'a unit field is misspelt',
@@ -255,7 +265,7 @@ milestones:
     { when: 'the version is missing', text: `milestones: [{ id: m, ${ok} }]\n`, path: 'version', message: 'missing required field; expected version: 1' },
     { when: 'the text is not YAML', text: 'version: 1\nmilestones: [\n  - id: m\nunits: ]\n', path: '', message: 'YAML syntax error at line 3, column 3: ' },
     { when: 'a key is repeated', text: 'version: 1\nversion: 1\n', path: '', message: 'YAML syntax error at line 2, column 1: Map keys must be unique' },
-    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, got a list' },
+    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, got a list' },
     { when: 'the file is empty', text: '', path: '', message: 'the plan is empty; expected a mapping with version and milestones' },
     { when: 'the file holds only a comment', text: '# nothing yet\n', path: '', message: 'the plan is empty' },
   ])('throws a PlanError when $when', ({ when, text, path: issuePath, message }) => {
@@ -325,5 +335,31 @@ describe('planFingerprint', () => {
   it('changes when a unit changes', () => {
     expect(fingerprint(base.replace('x.mjs', 'y.mjs'))).not.toBe(fingerprint(base));
     expect(fingerprint(base.replace('env:', 'timeout: 5s\n        env:'))).not.toBe(fingerprint(base));
+  });
+
+  it('resolves a unit that refers to a named agent: its command, initial command, protocol and environment', () => {
+    const file = writePlan(
+      'agents.yaml',
+      `version: 1
+agents:
+  claude:
+    command: [claude, -p, --output-format, stream-json, --verbose, --resume, "{sessionId}"]
+    initialCommand: [claude, -p, --output-format, stream-json, --verbose]
+    protocol: stream-json
+    env: { MODEL: sonnet, LEVEL: "1" }
+milestones:
+  - id: m
+    units:
+      - { id: m/fix, agent: claude, input: "fix it", env: { LEVEL: "2" } }
+`,
+    );
+    const unit = loadPlan(file, { cwd: dir }).milestones[0]?.units[0];
+    expect(unit).toMatchObject({
+      command: ['claude', '-p', '--output-format', 'stream-json', '--verbose', '--resume', '{sessionId}'],
+      initialCommand: ['claude', '-p', '--output-format', 'stream-json', '--verbose'],
+      protocol: 'stream-json',
+      env: { MODEL: 'sonnet', LEVEL: '2' },
+      input: 'fix it',
+    });
   });
 });

@@ -241,7 +241,30 @@ function checkReferences(data: unknown): PlanIssue[] {
     });
     if (milestone.id !== undefined && milestoneIndex.get(milestone.id) === milestone.index) edges.set(milestone.index, targets);
   }
-  return [...issues, ...findCycles(milestones, edges)];
+  return [...issues, ...findCycles(milestones, edges), ...checkAgents(data)];
+}
+
+/** Every unit gives exactly one of `command` and `agent`, and its agent is defined under `agents`. */
+function checkAgents(data: unknown): PlanIssue[] {
+  const issues: PlanIssue[] = [];
+  const agents = data !== null && typeof data === 'object' && 'agents' in data ? data.agents : undefined;
+  const known = agents !== null && typeof agents === 'object' ? Object.keys(agents) : [];
+  itemsAt(data, 'milestones').forEach((milestone, m) => {
+    itemsAt(milestone, 'units').forEach((unit, u) => {
+      if (unit === null || typeof unit !== 'object') return;
+      const at = `milestones[${m}].units[${u}]`;
+      const hasCommand = 'command' in unit && unit.command !== undefined;
+      const agent = stringAt(unit, 'agent');
+      if (!hasCommand && agent === undefined && !('agent' in unit)) {
+        issues.push({ path: `${at}.command`, message: 'missing required field; expected a list of strings such as [node, build.mjs] (argv, never run through a shell), or agent: <name>' });
+      } else if (hasCommand && 'agent' in unit) {
+        issues.push({ path: `${at}.agent`, message: 'expected either command or agent, not both' });
+      } else if (agent !== undefined && !known.includes(agent)) {
+        issues.push({ path: `${at}.agent`, message: `unknown agent ${JSON.stringify(agent)}; known: ${known.length === 0 ? '(none: define them under agents)' : known.join(', ')}` });
+      }
+    });
+  });
+  return issues;
 }
 
 /** Depth-first search in plan order; each back edge closes a cycle, reported from its earliest milestone. */
@@ -286,23 +309,28 @@ function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan {
     id: milestone.id,
     position,
     dependsOn: milestone.dependsOn,
-    units: milestone.units.map((unit, unitPosition): UnitSpec => ({
-      id: unit.id,
-      milestoneId: milestone.id,
-      position: unitPosition,
-      command: unit.command,
-      cwd: path.resolve(planFolder, unit.cwd ?? '.'),
-      env: unit.env ?? {},
-      input: unit.input ?? null,
-      maxAttempts: unit.maxAttempts ?? doc.defaults.maxAttempts,
-      timeoutMs: unit.timeout ?? doc.defaults.timeout,
-      stallTimeoutMs: unit.stallTimeout ?? doc.defaults.stallTimeout,
-      retryBackoffMs: unit.retryBackoff ?? doc.defaults.retryBackoff,
-      killGraceMs: unit.killGrace ?? doc.defaults.killGrace,
-      stuckAfter: unit.stuckAfter ?? doc.defaults.stuckAfter,
-      protocol: unit.protocol ?? doc.defaults.protocol,
-      initialCommand: unit.initialCommand ?? null,
-    })),
+    units: milestone.units.map((unit, unitPosition): UnitSpec => {
+      const agent = unit.agent === undefined ? undefined : doc.agents?.[unit.agent];
+      const command = unit.command ?? agent?.command;
+      if (command === undefined) throw new Error(`unit ${unit.id} has neither command nor agent after validation`);
+      return {
+        id: unit.id,
+        milestoneId: milestone.id,
+        position: unitPosition,
+        command,
+        cwd: path.resolve(planFolder, unit.cwd ?? '.'),
+        env: { ...(agent?.env ?? {}), ...(unit.env ?? {}) },
+        input: unit.input ?? null,
+        maxAttempts: unit.maxAttempts ?? doc.defaults.maxAttempts,
+        timeoutMs: unit.timeout ?? doc.defaults.timeout,
+        stallTimeoutMs: unit.stallTimeout ?? doc.defaults.stallTimeout,
+        retryBackoffMs: unit.retryBackoff ?? doc.defaults.retryBackoff,
+        killGraceMs: unit.killGrace ?? doc.defaults.killGrace,
+        stuckAfter: unit.stuckAfter ?? doc.defaults.stuckAfter,
+        protocol: unit.protocol ?? agent?.protocol ?? doc.defaults.protocol,
+        initialCommand: unit.initialCommand ?? agent?.initialCommand ?? null,
+      };
+    }),
   }));
   return { file, version: doc.version, workers: doc.workers, store: path.resolve(cwd, doc.store), milestones };
 }

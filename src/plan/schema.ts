@@ -176,7 +176,9 @@ export const unitSchema = z.strictObject(
         if (ctx.value[0] === '') {
           ctx.issues.push({ code: 'custom', input: ctx.value, path: [0], message: 'expected a program name, got an empty string' });
         }
-      }),
+      })
+      .optional(),
+    agent: z.string({ error: expecting('the name of an agent defined under agents') }).optional(),
     cwd: z
       .string({ error: expecting('a directory path relative to the plan file') })
       .min(1, { error: 'expected a directory path relative to the plan file, got an empty string' })
@@ -213,6 +215,24 @@ export const milestoneSchema = z.strictObject(
 );
 
 /** The whole plan document. `store` is relative to the current directory. */
+/** One entry of `agents:` — a named agent that units refer to with `agent: <name>`. */
+export const agentSchema = z.strictObject(
+  {
+    command: z
+      .array(z.string({ error: expecting('a string argument', quoteHint) }), {
+        error: expecting('a list of strings such as [claude, -p, --output-format, stream-json] (argv, never run through a shell)'),
+      })
+      .min(1, { error: 'expected a non-empty list: the program, then its arguments; got an empty list' }),
+    initialCommand: z
+      .array(z.string({ error: expecting('a string argument', quoteHint) }), { error: expecting('a list of strings: the argv of the first turn') })
+      .min(1, { error: 'expected a non-empty list: the program, then its arguments; got an empty list' })
+      .optional(),
+    protocol: overridableShape.protocol.optional(),
+    env: z.record(envKeySchema, z.string({ error: expecting('a string', quoteHint) }), mapping('a mapping of names to strings')).optional(),
+  },
+  mapping('an agent: a mapping with at least command'),
+);
+
 export const planDocumentSchema = z.strictObject(
   {
     version: z.literal(1, {
@@ -227,11 +247,12 @@ export const planDocumentSchema = z.strictObject(
       .min(1, { error: 'expected a file path for the store, got an empty string' })
       .default(DEFAULT_STORE),
     defaults: defaultsSchema.prefault({}),
+    agents: z.record(idSchema('an agent name'), agentSchema, mapping('a mapping of agent names to agents')).optional(),
     milestones: z
       .array(milestoneSchema, { error: expecting('a list of milestones') })
       .min(1, { error: 'expected at least one milestone, got an empty list' }),
   },
-  mapping('a mapping with version, milestones and optional workers, store, defaults'),
+  mapping('a mapping with version, milestones and optional workers, store, defaults, agents'),
 );
 
 /** A plan document after schema validation: defaults of `defaults` applied, durations in ms, paths unresolved. */
@@ -243,4 +264,5 @@ export const PLAN_FIELDS = {
   defaults: Object.keys(defaultsSchema.shape),
   milestone: Object.keys(milestoneSchema.shape),
   unit: Object.keys(unitSchema.shape),
+  agent: Object.keys(agentSchema.shape),
 } as const;
