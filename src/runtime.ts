@@ -70,6 +70,12 @@ export interface Runtime {
    * leases. Resolves with the run's result, using `exitCode` unless the run already ended.
    */
   stop(reason: string, exitCode: number): Promise<RunResult>;
+  /**
+   * Queues a message for a unit (durably, in order): after the unit's own turn, each message
+   * becomes the input of one more turn of it, exactly once. Returns the message id.
+   * @throws RuntimeStoppedError before `start`, or when `unitId` is not in the plan (`UsageError`).
+   */
+  sendMessage(unitId: string, text: string): number;
   /** Derived progress of the plan. @throws RuntimeStoppedError before `start`. */
   progress(): Progress;
   /** Live (in-memory) actors with their current state. */

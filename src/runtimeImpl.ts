@@ -10,7 +10,7 @@ import type { ActorKind, ActorRecord } from '../persistence/types.js';
 import { ActorHost, type HostedActor, type PersistedTransition } from './actorHost.js';
 import { systemClock, type Clock } from './clock.js';
 import { createEmitter } from './emitter.js';
-import { ensureError, OwnershipLostError, PersistError, RuntimeStoppedError, StaleFencingTokenError } from './errors.js';
+import { ensureError, OwnershipLostError, PersistError, RuntimeStoppedError, StaleFencingTokenError, UsageError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
 import { machineDefinitions, type EffectContext } from './implementations.js';
 import { markLiveInThisProcess } from './liveness.js';
@@ -137,6 +137,14 @@ export class RuntimeImpl implements Runtime {
       this.queueTick();
     }
     return this.finished;
+  }
+
+  sendMessage(unitId: string, text: string): number {
+    if (this.plan === undefined || this.done) throw new RuntimeStoppedError();
+    if (!this.plan.milestones.some((m) => m.units.some((u) => u.id === unitId))) throw new UsageError(`no unit ${unitId} in the plan`);
+    const id = this.store.enqueueMessage(unitId, text, this.clock.now());
+    this.queueTick();
+    return id;
   }
 
   progress(): Progress {

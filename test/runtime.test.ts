@@ -252,4 +252,27 @@ describe('createRuntime', () => {
     ]);
     expect(dispatches[0]?.reason).toMatch(/abandoned: its worker is not running/);
   });
+
+  it('takes messages from the library API as the input of a unit’s next turns, in order', async () => {
+    const runtime = createRuntime({ store: path.join(dir, 's.db') });
+    const thePlan = plan([
+      'workers: 1',
+      'milestones:',
+      '  - id: m',
+      `    units: [{ id: m/echo, input: "own", command: [${node}, ${script('echo-stdin.mjs')}] }]`,
+    ]);
+    await runtime.start(thePlan);
+    expect(runtime.sendMessage('m/echo', 'one')).toBe(1);
+    expect(runtime.sendMessage('m/echo', 'two')).toBe(2);
+    expect(() => runtime.sendMessage('m/nope', 'x')).toThrow(/no unit m\/nope/);
+    const result = await runtime.finished;
+    const dispatches = runtime.store.listDispatches('m/echo');
+    runtime.store.close();
+    expect(result.exitCode).toBe(0);
+    expect(dispatches.map((d) => [d.state, d.messageId])).toEqual([
+      ['completed', null],
+      ['completed', 1],
+      ['completed', 2],
+    ]);
+  });
 });
