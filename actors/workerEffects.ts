@@ -8,6 +8,8 @@ import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
 import { createStreamJsonParser, turnVerdict } from './streamJson.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
+import { turnStatusPath, type TurnStatus } from './turnStatus.js';
+import { readTurnStatus } from './turnSupervisor.js';
 
 /**
  * The worker statechart's effects: the turn runner (child processes under a shim),
@@ -33,6 +35,10 @@ export function createWorkerEffects(effects: EffectContext) {
         if (detached) return lostResult(effects.clock.now(), 'the worker was stopped before the turn started');
         const recorded = effects.recordedStart(input);
         if (recorded !== null) return adopt(effects, input, recorded);
+        // The turn ran and ended between its spawn and the record of its start: its shim's
+        // status file says how. Never run it a second time.
+        const status = readTurnStatus(turnStatusPath(input.logPath));
+        if (status !== null) return interpretProtocol(effects, input, resultFromStatus(status));
         const orphans = findProcessesByEnv('STATECREW_TURN_KEY', input.turnKey);
         if (orphans.length > 0) {
           await killProcesses(orphans, { graceMs: input.killGraceMs, clock: effects.clock });
@@ -129,4 +135,21 @@ function interpretProtocol(effects: EffectContext, turn: TurnAssignment, result:
   if (result.kind !== 'exited') return { ...result, ...reported };
   const verdict = turnVerdict(summary, result.exitCode);
   return verdict.ok ? { ...result, ...reported } : { ...result, ...reported, failure: verdict.reason, reason: verdict.reason };
+}
+
+/** The result of a turn that ended while no runtime watched it, from its shim's status file. */
+function resultFromStatus(status: TurnStatus): TurnResult {
+  if (status.spawnError !== null) {
+    return { kind: 'spawn-failed', exitCode: null, signal: null, endedAt: status.endedAt, reason: status.spawnError, lastStderrLine: null };
+  }
+  const failed = status.exitCode !== 0;
+  const how = status.exitCode === null ? `killed by signal ${status.signal ?? 'unknown'}` : `exit code ${status.exitCode}`;
+  return {
+    kind: status.exitCode === null ? 'signaled' : 'exited',
+    exitCode: status.exitCode,
+    signal: status.signal,
+    endedAt: status.endedAt,
+    reason: failed && status.lastStderrLine !== null ? `${how}: ${status.lastStderrLine}` : how,
+    lastStderrLine: status.lastStderrLine,
+  };
 }

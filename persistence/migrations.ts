@@ -200,9 +200,13 @@ export function migrate(db: Database.Database): void {
   for (let version = current; version < MIGRATIONS.length; version++) {
     const sql = MIGRATIONS[version];
     if (sql === undefined) break;
+    // Several processes may open a new store at once: take the write lock first, then look
+    // again — another one may have applied this migration meanwhile.
     db.transaction(() => {
+      const now = db.pragma('user_version', { simple: true }) as number;
+      if (now > version) return;
       db.exec(sql);
       db.pragma(`user_version = ${version + 1}`);
-    })();
+    }).immediate();
   }
 }

@@ -21,7 +21,7 @@ export function retryBusy<T>(retries: number, write: () => T): T {
 
 /** Maps a failed transition write to the typed error the store's contract names. @internal */
 export function classifyWriteError(write: TransitionWrite, error: unknown): Error {
-  if (error instanceof StaleFencingTokenError || error instanceof OwnershipLostError) return error;
+  if (error instanceof StaleFencingTokenError || error instanceof OwnershipLostError || error instanceof DispatchConflictError) return error;
   if (
     error instanceof Database.SqliteError &&
     error.code === 'SQLITE_CONSTRAINT_UNIQUE' &&

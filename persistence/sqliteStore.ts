@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  DispatchConflictError,
   OwnershipLostError,
   StaleFencingTokenError,
   StoreCorruptError,
@@ -74,13 +75,14 @@ export class SqliteStore implements Store {
   constructor(db: Database.Database, options: SqliteStoreOptions = {}) {
     this.db = db;
     this.busyRetries = options.busyRetries ?? 3;
+    // busy_timeout first: switching to WAL and migrating may meet another process's lock.
+    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`);
     if (!db.readonly) {
-      db.pragma('journal_mode = WAL');
+      retryBusy(options.busyRetries ?? 3, () => db.pragma('journal_mode = WAL'));
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
     }
-    db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5_000}`);
     db.pragma('foreign_keys = ON');
-    migrate(db);
+    retryBusy(options.busyRetries ?? 3, () => migrate(db));
     this.statements = prepareStatements(db);
   }
 
@@ -122,6 +124,8 @@ export class SqliteStore implements Store {
       const s = this.statements;
       const existing = s.actorSeq.get(write.actorId) as { seq: number; owner_runtime: string | null } | undefined;
       if (write.create === true && existing !== undefined) {
+        // Two holders raced to create the same dispatch: the store decided, like the unique index.
+        if (write.projection.kind === 'dispatch') throw new DispatchConflictError(write.projection.row.unitId);
         throw new Error(`actor ${write.actorId} already exists`);
       }
       if (write.owner !== undefined) {

@@ -170,6 +170,14 @@ export class Scheduler {
         host.send(worker.id, { type: 'LEASE_ENDED', leaseId: lease.id });
       }
     }
+    // A worker taken over from a dead runtime may point at a lease that ended there: ended
+    // actors are not taken over, so look at the lease's row instead.
+    for (const worker of this.liveWorkers()) {
+      const leaseId = contextOf<WorkerContext>(worker).leaseId;
+      if (leaseId === null || host.get(leaseId) !== undefined) continue;
+      const row = this.deps.store.getActor(leaseId);
+      if (row === undefined || row.status !== 'active') host.send(worker.id, { type: 'LEASE_ENDED', leaseId });
+    }
   }
 
   private driveWorker(worker: HostedActor, progress: Progress): void {
@@ -188,6 +196,10 @@ export class Scheduler {
     }
     const unit = milestone.units.find((entry) => entry.state !== 'completed');
     if (unit === undefined) return;
+    // Act as the milestone's holder only while the ledger says so: a worker whose lease
+    // expired (or whose runtime was taken over) must not create, claim or abandon anything.
+    const ledger = this.deps.store.getLease(context.milestoneId);
+    if (ledger?.fencingToken !== context.fencingToken || ledger.holderId !== worker.id) return;
     this.driveUnit(worker, context, unit);
   }
 

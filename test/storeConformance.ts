@@ -48,7 +48,7 @@ export function describeStoreConformance(name: string, factory: () => { open: ()
     it('refuses to create an actor that exists', () => {
       store.persistTransition(dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }));
       expect(() => store.persistTransition(dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }))).toThrow(
-        /already exists/,
+        DispatchConflictError,
       );
       expect(store.journal('d1')).toHaveLength(1);
     });
