@@ -84,4 +84,24 @@ describe('SqliteStore', () => {
       cleanup();
     }
   });
+
+  it('lets several processes create and migrate a new store at the same time', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = path.join(dir, 'fresh.db');
+    try {
+      const opens = Array.from({ length: 6 }, () => {
+        const child = spawn(process.execPath, [fixture('open-store.mjs'), file], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        return once(child, 'exit').then(([code]) => ({ code: code as number | null, err }));
+      });
+      const results = await Promise.all(opens);
+      expect(results).toEqual(results.map(() => ({ code: 0, err: '' })));
+      const store = SqliteStore.fromPath(file);
+      expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      store.close();
+    } finally {
+      cleanup();
+    }
+  });
 });
