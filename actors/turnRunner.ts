@@ -114,6 +114,8 @@ export type TurnOutcome = {
    * growth of the log this runtime process observed (a lower bound).
    */
   readonly outputBytes: number;
+  /** Clock ms of the turn's last output this process saw (the stall watchdog's reference); `null` when none was watched. */
+  readonly lastActivityAt?: number | null;
   /** Pid of the turn's shim (the group leader); `null` when no process was started. */
   readonly pid: number | null;
 };
@@ -274,7 +276,7 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
   const ending = await watch.ended;
   const { failures } = watch;
   return finishTurn({
-    request, started: start, log, clock, ending, failures, observedBytes: watch.observedBytes(),
+    request, started: start, log, clock, ending, failures, observedBytes: watch.observedBytes(), lastActivityAt: watch.lastActivityAt(),
     afterKill: async () => {
       // The shim is our child and a member of the verified-gone group: its 'exit' is bound to arrive.
       const shimEnd = await exited;
@@ -346,7 +348,16 @@ export async function adoptTurn(request: TurnRequest, started: TurnStart, hooks:
   watch = watchTurn({ request, started, log, clock, signal: hooks.signal, lastActivityAt });
   for (const error of early.splice(0)) watch.fail(error);
   const ending = await watch.ended;
-  return finishTurn({ request, started, log, clock, ending, failures: watch.failures, observedBytes: watch.observedBytes() });
+  return finishTurn({
+    request,
+    started,
+    log,
+    clock,
+    ending,
+    failures: watch.failures,
+    observedBytes: watch.observedBytes(),
+    lastActivityAt: watch.lastActivityAt(),
+  });
 }
 
 function markerEnv(request: TurnRequest): Record<string, string> {

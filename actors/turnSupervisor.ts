@@ -64,6 +64,8 @@ export interface TurnWatch {
   readonly failures: readonly Error[];
   /** Bytes the log grew by, not counting the runner's own lines, since the watch began. */
   observedBytes(): number;
+  /** Clock ms of the turn's last output seen (or when the watch began). */
+  lastActivityAt(): number;
 }
 
 /**
@@ -156,7 +158,7 @@ export function watchTurn(options: WatchOptions): TurnWatch {
     options.signal?.removeEventListener('abort', onAbort);
     return ending;
   });
-  return { ended, fail, failures, observedBytes: () => Math.max(0, lastSize - baseline) };
+  return { ended, fail, failures, observedBytes: () => Math.max(0, lastSize - baseline), lastActivityAt: () => lastActivityAt };
 }
 
 /** What {@link finishTurn} needs. */
@@ -170,6 +172,8 @@ export interface FinishOptions {
   readonly failures: readonly Error[];
   /** Output bytes seen by this process, used when the shim left no status. */
   readonly observedBytes: number;
+  /** Clock ms of the last output this process saw, `null` when it watched none. */
+  readonly lastActivityAt?: number | null;
   /** Runs once the group is verified gone, before the status is read (the spawner waits for the shim's exit and its stdin here). */
   readonly afterKill?: () => Promise<void>;
 }
@@ -224,6 +228,7 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
     endedAt: clock.now(),
     lastStderrLine: status?.lastStderrLine ?? null,
     outputBytes: status?.outputBytes ?? options.observedBytes,
+    lastActivityAt: options.lastActivityAt ?? null,
     pid: started.pid,
   };
 }

@@ -94,6 +94,7 @@ function toResult(outcome: TurnOutcome): TurnResult {
     endedAt: outcome.endedAt,
     reason: outcome.reason,
     lastStderrLine: outcome.lastStderrLine,
+    lastActivityAt: outcome.lastActivityAt ?? null,
   };
 }
 

@@ -68,6 +68,8 @@ export interface TurnResult {
   /** stream-json: tokens of the turn, as the agent reported them. */
   readonly inputTokens?: number | null;
   readonly outputTokens?: number | null;
+  /** ms since epoch of the turn's last output seen by the runtime (stall watchdog's reference). */
+  readonly lastActivityAt?: number | null;
 }
 
 /** True when the turn succeeded: it exited with code 0 and its protocol found no failure. */

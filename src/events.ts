@@ -31,6 +31,7 @@ export type RuntimeEvents = {
   'lease.acquired': { milestoneId: string; workerId: string; fencingToken: number };
   'lease.ended': { milestoneId: string; workerId: string; fencingToken: number | null; state: string; reason: string | null };
   'worker.started': { workerId: string };
+  /** `lastActivityAt`: the last output of its turn the runtime saw (else when the turn ended), ms since epoch. */
   'worker.died': { workerId: string; unitId: string | null; reason: string; lastActivityAt: number | null };
   'runtime.draining': { reason: string };
   /** This runtime took over the actors of a dead runtime. */

@@ -84,7 +84,7 @@ export function describeTransition(
           workerId: c.workerId,
           unitId: c.turn?.unitId ?? c.lastTurn?.unitId ?? null,
           reason: c.endReason ?? 'zombie',
-          lastActivityAt: c.lastTurn?.result.endedAt ?? null,
+          lastActivityAt: c.lastTurn?.result.lastActivityAt ?? c.lastTurn?.result.endedAt ?? null,
         });
       }
       return;

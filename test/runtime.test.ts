@@ -60,7 +60,11 @@ describe('createRuntime', () => {
     const runtime = createRuntime({ store: path.join(dir, 's.db') });
     const died: string[] = [];
     const leases: [string, number][] = [];
-    runtime.events.on('worker.died', (event) => died.push(`${event.workerId}: ${event.unitId}: ${event.reason}`));
+    const quietFor: number[] = [];
+    runtime.events.on('worker.died', (event) => {
+      died.push(`${event.workerId}: ${event.unitId}: ${event.reason}`);
+      if (event.lastActivityAt !== null) quietFor.push(Date.now() - event.lastActivityAt);
+    });
     runtime.events.on('lease.acquired', (event) => leases.push([event.workerId, event.fencingToken]));
     await runtime.start(
       plan([
@@ -88,6 +92,9 @@ describe('createRuntime', () => {
       ['worker-1', 1],
       ['worker-2', 2],
     ]);
+    // The last activity is the turn's last output: at least the stall timeout before it died.
+    expect(quietFor).toHaveLength(2);
+    for (const ms of quietFor) expect(ms).toBeGreaterThanOrEqual(300);
     expect(dispatches.map((d) => [d.state, d.outcome, d.fencingToken])).toEqual([
       ['failed', 'stalled', 1],
       ['failed', 'stalled', 2],
