@@ -8,6 +8,7 @@ import type { ActorHost, HostedActor } from './actorHost.js';
 import type { Clock } from './clock.js';
 import { ensureError } from './errors.js';
 import { readOperatorInput } from './operatorInput.js';
+import { resolveSessionCommand } from './sessionCommand.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import { countsAsFailure, deriveProgress, failureSignature, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
 import { topState } from './projections.js';
@@ -374,27 +375,6 @@ export class Scheduler {
       turnKey: `${this.storeId}:${dispatch.dispatchId}`,
     };
   }
-}
-
-/**
- * The argv of a turn: with a session to resume, `{sessionId}` in `command` is replaced by
- * it; without one, `initialCommand` when the unit has it, else `command` without the
- * placeholder's argument pair (`--resume {sessionId}` is dropped; a lone `{sessionId}` too).
- */
-export function resolveSessionCommand(command: readonly string[], initialCommand: readonly string[] | null, session: string | null): readonly string[] {
-  const placeholder = '{sessionId}';
-  if (session !== null) return command.map((arg) => arg.split(placeholder).join(session));
-  if (!command.some((arg) => arg.includes(placeholder))) return command;
-  if (initialCommand !== null) return initialCommand;
-  const kept: string[] = [];
-  for (const arg of command) {
-    if (arg.includes(placeholder)) {
-      if (kept.at(-1)?.startsWith('-') === true) kept.pop();
-      continue;
-    }
-    kept.push(arg);
-  }
-  return kept;
 }
 
 /** Turns a unit id into one path segment. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parsePlan } from '../src/plan/load.js';
 import { createRuntime } from '../src/runtime.js';
-import { resolveSessionCommand } from '../src/scheduler.js';
+import { resolveSessionCommand } from '../src/sessionCommand.js';
 import { readStatus } from '../src/status.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 

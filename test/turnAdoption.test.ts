@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, killProcessGroup, listProcessGroup } from '../actors/processes.js';
 import { adoptTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
 import { systemClock } from '../src/clock.js';
+import { fixtureTurn } from './helpers/turnRequest.js';
 
 const LOST = "the turn's process is gone and left no exit status";
 
@@ -41,23 +42,7 @@ function fixture(name: string): string {
 
 /** A turn running `fixtures/<script>` with generous limits; override what a test is about. */
 function turn(script: string, args: readonly string[] = [], overrides: Partial<TurnRequest> = {}): TurnRequest {
-  return {
-    dispatchId: 'dispatch-adopt',
-    unitId: 'unit-a',
-    milestoneId: 'm1',
-    workerId: 'worker-1',
-    attempt: 1,
-    fencingToken: 3,
-    command: [process.execPath, fixture(script), ...args],
-    cwd: dir,
-    env: {},
-    input: null,
-    timeoutMs: 20_000,
-    stallTimeoutMs: 20_000,
-    killGraceMs: 200,
-    logPath: join(dir, 'logs', 'attempt-1.log'),
-    ...overrides,
-  };
+  return fixtureTurn(dir, script, args, { ...{ dispatchId: 'dispatch-adopt', attempt: 1, fencingToken: 3, logPath: join(dir, 'logs', 'attempt-1.log') }, ...overrides });
 }
 
 /**

@@ -1,11 +1,11 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, listProcessGroup } from '../actors/processes.js';
 import { runTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
 import { systemClock } from '../src/clock.js';
+import { fixtureTurn } from './helpers/turnRequest.js';
 
 let dir: string;
 
@@ -17,29 +17,9 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function fixture(name: string): string {
-  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-}
-
 /** A turn running `fixtures/<script>` with generous limits; override what a test is about. */
 function turn(script: string, args: readonly string[] = [], overrides: Partial<TurnRequest> = {}): TurnRequest {
-  return {
-    dispatchId: 'dispatch-1',
-    unitId: 'unit-a',
-    milestoneId: 'm1',
-    workerId: 'worker-1',
-    attempt: 2,
-    fencingToken: 7,
-    command: [process.execPath, fixture(script), ...args],
-    cwd: dir,
-    env: {},
-    input: null,
-    timeoutMs: 20_000,
-    stallTimeoutMs: 20_000,
-    killGraceMs: 200,
-    logPath: join(dir, 'logs', 'unit-a', 'attempt-2.log'),
-    ...overrides,
-  };
+  return fixtureTurn(dir, script, args, overrides);
 }
 
 /** Runs a turn with the system clock, recording what `onStart` reported. */
