@@ -30,7 +30,7 @@ export function journalQuerySql(query: JournalQuery): { sql: string; params: Rec
     params.limit = query.limit;
   }
   const sql = [
-    `SELECT j.actor_id, a.kind, j.seq, j.event_type, j.from_state, j.to_state, j.at${query.snapshots === true ? ', j.snapshot' : ''}`,
+    `SELECT j.actor_id, a.kind, j.seq, j.event_type, j.from_state, j.to_state, j.at, j.event${query.snapshots === true ? ', j.snapshot' : ''}`,
     'FROM journal AS j JOIN actors AS a ON a.id = j.actor_id',
     ...(where.length > 0 ? [`WHERE ${where.join(' AND ')}`] : []),
     query.limit === undefined ? 'ORDER BY j.at, j.actor_id, j.seq' : 'ORDER BY j.at DESC, j.actor_id DESC, j.seq DESC LIMIT @limit',
@@ -51,6 +51,7 @@ const journalRecordRow = z.object({
   from_state: z.string().nullable(),
   to_state: z.string(),
   at: z.number().int(),
+  event: z.string().nullable(),
   snapshot: z.string().optional(),
 });
 
@@ -68,6 +69,7 @@ export function rowToJournalRecord(row: unknown): JournalRecord {
     fromState: r.from_state,
     toState: r.to_state,
     at: r.at,
+    event: r.event,
     ...(r.snapshot === undefined ? {} : { snapshot: r.snapshot }),
   };
 }

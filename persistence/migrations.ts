@@ -184,6 +184,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (dispatch_id, line)
   ) WITHOUT ROWID;
   `,
+  // 7: the event that caused each transition (JSON), for the inspector's timeline.
+  `
+  ALTER TABLE journal ADD COLUMN event TEXT;
+  `,
 ];
 
 /**

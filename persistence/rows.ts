@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { StoreCorruptError } from '../src/errors.js';
 import type {
   ActorRecord,
+  ActorSummary,
   CommandRecord,
   MessageRecord,
   DispatchProjection,
@@ -39,6 +40,7 @@ const journalRow = z.object({
   to_state: z.string(),
   at: int,
   snapshot: z.string(),
+  event: nullableText,
 });
 
 const workerRow = z.object({
@@ -129,6 +131,24 @@ export function rowToActor(row: unknown): ActorRecord {
   };
 }
 
+const actorSummaryRow = actorRow.omit({ snapshot: true }).extend({ created_at: int });
+
+export function rowToActorSummary(row: unknown): ActorSummary {
+  const r = parseRow(actorSummaryRow, 'actors', row);
+  return {
+    id: r.id,
+    kind: r.kind,
+    machineId: r.machine_id,
+    machineVersion: r.machine_version,
+    state: r.state,
+    status: r.status,
+    seq: r.seq,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    owner: r.owner_runtime,
+  };
+}
+
 export function rowToJournal(row: unknown): JournalEntry {
   const r = parseRow(journalRow, 'journal', row);
   return {
@@ -139,6 +159,7 @@ export function rowToJournal(row: unknown): JournalEntry {
     toState: r.to_state,
     at: r.at,
     snapshot: r.snapshot,
+    event: r.event,
   };
 }
 

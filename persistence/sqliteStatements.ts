@@ -36,6 +36,8 @@ const SQL = {
   ledgerAll: 'SELECT * FROM lease_ledger ORDER BY milestone_id',
   actorGet: 'SELECT * FROM actors WHERE id = ?',
   actorsActive: "SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id",
+  actorSummaries: `SELECT id, kind, machine_id, machine_version, state, status, seq, created_at, updated_at, owner_runtime
+       FROM actors ORDER BY created_at, id`,
   actorsActiveOfKind: "SELECT * FROM actors WHERE status = 'active' AND kind = ? ORDER BY created_at, id",
   actorUpsert: `INSERT INTO actors (id, kind, machine_id, machine_version, state, status, snapshot, seq, created_at, updated_at, owner_runtime)
        VALUES (@id, @kind, @machine_id, @machine_version, @state, @status, @snapshot, @seq, @at, @at, @owner)
@@ -43,8 +45,8 @@ const SQL = {
          status = @status, snapshot = @snapshot, seq = @seq, updated_at = @at`,
   actorQuarantine: "UPDATE actors SET status = 'quarantined', quarantine_reason = ? WHERE id = ?",
   actorSeqBump: 'UPDATE actors SET seq = seq + 1 WHERE id = ?',
-  journalInsert: `INSERT INTO journal (actor_id, seq, event_type, from_state, to_state, at, snapshot)
-       VALUES (@actor_id, @seq, @event_type, @from_state, @to_state, @at, @snapshot)`,
+  journalInsert: `INSERT INTO journal (actor_id, seq, event_type, from_state, to_state, at, snapshot, event)
+       VALUES (@actor_id, @seq, @event_type, @from_state, @to_state, @at, @snapshot, @event)`,
   journalOf: 'SELECT * FROM journal WHERE actor_id = ? ORDER BY seq',
   journalCount: 'SELECT count(*) AS n FROM journal',
   workerUpsert: `INSERT INTO workers (id, state, milestone_id, unit_id, dispatch_id, fencing_token, pid, turns, updated_at)

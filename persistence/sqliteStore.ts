@@ -17,6 +17,7 @@ import type { JournalQuery, JournalRecord, Store } from './store.js';
 import type {
   ActorKind,
   ActorRecord,
+  ActorSummary,
   DispatchProjection,
   JournalEntry,
   LeaseClaimResult,
@@ -34,6 +35,7 @@ import type {
 } from './types.js';
 import {
   rowToActor,
+  rowToActorSummary,
   rowToDispatch,
   rowToJournal,
   rowToLease,
@@ -165,6 +167,7 @@ export class SqliteStore implements Store {
         to_state: write.state,
         at: write.at,
         snapshot: write.snapshot,
+        event: write.event ?? null,
       });
       writeProjection(s, write.projection, write.at);
       return seq;
@@ -173,6 +176,10 @@ export class SqliteStore implements Store {
   listActiveActors(kind?: ActorKind): ActorRecord[] {
     const rows = kind === undefined ? this.statements.actorsActive.all() : this.statements.actorsActiveOfKind.all(kind);
     return rows.map(rowToActor);
+  }
+
+  listActors(): ActorSummary[] {
+    return this.statements.actorSummaries.all().map(rowToActorSummary);
   }
 
   getActor(id: string): ActorRecord | undefined {
@@ -194,6 +201,7 @@ export class SqliteStore implements Store {
         to_state: 'quarantined',
         at: now,
         snapshot: row.snapshot,
+        event: JSON.stringify({ type: 'statecrew.quarantine', reason }),
       });
       s.actorSeqBump.run(id);
       const table = PROJECTION_TABLES[row.kind];

@@ -1,6 +1,7 @@
 import type {
   ActorKind,
   ActorRecord,
+  ActorSummary,
   DispatchProjection,
   JournalEntry,
   LeaseClaimResult,
@@ -37,6 +38,8 @@ export interface Store {
 
   /** Actors with status `active`, of one kind or all, oldest first. */
   listActiveActors(kind?: ActorKind): ActorRecord[];
+  /** Every actor (active, done and quarantined) without its snapshot, oldest first. */
+  listActors(): ActorSummary[];
   getActor(id: string): ActorRecord | undefined;
   /**
    * Marks an unreadable actor `quarantined` — kept for inspection, never restored — with a

@@ -10,6 +10,12 @@ export type ActorKind = 'supervisor' | 'worker' | 'lease' | 'dispatch';
 export type ActorStatus = 'active' | 'done' | 'quarantined';
 
 /** One persisted actor. */
+/** An actor's row without its snapshot: what listings need. */
+export type ActorSummary = Omit<ActorRecord, 'snapshot'> & {
+  /** When the actor's first snapshot was persisted, ms since the Unix epoch. */
+  readonly createdAt: number;
+};
+
 export interface ActorRecord {
   readonly id: string;
   readonly kind: ActorKind;
@@ -37,6 +43,11 @@ export interface JournalEntry {
   readonly at: number;
   /** JSON text of the persisted snapshot after the transition (for inspection and replay). */
   readonly snapshot: string;
+  /**
+   * JSON text of the event that caused the transition (payloads over 4 KiB are cut to their
+   * `type` with `truncated: true`); `null` for rows written before statecrew recorded events.
+   */
+  readonly event: string | null;
 }
 
 export interface WorkerProjection {
@@ -130,6 +141,8 @@ export interface TransitionWrite {
   /** JSON text of the persisted snapshot. */
   readonly snapshot: string;
   readonly eventType: string;
+  /** JSON text of the event (see {@link JournalEntry.event}). */
+  readonly event?: string;
   readonly fromState: string | null;
   readonly at: number;
   readonly projection: Projection;

@@ -1,6 +1,7 @@
 import { createActor, type Actor, type AnyEventObject, type AnyStateMachine, type InspectionEvent, type Observer } from 'xstate';
 import { z } from 'zod';
 import { ensureError, StoreCorruptError } from './errors.js';
+import { eventToJson } from './eventJson.js';
 import type { Clock } from './clock.js';
 import { actorStatus, deriveRows, stateToString, type MachineSnapshotLike } from './projections.js';
 import type { Store } from '../persistence/store.js';
@@ -104,6 +105,7 @@ export class ActorHost {
       status: actorStatus(snapshot),
       snapshot: json,
       eventType: 'xstate.init',
+      event: eventToJson({ type: 'xstate.init', input }),
       fromState: null,
       at: this.clock.now(),
       create: true,
@@ -246,6 +248,7 @@ export class ActorHost {
         status,
         snapshot: json,
         eventType: event.type,
+        event: eventToJson(event),
         fromState: from,
         at: this.clock.now(),
         ...(this.owner === undefined ? {} : { owner: this.owner }),
