@@ -35,6 +35,7 @@ const SQL = {
   actorsQuarantined: "SELECT id, kind, quarantine_reason FROM actors WHERE status = 'quarantined' ORDER BY updated_at, id",
   ledgerAll: 'SELECT * FROM lease_ledger ORDER BY milestone_id',
   actorGet: 'SELECT * FROM actors WHERE id = ?',
+  changeCounter: 'SELECT data_version AS other, total_changes() AS own FROM pragma_data_version',
   actorsActive: "SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id",
   actorSummaries: `SELECT id, kind, machine_id, machine_version, state, status, seq, created_at, updated_at, owner_runtime
        FROM actors ORDER BY created_at, id`,

@@ -178,6 +178,12 @@ export class SqliteStore implements Store {
     return rows.map(rowToActor);
   }
 
+  /** SQLite: `PRAGMA data_version` (commits of other connections) plus `total_changes()` (this connection's). */
+  changeCounter(): number {
+    const row = this.statements.changeCounter.get() as { other: number; own: number };
+    return row.other + row.own;
+  }
+
   listActors(): ActorSummary[] {
     return this.statements.actorSummaries.all().map(rowToActorSummary);
   }

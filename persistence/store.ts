@@ -134,6 +134,14 @@ export interface Store {
   recordTurnEvents(events: readonly TurnEventRecord[]): void;
   turnEvents(dispatchId: string): TurnEventRecord[];
 
+  /**
+   * A number that grows whenever a change is committed to the store, by this connection or
+   * any other (another process's runtime included); equal values mean nothing changed.
+   * Watchers such as the inspector poll it instead of re-reading tables. Not comparable
+   * across connections.
+   */
+  changeCounter(): number;
+
   /** A random id of this store (32 hex digits), fixed when it was created. */
   storeId(): string;
 

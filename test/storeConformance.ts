@@ -45,6 +45,45 @@ export function describeStoreConformance(name: string, factory: () => { open: ()
       expect(store.getActor('d3')?.status).toBe('quarantined');
     });
 
+    it('keeps the event that caused each transition with its journal row', () => {
+      store.persistTransition({ ...dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }), event: '{"type":"xstate.init"}' });
+      store.persistTransition({ ...dispatchWrite('d1', 'canceled', 'CANCEL', { status: 'done' }), event: '{"type":"CANCEL","reason":"operator"}' });
+      expect(store.journal('d1').map((row) => row.event)).toEqual(['{"type":"xstate.init"}', '{"type":"CANCEL","reason":"operator"}']);
+      expect([...store.queryJournal({ actorId: 'd1' })].map((row) => row.event)).toEqual([
+        '{"type":"xstate.init"}',
+        '{"type":"CANCEL","reason":"operator"}',
+      ]);
+    });
+
+    it('lists every actor, active, done and quarantined, without snapshots', () => {
+      store.persistTransition(dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }));
+      store.persistTransition(dispatchWrite('d2', 'completed', 'xstate.init', { create: true, status: 'done', unitId: 'u2' }));
+      store.persistTransition(dispatchWrite('d3', 'pending.ready', 'xstate.init', { create: true, unitId: 'u3' }));
+      store.quarantineActor('d3', 'test');
+      const actors = store.listActors();
+      expect(actors.map((actor) => [actor.id, actor.status, actor.state])).toEqual([
+        ['d1', 'active', 'pending.ready'],
+        ['d2', 'done', 'completed'],
+        ['d3', 'quarantined', 'pending.ready'],
+      ]);
+      expect(actors[0]).not.toHaveProperty('snapshot');
+    });
+
+    it('moves the change counter on commits of its own and of another connection, and only then', () => {
+      const other = env.reopen();
+      try {
+        const before = store.changeCounter();
+        expect(store.changeCounter()).toBe(before);
+        other.persistTransition(dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }));
+        const afterOther = store.changeCounter();
+        expect(afterOther).toBeGreaterThan(before);
+        store.persistTransition(dispatchWrite('d2', 'pending.ready', 'xstate.init', { create: true, unitId: 'u2' }));
+        expect(store.changeCounter()).toBeGreaterThan(afterOther);
+      } finally {
+        other.close();
+      }
+    });
+
     it('refuses to create an actor that exists', () => {
       store.persistTransition(dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }));
       expect(() => store.persistTransition(dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }))).toThrow(
