@@ -1,13 +1,16 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError, StoreVersionError } from '../errors.js';
 import { MAX_WORKERS } from '../plan/schema.js';
 import { parseDuration } from '../duration.js';
+import { CHARTED_MACHINE_NAMES, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
+import { chartCommand } from './chartCommand.js';
 import { EXIT } from './exitCodes.js';
 import { processIO, type CliIO } from './io.js';
 import { JOURNAL_KINDS, journalCommand, parseLimit, parseSince, type JournalCommandOptions } from './journalCommand.js';
 import { cancelCommand, pauseCommand, resumeCommand, sendCommand, stopCommand } from './controlCommands.js';
 import { doctorCommand, type DoctorCommandOptions } from './doctorCommand.js';
 import { logsCommand, parseAttempt, type LogsCommandOptions } from './logsCommand.js';
+import { inspectCommand, type InspectCommandOptions } from './inspectCommand.js';
 import { runCommand } from './runCommand.js';
 import { statusCommand } from './statusCommand.js';
 
@@ -40,7 +43,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
         .choices(['normal', 'full'])
         .default('normal'),
     )
-    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; durability: 'normal' | 'full' }) => {
+    .option('--inspect', 'serve the visual inspector of the store beside the run and print its URL', false)
+    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; durability: 'normal' | 'full'; inspect: boolean }) => {
       exitCode = await runCommand(
         {
           plan,
@@ -49,6 +53,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
           ...(options.heartbeatTtl === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtl }),
           ...(options.leaseTtl === undefined ? {} : { leaseTtlMs: options.leaseTtl }),
           durability: options.durability,
+          inspect: options.inspect,
         },
         io,
       );
@@ -99,6 +104,16 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     });
 
   program
+    .command('inspect')
+    .description('serve a web page on 127.0.0.1 showing every actor, its statechart and its journal, live; prints its URL')
+    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--port <n>', 'TCP port (default: any free port)', parsePort)
+    .option('--open', "open the page in the system's browser", false)
+    .action(async (options: InspectCommandOptions) => {
+      exitCode = await inspectCommand(options, io);
+    });
+
+  program
     .command('journal')
     .description('print the persisted transitions of every actor, oldest first')
     .option('--store <path>', 'SQLite store', DEFAULT_STORE)
@@ -121,6 +136,16 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--follow', 'keep printing appended output until the turn is over; Ctrl-C exits 130', false)
     .action(async (unitId: string, options: LogsCommandOptions) => {
       exitCode = await logsCommand(unitId, options, io);
+    });
+
+  program
+    .command('chart')
+    .description('draw a built-in statechart from its definition, as SVG or Mermaid text')
+    .addArgument(new Argument('<machine>', 'which statechart').choices(CHARTED_MACHINE_NAMES))
+    .addOption(new Option('--format <format>', 'svg: a standalone SVG document; mermaid: stateDiagram-v2 text').choices(['svg', 'mermaid']).default('svg'))
+    .option('--out <file>', 'write to this file (its folder is created) instead of stdout')
+    .action(async (machine: ChartedMachineName, options: { format: ChartFormat; out?: string }) => {
+      exitCode = await chartCommand({ machine, format: options.format, ...(options.out === undefined ? {} : { out: options.out }) }, io);
     });
 
   try {
@@ -154,4 +179,10 @@ function parseDurationOption(value: string): number {
   const ms = parseDuration(value);
   if (ms === undefined || ms <= 0) throw new InvalidArgumentError(`expected a duration such as 500ms, 30s, 2m or 1h, got "${value}"`);
   return ms;
+}
+
+function parsePort(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65_535) throw new InvalidArgumentError(`expected a port from 0 to 65535, got "${value}"`);
+  return parsed;
 }
