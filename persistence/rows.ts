@@ -28,6 +28,7 @@ const actorRow = z.object({
   status: z.enum(['active', 'done', 'quarantined']),
   snapshot: z.string(),
   seq: int,
+  created_at: int,
   updated_at: int,
   owner_runtime: nullableText,
 });
@@ -126,12 +127,13 @@ export function rowToActor(row: unknown): ActorRecord {
     status: r.status,
     snapshot: r.snapshot,
     seq: r.seq,
+    createdAt: r.created_at,
     updatedAt: r.updated_at,
     owner: r.owner_runtime,
   };
 }
 
-const actorSummaryRow = actorRow.omit({ snapshot: true }).extend({ created_at: int });
+const actorSummaryRow = actorRow.omit({ snapshot: true });
 
 export function rowToActorSummary(row: unknown): ActorSummary {
   const r = parseRow(actorSummaryRow, 'actors', row);

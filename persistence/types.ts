@@ -11,10 +11,7 @@ export type ActorStatus = 'active' | 'done' | 'quarantined';
 
 /** One persisted actor. */
 /** An actor's row without its snapshot: what listings need. */
-export type ActorSummary = Omit<ActorRecord, 'snapshot'> & {
-  /** When the actor's first snapshot was persisted, ms since the Unix epoch. */
-  readonly createdAt: number;
-};
+export type ActorSummary = Omit<ActorRecord, 'snapshot'>;
 
 export interface ActorRecord {
   readonly id: string;
@@ -28,6 +25,8 @@ export interface ActorRecord {
   readonly snapshot: string;
   /** Sequence number of the last journal row of this actor (1 = first snapshot). */
   readonly seq: number;
+  /** When the actor's first snapshot was persisted, ms since the Unix epoch. */
+  readonly createdAt: number;
   readonly updatedAt: number;
   /** Runtime that drives the actor (`null` for rows written before ownership existed). */
   readonly owner: string | null;

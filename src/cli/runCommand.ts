@@ -4,6 +4,7 @@ import type { Plan } from '../plan/types.js';
 import { createRuntime, type Runtime, type RunResult } from '../runtime.js';
 import { formatDuration } from '../duration.js';
 import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { startInspector, type Inspector } from '../inspector/server.js';
 import { attachReporter } from './reporter.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -20,6 +21,8 @@ export interface RunCommandOptions {
   readonly leaseTtlMs?: number;
   /** SQLite `synchronous`: `normal` (default) or `full`. */
   readonly durability?: 'normal' | 'full';
+  /** Serve the inspector of the store beside the run (see `statecrew inspect`) and print its URL. @default false */
+  readonly inspect?: boolean;
 }
 
 /**
@@ -41,6 +44,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     ...(options.workers === undefined ? {} : { workers: options.workers }),
   };
   const store = SqliteStore.fromPath(plan.store, { durability: options.durability ?? 'normal' });
+  const inspector = options.inspect === true ? await startInspectorBeside(plan.store, io) : undefined;
   const started = Date.now();
   let transitions = 0;
   let current: Runtime | undefined;
@@ -85,8 +89,16 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    await inspector?.close();
     store.close();
   }
+}
+
+/** The inspector on its own read-only connection, so it sees the run's commits as another process would. */
+async function startInspectorBeside(storePath: string, io: CliIO): Promise<Inspector> {
+  const inspector = await startInspector({ store: storePath, onError: (error) => io.stderr.write(`statecrew inspect: ${error.message}\n`) });
+  io.stdout.write(`statecrew inspector: ${inspector.url} (until the run ends; \`statecrew inspect\` shows the store afterwards)\n`);
+  return inspector;
 }
 
 function summary(result: RunResult, plan: Plan, io: CliIO, elapsedMs: number, transitions: number): string {

@@ -1,0 +1,207 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AnyStateMachine } from 'xstate';
+import { SqliteStore } from '../../persistence/sqliteStore.js';
+import type { Store } from '../../persistence/store.js';
+import { ensureError } from '../errors.js';
+import { loadInspectorAssets } from './assets.js';
+import { BUILT_IN_MACHINES, createChartCache } from './chartCache.js';
+import { readActorDetail, readActorList } from './inspectorData.js';
+
+/** Options of {@link startInspector}. */
+export interface InspectorOptions {
+  /**
+   * The store to show: a path (opened read-only; the file must exist) or an open
+   * {@link Store}, which the inspector does not close.
+   */
+  readonly store: string | Store;
+  /** TCP port on 127.0.0.1. @default 0 (a free port chosen by the system) */
+  readonly port?: number;
+  /** Access token every request must carry (`?token=` or the cookie the page sets). @default 32 random bytes, base64url */
+  readonly token?: string;
+  /** Extra machine definitions by recorded machine id, for actors of a host's own machines; the built-in four are always known. */
+  readonly machines?: Readonly<Record<string, AnyStateMachine>>;
+  /** How often the store is checked for changes pushed to open pages, in ms. @default 250 */
+  readonly pollMs?: number;
+  /** Called with failures of the store or of a request (the page shows them too). @default none */
+  readonly onError?: (error: Error) => void;
+}
+
+/** A running inspector. */
+export interface Inspector {
+  /** The page's address including its access token: `http://127.0.0.1:<port>/?token=<token>`. */
+  readonly url: string;
+  readonly port: number;
+  readonly token: string;
+  /** Stops listening, ends live streams and closes the store if the inspector opened it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the visual inspector: a self-contained page (no CDN, no external fonts) listing the
+ * store's actors, drawing the selected actor's statechart with its state highlighted, and its
+ * journal as a timeline for time travel. Open pages are told of every change (server-sent
+ * events, checked every `pollMs`), so they follow a runtime in another process live.
+ *
+ * Binds to 127.0.0.1 only. Every request needs the access token, in the query (`?token=`) or
+ * in the cookie the page sets on its first load; without it the answer is 401.
+ * @throws StoreNotFoundError / StoreCorruptError / StoreVersionError when `store` is a path
+ *   that is not a readable store of this version.
+ */
+export async function startInspector(options: InspectorOptions): Promise<Inspector> {
+  const ownsStore = typeof options.store === 'string';
+  const store = typeof options.store === 'string' ? SqliteStore.fromPath(options.store, { readonly: true }) : options.store;
+  const token = options.token ?? crypto.randomBytes(32).toString('base64url');
+  const assets = loadInspectorAssets();
+  const charts = createChartCache({ ...BUILT_IN_MACHINES, ...options.machines });
+  const streams = new Set<http.ServerResponse>();
+  const report = (error: unknown) => options.onError?.(ensureError(error));
+  let port = 0;
+
+  const cookieName = () => `statecrew_inspect_${port}`;
+  const authorized = (request: http.IncomingMessage, url: URL): boolean => {
+    const offered = url.searchParams.get('token') ?? readCookie(request.headers.cookie, cookieName());
+    return offered !== undefined && offered !== null && sameToken(offered, token);
+  };
+
+  const server = http.createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
+    setSecurityHeaders(response);
+    if (!authorized(request, url)) {
+      send(response, 401, 'text/plain; charset=utf-8', '401: this inspector needs its access token: open the URL that `statecrew inspect` printed.\n');
+      return;
+    }
+    if (request.method !== 'GET') {
+      send(response, 405, 'text/plain; charset=utf-8', '405: the inspector is read-only\n');
+      return;
+    }
+    route(url).catch((error: unknown) => {
+      report(error);
+      if (!response.headersSent) sendJson(response, 500, { error: ensureError(error).message });
+      else response.end();
+    });
+
+    async function route(url: URL): Promise<void> {
+      const pathname = url.pathname;
+      if (pathname === '/' || pathname === '/index.html') {
+        if (url.searchParams.has('token')) {
+          response.setHeader('Set-Cookie', `${cookieName()}=${token}; HttpOnly; SameSite=Strict; Path=/`);
+        }
+        return sendAsset('index.html');
+      }
+      if (pathname.startsWith('/assets/')) return sendAsset(pathname.slice('/assets/'.length));
+      if (pathname === '/api/actors') return sendJson(response, 200, { store: storeName(options.store), ...readActorList(store) });
+      if (pathname.startsWith('/api/actors/')) {
+        const id = decodeURIComponent(pathname.slice('/api/actors/'.length));
+        const after = Number(url.searchParams.get('after') ?? '0');
+        const detail = readActorDetail(store, id, Number.isInteger(after) && after > 0 ? after : 0);
+        if (detail === undefined) return sendJson(response, 404, { error: `no actor ${id} in the store` });
+        return sendJson(response, 200, detail);
+      }
+      if (pathname.startsWith('/api/charts/') && pathname.endsWith('.svg')) {
+        const machineId = decodeURIComponent(pathname.slice('/api/charts/'.length, -'.svg'.length));
+        const svg = await charts.svg(machineId);
+        if (svg === undefined) return sendJson(response, 404, { error: `no statechart known for machine ${machineId}` });
+        return send(response, 200, 'image/svg+xml; charset=utf-8', svg);
+      }
+      if (pathname === '/api/events') return openStream();
+      return send(response, 404, 'text/plain; charset=utf-8', `404: ${pathname}\n`);
+    }
+
+    function sendAsset(name: string): void {
+      const asset = assets.get(name);
+      if (asset === undefined) return send(response, 404, 'text/plain; charset=utf-8', `404: ${name}\n`);
+      send(response, 200, asset.type, asset.body);
+    }
+
+    function openStream(): void {
+      response.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', Connection: 'keep-alive' });
+      response.write(`event: change\ndata: ${JSON.stringify({ version: lastVersion })}\n\n`);
+      streams.add(response);
+      request.on('close', () => streams.delete(response));
+    }
+  });
+
+  // One watcher for all pages: a cheap query per tick, a push only when something committed.
+  let lastVersion = store.changeCounter();
+  let ticks = 0;
+  const watcher = setInterval(() => {
+    ticks++;
+    if (streams.size === 0) return;
+    let message: string;
+    try {
+      const version = store.changeCounter();
+      if (version !== lastVersion) {
+        lastVersion = version;
+        message = `event: change\ndata: ${JSON.stringify({ version })}\n\n`;
+      } else {
+        // A comment every ~15 s keeps proxies and the browser from timing the stream out.
+        message = ticks % Math.ceil(15_000 / (options.pollMs ?? 250)) === 0 ? ': keep-alive\n\n' : '';
+      }
+    } catch (error) {
+      report(error);
+      message = `event: store-error\ndata: ${JSON.stringify({ error: ensureError(error).message })}\n\n`;
+    }
+    if (message !== '') for (const stream of streams) stream.write(message);
+  }, options.pollMs ?? 250);
+  watcher.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  port = (server.address() as AddressInfo).port;
+
+  return {
+    url: `http://127.0.0.1:${port}/?token=${token}`,
+    port,
+    token,
+    close: async () => {
+      clearInterval(watcher);
+      for (const stream of streams) stream.end();
+      streams.clear();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      if (ownsStore) store.close();
+    },
+  };
+}
+
+function setSecurityHeaders(response: http.ServerResponse): void {
+  // Everything comes from this server: the policy itself keeps the page offline-safe.
+  response.setHeader(
+    'Content-Security-Policy',
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'",
+  );
+  response.setHeader('X-Content-Type-Options', 'nosniff');
+  response.setHeader('Referrer-Policy', 'no-referrer');
+  response.setHeader('Cache-Control', 'no-store');
+}
+
+function send(response: http.ServerResponse, status: number, type: string, body: string | Buffer): void {
+  response.writeHead(status, { 'Content-Type': type });
+  response.end(body);
+}
+
+function sendJson(response: http.ServerResponse, status: number, value: unknown): void {
+  send(response, status, 'application/json; charset=utf-8', JSON.stringify(value));
+}
+
+function sameToken(offered: string, token: string): boolean {
+  const a = Buffer.from(offered);
+  const b = Buffer.from(token);
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) return value.join('=');
+  }
+  return undefined;
+}
+
+function storeName(store: string | Store): string {
+  return typeof store === 'string' ? store : 'embedded store';
+}

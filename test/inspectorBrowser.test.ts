@@ -1,0 +1,129 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fixture, killRunningClis, makeTempDir, startCli, writePlan } from './helpers/cli.js';
+
+/**
+ * The inspector in a real browser: Debian's Chromium driven by playwright-core (never a
+ * downloaded browser), against `statecrew run --inspect` running a fixture plan in another
+ * process. Screenshots go to `test-artifacts/` (not committed).
+ */
+
+const CHROMIUM = process.env.STATECREW_CHROMIUM ?? '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
+const UI_TIMEOUT_MS = 20_000;
+
+let browser: Browser;
+let dir: string;
+
+beforeAll(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser.close();
+});
+
+beforeEach(() => {
+  dir = makeTempDir();
+});
+
+afterEach(async () => {
+  await killRunningClis();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Waits until `selector` matches in the page (Playwright polls the DOM; no fixed sleeps). */
+async function shows(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector, { state: 'attached', timeout: UI_TIMEOUT_MS });
+}
+
+/** Values of `attribute` of every element matching `selector`, in document order. */
+async function attributes(page: Page, selector: string, attribute: string): Promise<(string | null)[]> {
+  return Promise.all((await page.locator(selector).all()).map((element) => element.getAttribute(attribute)));
+}
+
+const activeStates = (page: Page) => attributes(page, '#chart g.sc-state.sc-active', 'data-path');
+
+describe('statecrew run --inspect, in Chromium', () => {
+  it('lists the actors, highlights states, follows the run live, travels back in time, and refuses requests without the token', async () => {
+    const node = process.execPath;
+    const unit = (id: string, go: string) => ({ id, command: [node, fixture('exit-when-file.mjs'), path.join(dir, go), '0'] });
+    writePlan(dir, { version: 1, workers: 1, milestones: [{ id: 'm', units: [unit('u1', 'go1'), unit('u2', 'go2')] }] });
+    const run = startCli(dir, ['run', 'plan.yaml', '--inspect']);
+    const [, url = ''] = await run.waitForLine(/statecrew inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/);
+    const origin = new URL(url).origin;
+
+    // Without the token: 401, for the page and for the API alike.
+    expect((await fetch(`${origin}/`)).status).toBe(401);
+    expect((await fetch(`${origin}/api/actors`)).status).toBe(401);
+
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(url);
+
+    // Actors: every kind listed with its state; the worker runs u1's turn.
+    await shows(page, '#actors tr[data-actor-id^="worker-"] td.state:text-is("in_turn")');
+    await shows(page, '#actors tr[data-actor-id="u1#1"] td.state:text-is("running")');
+    const kinds = [...new Set(await page.locator('#actors tbody tr td.kind').allTextContents())].sort();
+    expect(kinds).toEqual(['dispatch', 'lease', 'supervisor', 'worker']);
+    const leaseState = await page.textContent('#actors tr[data-actor-id^="m@lease-"] td.state');
+    expect(leaseState).toBe('held');
+
+    // Filter by kind: only workers remain, with the count in the option.
+    await page.selectOption('#filter-kind', 'worker');
+    expect(await page.locator('#actors tbody tr td.kind').allTextContents()).toEqual(['worker']);
+    expect(await page.textContent('#filter-kind option[value="worker"]')).toBe('worker (1)');
+
+    // The selected worker's statechart highlights its current state.
+    await page.click('#actors tr[data-actor-id^="worker-"]');
+    await shows(page, '#chart g.sc-state.sc-active[data-path="in_turn"]');
+    expect(await activeStates(page)).toEqual(['in_turn']);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-worker.png') });
+
+    // Select u1's dispatch: running. Then let the turn finish: the page follows without reloading.
+    await page.selectOption('#filter-kind', 'dispatch');
+    await page.click('#actors tr[data-actor-id="u1#1"]');
+    await shows(page, '#chart g.sc-state.sc-active[data-path="running"]');
+    await page.evaluate('window.notReloaded = true');
+    fs.writeFileSync(path.join(dir, 'go1'), '');
+    await shows(page, '#chart g.sc-state.sc-active[data-path="completed"]');
+    await shows(page, '#actors tr[data-actor-id="u1#1"] td.state:text-is("completed (done)")');
+    await shows(page, '#actors tr[data-actor-id="u2#1"]');
+    expect(await page.evaluate('window.notReloaded')).toBe(true);
+
+    // Time travel: the dispatch's first transition shows it pending in backoff, and the
+    // context and event of that moment.
+    await page.click('#timeline li[data-seq="1"]');
+    await shows(page, '#mode.past');
+    expect(await activeStates(page)).toEqual(['pending', 'pending.backoff']);
+    expect(await page.textContent('#event')).toContain('"type": "xstate.init"');
+    expect(JSON.parse((await page.textContent('#context')) ?? 'null')).toMatchObject({ unitId: 'u1', workerId: null });
+    await page.click('#timeline li:has-text("→ running")');
+    await shows(page, '#chart g.sc-state.sc-active[data-path="running"]');
+    await shows(page, '#chart g.sc-edge.sc-taken[data-event="START"]');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-time-travel.png') });
+    await page.click('#back-to-live');
+    await shows(page, '#chart g.sc-state.sc-active[data-path="completed"]');
+
+    // Everything the page loaded came from the inspector itself.
+    expect(requested.length).toBeGreaterThan(0);
+    expect(requested.filter((address) => !address.startsWith(`${origin}/`))).toEqual([]);
+    expect(pageErrors).toEqual([]);
+
+    fs.writeFileSync(path.join(dir, 'go2'), '');
+    const result = await run.done;
+    expect(result.code).toBe(0);
+    await page.close();
+  });
+});
