@@ -33,6 +33,11 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.mjs', '**/*.js', 'bin/**'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { parserOptions: { projectService: false, project: false }, globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', clearTimeout: 'readonly', setImmediate: 'readonly', performance: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+  },
+  {
     // The inspector page: a plain browser module, served as it is.
     files: ['assets/**/*.js'],
     ...tseslint.configs.disableTypeChecked,
@@ -41,10 +46,5 @@ export default tseslint.config(
       parserOptions: { projectService: false, project: false },
       globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', fetch: 'readonly', EventSource: 'readonly', URLSearchParams: 'readonly', setInterval: 'readonly', console: 'readonly' },
     },
-  },
-  {
-    files: ['**/*.mjs', 'bin/**', 'scripts/**/*.js'],
-    ...tseslint.configs.disableTypeChecked,
-    languageOptions: { parserOptions: { projectService: false, project: false }, globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', clearTimeout: 'readonly', setImmediate: 'readonly', performance: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
   },
 );
