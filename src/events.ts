@@ -27,9 +27,20 @@ export type RuntimeEvents = {
     /** ms until the retry may start, or `null` when the unit is out of attempts. */
     retryInMs: number | null;
   };
+  /**
+   * The unit failed the same way (exit code and last stderr line) `stuckAfter` times in a
+   * row and gets no more attempts; emitted after its `unit.failed`.
+   */
+  'unit.stuck': { unitId: string; dispatchId: string; attempt: number; reason: string };
   'unit.canceled': { unitId: string; dispatchId: string; reason: string };
   'lease.acquired': { milestoneId: string; workerId: string; fencingToken: number };
+  /** Every end of a lease: `released`, `refused`, `expired` or `lost`. */
   'lease.ended': { milestoneId: string; workerId: string; fencingToken: number | null; state: string; reason: string | null };
+  /**
+   * The holder lost the lease without releasing it: `lost` (a newer fencing token exists,
+   * the store refused a renewal) or `expired` (its TTL passed unrenewed); emitted after `lease.ended`.
+   */
+  'lease.lost': { milestoneId: string; workerId: string; fencingToken: number | null; state: 'lost' | 'expired'; reason: string | null };
   'worker.started': { workerId: string };
   /** `lastActivityAt`: the last output of its turn the runtime saw (else when the turn ended), ms since epoch. */
   'worker.died': { workerId: string; unitId: string | null; reason: string; lastActivityAt: number | null };

@@ -1,20 +1,29 @@
+import type Database from 'better-sqlite3';
 import type { Emitter } from 'mitt';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Durability } from '../persistence/sqliteStore.js';
 import type { Store } from '../persistence/store.js';
-import type { ActorKind } from '../persistence/types.js';
+import type { ActorKind, ActorStatus, ActorSummary } from '../persistence/types.js';
 import type { SnapshotMigration } from './actorHost.js';
 import type { Clock } from './clock.js';
 import type { RuntimeEvents } from './events.js';
+import type { PlanAddition } from './plan/extend.js';
 import type { Plan } from './plan/types.js';
+import type { MachineOverrides } from './implementations.js';
 import type { Progress } from './progress.js';
 import { RuntimeImpl } from './runtimeImpl.js';
 
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
-  /** Path of the SQLite store, or an open {@link Store}. @default '.statecrew/statecrew.db' */
-  readonly store?: string | Store;
-  /** Only with a store path. @default 'normal' */
+  /**
+   * The store: a path of a SQLite file (created with its folder when missing), an open
+   * better-sqlite3 `Database` (wrapped in a `SqliteStore` and migrated), or any
+   * {@link Store}. The runtime never closes it: results stay readable through
+   * `runtime.store` after the run; close it with `runtime.store.close()`.
+   * @default '.statecrew/statecrew.db'
+   */
+  readonly store?: string | Store | Database.Database;
+  /** SQLite `synchronous`: `normal` (a commit survives a crash of the process) or `full` (also a power cut). Not with a {@link Store}. @default 'normal' */
   readonly durability?: Durability;
   /** Source of time for every deadline. @default systemClock */
   readonly clock?: Clock;
@@ -30,8 +39,28 @@ export interface RuntimeOptions {
   readonly heartbeatTtlMs?: number;
   /** How often the runtime looks at the store for work and dead runtimes, in ms. @default 500 */
   readonly pollMs?: number;
-  /** XState inspection observer attached to every actor the runtime creates or restores. */
+  /**
+   * XState inspection observer attached to every actor the runtime creates or restores, e.g.
+   * `createWebSocketInspector().inspect` from `@statelyai/inspect`.
+   */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** Receives the runtime's notable events as log lines (see {@link Logger}). @default none: the runtime prints nothing */
+  readonly logger?: Logger;
+  /**
+   * A host's implementations: `workerMachine.provide({ actors: { runTurn } })` and the like
+   * (see {@link MachineOverrides}).
+   * @throws UsageError from `createRuntime` when a machine is not made from the exported one.
+   */
+  readonly machines?: MachineOverrides;
+  /** Size of the worker pool; overrides the plan's `workers`. @default the plan's, else 2 */
+  readonly workers?: number;
+  /**
+   * Keep running when every unit has finished, waiting for work from {@link Runtime.submit},
+   * until {@link Runtime.stop}: for servers. @default false: the run ends when the plan is done
+   */
+  readonly keepAlive?: boolean;
+  /** Folder against which submitted units' `cwd` resolve. @default process.cwd() */
+  readonly cwd?: string;
   /**
    * Upgrades persisted snapshots of older machine versions, per actor kind (see
    * {@link SnapshotMigration}). Without one, an actor of another version is quarantined.
@@ -60,16 +89,44 @@ export interface Runtime {
   /**
    * Registers the runtime, records `plan`, takes over the actors of dead runtimes, restores
    * and reconciles every actor it owns, and starts scheduling. Resolves once scheduling has
-   * started.
+   * started. Without `plan`, runs the plan recorded in the store (a restarted host resumes
+   * what was submitted before), or an empty one to {@link Runtime.submit} to.
+   * @throws UsageError when called twice.
    */
-  start(plan: Plan): Promise<void>;
+  start(plan?: Plan): Promise<void>;
+  /**
+   * Adds milestones and units to the running plan (validated with the plan file's schema;
+   * see {@link PlanAddition}), records the plan in the store, and schedules them at once.
+   * @returns the ids of the units added.
+   * @throws PlanError when the addition is invalid (nothing is added).
+   * @throws RuntimeStoppedError before `start` or after the run ended.
+   */
+  submit(addition: PlanAddition): string[];
+  /**
+   * One actor of the store with its current state, context and persisted snapshot, or
+   * `undefined` when there is none with this id.
+   */
+  get(id: string): ActorView | undefined;
+  /** Actors of the store (active, done and quarantined), oldest first; `state` matches the whole state or its top-level state. */
+  list(filter?: { readonly kind?: ActorKind; readonly state?: string; readonly status?: ActorStatus }): ActorSummary[];
+  /**
+   * Sends an event to a live actor of this runtime (e.g. `{ type: 'STOP', reason }` to a
+   * worker). The event is the same as any other: persisted with the transition it causes.
+   * @returns `false` when this runtime does not drive an actor with this id.
+   * @throws UsageError when `event` is not an object with a string `type`, or is an XState
+   *   internal event (`xstate.*`).
+   * @throws RuntimeStoppedError before `start`.
+   */
+  send(id: string, event: { readonly type: string; readonly [key: string]: unknown }): boolean;
   /** Resolves when the run has ended (all work done, stopped, or fenced) and every actor is persisted. */
   readonly finished: Promise<RunResult>;
   /**
    * Drains: stops every worker (kill, verify, record), cancels pending dispatches, releases
    * leases. Resolves with the run's result, using `exitCode` unless the run already ended.
+   * @param reason recorded with the supervisor's `DRAIN` event. @default 'stopped by the host'
+   * @param exitCode @default 130 (as for SIGINT: stopped before the plan was done)
    */
-  stop(reason: string, exitCode: number): Promise<RunResult>;
+  stop(reason?: string, exitCode?: number): Promise<RunResult>;
   /**
    * Queues a message for a unit (durably, in order): after the unit's own turn, each message
    * becomes the input of one more turn of it, exactly once. Returns the message id.
@@ -87,7 +144,36 @@ export interface Runtime {
   detach(): void;
 }
 
-/** Creates a runtime; nothing is registered until {@link Runtime.start}. */
+/** An actor as {@link Runtime.get} reads it. */
+export interface ActorView extends ActorSummary {
+  /** Active state paths, outermost first: `['pending', 'pending.backoff']`. */
+  readonly activePaths: readonly string[];
+  /** The machine's context. */
+  readonly context: unknown;
+  /** The persisted snapshot (`actor.getPersistedSnapshot()`), parsed. */
+  readonly snapshot: unknown;
+  /** `true` when this runtime drives the actor in memory now. */
+  readonly live: boolean;
+}
+
+/**
+ * Where the runtime's log lines go: `console` fits, as do pino and winston loggers. Levels:
+ * `debug` every persisted transition; `info` units started and completed, leases acquired,
+ * workers started, restore and takeover; `warn` units failed or stuck, leases lost, workers
+ * died, quarantined rows, draining; `error` refused writes and store failures.
+ */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * Creates a runtime; nothing is registered until {@link Runtime.start}.
+ * @throws UsageError when `options.machines` holds a machine not made from the exported one.
+ * @throws StoreCorruptError / StoreVersionError when the store cannot be opened.
+ */
 export function createRuntime(options: RuntimeOptions = {}): Runtime {
   return new RuntimeImpl(options);
 }

@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { z } from 'zod';
 import path from 'node:path';
 import type { Emitter } from 'mitt';
 import type { LeaseContext } from '../machines/lease.js';
@@ -6,18 +7,22 @@ import type { WorkerContext } from '../machines/worker.js';
 import { killProcessGroup, processStartTime } from '../actors/processes.js';
 import { SqliteStore } from '../persistence/sqliteStore.js';
 import type { Store } from '../persistence/store.js';
-import type { ActorKind, ActorRecord } from '../persistence/types.js';
+import type { ActorKind, ActorRecord, ActorSummary } from '../persistence/types.js';
 import { ActorHost, type HostedActor, type PersistedTransition } from './actorHost.js';
 import { systemClock, type Clock } from './clock.js';
 import { createEmitter } from './emitter.js';
 import { ensureError, OwnershipLostError, PersistError, RuntimeStoppedError, StaleFencingTokenError, UsageError } from './errors.js';
 import type { RuntimeEvents } from './events.js';
-import { machineDefinitions, type EffectContext } from './implementations.js';
+import { checkMachineOverrides, machineDefinitions, type EffectContext } from './implementations.js';
 import { markLiveInThisProcess } from './liveness.js';
 import { recordPlan } from './planRecord.js';
 import { takeOverDeadRuntimes } from './takeover.js';
 import { recordedTurnStart } from './turnEvidence.js';
-import type { Runtime, RunResult, RuntimeOptions } from './runtime.js';
+import type { ActorView, Runtime, RunResult, RuntimeOptions } from './runtime.js';
+import { listActorSummaries, readActorView } from './actorViews.js';
+import { attachLogger } from './logger.js';
+import { emptyPlan, externalEvent, openStore, storedPlan } from './hostInput.js';
+import { extendPlan, type PlanAddition } from './plan/extend.js';
 import type { Plan } from './plan/types.js';
 import type { Progress } from './progress.js';
 import { OperatorCommands } from './operatorCommands.js';
@@ -48,15 +53,14 @@ export class RuntimeImpl implements Runtime {
   private readonly wakeTimers = new Map<number, unknown>();
   private pollTimer: unknown;
   private done = false;
+  private started = false;
   private readonly milestoneStates = new Map<string, string>();
 
-  constructor(options: RuntimeOptions) {
+  constructor(private readonly options: RuntimeOptions) {
+    checkMachineOverrides(options.machines ?? {});
     this.clock = options.clock ?? systemClock;
     const storePath = typeof options.store === 'string' ? options.store : '.statecrew/statecrew.db';
-    this.store =
-      typeof options.store === 'object'
-        ? options.store
-        : SqliteStore.fromPath(storePath, options.durability === undefined ? {} : { durability: options.durability });
+    this.store = openStore(options.store ?? storePath, options.durability);
     const storeFile = this.store instanceof SqliteStore ? this.store.db.name : storePath;
     this.logsDir = options.logsDir ?? path.join(path.dirname(path.resolve(storeFile)), 'logs');
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
@@ -74,17 +78,22 @@ export class RuntimeImpl implements Runtime {
     this.host = new ActorHost(
       this.store,
       this.clock,
-      machineDefinitions(effects, Math.max(1, Math.floor(this.heartbeatTtlMs / 3)), options.migrations),
+      machineDefinitions(effects, Math.max(1, Math.floor(this.heartbeatTtlMs / 3)), options.migrations, options.machines),
       {
         onTransition: (transition) => this.onTransition(transition),
         onPersistError: (actorId, kind, error) => this.onPersistError(actorId, kind, error),
         ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
       },
     );
+    if (options.logger !== undefined) attachLogger(this.events, options.logger);
   }
 
-  async start(plan: Plan): Promise<void> {
+  async start(given?: Plan): Promise<void> {
+    if (this.started) throw new UsageError('start() was called twice; create another runtime instead');
+    this.started = true;
     await Promise.resolve();
+    const base = given ?? storedPlan(this.store) ?? emptyPlan(this.store);
+    const plan = this.options.workers === undefined ? base : { ...base, workers: this.options.workers };
     const now = this.clock.now();
     const procStartTime = processStartTime(process.pid);
     this.id = `runtime-${this.store.nextSequence('runtime')}`;
@@ -128,7 +137,33 @@ export class RuntimeImpl implements Runtime {
     this.queueTick();
   }
 
-  stop(reason: string, exitCode: number): Promise<RunResult> {
+  submit(addition: PlanAddition): string[] {
+    if (this.plan === undefined || this.scheduler === undefined || this.done) throw new RuntimeStoppedError();
+    const { plan, added } = extendPlan(this.plan, addition, { cwd: this.options.cwd ?? process.cwd(), file: this.plan.file });
+    recordPlan(this.store, plan, this.clock.now(), this.events);
+    this.plan = plan;
+    this.scheduler.setPlan(plan);
+    this.queueTick();
+    return added;
+  }
+
+  get(id: string): ActorView | undefined {
+    return readActorView(this.store, id, (actorId) => this.host.get(actorId)?.ended === false);
+  }
+
+  list(filter?: Parameters<Runtime['list']>[0]): ActorSummary[] {
+    return listActorSummaries(this.store, filter);
+  }
+
+  send(id: string, event: { readonly type: string; readonly [key: string]: unknown }): boolean {
+    if (this.supervisor === undefined) throw new RuntimeStoppedError();
+    const parsed = externalEvent.safeParse(event);
+    if (!parsed.success) throw new UsageError(`cannot send to ${id}: ${z.prettifyError(parsed.error)}`);
+    if (this.done) return false;
+    return this.host.send(id, parsed.data);
+  }
+
+  stop(reason = 'stopped by the host', exitCode = 130): Promise<RunResult> {
     if (this.drainExitCode === null && !this.done) {
       this.drainExitCode = exitCode;
       this.drainReason = reason;
@@ -362,7 +397,7 @@ export class RuntimeImpl implements Runtime {
     if (this.drainExitCode === null) {
       const progress = scheduler.tick();
       this.reportMilestones(progress);
-      if (progress.finished && scheduler.quiescent()) {
+      if (progress.finished && scheduler.quiescent() && this.options.keepAlive !== true) {
         void this.stop(progress.succeeded ? 'completed' : 'finished with failures', progress.succeeded ? 0 : 1);
       }
       return;

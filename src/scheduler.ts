@@ -43,14 +43,22 @@ export class Scheduler {
   /** `statecrew pause`: no new turn starts (running ones finish). Read from the store every pass. */
   private paused = false;
 
+  private plan: Plan;
+
   constructor(private readonly deps: SchedulerDeps) {
+    this.plan = deps.plan;
     this.storeId = deps.store.storeId();
+  }
+
+  /** Replaces the plan (units were submitted); the next tick schedules what it added. */
+  setPlan(plan: Plan): void {
+    this.plan = plan;
   }
 
   /** Current derived progress of the plan. */
   progress(): Progress {
     const { store } = this.deps;
-    return deriveProgress(this.deps.plan, store.listDispatches(), store.listLeases(), readOperatorInput(store));
+    return deriveProgress(this.plan, store.listDispatches(), store.listLeases(), readOperatorInput(store));
   }
 
   /** Runs one pass while the runtime is `running`. */
@@ -139,7 +147,7 @@ export class Scheduler {
    */
   private stuckSignature(unitId: string, dispatchId: string, result: TurnResult): string | null {
     if (isTurnSuccess(result) || result.kind === 'lost' || result.kind === 'stopped') return null;
-    const spec = this.deps.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
+    const spec = this.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
     if (spec === undefined) return null;
     const signature = failureSignature({ outcome: result.kind, exitCode: result.exitCode, signal: result.signal, lastStderrLine: result.lastStderrLine });
     const previous = this.deps.store.listDispatches(unitId).filter((d) => d.id !== dispatchId && countsAsFailure(d));
@@ -332,7 +340,7 @@ export class Scheduler {
   private keepPoolSize(progress: Progress): void {
     if (progress.finished) return;
     let live = this.liveWorkers().length;
-    while (live < this.deps.plan.workers) {
+    while (live < this.plan.workers) {
       try {
         this.deps.startWorker();
       } catch (error) {

@@ -57,6 +57,9 @@ export function describeTransition(
           reason: c.endReason ?? c.result?.reason ?? to,
           retryInMs: retries ? Math.max(0, (retryAt ?? clock.now()) - clock.now()) : null,
         });
+        if (to === 'stuck') {
+          events.emit('unit.stuck', { unitId: c.unitId, dispatchId: c.dispatchId, attempt: c.attempt, reason: c.endReason ?? c.result?.reason ?? 'stuck' });
+        }
       } else if (to === 'canceled') {
         events.emit('unit.canceled', { unitId: c.unitId, dispatchId: c.dispatchId, reason: c.endReason ?? 'canceled' });
       }
@@ -74,6 +77,9 @@ export function describeTransition(
           state: to,
           reason: c.endReason,
         });
+        if (to === 'lost' || to === 'expired') {
+          events.emit('lease.lost', { milestoneId: c.milestoneId, workerId: c.workerId, fencingToken: c.fencingToken, state: to, reason: c.endReason });
+        }
       }
       return;
     }

@@ -73,11 +73,30 @@ export function loadPlan(file: string, options: LoadPlanOptions): Plan {
  */
 export function parsePlan(text: string, options: ParsePlanOptions): Plan {
   const file = path.resolve(options.cwd, options.file);
-  const data = parseYaml(text, file);
+  return resolvePlan(validatePlanDocument(parseYaml(text, file), file), file, path.resolve(options.cwd));
+}
+
+/**
+ * Ids already in a plan that a document adds to: its milestones (with their dependencies)
+ * may be named in `dependsOn` and receive more units; its unit ids may not be reused.
+ * @internal
+ */
+export interface ExistingPlanIds {
+  readonly milestones: ReadonlyMap<string, readonly string[]>;
+  readonly unitIds: ReadonlySet<string>;
+}
+
+/**
+ * Schema and cross-field validation of a plan document (already parsed from YAML or given as
+ * an object), every issue reported at once.
+ * @throws {PlanError} naming `file` and each field path.
+ * @internal
+ */
+export function validatePlanDocument(data: unknown, file: string, existing?: ExistingPlanIds): PlanDocument {
   const parsed = planDocumentSchema.safeParse(data);
-  const issues = [...(parsed.success ? [] : parsed.error.issues.flatMap(toPlanIssues)), ...checkReferences(data)];
+  const issues = [...(parsed.success ? [] : parsed.error.issues.flatMap(toPlanIssues)), ...checkReferences(data, existing)];
   if (!parsed.success || issues.length > 0) throw new PlanError(file, issues, parsed.success ? {} : { cause: parsed.error });
-  return resolvePlan(parsed.data, file, path.resolve(options.cwd));
+  return parsed.data;
 }
 
 /**
@@ -198,7 +217,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * schema issues: unique milestone ids, unit ids unique across the plan, dependencies that
  * name known milestones other than the milestone itself, listed once, without cycles.
  */
-function checkReferences(data: unknown): PlanIssue[] {
+function checkReferences(data: unknown, existing?: ExistingPlanIds): PlanIssue[] {
   const milestones: MilestoneRefs[] = itemsAt(data, 'milestones').map((milestone, index) => ({
     index,
     id: stringAt(milestone, 'id'),
@@ -215,15 +234,23 @@ function checkReferences(data: unknown): PlanIssue[] {
       if (first === undefined) milestoneIndex.set(milestone.id, milestone.index);
       else issues.push({ path: `${at}.id`, message: `duplicate milestone id ${JSON.stringify(milestone.id)} (first at milestones[${first}])` });
     }
+    const before = milestone.id === undefined ? undefined : existing?.milestones.get(milestone.id);
+    if (before !== undefined && milestone.dependsOn.length > 0 && JSON.stringify(milestone.dependsOn) !== JSON.stringify(before)) {
+      issues.push({ path: `${at}.dependsOn`, message: `milestone ${JSON.stringify(milestone.id)} is already in the plan and its dependencies cannot change; leave dependsOn out to add units to it` });
+    }
     milestone.unitIds.forEach((unitId, unitIndex) => {
       if (unitId === undefined) return;
       const unitPath = `${at}.units[${unitIndex}]`;
+      if (existing?.unitIds.has(unitId) === true) {
+        issues.push({ path: `${unitPath}.id`, message: `unit ${JSON.stringify(unitId)} is already in the plan; unit ids are unique across the plan` });
+        return;
+      }
       const first = unitPaths.get(unitId);
       if (first === undefined) unitPaths.set(unitId, unitPath);
       else issues.push({ path: `${unitPath}.id`, message: `duplicate unit id ${JSON.stringify(unitId)} (first at ${first})` });
     });
   }
-  const known = [...milestoneIndex.keys()];
+  const known = [...new Set([...(existing?.milestones.keys() ?? []), ...milestoneIndex.keys()])];
   const edges = new Map<number, { readonly target: number; readonly depIndex: number }[]>();
   for (const milestone of milestones) {
     const targets: { target: number; depIndex: number }[] = [];
@@ -234,7 +261,9 @@ function checkReferences(data: unknown): PlanIssue[] {
       const target = milestoneIndex.get(dep);
       if (seen.has(dep)) issues.push({ path: at, message: `milestone ${JSON.stringify(dep)} is listed twice` });
       else if (dep === milestone.id) issues.push({ path: at, message: `milestone ${JSON.stringify(dep)} depends on itself` });
-      else if (target === undefined) {
+      else if (target === undefined && existing?.milestones.has(dep) === true) {
+        // A milestone already in the plan: it depends on nothing new, so no cycle runs through it.
+      } else if (target === undefined) {
         issues.push({ path: at, message: `unknown milestone ${JSON.stringify(dep)}; known: ${known.length === 0 ? '(none)' : known.join(', ')}` });
       } else targets.push({ target, depIndex });
       seen.add(dep);
@@ -303,7 +332,8 @@ function describeCycle(milestones: readonly MilestoneRefs[], cycle: readonly { r
   };
 }
 
-function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan {
+/** Applies defaults and resolves paths: a validated document → a {@link Plan}. @internal */
+export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan {
   const planFolder = path.dirname(file);
   const milestones = doc.milestones.map((milestone, position): MilestoneSpec => ({
     id: milestone.id,
