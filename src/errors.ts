@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'SPAWN_FAILED'
   | 'RUNTIME_STOPPED'
   | 'OWNERSHIP_LOST'
-  | 'USAGE';
+  | 'USAGE'
+  | 'MODEL_PATH_FAILED';
 
 /** Base class: `code` says what went wrong, `cause` carries the original failure. */
 export class StatecrewError extends Error {
