@@ -8,10 +8,10 @@ import { afterCommit } from './afterCommit.js';
  * injected clock, at once if it has passed. Invoked with its saved input after a restore,
  * so it re-arms with the time that is left. Aborting (leaving the state) clears the timer.
  */
-export function createDeadline(clock: Clock) {
+export function createDeadline(clock: Clock, committed?: () => Promise<void>) {
   return {
     waitUntil: fromPromise<void, DeadlineInput>(async ({ input, signal }) => {
-      await afterCommit(signal);
+      await afterCommit(signal, committed);
       const remaining = input.at - clock.now();
       if (remaining <= 0) return;
       await new Promise<void>((resolve) => {

@@ -10,4 +10,6 @@ export interface EffectContext {
   readonly logsDir: string;
   /** Reads the recorded start of a turn (pid, pgid, start time, status file), if one was recorded. */
   readonly recordedStart: (turn: TurnAssignment) => TurnStarted | null;
+  /** Resolves when the transitions written so far are committed (see `afterCommit`). */
+  readonly committed: () => Promise<void>;
 }

@@ -9,7 +9,7 @@ import type { EffectContext } from './effectContext.js';
 export function createLeaseEffects(effects: EffectContext) {
   return {
     claimLease: fromPromise(async ({ input, signal }: { input: LeaseInput; signal: AbortSignal }) => {
-      await afterCommit(signal);
+      await afterCommit(signal, effects.committed);
       return effects.store.claimLease({
         milestoneId: input.milestoneId,
         holderId: input.workerId,
@@ -20,7 +20,7 @@ export function createLeaseEffects(effects: EffectContext) {
     }),
     holdLease: fromCallback<LeaseEvent, HeldLeaseInput>(({ input, sendBack }) => holdLease(effects, input, sendBack)),
     releaseLease: fromPromise(async ({ input, signal }: { input: HeldLeaseInput; signal: AbortSignal }) => {
-      await afterCommit(signal);
+      await afterCommit(signal, effects.committed);
       return { released: effects.store.releaseLease({ milestoneId: input.milestoneId, fencingToken: input.fencingToken }) };
     }),
   };

@@ -21,7 +21,7 @@ import { readTurnStatus } from './turnSupervisor.js';
 export function createWorkerEffects(effects: EffectContext) {
   return {
     prepareWorker: fromPromise<void, { workerId: string }>(async ({ signal }) => {
-      await afterCommit(signal);
+      await afterCommit(signal, effects.committed);
       fs.mkdirSync(effects.logsDir, { recursive: true });
     }),
     runTurn: fromCallback<WorkerEvent, TurnAssignment>(({ input, sendBack }) => {
@@ -30,7 +30,7 @@ export function createWorkerEffects(effects: EffectContext) {
       // runtime's turn belongs to whoever restores the worker. Results are then dropped.
       let detached = false;
       const run = async (): Promise<TurnResult> => {
-        await Promise.resolve();
+        await effects.committed();
         // Stopped before the first await (its transition could not be persisted): do nothing.
         if (detached) return lostResult(effects.clock.now(), 'the worker was stopped before the turn started');
         const recorded = effects.recordedStart(input);
@@ -61,7 +61,7 @@ export function createWorkerEffects(effects: EffectContext) {
       };
     }),
     stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(async ({ input, signal }) => {
-      await afterCommit(signal);
+      await afterCommit(signal, effects.committed);
       if (input.started !== null && listProcessGroup(input.started.pgid).length > 0) {
         await killProcessGroup(input.started.pgid, { graceMs: input.killGraceMs, clock: effects.clock });
       }

@@ -9,6 +9,7 @@ import {
   StoreNotFoundError,
   StoreVersionError,
 } from '../src/errors.js';
+import { GroupCommit } from './groupCommit.js';
 import { migrate } from './migrations.js';
 import { classifyWriteError, retryBusy } from './sqliteErrors.js';
 import { journalQuerySql, rowToJournalRecord, streamJournal } from './journalQuery.js';
@@ -71,6 +72,7 @@ export class SqliteStore implements Store {
   readonly db: Database.Database;
   private readonly statements;
   private readonly busyRetries: number;
+  private readonly groupCommit: GroupCommit;
   /** Journal queries prepared on first use, by SQL text (one per combination of filters). */
   private readonly journalQueries = new Map<string, Database.Statement>();
 
@@ -86,6 +88,7 @@ export class SqliteStore implements Store {
     db.pragma('foreign_keys = ON');
     retryBusy(options.busyRetries ?? 3, () => migrate(db));
     this.statements = prepareStatements(db);
+    this.groupCommit = new GroupCommit(db, this.busyRetries);
   }
 
   /**
@@ -111,6 +114,14 @@ export class SqliteStore implements Store {
       }
       throw error;
     }
+  }
+
+  deferCommit(onSettled?: (error?: Error) => void): Promise<void> {
+    return this.groupCommit.defer(onSettled);
+  }
+
+  committed(): Promise<void> {
+    return this.groupCommit.committed();
   }
 
   persistTransition(write: TransitionWrite): number {

@@ -36,6 +36,19 @@ export interface Store {
    */
   persistTransition(write: TransitionWrite): number;
 
+  /**
+   * Group commit: joins the transaction that commits at the end of the current job, or opens
+   * one, so that every write until then shares one commit (each write still succeeds or fails
+   * alone). Resolves when it committed; rejects with `PersistError` when the commit failed
+   * and everything since the open was rolled back. Report those writes as durable only then.
+   * `onSettled` is called once per commit, right after it (with the failure, if any), before
+   * code awaiting the promise runs.
+   * @throws PersistError when the transaction cannot be opened.
+   */
+  deferCommit(onSettled?: (error?: Error) => void): Promise<void>;
+  /** Resolves when the group commit open now, if any, has committed (rejects as {@link Store.deferCommit}). */
+  committed(): Promise<void>;
+
   /** Actors with status `active`, of one kind or all, oldest first. */
   listActiveActors(kind?: ActorKind): ActorRecord[];
   /** Every actor (active, done and quarantined) without its snapshot, oldest first. */

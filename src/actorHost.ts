@@ -5,7 +5,7 @@ import { eventToJson } from './eventJson.js';
 import type { Clock } from './clock.js';
 import { actorStatus, deriveRows, stateToString, type MachineSnapshotLike } from './projections.js';
 import type { Store } from '../persistence/store.js';
-import type { ActorKind, ActorRecord } from '../persistence/types.js';
+import type { ActorKind, ActorRecord, TransitionWrite } from '../persistence/types.js';
 
 /**
  * Upgrades a persisted snapshot written by an older version of a machine to the current
@@ -45,8 +45,19 @@ export interface PersistedTransition {
   readonly context: unknown;
 }
 
+/** Options of {@link ActorHost}. */
+export interface ActorHostOptions {
+  /**
+   * Group commit ({@link Store.deferCommit}): the transitions of one job (one synchronous
+   * burst: a scheduler pass, a restore, the cascade one event causes) share one commit and are
+   * reported after it. Effects must then wait for {@link Store.committed} before any I/O.
+   * @default false: one commit per transition, reported at once
+   */
+  readonly groupCommit?: boolean;
+}
+
 export interface ActorHostHooks {
-  /** Called synchronously after each committed transition. Must not throw. */
+  /** Called after each committed transition (at once, or after the job's group commit), in order. Must not throw. */
   readonly onTransition: (transition: PersistedTransition) => void;
   /** Called when a transition could not be written; the actor has been stopped. Must not throw. */
   readonly onPersistError: (actorId: string, kind: ActorKind, error: Error) => void;
@@ -83,7 +94,52 @@ export class ActorHost {
     private readonly clock: Clock,
     private readonly definitions: Readonly<Record<ActorKind, MachineDefinition>>,
     private readonly hooks: ActorHostHooks,
+    private readonly options: ActorHostOptions = {},
   ) {}
+
+  /** Transitions written into the open group commit, reported once it committed. */
+  private pending: PersistedTransition[] = [];
+
+  /**
+   * Writes a transition; with group commit it joins the job's transaction and is reported
+   * (`onTransition`) once that committed, without it it is reported at once.
+   */
+  private write(write: TransitionWrite, report: Omit<PersistedTransition, 'seq'>): number {
+    if (this.options.groupCommit !== true) {
+      const seq = this.store.persistTransition(write);
+      this.hooks.onTransition({ ...report, seq });
+      return seq;
+    }
+    // The rejection is handled by `settled`; effects awaiting `committed()` see it too.
+    this.store.deferCommit(this.settled).catch(() => undefined);
+    const seq = this.store.persistTransition(write);
+    this.pending.push({ ...report, seq });
+    return seq;
+  }
+
+  /** Called right after each group commit: reports its transitions, or their loss. */
+  private readonly settled = (error?: Error): void => {
+    const transitions = this.pending;
+    this.pending = [];
+    if (error === undefined) {
+      for (const transition of transitions) this.hooks.onTransition(transition);
+    } else {
+      this.commitFailed(transitions, error);
+    }
+  };
+
+  /** The job's commit failed: none of its transitions is in the store. Stop their actors; report the failure once. */
+  private commitFailed(lost: readonly PersistedTransition[], error: Error): void {
+    for (const transition of lost) {
+      const hosted = this.actors.get(transition.actorId);
+      if (hosted !== undefined && !hosted.ended) {
+        hosted.ended = true;
+        hosted.actor.stop();
+      }
+    }
+    const first = lost[0];
+    if (first !== undefined) this.hooks.onPersistError(first.actorId, first.kind, error);
+  }
 
   /**
    * Creates, persists and starts a new actor. The first row is written before the actor
@@ -96,26 +152,28 @@ export class ActorHost {
     const snapshot = hosted.actor.getSnapshot() as MachineSnapshotLike;
     const json = JSON.stringify(hosted.actor.getPersistedSnapshot());
     const state = stateToString(snapshot.value);
-    const seq = this.store.persistTransition({
-      actorId: id,
-      kind,
-      machineId: definition.machineId,
-      machineVersion: definition.machineVersion,
-      state,
-      status: actorStatus(snapshot),
-      snapshot: json,
-      eventType: 'xstate.init',
-      event: eventToJson({ type: 'xstate.init', input }),
-      fromState: null,
-      at: this.clock.now(),
-      create: true,
-      ...(this.owner === undefined ? {} : { owner: this.owner }),
-      ...deriveRows(kind, id, snapshot),
-    });
+    this.write(
+      {
+        actorId: id,
+        kind,
+        machineId: definition.machineId,
+        machineVersion: definition.machineVersion,
+        state,
+        status: actorStatus(snapshot),
+        snapshot: json,
+        eventType: 'xstate.init',
+        event: eventToJson({ type: 'xstate.init', input }),
+        fromState: null,
+        at: this.clock.now(),
+        create: true,
+        ...(this.owner === undefined ? {} : { owner: this.owner }),
+        ...deriveRows(kind, id, snapshot),
+      },
+      { actorId: id, kind, from: null, to: state, event: { type: 'xstate.init' }, done: false, context: snapshot.context },
+    );
     hosted.state = state;
     hosted.lastJson = json;
     this.actors.set(id, hosted);
-    this.hooks.onTransition({ actorId: id, kind, from: null, to: state, event: { type: 'xstate.init' }, seq, done: false, context: snapshot.context });
     hosted.actor.start();
     return hosted;
   }
@@ -195,6 +253,8 @@ export class ActorHost {
   detachAll(): void {
     for (const hosted of this.actors.values()) this.detach(hosted.id);
     this.actors.clear();
+    // Written into the open group commit but never reported: a crashed runtime reports nothing.
+    this.pending = [];
   }
 
   /** Stops one actor in memory without writing anything (see {@link ActorHost.detachAll}). */
@@ -237,9 +297,9 @@ export class ActorHost {
     if (json === hosted.lastJson && status === 'active') return;
     const from = hosted.state;
     const to = stateToString(snapshot.value);
-    let seq: number;
+    const done = status !== 'active';
     try {
-      seq = this.store.persistTransition({
+      this.write({
         actorId: hosted.id,
         kind: hosted.kind,
         machineId: definition.machineId,
@@ -253,7 +313,7 @@ export class ActorHost {
         at: this.clock.now(),
         ...(this.owner === undefined ? {} : { owner: this.owner }),
         ...deriveRows(hosted.kind, hosted.id, snapshot),
-      });
+      }, { actorId: hosted.id, kind: hosted.kind, from, to, event, done, context: snapshot.context });
     } catch (error) {
       // The store still holds the previous snapshot; stop the actor before any effect of
       // the unrecorded state can act, and report the typed error to the runtime.
@@ -264,16 +324,6 @@ export class ActorHost {
     }
     hosted.lastJson = json;
     hosted.state = to;
-    if (status !== 'active') hosted.ended = true;
-    this.hooks.onTransition({
-      actorId: hosted.id,
-      kind: hosted.kind,
-      from,
-      to,
-      event,
-      seq,
-      done: status !== 'active',
-      context: snapshot.context,
-    });
+    if (done) hosted.ended = true;
   }
 }

@@ -26,7 +26,7 @@ export function provideLease(effects: EffectContext) {
 
 /** The dispatch statechart with its durable retry backoff (see `actors/deadline.ts`). */
 export function provideDispatch(effects: EffectContext) {
-  return dispatchMachine.provide({ actors: createDeadline(effects.clock) });
+  return dispatchMachine.provide({ actors: createDeadline(effects.clock, effects.committed) });
 }
 
 /**

@@ -62,6 +62,14 @@ export interface RuntimeOptions {
   /** Folder against which submitted units' `cwd` resolve. @default process.cwd() */
   readonly cwd?: string;
   /**
+   * Group commit: the transitions of one job (a scheduler pass, a restore, the cascade one
+   * event causes) share one SQLite commit, and are reported (`actor.transition`) once it is
+   * done; effects start their I/O only after it. `false`: one commit per transition, reported
+   * at once — slower, but a crash can then fall between any two transitions, which recovery
+   * tests use. @default true
+   */
+  readonly groupCommit?: boolean;
+  /**
    * Upgrades persisted snapshots of older machine versions, per actor kind (see
    * {@link SnapshotMigration}). Without one, an actor of another version is quarantined.
    */

@@ -74,6 +74,7 @@ export class RuntimeImpl implements Runtime {
       clock: this.clock,
       logsDir: this.logsDir,
       recordedStart: (turn) => recordedTurnStart(this.store, turn),
+      committed: () => this.store.committed(),
     };
     this.host = new ActorHost(
       this.store,
@@ -84,6 +85,7 @@ export class RuntimeImpl implements Runtime {
         onPersistError: (actorId, kind, error) => this.onPersistError(actorId, kind, error),
         ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
       },
+      { groupCommit: options.groupCommit !== false },
     );
     if (options.logger !== undefined) attachLogger(this.events, options.logger);
   }
@@ -421,10 +423,21 @@ export class RuntimeImpl implements Runtime {
     this.done = true;
     markLiveInThisProcess(this.id, false);
     this.clearTimers();
-    this.host.detachAll();
-    this.store.stopRuntime(this.id, this.clock.now(), this.drainReason);
-    const result: RunResult = { exitCode, reason: this.drainReason, fenced: false, progress };
-    this.events.emit('run.finished', { exitCode, reason: this.drainReason });
-    this.resolveFinished(result);
+    // The last transitions are reported (and durable) once the job's group commit is done.
+    this.store.committed().then(
+      () => {
+        this.host.detachAll();
+        this.store.stopRuntime(this.id, this.clock.now(), this.drainReason);
+        const result: RunResult = { exitCode, reason: this.drainReason, fenced: false, progress };
+        this.events.emit('run.finished', { exitCode, reason: this.drainReason });
+        this.resolveFinished(result);
+      },
+      (error: unknown) => {
+        this.host.detachAll();
+        const reason = `store failure: ${ensureError(error).message}`;
+        this.events.emit('runtime.store-failed', { error: ensureError(error), survivors: [] });
+        this.resolveFinished({ exitCode: 4, reason, fenced: false, progress });
+      },
+    );
   }
 }

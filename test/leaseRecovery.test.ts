@@ -31,7 +31,7 @@ function newHost(): { store: SqliteStore; host: ActorHost } {
   const store = openStore(dir);
   opened.push(store);
   const definitions = inertDefinitions();
-  const lease = leaseMachine.provide({ actors: createLeaseEffects({ store, clock, logsDir: dir, recordedStart: () => null }) });
+  const lease = leaseMachine.provide({ actors: createLeaseEffects({ store, clock, logsDir: dir, recordedStart: () => null, committed: () => Promise.resolve() }) });
   const host = new ActorHost(store, clock, { ...definitions, lease: { kind: 'lease', machine: lease, machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION } }, {
     onTransition: () => undefined,
     onPersistError: (id, _kind, error) => {

@@ -14,6 +14,8 @@ import { fixture, tempDir } from './helpers/tempStore.js';
 
 /**
  * One test per row of docs/recovery.md that no other test covers: each crashes a runtime
+ * (with one commit per transition, `groupCommit: false`, so that the crash can fall between
+ * any two transitions; crash fuzzing kills group-committing runtimes for real)
  * (in-process: `detach()` stops every actor without writing, leaving processes running)
  * at a chosen transition, then starts a new runtime on the same store and checks what
  * reconciliation did.
@@ -42,7 +44,7 @@ function onePlan(command: string, extra = ''): Plan {
 
 /** Starts a runtime and crashes it (stops every actor in memory, writes nothing more) at the first matching transition. */
 async function crashAt(plan: Plan, match: (event: RuntimeEvents['actor.transition']) => boolean): Promise<RuntimeEvents['actor.transition']> {
-  const runtime = createRuntime({ store: storeFile });
+  const runtime = createRuntime({ store: storeFile, groupCommit: false });
   const crashed = new Promise<RuntimeEvents['actor.transition']>((resolve) => {
     runtime.events.on('actor.transition', (event) => {
       if (match(event)) {
@@ -57,7 +59,7 @@ async function crashAt(plan: Plan, match: (event: RuntimeEvents['actor.transitio
 
 /** Restarts on the same store and runs the plan to its end. */
 async function resume(plan: Plan, observe?: (runtime: Runtime) => void) {
-  const runtime = createRuntime({ store: storeFile });
+  const runtime = createRuntime({ store: storeFile, groupCommit: false });
   const transitions: RuntimeEvents['actor.transition'][] = [];
   runtime.events.on('actor.transition', (event) => transitions.push(event));
   observe?.(runtime);
@@ -162,7 +164,7 @@ describe('recovery (docs/recovery.md)', () => {
 
   it('W8 worker stopping: the stop runs again (kill, verify), it ends stopped, and the interrupted unit is run again', async () => {
     const plan = onePlan(`[${node}, ${script('ignore-sigterm.mjs')}]`, ', stallTimeout: 1h');
-    const runtime = createRuntime({ store: storeFile });
+    const runtime = createRuntime({ store: storeFile, groupCommit: false });
     let pgid = 0;
     runtime.events.on('unit.started', (event) => {
       pgid = event.pid;
