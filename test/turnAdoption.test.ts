@@ -209,6 +209,9 @@ describe('adoptTurn', () => {
   it('kills the group, then rejects, when the status file is malformed', async () => {
     const request = turn('silent-forever.mjs');
     const start = await startThenKillRuntime(request);
+    // SIGKILL the shim alone (the command stays in the group): it must not replace the
+    // malformed file with a good one when the adopter kills the command.
+    process.kill(start.pid, 'SIGKILL');
     writeFileSync(start.statusFile, '{"exitCode": "zero"}');
     await expect(adoptTurn(request, start, { clock: systemClock })).rejects.toThrow(/turn status file .* is malformed/);
     expect(listProcessGroup(start.pgid)).toEqual([]);
