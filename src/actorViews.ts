@@ -1,5 +1,6 @@
 import type { Store } from '../persistence/store.js';
 import type { ActorKind, ActorStatus, ActorSummary } from '../persistence/types.js';
+import { ensureError, StoreCorruptError } from './errors.js';
 import { activePaths } from './inspector/inspectorData.js';
 import type { ActorView } from './runtime.js';
 
@@ -12,7 +13,12 @@ export function readActorView(store: Store, id: string, isLive: (id: string) => 
   const record = store.getActor(id);
   if (record === undefined) return undefined;
   const { snapshot: json, ...summary } = record;
-  const snapshot = JSON.parse(json) as { value?: unknown; context?: unknown };
+  let snapshot: { value?: unknown; context?: unknown };
+  try {
+    snapshot = JSON.parse(json) as { value?: unknown; context?: unknown };
+  } catch (error) {
+    throw new StoreCorruptError(`corrupt snapshot of actor ${id}: ${ensureError(error).message}`, { cause: error });
+  }
   return {
     ...summary,
     activePaths: snapshot.value === undefined ? [] : activePaths(snapshot.value as Parameters<typeof activePaths>[0]),

@@ -180,7 +180,10 @@ export class KillNotVerifiedError extends StatecrewError {
   }
 }
 
-/** Thrown by API calls made on a runtime that has been stopped. Fix: create a new runtime. */
+/**
+ * Thrown by runtime calls that need a running runtime (`submit`, `send`, `sendMessage`,
+ * `progress`) made before `start` or after the run ended. Fix: start it first, or create a new runtime.
+ */
 export class RuntimeStoppedError extends StatecrewError {
   constructor() {
     super('RUNTIME_STOPPED', 'the runtime is stopped');
@@ -209,7 +212,11 @@ export class OwnershipLostError extends StatecrewError {
   }
 }
 
-/** Thrown for bad command-line arguments. The CLI maps it to exit code 2. */
+/**
+ * Thrown for a call that cannot be right whatever the state: bad command-line arguments (the
+ * CLI maps it to exit code 2), `start` called twice, an event that is not `{ type }` or is an
+ * XState internal, a machine in `machines` not made from the exported one. Fix: the call.
+ */
 export class UsageError extends StatecrewError {
   constructor(message: string) {
     super('USAGE', message);

@@ -2,9 +2,12 @@
  * statecrew — a durable actor runtime for fleets of AI coding-agent workers.
  * Named exports only; everything else is internal.
  */
-export { createRuntime, type Runtime, type RuntimeOptions, type RunResult } from './runtime.js';
+export { createRuntime, type Runtime, type RuntimeOptions, type RunResult, type ActorView, type Logger } from './runtime.js';
 export type { RuntimeEvents } from './events.js';
+export type { MachineOverrides } from './implementations.js';
+export type { SnapshotMigration } from './actorHost.js';
 export { loadPlan, parsePlan, planFingerprint } from './plan/load.js';
+export { planFromObject, extendPlan, type PlanInput, type PlanAddition, type PlanObjectOptions } from './plan/extend.js';
 export type { Plan, MilestoneSpec, UnitSpec } from './plan/types.js';
 export { deriveProgress, type Progress, type MilestoneProgress, type UnitProgress, type UnitState, type MilestoneState } from './progress.js';
 export { readStatus, type StatusReport } from './status.js';
@@ -45,3 +48,8 @@ export {
   type SupervisorEvent,
 } from '../machines/supervisor.js';
 export type { TurnAssignment, TurnResult, TurnStarted } from '../machines/turn.js';
+export { startInspector, type Inspector, type InspectorOptions } from './inspector/server.js';
+export { chartFromMachine, type Chart, type ChartNode, type ChartEdge, type ChartLabel, type ChartNodeKind } from './chart/model.js';
+export { layoutChart, type ChartLayout } from './chart/layout.js';
+export { renderChartSvg, type ChartSvgOptions } from './chart/svg.js';
+export { renderChartMermaid } from './chart/mermaid.js';
