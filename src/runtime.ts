@@ -18,8 +18,9 @@ export interface RuntimeOptions {
   /**
    * The store: a path of a SQLite file (created with its folder when missing), an open
    * better-sqlite3 `Database` (wrapped in a `SqliteStore` and migrated), or any
-   * {@link Store}. The runtime never closes it: results stay readable through
-   * `runtime.store` after the run; close it with `runtime.store.close()`.
+   * {@link Store}. The runtime does not close it when the run ends (only `detach()`, the
+   * simulated crash, does): results stay readable through `runtime.store`; close it with
+   * `runtime.store.close()`.
    * @default '.statecrew/statecrew.db'
    */
   readonly store?: string | Store | Database.Database;
