@@ -61,6 +61,12 @@ export interface ActorHostHooks {
   readonly onTransition: (transition: PersistedTransition) => void;
   /** Called when a transition could not be written; the actor has been stopped. Must not throw. */
   readonly onPersistError: (actorId: string, kind: ActorKind, error: Error) => void;
+  /**
+   * Called when an actor failed inside XState (an action, guard or input threw): it is stopped,
+   * nothing of the failed step was written, and its row keeps its last persisted state.
+   * Must not throw. @default ignored
+   */
+  readonly onActorError?: (actorId: string, kind: ActorKind, error: Error) => void;
   /** Extra XState inspection observer attached to every actor. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
@@ -285,6 +291,15 @@ export class ActorHost {
     });
     const hosted: HostedActor = { id, kind: definition.kind, actor, state: '', ended: false, lastJson: '' };
     holder.hosted = hosted;
+    // An action, guard or input that throws puts the actor in XState's `error` status with no
+    // snapshot event to persist; unobserved, XState would rethrow it and end the process.
+    actor.subscribe({
+      error: (error: unknown) => {
+        if (hosted.ended) return;
+        hosted.ended = true;
+        this.hooks.onActorError?.(id, definition.kind, ensureError(error));
+      },
+    });
     return hosted;
   }
 

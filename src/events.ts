@@ -10,6 +10,12 @@ export type RuntimeEvents = {
   'actor.transition': { actorId: string; kind: ActorKind; from: string | null; to: string; event: string; seq: number };
   /** A transition could not be written; the actor was stopped (see `PersistError`). */
   'actor.persist-failed': { actorId: string; kind: ActorKind; error: Error };
+  /**
+   * An actor failed inside XState — one of its actions, guards or inputs threw (a bug in the
+   * machine or in a host's implementation) — and was stopped. Nothing of the failed step was
+   * written: its row keeps its last persisted state, restored at the next start.
+   */
+  'actor.failed': { actorId: string; kind: ActorKind; error: Error };
   /** An actor row could not be restored and was quarantined. */
   'actor.quarantined': { actorId: string; kind: ActorKind; error: Error };
   /** Restore finished: `count` unfinished actors were restored. */

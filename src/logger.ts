@@ -11,6 +11,7 @@ export function attachLogger(events: Emitter<RuntimeEvents>, logger: Logger): ()
   const handlers: { [K in keyof RuntimeEvents]?: (event: RuntimeEvents[K]) => void } = {
     'actor.transition': (e) => logger.debug(`${e.actorId} #${e.seq} ${e.from ?? '∅'} → ${e.to} (${e.event})`, e),
     'actor.persist-failed': (e) => logger.error(`write refused for ${e.actorId}: ${e.error.message}`, { actorId: e.actorId, kind: e.kind, error: e.error }),
+    'actor.failed': (e) => logger.error(`${e.actorId} failed and was stopped: ${e.error.message}`, { actorId: e.actorId, kind: e.kind, error: e.error }),
     'actor.quarantined': (e) => logger.warn(`quarantined ${e.actorId}: ${e.error.message}`, { actorId: e.actorId, kind: e.kind, error: e.error }),
     'runtime.restored': (e) => logger.info(`restored ${e.count} unfinished actors`, e),
     'runtime.took-over': (e) => logger.info(`took over ${e.actors} actors of ${e.runtimeId}: ${e.reason}`, e),

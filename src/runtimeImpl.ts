@@ -83,6 +83,10 @@ export class RuntimeImpl implements Runtime {
       {
         onTransition: (transition) => this.onTransition(transition),
         onPersistError: (actorId, kind, error) => this.onPersistError(actorId, kind, error),
+        onActorError: (actorId, kind, error) => {
+          this.events.emit('actor.failed', { actorId, kind, error });
+          this.queueTick();
+        },
         ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
       },
       { groupCommit: options.groupCommit !== false },

@@ -204,6 +204,28 @@ describe('createRuntime({ machines }): a host’s own implementations', () => {
     runtime.store.close();
   });
 
+  it('stops an actor whose provided action throws, reports it, and keeps the runtime and the store intact', async () => {
+    const ran: TurnAssignment[] = [];
+    const broken = inProcessWorker(ran).provide({
+      actions: {
+        recordTurnEnd: () => {
+          throw new Error('host bug in recordTurnEnd');
+        },
+      },
+    });
+    const runtime = createRuntime({ store: path.join(dir, 's.db'), machines: { worker: broken } });
+    const failed = nextEvent(runtime.events, 'actor.failed');
+    await runtime.start(planFromObject({ version: 1, workers: 1, milestones: [{ id: 'm', units: [{ id: 'ok', command: ['agent', 'ok'] }] }] }, { cwd: dir }));
+    const failure = await failed;
+    expect(failure).toMatchObject({ kind: 'worker', actorId: 'worker-1' });
+    expect(failure.error.message).toMatch(/host bug in recordTurnEnd/);
+    // The failed step (TURN_ENDED) was not written: the row is still in_turn, and the actor is stopped.
+    expect(runtime.get('worker-1')).toMatchObject({ state: 'in_turn', live: false });
+    const result = await runtime.stop('test over', 130);
+    expect(result.exitCode).toBe(130);
+    runtime.store.close();
+  });
+
   it('refuses a machine that is not made from the exported one', () => {
     const foreign = createMachine({ id: 'worker', initial: 'idle', states: { idle: {} } });
     expect(() => createRuntime({ store: path.join(dir, 's.db'), machines: { worker: foreign } })).toThrow(
