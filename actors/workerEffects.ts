@@ -45,7 +45,14 @@ export function createWorkerEffects(effects: EffectContext) {
           return lostResult(effects.clock.now(), `unrecorded processes ${orphans.join(', ')} of this turn were killed`);
         }
         const request = input.protocol === 'stream-json' ? { ...input, stdoutPath: streamJsonPath(input) } : input;
-        const outcome = await runTurn(request, { clock: effects.clock, onStart: (start) => sendBack({ type: 'TURN_STARTED', started: start }) });
+        const outcome = await runTurn(request, {
+          clock: effects.clock,
+          onStart: (start) => {
+            sendBack({ type: 'TURN_STARTED', started: start });
+            // The pid is the evidence adoption needs: durable now, not at the end of the job.
+            effects.store.flushCommit();
+          },
+        });
         return interpretProtocol(effects, input, toResult(outcome));
       };
       run().then(

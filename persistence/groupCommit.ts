@@ -18,6 +18,7 @@ import { retryBusy } from './sqliteErrors.js';
 export class GroupCommit {
   private open: Promise<void> | undefined;
   private listeners = new Set<(error?: Error) => void>();
+  private settleOpen: (() => void) | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -49,8 +50,9 @@ export class GroupCommit {
     }
     if (onSettled !== undefined) this.listeners.add(onSettled);
     const commit = new Promise<void>((resolve, reject) => {
-      queueMicrotask(() => {
+      this.settleOpen = () => {
         this.open = undefined;
+        this.settleOpen = undefined;
         const listeners = [...this.listeners];
         this.listeners.clear();
         let failure: PersistError | undefined;
@@ -60,14 +62,27 @@ export class GroupCommit {
           if (this.db.inTransaction) this.db.exec('ROLLBACK');
           failure = new PersistError('(group commit)', { cause: error });
         }
-        // Listeners run in the commit's own microtask, before anything awaiting the promise.
+        // Listeners run right after COMMIT, before anything awaiting the promise.
         for (const listener of listeners) listener(failure);
         if (failure === undefined) resolve();
         else reject(failure);
-      });
+      };
+    });
+    const settle = this.settleOpen;
+    queueMicrotask(() => {
+      if (this.settleOpen === settle) settle?.();
     });
     this.open = commit;
     return commit;
+  }
+
+  /**
+   * Commits the open group commit now instead of at the end of the job (listeners run, the
+   * promise settles). For a fact that must be durable before anything else happens — the pid
+   * of a process just spawned — so that a crash cannot fall between the two.
+   */
+  flush(): void {
+    this.settleOpen?.();
   }
 
   /** Resolves when the group commit open now (if any) has committed; at once when none is open. */

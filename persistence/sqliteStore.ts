@@ -124,6 +124,10 @@ export class SqliteStore implements Store {
     return this.groupCommit.committed();
   }
 
+  flushCommit(): void {
+    this.groupCommit.flush();
+  }
+
   persistTransition(write: TransitionWrite): number {
     try {
       return retryBusy(this.busyRetries, () => this.writeTransition(write));

@@ -48,6 +48,11 @@ export interface Store {
   deferCommit(onSettled?: (error?: Error) => void): Promise<void>;
   /** Resolves when the group commit open now, if any, has committed (rejects as {@link Store.deferCommit}). */
   committed(): Promise<void>;
+  /**
+   * Commits the open group commit now, if any, rather than at the end of the job: for a fact
+   * that must be durable at once, such as the pid of a process just spawned.
+   */
+  flushCommit(): void;
 
   /** Actors with status `active`, of one kind or all, oldest first. */
   listActiveActors(kind?: ActorKind): ActorRecord[];
