@@ -6,7 +6,8 @@ import { ensureError } from '../src/errors.js';
 
 /**
  * The supervisor's `heartbeat` effect: writes the runtime's heartbeat to the store every
- * `intervalMs` (a third of the runtime TTL), starting at once. When the store refuses it —
+ * `intervalMs` (a third of the runtime TTL), the first one interval after it starts
+ * (registering the runtime recorded the first heartbeat). When the store refuses it —
  * another runtime declared this one dead and took its actors over — it sends `FENCED`; a
  * store failure is sent as `FENCED` too, with its message (the runtime can no longer prove
  * it is alive, so it must stop driving actors).

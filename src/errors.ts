@@ -166,7 +166,9 @@ export class PersistError extends StatecrewError {
 /**
  * Thrown by the process-group killer when processes of a turn are still alive after
  * SIGTERM, the grace period and SIGKILL (for example a process in uninterruptible sleep).
- * The worker becomes `zombie` and its dispatch is not retried until the group is gone.
+ * The worker becomes `zombie` (its end reason names the survivors), the scheduler abandons
+ * its dispatch, and another worker may run the unit again while they live: find them with
+ * `statecrew doctor` (orphans by `STATECREW_TURN_KEY`) and `doctor --fix`.
  */
 export class KillNotVerifiedError extends StatecrewError {
   readonly pgid: number;
