@@ -84,11 +84,16 @@ export class SqliteStore implements Store {
     if (!db.readonly) {
       retryBusy(options.busyRetries ?? 3, () => db.pragma('journal_mode = WAL'));
       db.pragma(`synchronous = ${options.durability === 'full' ? 'FULL' : 'NORMAL'}`);
+      // Savepoints (each transition inside a group commit) keep their journals in memory
+      // instead of temp files: measured 46 → 30 µs per transition of the SQLite floor.
+      db.pragma('temp_store = MEMORY');
     }
     db.pragma('foreign_keys = ON');
     retryBusy(options.busyRetries ?? 3, () => migrate(db));
     this.statements = prepareStatements(db);
     this.groupCommit = new GroupCommit(db, this.busyRetries);
+    const transaction = db.transaction((write: TransitionWrite) => this.transitionBody(write));
+    this.writeTransition = (write) => transaction.immediate(write);
   }
 
   /**
@@ -136,8 +141,11 @@ export class SqliteStore implements Store {
     }
   }
 
-  private readonly writeTransition = (write: TransitionWrite): number =>
-    this.db.transaction((): number => {
+  /** Built once (better-sqlite3 wraps a function per `db.transaction` call): see the constructor. */
+  private readonly writeTransition: (write: TransitionWrite) => number;
+
+  private transitionBody(write: TransitionWrite): number {
+    {
       const s = this.statements;
       const existing = s.actorSeq.get(write.actorId) as { seq: number; owner_runtime: string | null } | undefined;
       if (write.create === true && existing !== undefined) {
@@ -186,7 +194,8 @@ export class SqliteStore implements Store {
       });
       writeProjection(s, write.projection, write.at);
       return seq;
-    }).immediate();
+    }
+  }
 
   listActiveActors(kind?: ActorKind): ActorRecord[] {
     const rows = kind === undefined ? this.statements.actorsActive.all() : this.statements.actorsActiveOfKind.all(kind);
@@ -197,6 +206,10 @@ export class SqliteStore implements Store {
   changeCounter(): number {
     const row = this.statements.changeCounter.get() as { other: number; own: number };
     return row.other + row.own;
+  }
+
+  externalChangeCounter(): number {
+    return (this.statements.changeCounter.get() as { other: number }).other;
   }
 
   listActors(): ActorSummary[] {

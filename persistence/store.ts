@@ -159,6 +159,12 @@ export interface Store {
    * across connections.
    */
   changeCounter(): number;
+  /**
+   * Like {@link Store.changeCounter}, but moved only by commits of other connections (other
+   * processes): equal values mean every change since was made through this store object.
+   * SQLite: `PRAGMA data_version`.
+   */
+  externalChangeCounter(): number;
 
   /** A random id of this store (32 hex digits), fixed when it was created. */
   storeId(): string;

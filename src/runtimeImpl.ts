@@ -83,6 +83,9 @@ export class RuntimeImpl implements Runtime {
       {
         onTransition: (transition) => this.onTransition(transition),
         onPersistError: (actorId, kind, error) => this.onPersistError(actorId, kind, error),
+        onWritten: (write) => {
+          if (write.projection.kind === 'dispatch') this.scheduler?.noteDispatchWritten(write.projection.row.unitId);
+        },
         onActorError: (actorId, kind, error) => {
           this.events.emit('actor.failed', { actorId, kind, error });
           this.queueTick();
@@ -222,6 +225,7 @@ export class RuntimeImpl implements Runtime {
       } catch (error) {
         const failure = ensureError(error);
         this.store.quarantineActor(record.id, failure.message, this.clock.now());
+        this.scheduler?.invalidateDispatches();
         this.events.emit('actor.quarantined', { actorId: record.id, kind: record.kind, error: failure });
       }
     }

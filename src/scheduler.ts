@@ -10,6 +10,7 @@ import { ensureError } from './errors.js';
 import { readOperatorInput } from './operatorInput.js';
 import { resolveSessionCommand } from './sessionCommand.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
+import { DispatchRows } from './dispatchRows.js';
 import { countsAsFailure, deriveProgress, failureSignature, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
 import { topState } from './projections.js';
 
@@ -44,9 +45,11 @@ export class Scheduler {
   private paused = false;
 
   private plan: Plan;
+  private readonly dispatchRows: DispatchRows;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.plan = deps.plan;
+    this.dispatchRows = new DispatchRows(deps.store);
     this.storeId = deps.store.storeId();
   }
 
@@ -58,7 +61,17 @@ export class Scheduler {
   /** Current derived progress of the plan. */
   progress(): Progress {
     const { store } = this.deps;
-    return deriveProgress(this.plan, store.listDispatches(), store.listLeases(), readOperatorInput(store));
+    return deriveProgress(this.plan, this.dispatchRows.all(), store.listLeases(), readOperatorInput(store));
+  }
+
+  /** This runtime wrote a dispatch row of `unitId`: the next pass re-reads that unit's rows. */
+  noteDispatchWritten(unitId: string): void {
+    this.dispatchRows.touched(unitId);
+  }
+
+  /** A dispatch row changed outside the actor host (quarantine): the next pass reads them all. */
+  invalidateDispatches(): void {
+    this.dispatchRows.invalidate();
   }
 
   /** Runs one pass while the runtime is `running`. */

@@ -69,16 +69,20 @@ export function describeStoreConformance(name: string, factory: () => { open: ()
       expect(actors[0]).not.toHaveProperty('snapshot');
     });
 
-    it('moves the change counter on commits of its own and of another connection, and only then', () => {
+    it('moves the change counter on commits of its own and of another connection, the external one on the other’s only', () => {
       const other = env.reopen();
       try {
         const before = store.changeCounter();
+        const externalBefore = store.externalChangeCounter();
         expect(store.changeCounter()).toBe(before);
         other.persistTransition(dispatchWrite('d1', 'pending.ready', 'xstate.init', { create: true }));
         const afterOther = store.changeCounter();
+        const externalAfterOther = store.externalChangeCounter();
         expect(afterOther).toBeGreaterThan(before);
+        expect(externalAfterOther).not.toBe(externalBefore);
         store.persistTransition(dispatchWrite('d2', 'pending.ready', 'xstate.init', { create: true, unitId: 'u2' }));
         expect(store.changeCounter()).toBeGreaterThan(afterOther);
+        expect(store.externalChangeCounter(), 'own commits leave the external counter alone').toBe(externalAfterOther);
       } finally {
         other.close();
       }
