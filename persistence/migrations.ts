@@ -188,6 +188,27 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE journal ADD COLUMN event TEXT;
   `,
+  // 8: the journal as a rowid table. Its rows carry a snapshot and an event (~1–2 KB); in a
+  // WITHOUT ROWID table such rows live in the key's B-tree and spill to overflow pages, which
+  // SQLite's documentation advises against: measured 56 → 29 µs per one-row transaction here,
+  // 24 → 7 µs inside a group commit. The (actor_id, seq) key stays, as a unique index.
+  `
+  CREATE TABLE journal_rowid (
+    actor_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    snapshot TEXT NOT NULL,
+    event TEXT,
+    PRIMARY KEY (actor_id, seq)
+  );
+  INSERT INTO journal_rowid (actor_id, seq, event_type, from_state, to_state, at, snapshot, event)
+    SELECT actor_id, seq, event_type, from_state, to_state, at, snapshot, event FROM journal ORDER BY actor_id, seq;
+  DROP TABLE journal;
+  ALTER TABLE journal_rowid RENAME TO journal;
+  `,
 ];
 
 /**

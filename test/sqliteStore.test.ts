@@ -41,6 +41,36 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('moves the journal of a version-7 store into a rowid table, keeping every row (migration 8)', () => {
+    const { dir, cleanup } = tempDir();
+    const file = path.join(dir, 's.db');
+    const db = new Database(file);
+    for (const [version, sql] of MIGRATIONS.slice(0, 7).entries()) {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    }
+    const insert = db.prepare('INSERT INTO journal (actor_id, seq, event_type, from_state, to_state, at, snapshot, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    insert.run('d1', 1, 'xstate.init', null, 'pending.backoff', 10, '{"value":"pending"}', '{"type":"xstate.init"}');
+    insert.run('d1', 2, 'CANCEL', 'pending.backoff', 'canceled', 20, '{"value":"canceled"}', null);
+    db.close();
+    const store = SqliteStore.fromPath(file);
+    try {
+      expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      const ddl = store.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'journal'").pluck().get() as string;
+      expect(ddl).not.toMatch(/WITHOUT ROWID/);
+      expect(store.journal('d1').map((row) => [row.seq, row.eventType, row.toState, row.event])).toEqual([
+        [1, 'xstate.init', 'pending.backoff', '{"type":"xstate.init"}'],
+        [2, 'CANCEL', 'canceled', null],
+      ]);
+      expect(() => store.db.prepare("INSERT INTO journal (actor_id, seq, event_type, to_state, at, snapshot) VALUES ('d1', 2, 'X', 'x', 1, '{}')").run()).toThrow(
+        /UNIQUE constraint failed/,
+      );
+    } finally {
+      store.close();
+      cleanup();
+    }
+  });
+
   it('refuses a store written by a newer schema', () => {
     const { dir, cleanup } = tempDir();
     const file = path.join(dir, 's.db');
