@@ -1,0 +1,245 @@
+// Benchmark 4: dispatch claims under contention. K processes (1 or 4) share one store and
+// claim 10,000 units the way a runtime does: take the milestone's lease (compare-and-set on
+// the lease ledger, fencing token), then for each unit of it create the unit's dispatch actor
+// (refused by the store when the unit already has an active dispatch: actor id and the
+// partial unique index) and record CLAIM (a write fenced by the lease's token). Afterwards
+// the store itself is checked for double claims.
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ActorHost } from '../dist/src/actorHost.js';
+import { systemClock } from '../dist/src/clock.js';
+import { DispatchConflictError } from '../dist/src/errors.js';
+import { createDeadline } from '../dist/actors/deadline.js';
+import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION, dispatchMachine } from '../dist/machines/dispatch.js';
+import { SqliteStore } from '../dist/persistence/sqliteStore.js';
+import { runBenchmark, tempDir } from './lib/child.mjs';
+import { median, num, ratio, target } from './lib/stats.mjs';
+
+const UNITS_PER_MILESTONE = 20;
+
+/** One claiming process: a registered runtime with an ActorHost hosting dispatch actors. */
+async function claimer({ file, index, processes, milestones, mode }) {
+  const store = SqliteStore.fromPath(file);
+  const runtimeId = `runtime-${store.nextSequence('runtime')}`;
+  store.registerRuntime({ id: runtimeId, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
+  const workerId = `worker-of-${runtimeId}`;
+  // As createRuntime builds it: group commit where the runtime has it, effects awaiting the commit.
+  const groupCommit = typeof store.committed === 'function';
+  const deadline = groupCommit ? createDeadline(systemClock, () => store.committed()) : createDeadline(systemClock);
+  const dispatch = { kind: 'dispatch', machine: dispatchMachine.provide({ actors: deadline }), machineId: DISPATCH_MACHINE_ID, machineVersion: DISPATCH_MACHINE_VERSION };
+  const waiting = new Map();
+  const persistErrors = [];
+  const hooks = {
+    onTransition: (transition) => {
+      if (transition.to === 'pending.ready') waiting.get(transition.actorId)?.();
+    },
+    onPersistError: (actorId, _kind, error) => {
+      persistErrors.push(`${actorId}: ${error.message}`);
+      waiting.get(actorId)?.();
+    },
+  };
+  const definitions = { dispatch, worker: dispatch, lease: dispatch, supervisor: dispatch };
+  const host = groupCommit ? new ActorHost(store, systemClock, definitions, hooks, { groupCommit: true }) : new ActorHost(store, systemClock, definitions, hooks);
+  host.owner = runtimeId;
+  const stats = { claimed: [], conflicts: 0, skipped: 0, leaseRefused: 0, leaseGranted: 0, milestonesDone: 0 };
+
+  /** Creates the unit's dispatch and claims it under `fencingToken`; false when another process has it. */
+  const claimUnit = async (milestoneId, unitId, fencingToken) => {
+    // As the scheduler does: the unit's dispatch rows say whether there is anything to claim.
+    if (store.listDispatches(unitId).length > 0) {
+      stats.skipped++;
+      return;
+    }
+    const id = `${unitId}#1`;
+    const ready = new Promise((resolve) => waiting.set(id, resolve));
+    try {
+      host.create('dispatch', id, { dispatchId: id, unitId, milestoneId, attempt: 1, notBefore: null, messageId: null });
+    } catch (error) {
+      waiting.delete(id);
+      if (!(error instanceof DispatchConflictError)) throw error;
+      stats.conflicts++;
+      return;
+    }
+    // The durable deadline (in the past) resolves after the commit: pending.backoff → pending.ready.
+    await ready;
+    waiting.delete(id);
+    if (mode === 'lease') host.send(id, { type: 'CLAIM', workerId, fencingToken });
+    // A claim counts once it is committed (with group commit, at the end of this job).
+    if (groupCommit) await store.committed();
+    const hosted = host.get(id);
+    const expected = mode === 'lease' ? 'claimed' : 'pending.ready';
+    if (hosted === undefined || hosted.state !== expected) throw new Error(`${id} is ${hosted?.state ?? 'gone'}: ${persistErrors.join('; ')}`);
+    stats.claimed.push(unitId);
+    host.detach(id);
+  };
+
+  process.send({ type: 'ready' });
+  await new Promise((resolve) => process.once('message', resolve));
+  const cpu = process.cpuUsage();
+  const start = performance.now();
+  const offset = mode === 'lease' ? Math.floor((index * milestones) / processes) : 0;
+  for (let i = 0; i < milestones; i++) {
+    const milestoneId = `m${(offset + i) % milestones}`;
+    let fencingToken = 0;
+    if (mode === 'lease') {
+      // As the scheduler: a milestone whose units all have their dispatch is not leased again
+      // (units are claimed in order, so the last one having a dispatch means all have).
+      if (store.listDispatches(`${milestoneId}/u${UNITS_PER_MILESTONE - 1}`).length > 0) {
+        stats.milestonesDone++;
+        continue;
+      }
+      const lease = store.claimLease({ milestoneId, holderId: workerId, leaseId: `${milestoneId}@${workerId}`, ttlMs: 60_000, now: Date.now() });
+      if (!lease.granted) {
+        stats.leaseRefused++;
+        continue;
+      }
+      stats.leaseGranted++;
+      fencingToken = lease.fencingToken;
+    }
+    for (let u = 0; u < UNITS_PER_MILESTONE; u++) await claimUnit(milestoneId, `${milestoneId}/u${u}`, fencingToken);
+    if (mode === 'lease') store.releaseLease({ milestoneId, fencingToken });
+  }
+  const wallMs = performance.now() - start;
+  const used = process.cpuUsage(cpu);
+  store.close();
+  process.send({ type: 'done', stats: { ...stats, runtimeId, groupCommit, wallMs, cpuMs: (used.user + used.system) / 1000, persistErrors } });
+}
+
+/** Forks `processes` claimers on a fresh store, starts them together, and checks the store afterwards. */
+async function round(dir, label, processes, milestones, mode) {
+  const file = path.join(dir, `${label}.db`);
+  SqliteStore.fromPath(file).close();
+  const self = fileURLToPath(import.meta.url);
+  const children = Array.from({ length: processes }, (_, index) =>
+    fork(self, ['--claimer', JSON.stringify({ file, index, processes, milestones, mode })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  );
+  const next = (child, type) =>
+    new Promise((resolve, reject) => {
+      const onMessage = (message) => {
+        if (message.type !== type) return;
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+        resolve(message);
+      };
+      const onExit = (code) => reject(new Error(`claimer exited with ${code} before '${type}'`));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+  await Promise.all(children.map((child) => next(child, 'ready')));
+  const done = children.map((child) => next(child, 'done'));
+  const start = performance.now();
+  for (const child of children) child.send({ type: 'go' });
+  const results = await Promise.all(done.map((promise) => promise.then((message) => ({ ...message.stats, endMs: performance.now() - start }))));
+  const wallMs = Math.max(...results.map((r) => r.endMs));
+  await Promise.all(children.map((child) => (child.exitCode !== null ? null : new Promise((resolve) => child.once('exit', resolve)))));
+  return { wallMs, results, check: verify(file, milestones * UNITS_PER_MILESTONE, results, mode) };
+}
+
+/** Reads the store after a round: exactly one dispatch per unit, claimed once, one holder per fencing token. */
+function verify(file, units, results, mode) {
+  const store = SqliteStore.fromPath(file, { mustExist: true });
+  const q = (sql) => store.db.prepare(sql).get();
+  const active = mode === 'lease' ? 'claimed' : 'pending';
+  const check = {
+    dispatchRows: q('SELECT count(*) AS n FROM dispatches').n,
+    unitsWithDispatch: q('SELECT count(DISTINCT unit_id) AS n FROM dispatches').n,
+    unitsWithSeveralDispatches: q('SELECT count(*) AS n FROM (SELECT unit_id FROM dispatches GROUP BY unit_id HAVING count(*) > 1)').n,
+    inExpectedState: store.db.prepare('SELECT count(*) AS n FROM dispatches WHERE state = ?').get(active).n,
+    claimTransitions: q("SELECT count(*) AS n FROM journal WHERE event_type = 'CLAIM'").n,
+    dispatchesClaimedTwice: q("SELECT count(*) AS n FROM (SELECT actor_id FROM journal WHERE event_type = 'CLAIM' GROUP BY actor_id HAVING count(*) > 1)").n,
+    tokensWithSeveralHolders: q('SELECT count(*) AS n FROM (SELECT milestone_id, fencing_token FROM dispatches GROUP BY milestone_id, fencing_token HAVING count(DISTINCT worker_id) > 1)').n,
+    claimedByProcesses: results.reduce((sum, r) => sum + r.claimed.length, 0),
+    claimedByTwoProcesses: 0,
+  };
+  store.close();
+  const seen = new Set();
+  for (const r of results) {
+    for (const unit of r.claimed) {
+      if (seen.has(unit)) check.claimedByTwoProcesses++;
+      seen.add(unit);
+    }
+  }
+  const expectedClaims = mode === 'lease' ? units : 0;
+  check.doubleClaims = check.unitsWithSeveralDispatches + check.dispatchesClaimedTwice + check.tokensWithSeveralHolders + check.claimedByTwoProcesses;
+  check.ok =
+    check.doubleClaims === 0 &&
+    check.dispatchRows === units &&
+    check.unitsWithDispatch === units &&
+    check.inExpectedState === units &&
+    check.claimTransitions === expectedClaims &&
+    check.claimedByProcesses === units &&
+    results.every((r) => r.persistErrors.length === 0);
+  if (!check.ok) throw new Error(`store check failed: ${JSON.stringify(check)}`);
+  return check;
+}
+
+function summary(rounds, processes, units) {
+  const wall = median(rounds.map((r) => r.wallMs));
+  const cpu = median(rounds.map((r) => r.results.reduce((sum, p) => sum + p.cpuMs, 0) / (r.wallMs * processes)));
+  const sum = (key) => median(rounds.map((r) => r.results.reduce((total, p) => total + (Array.isArray(p[key]) ? p[key].length : p[key]), 0)));
+  return { wall, rate: (units * 1000) / wall, cpu, conflicts: sum('conflicts'), skipped: sum('skipped'), refused: sum('leaseRefused'), granted: sum('leaseGranted') };
+}
+
+async function main({ quick, profile }) {
+  const milestones = quick ? 50 : 500;
+  const units = milestones * UNITS_PER_MILESTONE;
+  const rounds = quick ? 1 : 3;
+  const tmp = tempDir('claims');
+  try {
+    if (profile) {
+      await round(tmp.dir, 'profile', 4, milestones, 'lease');
+      return { profiled: `4 processes claiming ${units} units` };
+    }
+    await round(tmp.dir, 'warmup', 1, Math.min(milestones, 20), 'lease');
+    const runs = { 1: [], 4: [] };
+    for (let r = 0; r < rounds; r++) {
+      for (const processes of r % 2 === 0 ? [1, 4] : [4, 1]) runs[processes].push(await round(tmp.dir, `lease-${processes}-${r}`, processes, milestones, 'lease'));
+    }
+    const race = { 1: await round(tmp.dir, 'race-1', 1, milestones, 'race'), 4: await round(tmp.dir, 'race-4', 4, milestones, 'race') };
+    const one = summary(runs[1], 1, units);
+    const four = summary(runs[4], 4, units);
+    const raceOne = summary([race[1]], 1, units);
+    const raceFour = summary([race[4]], 4, units);
+    const paired = median(runs[4].map((run, i) => runs[1][i].wallMs / run.wallMs));
+    const doubles = [...runs[1], ...runs[4], race[1], race[4]].reduce((sum, run) => sum + run.check.doubleClaims, 0);
+    const row = (label, s, ratioText) => [label, num(units), `${num(s.wall)} ms`, num(s.rate), `${num(100 * s.cpu)} %`, num(s.granted), num(s.refused), num(s.skipped), num(s.conflicts), ratioText];
+    return {
+      id: 4,
+      title: 'Dispatch claims under contention',
+      tables: [
+        {
+          title: `${num(units)} units in ${milestones} milestones of ${UNITS_PER_MILESTONE}, one store (WAL, synchronous=NORMAL, busy_timeout 5 s); median of ${rounds} rounds, alternating; ratio = median of per-round 1-process/4-process wall time`,
+          columns: ['variant', 'claims', 'wall', 'claims/s', 'CPU busy', 'leases granted', 'leases refused', 'units skipped', 'create conflicts', 'vs 1 process'],
+          rows: [
+            row('lease + dispatch, 1 process', one, ''),
+            row('lease + dispatch, 4 processes', four, ratio(paired)),
+            row('race on the unit (no lease), 1 process', raceOne, ''),
+            row('race on the unit (no lease), 4 processes', raceFour, ratio(raceOne.wall / raceFour.wall)),
+          ],
+        },
+      ],
+      targets: [target('aggregate 4-process / 1-process claim rate', paired, '>=', 0.8), target('double claims found in the store (all rounds)', doubles, '<=', 0, (v) => num(v))],
+      notes: [
+        'A claim, as the runtime makes it: the milestone\'s lease by compare-and-set on the lease ledger (store.claimLease: a fencing token per new holder), then per unit: read its dispatch rows (as the scheduler does), ActorHost.create of its dispatch actor (refused with DispatchConflictError when the actor exists or the partial unique index `dispatches_one_active` already holds an active dispatch of the unit), its durable deadline (real `createDeadline`, already due) taking it to pending.ready, and CLAIM recorded under the lease\'s fencing token (refused if stale); the lease is released after the milestone. Three persisted transitions per unit, plus two ledger writes per milestone. ' + (runs[1][0].results[0].groupCommit ? 'The host uses group commit, as createRuntime does: pending.ready and CLAIM happen in one job and share a commit, so a claim is two commits; a claim counts once committed.' : 'Each transition is its own transaction.'),
+        'Each process starts at its own offset in the milestone list and goes round it once, skipping milestones already fully claimed (their last unit has a dispatch: as the scheduler, it does not lease a finished milestone), milestones whose lease another process holds, and units that already have a dispatch. 4 processes therefore meet each other when they run into another one\'s range.',
+        'race on the unit: no leases; every process walks every unit in the same order and tries to create its dispatch (pending): exclusivity comes only from the store refusing the second create. Claims are the units created, one per unit.',
+        `Checked in the store after every round: one dispatch row per unit, every one ${'`claimed`'} (race: pending), one CLAIM journal row per dispatch, one worker per (milestone, fencing token), and no unit reported by two processes. Double claims found: ${doubles}.`,
+        'CPU busy: user + system CPU time of the claiming processes divided by (processes × wall time); the rest is time waiting (mostly for the SQLite write lock: SQLite\'s busy handler sleeps between attempts).',
+      ],
+      details: { units, milestones, lease: runs, race },
+    };
+  } finally {
+    tmp.remove();
+  }
+}
+
+const self = fileURLToPath(import.meta.url);
+if (process.argv[1] === self && process.argv[2] === '--claimer') {
+  claimer(JSON.parse(process.argv[3])).catch((error) => {
+    process.stderr.write(`${error.stack ?? error}\n`);
+    process.exit(1);
+  });
+} else if (process.argv[1] === self) {
+  runBenchmark(main);
+}
