@@ -7,8 +7,9 @@ import type { TurnAssignment } from '../machines/turn.js';
 import { workerMachine, type WorkerEvent } from '../machines/worker.js';
 import { PlanError, RuntimeStoppedError, UsageError } from '../src/errors.js';
 import { planFromObject } from '../src/plan/extend.js';
+import { createManualClock } from '../src/clock.js';
 import { createRuntime, type Logger } from '../src/runtime.js';
-import { nextEvent } from './helpers/runtimeEvents.js';
+import { drainEventLoop, nextEvent } from './helpers/runtimeEvents.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 
 /** The embedding API: what a host (a server, an editor extension) drives without the CLI. */
@@ -126,6 +127,42 @@ describe('createRuntime as a library', () => {
     expect(lines).toContainEqual(['warn', expect.stringMatching(/^unit a attempt 1 failed: exit code 3/)]);
     expect(lines).toContainEqual(['debug', expect.stringMatching(/^a#1 #\d+ claimed → running \(START\)$/)]);
     expect(lines.at(-1)).toEqual(['info', 'run finished (exit code 1): finished with failures']);
+  });
+
+  it('emits lease.lost when another holder took the milestone (the renewal is refused), after lease.ended', async () => {
+    const clock = createManualClock(Date.now());
+    const storeFile = path.join(dir, 's.db');
+    const runtime = createRuntime({ store: storeFile, clock, leaseTtlMs: 30_000 });
+    const seen: string[] = [];
+    runtime.events.on('lease.ended', () => seen.push('lease.ended'));
+    runtime.events.on('lease.lost', () => seen.push('lease.lost'));
+    const started = nextEvent(runtime.events, 'unit.started');
+    const lost = nextEvent(runtime.events, 'lease.lost');
+    await runtime.start(
+      planFromObject(
+        { version: 1, workers: 1, milestones: [{ id: 'm', units: [{ id: 'wait', command: [node, fixture('exit-when-file.mjs'), path.join(dir, 'never'), '0'] }] }] },
+        { cwd: dir },
+      ),
+    );
+    await started;
+    // Another process takes the milestone over: a newer fencing token in the ledger.
+    const other = new Database(storeFile);
+    other.prepare("UPDATE lease_ledger SET fencing_token = fencing_token + 1, holder_id = 'elsewhere' WHERE milestone_id = 'm'").run();
+    other.close();
+    clock.advance(10_000); // the holder renews every third of the TTL
+    expect(await lost).toMatchObject({ milestoneId: 'm', workerId: 'worker-1', fencingToken: 1, state: 'lost' });
+    expect(seen).toEqual(['lease.ended', 'lease.lost']);
+    // Stopping kills the turn: SIGTERM, then the kill is verified on the (manual) clock's timers.
+    let stopped = false;
+    const stopping = runtime.stop().then(() => {
+      stopped = true;
+    });
+    for (let turn = 0; turn < 10_000 && !stopped; turn++) {
+      clock.advance(100);
+      await drainEventLoop(1);
+    }
+    await stopping;
+    runtime.store.close();
   });
 
   it('emits unit.stuck when a unit fails the same way stuckAfter times', async () => {
