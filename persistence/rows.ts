@@ -116,8 +116,9 @@ function parseRow<T extends z.ZodType>(schema: T, table: string, row: unknown): 
   return result.data;
 }
 
-export function rowToActor(row: unknown): ActorRecord {
-  const r = parseRow(actorRow, 'actors', row);
+const actorSummaryRow = actorRow.omit({ snapshot: true });
+
+function summaryFields(r: z.infer<typeof actorSummaryRow>): ActorSummary {
   return {
     id: r.id,
     kind: r.kind,
@@ -125,7 +126,6 @@ export function rowToActor(row: unknown): ActorRecord {
     machineVersion: r.machine_version,
     state: r.state,
     status: r.status,
-    snapshot: r.snapshot,
     seq: r.seq,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -133,22 +133,13 @@ export function rowToActor(row: unknown): ActorRecord {
   };
 }
 
-const actorSummaryRow = actorRow.omit({ snapshot: true });
+export function rowToActor(row: unknown): ActorRecord {
+  const r = parseRow(actorRow, 'actors', row);
+  return { ...summaryFields(r), snapshot: r.snapshot };
+}
 
 export function rowToActorSummary(row: unknown): ActorSummary {
-  const r = parseRow(actorSummaryRow, 'actors', row);
-  return {
-    id: r.id,
-    kind: r.kind,
-    machineId: r.machine_id,
-    machineVersion: r.machine_version,
-    state: r.state,
-    status: r.status,
-    seq: r.seq,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    owner: r.owner_runtime,
-  };
+  return summaryFields(parseRow(actorSummaryRow, 'actors', row));
 }
 
 export function rowToJournal(row: unknown): JournalEntry {

@@ -2,9 +2,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
-  DispatchConflictError,
-  OwnershipLostError,
-  StaleFencingTokenError,
   StoreCorruptError,
   StoreNotFoundError,
   StoreVersionError,
@@ -13,7 +10,8 @@ import { GroupCommit } from './groupCommit.js';
 import { migrate } from './migrations.js';
 import { classifyWriteError, retryBusy } from './sqliteErrors.js';
 import { journalQuerySql, rowToJournalRecord, streamJournal } from './journalQuery.js';
-import { PROJECTION_TABLES, prepareStatements, writeProjection } from './sqliteStatements.js';
+import { PROJECTION_TABLES, prepareStatements } from './sqliteStatements.js';
+import { writeTransitionRows } from './transitionRows.js';
 import type { JournalQuery, JournalRecord, Store } from './store.js';
 import type {
   ActorKind,
@@ -92,7 +90,8 @@ export class SqliteStore implements Store {
     retryBusy(options.busyRetries ?? 3, () => migrate(db));
     this.statements = prepareStatements(db);
     this.groupCommit = new GroupCommit(db, this.busyRetries);
-    const transaction = db.transaction((write: TransitionWrite) => this.transitionBody(write));
+    const statements = this.statements;
+    const transaction = db.transaction((write: TransitionWrite) => writeTransitionRows(statements, write));
     this.writeTransition = (write) => transaction.immediate(write);
   }
 
@@ -143,59 +142,6 @@ export class SqliteStore implements Store {
 
   /** Built once (better-sqlite3 wraps a function per `db.transaction` call): see the constructor. */
   private readonly writeTransition: (write: TransitionWrite) => number;
-
-  private transitionBody(write: TransitionWrite): number {
-    {
-      const s = this.statements;
-      const existing = s.actorSeq.get(write.actorId) as { seq: number; owner_runtime: string | null } | undefined;
-      if (write.create === true && existing !== undefined) {
-        // Two holders raced to create the same dispatch: the store decided, like the unique index.
-        if (write.projection.kind === 'dispatch') throw new DispatchConflictError(write.projection.row.unitId);
-        throw new Error(`actor ${write.actorId} already exists`);
-      }
-      if (write.owner !== undefined) {
-        if (existing !== undefined && existing.owner_runtime !== write.owner) {
-          throw new OwnershipLostError(write.actorId, write.owner, existing.owner_runtime);
-        }
-        // A runtime declared dead may not write at all, not even new actors.
-        const runtime = s.runtimeState.get(write.owner) as { state: string } | undefined;
-        if (runtime !== undefined && runtime.state !== 'running') {
-          throw new OwnershipLostError(write.actorId, write.owner, existing?.owner_runtime ?? null);
-        }
-      }
-      if (write.fence !== undefined) {
-        const lease = s.ledgerGet.get(write.fence.milestoneId) as { fencing_token: number } | undefined;
-        if (lease === undefined || lease.fencing_token !== write.fence.fencingToken) {
-          throw new StaleFencingTokenError(write.fence.milestoneId, write.fence.fencingToken, lease?.fencing_token ?? null);
-        }
-      }
-      const seq = (existing?.seq ?? 0) + 1;
-      s.actorUpsert.run({
-        id: write.actorId,
-        kind: write.kind,
-        machine_id: write.machineId,
-        machine_version: write.machineVersion,
-        state: write.state,
-        status: write.status,
-        snapshot: write.snapshot,
-        seq,
-        at: write.at,
-        owner: write.owner ?? existing?.owner_runtime ?? null,
-      });
-      s.journalInsert.run({
-        actor_id: write.actorId,
-        seq,
-        event_type: write.eventType,
-        from_state: write.fromState,
-        to_state: write.state,
-        at: write.at,
-        snapshot: write.snapshot,
-        event: write.event ?? null,
-      });
-      writeProjection(s, write.projection, write.at);
-      return seq;
-    }
-  }
 
   listActiveActors(kind?: ActorKind): ActorRecord[] {
     const rows = kind === undefined ? this.statements.actorsActive.all() : this.statements.actorsActiveOfKind.all(kind);
