@@ -1,5 +1,6 @@
-// Lint: typescript-eslint's type-checked rules, no floating promises, and the layering rule
-// of DESIGN.md §5: machines/ are pure statecharts and never import persistence/ or actors/.
+// Lint: typescript-eslint's type-checked rules, no floating promises, and the layering rules
+// of DESIGN.md §5: machines/ import nothing of ours (pure statecharts); actors/ and
+// persistence/ import nothing from src/; core/ (errors, clock, durations) is the leaf all may use.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -28,7 +29,32 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/persistence/**', '**/actors/**', 'node:*'], message: 'machines/ are pure statecharts: no I/O, no persistence/ or actors/ imports' }] },
+        {
+          patterns: [
+            {
+              group: ['**/persistence/**', '**/actors/**', '**/src/**', '**/core/**', 'node:*'],
+              message: 'machines/ are pure statecharts: no I/O and no imports of ours',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['actors/**/*.ts', 'persistence/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/**'], message: 'actors/ and persistence/ import nothing from src/: shared code lives in core/' }] },
+      ],
+    },
+  },
+  {
+    files: ['core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/src/**', '**/actors/**', '**/persistence/**', '**/machines/**'], message: 'core/ is the leaf layer: it imports nothing of ours' }] },
       ],
     },
   },

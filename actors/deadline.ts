@@ -1,6 +1,6 @@
 import { fromPromise } from 'xstate';
 import type { DeadlineInput } from '../machines/dispatch.js';
-import type { Clock } from '../src/clock.js';
+import type { Clock } from '../core/clock.js';
 import { afterCommit } from './afterCommit.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { TurnAssignment, TurnStarted } from '../machines/turn.js';
 import type { Store } from '../persistence/store.js';
-import type { Clock } from '../src/clock.js';
+import type { Clock } from '../core/clock.js';
 
 /** What the effect implementations need from the runtime that hosts them. */
 export interface EffectContext {

@@ -1,8 +1,8 @@
 import { fromCallback } from 'xstate';
 import type { HeartbeatInput, SupervisorEvent } from '../machines/supervisor.js';
 import type { Store } from '../persistence/store.js';
-import type { Clock } from '../src/clock.js';
-import { ensureError } from '../src/errors.js';
+import type { Clock } from '../core/clock.js';
+import { ensureError } from '../core/errors.js';
 
 /**
  * The supervisor's `heartbeat` effect: writes the runtime's heartbeat to the store every

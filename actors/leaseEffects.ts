@@ -1,7 +1,7 @@
 import { fromCallback, fromPromise } from 'xstate';
 import type { HeldLeaseInput, LeaseEvent, LeaseInput } from '../machines/lease.js';
 import type { Store } from '../persistence/store.js';
-import { ensureError } from '../src/errors.js';
+import { ensureError } from '../core/errors.js';
 import { afterCommit } from './afterCommit.js';
 import type { EffectContext } from './effectContext.js';
 

@@ -9,8 +9,8 @@
  * reach a process that just exited (ESRCH). Any other failure is rethrown.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Clock } from '../src/clock.js';
-import { KillNotVerifiedError } from '../src/errors.js';
+import type { Clock } from '../core/clock.js';
+import { KillNotVerifiedError } from '../core/errors.js';
 
 /** What `/proc/<pid>/stat` says about one process (fields 1, 3, 4, 5 and 22 of proc(5)). */
 export interface ProcessStat {

@@ -8,9 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
-import type { Clock } from '../src/clock.js';
-import { formatDuration } from '../src/duration.js';
-import { ensureError, KillNotVerifiedError } from '../src/errors.js';
+import type { Clock } from '../core/clock.js';
+import { formatDuration } from '../core/duration.js';
+import { ensureError, KillNotVerifiedError } from '../core/errors.js';
 import {
   findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, readProcessStat,
   type KillReport, type KillSignal, type ProcessesKillReport,

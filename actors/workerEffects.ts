@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { fromCallback, fromPromise } from 'xstate';
 import type { TurnAssignment, TurnResult, TurnStarted } from '../machines/turn.js';
 import type { StopTurnInput, StopTurnOutput, WorkerEvent } from '../machines/worker.js';
-import { ensureError } from '../src/errors.js';
+import { ensureError } from '../core/errors.js';
 import { afterCommit } from './afterCommit.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';

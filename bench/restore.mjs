@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createActor } from 'xstate';
 import { ActorHost } from '../dist/src/actorHost.js';
-import { systemClock } from '../dist/src/clock.js';
+import { systemClock } from '../dist/core/clock.js';
 import { SqliteStore } from '../dist/persistence/sqliteStore.js';
 import { nextMacrotask, runBenchmark, tempDir } from './lib/child.mjs';
 import { snapshotExecArgv } from './lib/distSnapshot.mjs';

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { createActor } from 'xstate';
 import { ActorHost } from '../dist/src/actorHost.js';
-import { systemClock } from '../dist/src/clock.js';
+import { systemClock } from '../dist/core/clock.js';
 import { SqliteStore } from '../dist/persistence/sqliteStore.js';
 import { prepareStatements, writeProjection } from '../dist/persistence/sqliteStatements.js';
 import { eventToJson } from '../dist/src/eventJson.js';

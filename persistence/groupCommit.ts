@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { PersistError } from '../src/errors.js';
+import { PersistError } from '../core/errors.js';
 import { retryBusy } from './sqliteErrors.js';
 
 /**

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import { StoreCorruptError } from '../src/errors.js';
+import { StoreCorruptError } from '../core/errors.js';
 import type { JournalQuery, JournalRecord } from './store.js';
 
 /**

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { StoreVersionError } from '../src/errors.js';
+import { StoreVersionError } from '../core/errors.js';
 
 /**
  * Numbered schema migrations. Migration N brings a store from `PRAGMA user_version = N-1`

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { StoreCorruptError } from '../src/errors.js';
+import { StoreCorruptError } from '../core/errors.js';
 import type {
   ActorRecord,
   ActorSummary,

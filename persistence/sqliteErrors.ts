@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { DispatchConflictError, OwnershipLostError, PersistError, StaleFencingTokenError } from '../src/errors.js';
+import { DispatchConflictError, OwnershipLostError, PersistError, StaleFencingTokenError } from '../core/errors.js';
 import type { TransitionWrite } from './types.js';
 
 /**

@@ -5,7 +5,7 @@ import {
   StoreCorruptError,
   StoreNotFoundError,
   StoreVersionError,
-} from '../src/errors.js';
+} from '../core/errors.js';
 import { GroupCommit } from './groupCommit.js';
 import { migrate } from './migrations.js';
 import { classifyWriteError, retryBusy } from './sqliteErrors.js';

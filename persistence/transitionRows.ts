@@ -1,4 +1,4 @@
-import { DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../src/errors.js';
+import { DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../core/errors.js';
 import { writeProjection, type Statements } from './sqliteStatements.js';
 import type { TransitionWrite } from './types.js';
 

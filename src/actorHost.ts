@@ -1,8 +1,8 @@
 import { createActor, type Actor, type AnyEventObject, type AnyStateMachine, type InspectionEvent, type Observer } from 'xstate';
 import { z } from 'zod';
-import { ensureError, StoreCorruptError } from './errors.js';
+import { ensureError, StoreCorruptError } from '../core/errors.js';
 import { eventToJson } from './eventJson.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import { actorStatus, deriveRows, stateToString, type MachineSnapshotLike } from './projections.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorKind, ActorRecord, TransitionWrite } from '../persistence/types.js';

@@ -1,6 +1,6 @@
 import type { Store } from '../persistence/store.js';
 import type { ActorKind, ActorStatus, ActorSummary } from '../persistence/types.js';
-import { ensureError, StoreCorruptError } from './errors.js';
+import { ensureError, StoreCorruptError } from '../core/errors.js';
 import { activePaths } from './inspector/inspectorData.js';
 import type { ActorView } from './runtime.js';
 

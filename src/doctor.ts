@@ -1,8 +1,8 @@
 import os from 'node:os';
 import { findProcessesByEnvPrefix, killProcesses } from '../actors/processes.js';
 import type { SqliteStore } from '../persistence/sqliteStore.js';
-import type { Clock } from './clock.js';
-import { ensureError } from './errors.js';
+import type { Clock } from '../core/clock.js';
+import { ensureError } from '../core/errors.js';
 import { deadVerdict } from './liveness.js';
 import { createRuntime } from './runtime.js';
 import { readStoredPlan } from './status.js';

@@ -10,7 +10,7 @@ import { createWorkerEffects } from '../actors/workerEffects.js';
 import type { ActorKind } from '../persistence/types.js';
 import type { AnyStateMachine } from 'xstate';
 import type { MachineDefinition, SnapshotMigration } from './actorHost.js';
-import { UsageError } from './errors.js';
+import { UsageError } from '../core/errors.js';
 
 export type { EffectContext };
 

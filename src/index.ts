@@ -11,7 +11,7 @@ export { planFromObject, extendPlan, type PlanInput, type PlanAddition, type Pla
 export type { Plan, MilestoneSpec, UnitSpec } from './plan/types.js';
 export { deriveProgress, type Progress, type MilestoneProgress, type UnitProgress, type UnitState, type MilestoneState } from './progress.js';
 export { readStatus, type StatusReport } from './status.js';
-export { systemClock, createManualClock, type Clock, type ManualClock } from './clock.js';
+export { systemClock, createManualClock, type Clock, type ManualClock } from '../core/clock.js';
 export {
   StatecrewError,
   PlanError,
@@ -27,7 +27,7 @@ export {
   UsageError,
   type ErrorCode,
   type PlanIssue,
-} from './errors.js';
+} from '../core/errors.js';
 export { SqliteStore, type Durability, type SqliteStoreOptions } from '../persistence/sqliteStore.js';
 export type { Store } from '../persistence/store.js';
 export type * from '../persistence/types.js';

@@ -5,7 +5,7 @@ import type { Durability } from '../persistence/sqliteStore.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorKind, ActorStatus, ActorSummary } from '../persistence/types.js';
 import type { SnapshotMigration } from './actorHost.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import type { RuntimeEvents } from './events.js';
 import type { PlanAddition } from './plan/extend.js';
 import type { Plan } from './plan/types.js';

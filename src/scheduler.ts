@@ -5,8 +5,8 @@ import { isTurnSuccess, type TurnAssignment, type TurnResult } from '../machines
 import type { WorkerContext } from '../machines/worker.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorHost, HostedActor } from './actorHost.js';
-import type { Clock } from './clock.js';
-import { ensureError } from './errors.js';
+import type { Clock } from '../core/clock.js';
+import { ensureError } from '../core/errors.js';
 import { readOperatorInput } from './operatorInput.js';
 import { resolveSessionCommand } from './sessionCommand.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';

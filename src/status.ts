@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Store } from '../persistence/store.js';
 import type { DispatchProjection } from '../persistence/types.js';
-import { StoreCorruptError } from './errors.js';
+import { StoreCorruptError } from '../core/errors.js';
 import type { Plan } from './plan/types.js';
 import { readOperatorInput } from './operatorInput.js';
 import { deriveProgress, type MilestoneState, type UnitState } from './progress.js';

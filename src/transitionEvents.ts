@@ -4,7 +4,7 @@ import type { LeaseContext } from '../machines/lease.js';
 import type { WorkerContext } from '../machines/worker.js';
 import type { Store } from '../persistence/store.js';
 import type { PersistedTransition } from './actorHost.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import type { RuntimeEvents } from './events.js';
 import type { Plan } from './plan/types.js';
 import { countsAsFailure, nextAttemptAt } from './progress.js';

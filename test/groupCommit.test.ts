@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SqliteStore } from '../persistence/sqliteStore.js';
-import { PersistError } from '../src/errors.js';
+import { PersistError } from '../core/errors.js';
 import { openStore, tempDir } from './helpers/tempStore.js';
 
 /** Group commit on a real SQLite file, watched from a second connection as another process would. */

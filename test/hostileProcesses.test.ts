@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, listProcessGroup } from '../actors/processes.js';
 import { adoptTurn, runTurn, type TurnOutcome, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '../core/clock.js';
 
 /** Wall-clock limit of a hostile turn, in ms. */
 const TIMEOUT_MS = 1_500;

@@ -8,8 +8,8 @@ import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } 
 import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, workerMachine } from '../machines/worker.js';
 import { isProcessAlive, listProcessGroup } from '../actors/processes.js';
 import { ActorHost, type MachineDefinition } from '../src/actorHost.js';
-import { createManualClock } from '../src/clock.js';
-import { DispatchConflictError, PersistError, StaleFencingTokenError } from '../src/errors.js';
+import { createManualClock } from '../core/clock.js';
+import { DispatchConflictError, PersistError, StaleFencingTokenError } from '../core/errors.js';
 import { parsePlan } from '../src/plan/load.js';
 import { createRuntime } from '../src/runtime.js';
 import type { SqliteStore } from '../persistence/sqliteStore.js';

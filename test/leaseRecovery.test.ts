@@ -3,7 +3,7 @@ import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, leaseMachine } from '../machin
 import { createLeaseEffects } from '../actors/leaseEffects.js';
 import type { SqliteStore } from '../persistence/sqliteStore.js';
 import { ActorHost, type HostedActor } from '../src/actorHost.js';
-import { createManualClock, type ManualClock } from '../src/clock.js';
+import { createManualClock, type ManualClock } from '../core/clock.js';
 import { inertDefinitions } from './helpers/modelPaths.js';
 import { drainEventLoop } from './helpers/runtimeEvents.js';
 import { openStore, tempDir } from './helpers/tempStore.js';

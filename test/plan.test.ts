@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PlanError } from '../src/errors.js';
+import { PlanError } from '../core/errors.js';
 import { loadPlan, parsePlan, planFingerprint } from '../src/plan/load.js';
 
 let dir: string;

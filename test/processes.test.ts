@@ -15,7 +15,7 @@ import {
   processStartTime,
   readProcessStat,
 } from '../actors/processes.js';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '../core/clock.js';
 
 /** Above PID_MAX_LIMIT (2^22) on every Linux, so no process can have it. */
 const IMPOSSIBLE_PID = 4_194_305;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, killProcessGroup } from '../actors/processes.js';
 import { SqliteStore } from '../persistence/sqliteStore.js';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '../core/clock.js';
 import type { RuntimeEvents } from '../src/events.js';
 import { parsePlan } from '../src/plan/load.js';
 import type { Plan } from '../src/plan/types.js';

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../persistence/migrations.js';
 import { SqliteStore } from '../persistence/sqliteStore.js';
-import { StoreNotFoundError } from '../src/errors.js';
+import { StoreNotFoundError } from '../core/errors.js';
 import { describeStoreConformance } from './storeConformance.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 

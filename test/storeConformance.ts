@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DispatchConflictError, StaleFencingTokenError } from '../src/errors.js';
+import { DispatchConflictError, StaleFencingTokenError } from '../core/errors.js';
 import type { Store } from '../persistence/store.js';
 import type { DispatchProjection, TransitionWrite } from '../persistence/types.js';
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, killProcessGroup, listProcessGroup } from '../actors/processes.js';
 import { adoptTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '../core/clock.js';
 import { fixtureTurn } from './helpers/turnRequest.js';
 
 const LOST = "the turn's process is gone and left no exit status";

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, listProcessGroup } from '../actors/processes.js';
 import { runTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
-import { systemClock } from '../src/clock.js';
+import { systemClock } from '../core/clock.js';
 import { fixtureTurn } from './helpers/turnRequest.js';
 
 let dir: string;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { renderBuiltInChart, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
-import { ensureError } from '../errors.js';
+import { ensureError } from '../../core/errors.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
 

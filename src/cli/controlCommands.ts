@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { SqliteStore } from '../../persistence/sqliteStore.js';
-import { systemClock } from '../clock.js';
+import { systemClock } from '../../core/clock.js';
 import { deadVerdict } from '../liveness.js';
 import { CONTROL } from '../operatorCommands.js';
 import { readStatus, readStoredPlan } from '../status.js';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import pc from 'picocolors';
 import { SqliteStore } from '../../persistence/sqliteStore.js';
-import { systemClock } from '../clock.js';
+import { systemClock } from '../../core/clock.js';
 import { diagnose, repair, type DoctorReport, type RepairReport } from '../doctor.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';

@@ -3,9 +3,9 @@ import { InvalidArgumentError } from 'commander';
 import { SqliteStore } from '../../persistence/sqliteStore.js';
 import type { JournalRecord } from '../../persistence/store.js';
 import type { ActorKind } from '../../persistence/types.js';
-import { systemClock, type Clock } from '../clock.js';
-import { parseDuration } from '../duration.js';
-import { StoreCorruptError } from '../errors.js';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { parseDuration } from '../../core/duration.js';
+import { StoreCorruptError } from '../../core/errors.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
 

@@ -1,7 +1,7 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError, StoreVersionError } from '../errors.js';
+import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError, StoreVersionError } from '../../core/errors.js';
 import { MAX_WORKERS } from '../plan/schema.js';
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '../../core/duration.js';
 import { CHARTED_MACHINE_NAMES, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
 import { chartCommand } from './chartCommand.js';
 import { EXIT } from './exitCodes.js';

@@ -1,7 +1,7 @@
 import pc from 'picocolors';
 import type { Emitter } from 'mitt';
 import type { RuntimeEvents } from '../events.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../core/duration.js';
 import type { Progress } from '../progress.js';
 
 /** Where the reporter writes; `isTTY` switches between a live status line and plain lines. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { loadPlan } from '../plan/load.js';
 import type { Plan } from '../plan/types.js';
 import { createRuntime, type Runtime, type RunResult } from '../runtime.js';
-import { formatDuration } from '../duration.js';
+import { formatDuration } from '../../core/duration.js';
 import { SqliteStore } from '../../persistence/sqliteStore.js';
 import { startInspector, type Inspector } from '../inspector/server.js';
 import { attachReporter } from './reporter.js';

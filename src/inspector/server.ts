@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { AnyStateMachine } from 'xstate';
 import { SqliteStore } from '../../persistence/sqliteStore.js';
 import type { Store } from '../../persistence/store.js';
-import { ensureError } from '../errors.js';
+import { ensureError } from '../../core/errors.js';
 import { loadInspectorAssets } from './assets.js';
 import { BUILT_IN_MACHINES, createChartCache } from './chartCache.js';
 import { readActorDetail, readActorList } from './inspectorData.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { z } from 'zod';
-import { PlanError } from '../errors.js';
+import { PlanError } from '../../core/errors.js';
 import { resolvePlan, validatePlanDocument } from './load.js';
 import type { planDocumentSchema } from './schema.js';
 import type { MilestoneSpec, Plan } from './types.js';

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type * as z from 'zod';
-import { ensureError, PlanError, type PlanIssue } from '../errors.js';
+import { ensureError, PlanError, type PlanIssue } from '../../core/errors.js';
 import { PLAN_FIELDS, planDocumentSchema, type PlanDocument } from './schema.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './types.js';
 

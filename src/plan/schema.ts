@@ -5,7 +5,7 @@
  * milestones and paths are checked and resolved by `parsePlan` (`./load.ts`).
  */
 import * as z from 'zod';
-import { parseDuration } from '../duration.js';
+import { parseDuration } from '../../core/duration.js';
 
 /** Longest id accepted for milestones and units, in characters. */
 export const MAX_ID_LENGTH = 128;

@@ -6,6 +6,6 @@
  * `it(...)` of vitest, jest or `node:test`.
  */
 export { createTempStore, type TempStore } from './tempStore.js';
-export { createManualClock, type ManualClock } from '../clock.js';
+export { createManualClock, type ManualClock } from '../../core/clock.js';
 export { createModel, machineCoverage, pathCoverage, missingCoverage, takenEdges, type Coverage, type Model, type ModelPath, type ModelSpec } from './model.js';
 export { runModelPath, crashPoints, inertActors, checkCrashRecovery, ModelPathError, type PathRun, type RunModelPathOptions } from './runPath.js';

@@ -3,7 +3,7 @@ import { getInitialSnapshot, getNextSnapshot } from 'xstate';
 import { getShortestPaths, getStateNodes, type StatePath } from 'xstate/graph';
 import type { Store } from '../../persistence/store.js';
 import type { ActorKind } from '../../persistence/types.js';
-import type { ManualClock } from '../clock.js';
+import type { ManualClock } from '../../core/clock.js';
 import { stateToString } from '../projections.js';
 
 /**

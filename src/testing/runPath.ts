@@ -11,8 +11,8 @@ import { SqliteStore } from '../../persistence/sqliteStore.js';
 import type { Store } from '../../persistence/store.js';
 import type { ActorKind, ActorRecord } from '../../persistence/types.js';
 import { ActorHost, type MachineDefinition } from '../actorHost.js';
-import { createManualClock } from '../clock.js';
-import { StatecrewError } from '../errors.js';
+import { createManualClock } from '../../core/clock.js';
+import { StatecrewError } from '../../core/errors.js';
 import { stateToString, topState } from '../projections.js';
 import type { ModelPath, ModelSpec } from './model.js';
 

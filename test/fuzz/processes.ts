@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { SqliteStore } from '../../persistence/sqliteStore.js';
-import { StoreVersionError } from '../../src/errors.js';
+import { StoreVersionError } from '../../core/errors.js';
 
 import { CLI, MARKER } from './plan.js';
 

@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+
 /**
  * Typed errors of statecrew. Every error thrown to a host is a {@link StatecrewError}
  * with a stable {@link ErrorCode}, a human message, and the underlying `cause` when
@@ -13,6 +15,9 @@ export type ErrorCode =
   | 'STALE_FENCING_TOKEN'
   | 'DISPATCH_CONFLICT'
   | 'PERSIST_FAILED'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_FAILED'
+  | 'CONCURRENT_WRITE'
   | 'KILL_NOT_VERIFIED'
   | 'SPAWN_FAILED'
   | 'RUNTIME_STOPPED'
@@ -20,9 +25,27 @@ export type ErrorCode =
   | 'USAGE'
   | 'MODEL_PATH_FAILED';
 
-/** Base class: `code` says what went wrong, `cause` carries the original failure. */
+/**
+ * What the caller of a failed call must do, as Restate's `RetryableError` / `TerminalError`
+ * say it:
+ * - `retry`: the fault is transient (a lock held by another process, a dropped connection):
+ *   call again after `retryAfterMs`; nothing was written.
+ * - `fenced`: the store refused the write because this caller is no longer entitled to make it
+ *   (a stale fencing token, ownership lost, a second active dispatch): stop driving what was
+ *   refused and re-read the store; retrying the same write can never succeed.
+ * - `stop`: the store cannot be used (disk full, I/O error, corrupt database, a schema from the
+ *   future): stop writing altogether; the runtime stops with exit code 4.
+ * - `fix`: the input is wrong (a plan, an argument): correct it; nothing was written.
+ */
+export type Recovery = 'retry' | 'fenced' | 'stop' | 'fix';
+
+/** Base class: `code` says what went wrong, `recovery` what to do about it, `cause` carries the original failure. */
 export class StatecrewError extends Error {
   readonly code: ErrorCode;
+  /** What the caller should do; see {@link Recovery}. @default 'stop' */
+  get recovery(): Recovery {
+    return 'stop';
+  }
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -46,6 +69,10 @@ export interface PlanIssue {
  * The CLI maps it to exit code 2.
  */
 export class PlanError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fix';
+  }
+
   readonly file: string;
   readonly issues: readonly PlanIssue[];
 
@@ -67,6 +94,10 @@ function formatPlanIssues(file: string, issues: readonly PlanIssue[]): string {
  * They never create a store. Fix: pass `--store` with the path used by `statecrew run`.
  */
 export class StoreNotFoundError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fix';
+  }
+
   readonly path: string;
 
   constructor(path: string) {
@@ -117,6 +148,10 @@ export class StoreVersionError extends StatecrewError {
  * the write has lost its lease and must stop driving that milestone.
  */
 export class StaleFencingTokenError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fenced';
+  }
+
   readonly milestoneId: string;
   readonly token: number;
   readonly currentToken: number | null;
@@ -139,6 +174,10 @@ export class StaleFencingTokenError extends StatecrewError {
  * unique index). Nothing is written. Fix: wait for the active dispatch to end.
  */
 export class DispatchConflictError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fenced';
+  }
+
   readonly unitId: string;
 
   constructor(unitId: string, options?: { cause?: unknown }) {
@@ -201,6 +240,10 @@ export class RuntimeStoppedError extends StatecrewError {
  * rejoins as a new runtime.
  */
 export class OwnershipLostError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fenced';
+  }
+
   readonly actorId: string;
   readonly runtimeId: string;
   readonly owner: string | null;
@@ -220,16 +263,95 @@ export class OwnershipLostError extends StatecrewError {
  * XState internal, a machine in `machines` not made from the exported one. Fix: the call.
  */
 export class UsageError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fix';
+  }
+
   constructor(message: string) {
     super('USAGE', message);
     this.name = 'UsageError';
   }
 }
 
-/** Normalises anything thrown into an `Error` (once, at the boundary where it is caught). */
+/**
+ * Thrown by a store when it cannot be reached or is busy for now: `SQLITE_BUSY` after
+ * `busy_timeout` (another process holds the write lock), later a dropped connection. Nothing
+ * was written. Fix: retry after `retryAfterMs`; the runtime's store policy does so with
+ * backoff and reports `runtime.store-waiting` while it lasts.
+ */
+export class StoreUnavailableError extends StatecrewError {
+  /** Suggested delay before the next attempt, ms. */
+  readonly retryAfterMs: number;
+
+  constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
+    super('STORE_UNAVAILABLE', message, options);
+    this.name = 'StoreUnavailableError';
+    this.retryAfterMs = options?.retryAfterMs ?? 100;
+  }
+
+  override get recovery(): Recovery {
+    return 'retry';
+  }
+}
+
+/**
+ * Thrown by a store when it cannot be used at all: disk full, an I/O error, a database that is
+ * not one, a failed commit. Whatever the failed call wrote was rolled back. Fix: stop writing
+ * (the runtime stops with exit code 4, its turns killed and verified gone), repair the cause
+ * named in `cause`, then run again: the store is as the last committed job left it.
+ */
+export class StoreFailedError extends StatecrewError {
+  /** The store method that failed, e.g. `commitJob`. */
+  readonly operation: string;
+
+  constructor(operation: string, options?: { cause?: unknown }) {
+    super('STORE_FAILED', `store ${operation} failed: ${describeCause(options?.cause)}`, options);
+    this.name = 'StoreFailedError';
+    this.operation = operation;
+  }
+}
+
+/**
+ * Thrown by the store when a job's write to an actor does not follow the row it read: the
+ * actor's journal already has sequence number `found`, not `expected - 1` (another writer
+ * wrote it). Nothing of the job is written. Fix: restore the actor from its committed row.
+ */
+export class ConcurrentWriteError extends StatecrewError {
+  readonly actorId: string;
+  readonly expected: number;
+  readonly found: number | null;
+
+  constructor(actorId: string, expected: number, found: number | null) {
+    super('CONCURRENT_WRITE', `actor ${actorId}: expected to write journal row ${expected}, but the last row is ${found ?? 'none'}`);
+    this.name = 'ConcurrentWriteError';
+    this.actorId = actorId;
+    this.expected = expected;
+    this.found = found;
+  }
+
+  override get recovery(): Recovery {
+    return 'fenced';
+  }
+}
+
+/**
+ * What to do about any thrown value: a {@link StatecrewError}'s own {@link Recovery}, `stop`
+ * for anything else (an unknown failure of a store is never assumed to be safe to retry).
+ */
+export function recoveryOf(error: unknown): Recovery {
+  return error instanceof StatecrewError ? error.recovery : 'stop';
+}
+
+/**
+ * Normalises anything thrown into an `Error` (once, at the boundary where it is caught).
+ * Never throws: circular objects, BigInt and `undefined` get a readable message, and the
+ * original value is kept as `cause`.
+ */
 export function ensureError(value: unknown): Error {
   if (value instanceof Error) return value;
-  return new Error(typeof value === 'string' ? value : JSON.stringify(value));
+  if (typeof value === 'string') return new Error(value);
+  const text = value === undefined ? 'undefined was thrown (no error value)' : inspect(value, { depth: 3, breakLength: Infinity });
+  return new Error(text, { cause: value });
 }
 
 function describeCause(cause: unknown): string {
