@@ -4,12 +4,15 @@ import type { Clock } from '../core/clock.js';
 
 /** What the effect implementations need from the runtime that hosts them. */
 export interface EffectContext {
+  /** The store, every call through the runtime's store policy (transient faults retried). */
   readonly store: Store;
   readonly clock: Clock;
   /** Folder of per-worker and per-turn log files. */
   readonly logsDir: string;
   /** Reads the recorded start of a turn (pid, pgid, start time, status file), if one was recorded. */
-  readonly recordedStart: (turn: TurnAssignment) => TurnStarted | null;
-  /** Resolves when the transitions written so far are committed (see `afterCommit`). */
+  readonly recordedStart: (turn: TurnAssignment) => Promise<TurnStarted | null>;
+  /** Resolves when the transitions staged so far are committed (see `afterCommit`). */
   readonly committed: () => Promise<void>;
+  /** Starts the commit of the open job now (see `ActorHost.flush`): for the pid of a process just spawned. */
+  readonly flush: () => void;
 }

@@ -33,12 +33,12 @@ export function createWorkerEffects(effects: EffectContext) {
         await effects.committed();
         // Stopped before the first await (its transition could not be persisted): do nothing.
         if (detached) return lostResult(effects.clock.now(), 'the worker was stopped before the turn started');
-        const recorded = effects.recordedStart(input);
+        const recorded = await effects.recordedStart(input);
         if (recorded !== null) return adopt(effects, input, recorded);
         // The turn ran and ended between its spawn and the record of its start: its shim's
         // status file says how. Never run it a second time.
         const status = readTurnStatus(turnStatusPath(input.logPath));
-        if (status !== null) return interpretProtocol(effects, input, resultFromStatus(status));
+        if (status !== null) return await interpretProtocol(effects, input, resultFromStatus(status));
         const orphans = findProcessesByEnv('STATECREW_TURN_KEY', input.turnKey);
         if (orphans.length > 0) {
           await killProcesses(orphans, { graceMs: input.killGraceMs, clock: effects.clock });
@@ -49,11 +49,11 @@ export function createWorkerEffects(effects: EffectContext) {
           clock: effects.clock,
           onStart: (start) => {
             sendBack({ type: 'TURN_STARTED', started: start });
-            // The pid is the evidence adoption needs: durable now, not at the end of the job.
-            effects.store.flushCommit();
+            // The pid is the evidence adoption needs: its commit starts now, not at the end of the job.
+            effects.flush();
           },
         });
-        return interpretProtocol(effects, input, toResult(outcome));
+        return await interpretProtocol(effects, input, toResult(outcome));
       };
       run().then(
         (result) => {
@@ -90,7 +90,7 @@ async function adopt(effects: EffectContext, turn: TurnAssignment, started: Turn
   if (stragglers.length > 0) await killProcesses(stragglers, { graceMs: turn.killGraceMs, clock: effects.clock });
   const result = toResult(outcome);
   if (result.kind === 'lost') return { ...result, reason: `the runtime stopped while the turn ran; ${result.reason}` };
-  return interpretProtocol(effects, turn, result);
+  return await interpretProtocol(effects, turn, result);
 }
 
 function toResult(outcome: TurnOutcome): TurnResult {
@@ -121,14 +121,14 @@ function streamJsonPath(turn: TurnAssignment): string {
  * the turn even on exit code 0); captures the session id (and whether it differs from the
  * one resumed), cost and tokens. A text turn is returned as it is.
  */
-function interpretProtocol(effects: EffectContext, turn: TurnAssignment, result: TurnResult): TurnResult {
+async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, result: TurnResult): Promise<TurnResult> {
   if (turn.protocol !== 'stream-json') return result;
   const file = streamJsonPath(turn);
   const output = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
   const parser = createStreamJsonParser();
   const events = [...parser.push(output), ...parser.end()];
   const summary = parser.summary();
-  effects.store.recordTurnEvents([
+  await effects.store.recordTurnEvents([
     ...events.map((event) => ({ dispatchId: turn.dispatchId, line: event.line, type: event.type, subtype: event.subtype, body: JSON.stringify(event.raw) })),
     ...summary.malformed.map((bad) => ({ dispatchId: turn.dispatchId, line: bad.line, type: '(malformed)', subtype: null, body: bad.text })),
   ]);

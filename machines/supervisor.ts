@@ -17,19 +17,23 @@ export interface SupervisorInput {
 export interface SupervisorContext extends SupervisorInput {
   /** Unfinished actors restored from the store at start. */
   readonly restored: number;
-  /** Why the runtime is draining (`completed`, `SIGINT`, `SIGTERM`, `stop()`, an error). */
+  /** Why the runtime is draining or ended (`completed`, `SIGINT`, `SIGTERM`, `stop()`, a store failure, fenced). */
   readonly drainReason: string | null;
-  /** Process exit code decided when draining ended. */
+  /**
+   * The exit code the run ends with: the one `DRAIN` asked for (0 all completed, 1 failures,
+   * 130 SIGINT, 143 SIGTERM), 4 after `STORE_FAILED`, 1 after `FENCED`.
+   */
   readonly exitCode: number | null;
 }
 
 export type SupervisorEvent =
   | { type: 'STORE_READY' }
   | { type: 'RESTORED'; count: number }
-  | { type: 'DRAIN'; reason: string }
-  | { type: 'DRAINED'; exitCode: number }
+  | { type: 'DRAIN'; reason: string; exitCode?: number }
+  | { type: 'DRAINED'; exitCode?: number }
   | { type: 'RUNTIME_GONE'; reason: string }
-  | { type: 'FENCED'; reason: string };
+  | { type: 'FENCED'; reason: string }
+  | { type: 'STORE_FAILED'; reason: string };
 
 /** Input of the `heartbeat` implementation. */
 export interface HeartbeatInput {
@@ -37,9 +41,13 @@ export interface HeartbeatInput {
 }
 
 /**
- * The supervisor statechart: the root actor of one runtime process.
+ * The supervisor statechart: the root actor of one runtime process, and the runtime's
+ * lifecycle (the runtime keeps no flags beside it).
  *
- * `starting → restoring → running → draining → stopped`. While `restoring` it restores
+ * `starting → restoring → running → draining → stopped`, or `fenced` (another runtime took
+ * this one's actors over: stop driving them) or `failed` (`STORE_FAILED`: the store cannot be
+ * used; nothing more is written, turns are killed and verified gone, exit code 4). Those two
+ * are decided in memory: the store refuses or cannot take their write. While `restoring` it restores
  * every unfinished actor from the store and reconciles it with what it observes; while
  * `running` it schedules leases and dispatches; while `draining` it stops workers
  * (kill, verify, record) and releases leases. `RUNTIME_GONE` closes the record of a
@@ -65,33 +73,35 @@ export const supervisorMachine = setup({
   invoke: { id: 'heartbeat', src: 'heartbeat', input: ({ context }) => ({ runtimeId: context.runtimeId }) },
   on: {
     RUNTIME_GONE: { target: '.stopped', actions: assign({ drainReason: ({ event }) => event.reason }) },
-    FENCED: { target: '.fenced', actions: assign({ drainReason: ({ event }) => event.reason }) },
+    FENCED: { target: '.fenced', actions: assign({ drainReason: ({ event }) => event.reason, exitCode: 1 }) },
+    STORE_FAILED: { target: '.failed', actions: assign({ drainReason: ({ event }) => event.reason, exitCode: 4 }) },
   },
   states: {
     starting: {
       on: {
         STORE_READY: { target: 'restoring' },
-        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason }) },
+        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason, exitCode: ({ event }) => event.exitCode ?? 130 }) },
       },
     },
     restoring: {
       on: {
         RESTORED: { target: 'running', actions: assign({ restored: ({ event }) => event.count }) },
-        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason }) },
+        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason, exitCode: ({ event }) => event.exitCode ?? 130 }) },
       },
     },
     running: {
       on: {
-        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason }) },
+        DRAIN: { target: 'draining', actions: assign({ drainReason: ({ event }) => event.reason, exitCode: ({ event }) => event.exitCode ?? 130 }) },
       },
     },
     draining: {
       on: {
-        DRAINED: { target: 'stopped', actions: assign({ exitCode: ({ event }) => event.exitCode }) },
+        DRAINED: { target: 'stopped', actions: assign({ exitCode: ({ event, context }) => event.exitCode ?? context.exitCode ?? 1 }) },
       },
     },
     stopped: { type: 'final' },
     fenced: { type: 'final' },
+    failed: { type: 'final' },
   },
 });
 

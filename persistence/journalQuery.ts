@@ -1,14 +1,13 @@
-import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { StoreCorruptError } from '../core/errors.js';
-import type { JournalQuery, JournalRecord } from './store.js';
+import type { JournalQuery, JournalRecord } from './journalTypes.js';
 
 /**
  * The SQL of a journal query, with a condition only for each filter that is set, so that
  * SQLite can use the journal's `(actor_id, seq)` key for `actorId`. There is no index on
  * `at`: SQLite scans and sorts; with a `limit` it keeps only the newest rows while sorting.
  */
-export function journalQuerySql(query: JournalQuery): { sql: string; params: Record<string, string | number> } {
+export function journalQuerySql(query: JournalQuery, pageSize?: number): { sql: string; params: Record<string, string | number> } {
   const where: string[] = [];
   const params: Record<string, string | number> = {};
   if (query.actorId !== undefined) {
@@ -29,18 +28,42 @@ export function journalQuerySql(query: JournalQuery): { sql: string; params: Rec
     }
     params.limit = query.limit;
   }
+  const paged = query.limit === undefined && pageSize !== undefined;
+  if (paged) {
+    // Keyset pagination: each page starts after the last row of the previous one.
+    where.push('(j.at, j.actor_id, j.seq) > (@afterAt, @afterActor, @afterSeq)');
+    params.page = pageSize;
+  }
   const sql = [
     `SELECT j.actor_id, a.kind, j.seq, j.event_type, j.from_state, j.to_state, j.at, j.event${query.snapshots === true ? ', j.snapshot' : ''}`,
     'FROM journal AS j JOIN actors AS a ON a.id = j.actor_id',
     ...(where.length > 0 ? [`WHERE ${where.join(' AND ')}`] : []),
-    query.limit === undefined ? 'ORDER BY j.at, j.actor_id, j.seq' : 'ORDER BY j.at DESC, j.actor_id DESC, j.seq DESC LIMIT @limit',
+    query.limit === undefined ? `ORDER BY j.at, j.actor_id, j.seq${paged ? ' LIMIT @page' : ''}` : 'ORDER BY j.at DESC, j.actor_id DESC, j.seq DESC LIMIT @limit',
   ].join('\n');
   return { sql, params };
 }
 
-/** Reads the rows one at a time as the caller iterates; the statement starts on the first `next()`. */
-export function* streamJournal(statement: Database.Statement, params: Record<string, string | number>): Generator<JournalRecord> {
-  for (const row of statement.iterate(params)) yield rowToJournalRecord(row);
+/**
+ * Reads the rows a page at a time as the caller iterates (keyset pagination on the sort key),
+ * so the connection is free between pages for the caller's other calls. `read` runs one page's
+ * statement synchronously; it is called again only when the previous page was used up.
+ */
+export async function* pageJournal(
+  read: (params: Record<string, string | number>) => unknown[],
+  params: Record<string, string | number>,
+  pageSize: number,
+): AsyncGenerator<JournalRecord> {
+  let after: Record<string, string | number> = { afterAt: Number.MIN_SAFE_INTEGER, afterActor: '', afterSeq: 0 };
+  for (;;) {
+    const rows = read({ ...params, ...after });
+    for (const row of rows) yield rowToJournalRecord(row);
+    const last = rows.at(-1);
+    if (rows.length < pageSize || last === undefined) return;
+    const record = rowToJournalRecord(last);
+    after = { afterAt: record.at, afterActor: record.actorId, afterSeq: record.seq };
+    // A page boundary: let other work (and other calls on this connection) run.
+    await Promise.resolve();
+  }
 }
 
 const journalRecordRow = z.object({

@@ -209,6 +209,14 @@ export const MIGRATIONS: readonly string[] = [
   DROP TABLE journal;
   ALTER TABLE journal_rowid RENAME TO journal;
   `,
+  // 9: lease ids come from one store-wide sequence (reserved in blocks, no round trip per
+  // claim) instead of one per milestone; it starts above every per-milestone value, so no new
+  // id repeats an old one.
+  `
+  INSERT INTO sequences (name, value)
+    SELECT 'lease', COALESCE(MAX(value), 0) FROM sequences WHERE name LIKE 'lease:%'
+    ON CONFLICT (name) DO NOTHING;
+  `,
 ];
 
 /**

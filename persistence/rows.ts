@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { StoreCorruptError } from '../core/errors.js';
 import type {
+  ActorKind,
   ActorRecord,
+  PlanRecord,
+  TurnEventRecord,
   ActorSummary,
   CommandRecord,
   MessageRecord,
@@ -288,4 +291,71 @@ const messageRow = z.object({ id: int, unit_id: z.string(), text: z.string(), cr
 export function rowToMessage(row: unknown): MessageRecord {
   const r = parseRow(messageRow, 'messages', row);
   return { id: r.id, unitId: r.unit_id, text: r.text, createdAt: r.created_at };
+}
+
+const planRow = z.object({ file: z.string(), fingerprint: z.string(), body: z.string(), saved_at: int });
+
+export function rowToPlan(row: unknown): PlanRecord {
+  const r = parseRow(planRow, 'plan', row);
+  return { file: r.file, fingerprint: r.fingerprint, body: r.body, savedAt: r.saved_at };
+}
+
+const controlRow = z.object({ key: z.string().optional(), value: z.string(), updated_at: int });
+
+export function rowToControl(row: unknown): { key: string; value: string; updatedAt: number } {
+  const r = parseRow(controlRow, 'controls', row);
+  return { key: r.key ?? '', value: r.value, updatedAt: r.updated_at };
+}
+
+const cancellationRow = z.object({ unit_id: z.string(), reason: z.string(), canceled_at: int });
+
+export function rowToCancellation(row: unknown): { unitId: string; reason: string; canceledAt: number } {
+  const r = parseRow(cancellationRow, 'unit_cancellations', row);
+  return { unitId: r.unit_id, reason: r.reason, canceledAt: r.canceled_at };
+}
+
+const turnEventRow = z.object({ dispatch_id: z.string(), line: int, type: z.string(), subtype: nullableText, body: z.string() });
+
+export function rowToTurnEvent(row: unknown): TurnEventRecord {
+  const r = parseRow(turnEventRow, 'turn_events', row);
+  return { dispatchId: r.dispatch_id, line: r.line, type: r.type, subtype: r.subtype, body: r.body };
+}
+
+const quarantinedRow = z.object({ id: z.string(), kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']), quarantine_reason: nullableText });
+
+export function rowToQuarantined(row: unknown): { id: string; kind: ActorKind; reason: string | null } {
+  const r = parseRow(quarantinedRow, 'actors', row);
+  return { id: r.id, kind: r.kind, reason: r.quarantine_reason };
+}
+
+const idRow = z.object({ id: z.string() });
+
+/** `{ id }` rows of `RETURNING id` statements. */
+export function rowToId(row: unknown): string {
+  return parseRow(idRow, 'actors', row).id;
+}
+
+const counterRow = z.object({ other: int, own: int });
+
+export function rowToCounters(row: unknown): { other: number; own: number } {
+  return parseRow(counterRow, 'pragma_data_version', row);
+}
+
+const valueRow = z.object({ value: z.union([int, z.string()]) });
+
+/** `{ value }` rows (sequences, meta). */
+export function rowToValue(table: string, row: unknown): number | string {
+  return parseRow(valueRow, table, row).value;
+}
+
+const numericIdRow = z.object({ id: int });
+
+export function rowToNumericId(table: string, row: unknown): number {
+  return parseRow(numericIdRow, table, row).id;
+}
+
+const seqRow = z.object({ kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']), state: z.string(), seq: int, snapshot: z.string() });
+
+export function rowToQuarantineSource(row: unknown): { kind: ActorKind; state: string; seq: number; snapshot: string } {
+  return parseRow(seqRow, 'actors', row);
 }

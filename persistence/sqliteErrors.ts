@@ -1,35 +1,23 @@
 import Database from 'better-sqlite3';
-import { DispatchConflictError, OwnershipLostError, PersistError, StaleFencingTokenError } from '../core/errors.js';
-import type { TransitionWrite } from './types.js';
+import { StatecrewError, StoreFailedError, StoreUnavailableError } from '../core/errors.js';
 
 /**
- * Runs a write, retrying it when SQLite still reports `SQLITE_BUSY` after waiting its
- * `busy_timeout` for the lock (another process held it that long): up to `retries` more
- * times, so a write waits up to `(retries + 1) × busy_timeout` before it fails.
+ * Maps anything a better-sqlite3 call threw to the store's typed errors, by SQLite's error code
+ * (never by a message's text): typed refusals pass through; `SQLITE_BUSY` / `SQLITE_LOCKED`
+ * (the lock was still held after `busy_timeout`) become {@link StoreUnavailableError}, to be
+ * retried; everything else — `SQLITE_FULL`, `SQLITE_IOERR_*`, `SQLITE_CORRUPT`, a closed
+ * connection — becomes {@link StoreFailedError}, which stops the runtime.
  * @internal
  */
-export function retryBusy<T>(retries: number, write: () => T): T {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return write();
-    } catch (error) {
-      const busy = error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY');
-      if (!busy || attempt >= retries) throw error;
-    }
+export function classifySqliteError(operation: string, error: unknown): StatecrewError {
+  if (error instanceof StatecrewError) return error;
+  if (error instanceof Database.SqliteError && (error.code.startsWith('SQLITE_BUSY') || error.code.startsWith('SQLITE_LOCKED'))) {
+    return new StoreUnavailableError(`store ${operation}: the database is locked by another process (${error.code})`, { cause: error, retryAfterMs: 100 });
   }
+  return new StoreFailedError(operation, { cause: error });
 }
 
-/** Maps a failed transition write to the typed error the store's contract names. @internal */
-export function classifyWriteError(write: TransitionWrite, error: unknown): Error {
-  if (error instanceof StaleFencingTokenError || error instanceof OwnershipLostError || error instanceof DispatchConflictError) return error;
-  if (
-    error instanceof Database.SqliteError &&
-    error.code === 'SQLITE_CONSTRAINT_UNIQUE' &&
-    error.message.includes('dispatches.unit_id') &&
-    write.projection.kind === 'dispatch'
-  ) {
-    return new DispatchConflictError(write.projection.row.unitId, { cause: error });
-  }
-  return new PersistError(write.actorId, { cause: error });
+/** True for SQLite's unique-constraint error code (the dispatch table's only unique index is one active dispatch per unit). @internal */
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE';
 }
-

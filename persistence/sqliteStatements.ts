@@ -85,9 +85,15 @@ const SQL = {
        ON CONFLICT (id) DO UPDATE SET file = excluded.file, fingerprint = excluded.fingerprint,
          body = excluded.body, saved_at = excluded.saved_at`,
   planGet: 'SELECT * FROM plan WHERE id = 1',
-  sequenceNext: `INSERT INTO sequences (name, value) VALUES (?, 1)
-       ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`,
-  } as const;
+  sequenceReserve: `INSERT INTO sequences (name, value) VALUES (?, ?)
+       ON CONFLICT (name) DO UPDATE SET value = value + excluded.value RETURNING value`,
+  storeId: "SELECT value FROM meta WHERE key = 'store_id'",
+  controlsAll: 'SELECT key, value, updated_at FROM controls ORDER BY key',
+  workerQuarantine: "UPDATE workers SET state = 'quarantined', updated_at = ? WHERE id = ?",
+  leaseQuarantine: "UPDATE leases SET state = 'quarantined', updated_at = ? WHERE id = ?",
+  dispatchQuarantine: "UPDATE dispatches SET state = 'quarantined', updated_at = ? WHERE id = ?",
+  supervisorQuarantine: "UPDATE supervisors SET state = 'quarantined', updated_at = ? WHERE id = ?",
+} as const;
 
 /** Every statement of the SQLite store, prepared once per connection. @internal */
 export type Statements = { readonly [K in keyof typeof SQL]: Database.Statement };
@@ -98,13 +104,13 @@ export function prepareStatements(db: Database.Database): Statements {
 }
 
 
-/** Projection table of each actor kind (fixed names: never user input). @internal */
-export const PROJECTION_TABLES: Readonly<Record<string, string>> = {
-  worker: 'workers',
-  lease: 'leases',
-  dispatch: 'dispatches',
-  supervisor: 'supervisors',
-};
+/** The statement that marks an actor's projection row quarantined, per actor kind. @internal */
+export const QUARANTINE_PROJECTION = {
+  worker: 'workerQuarantine',
+  lease: 'leaseQuarantine',
+  dispatch: 'dispatchQuarantine',
+  supervisor: 'supervisorQuarantine',
+} as const;
 
 /** Upserts an actor's projection row. @internal */
 export function writeProjection(s: Statements, projection: Projection, at: number): void {

@@ -1,32 +1,31 @@
-import { DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../core/errors.js';
+import { ConcurrentWriteError, DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../core/errors.js';
+import { isUniqueViolation } from './sqliteErrors.js';
 import { writeProjection, type Statements } from './sqliteStatements.js';
 import type { TransitionWrite } from './types.js';
 
 /**
- * The body of one transition's transaction (the caller opens it: `BEGIN IMMEDIATE`, or a
- * savepoint inside a group commit): the owner check, the fence check, then the actor row,
- * the journal row and the projection row. Returns the journal sequence number.
- * @throws DispatchConflictError when a create finds the dispatch already there (a race).
+ * The rows of one transition, inside the job's transaction (the caller opens it): the owner
+ * check, the fence check, the expected-sequence compare-and-set, then the actor row, the
+ * journal row and the projection row. Throwing rolls back the whole job.
+ * @throws ConcurrentWriteError when the actor's last journal row is not `write.seq - 1`.
+ * @throws DispatchConflictError when the projection would be a second active dispatch of a unit.
  * @throws OwnershipLostError when `write.owner` no longer owns the actor, or was declared dead.
  * @throws StaleFencingTokenError when `write.fence` is not the milestone's current token.
  * @internal
  */
-export function writeTransitionRows(s: Statements, write: TransitionWrite): number {
+export function writeTransitionRows(s: Statements, write: TransitionWrite, ownerRunning: (owner: string) => boolean): void {
   const existing = s.actorSeq.get(write.actorId) as { seq: number; owner_runtime: string | null } | undefined;
-  if (write.create === true && existing !== undefined) {
-    // Two holders raced to create the same dispatch: the store decided, like the unique index.
-    if (write.projection.kind === 'dispatch') throw new DispatchConflictError(write.projection.row.unitId);
-    throw new Error(`actor ${write.actorId} already exists`);
-  }
   if (write.owner !== undefined) {
     if (existing !== undefined && existing.owner_runtime !== write.owner) {
       throw new OwnershipLostError(write.actorId, write.owner, existing.owner_runtime);
     }
     // A runtime declared dead may not write at all, not even new actors.
-    const runtime = s.runtimeState.get(write.owner) as { state: string } | undefined;
-    if (runtime !== undefined && runtime.state !== 'running') {
-      throw new OwnershipLostError(write.actorId, write.owner, existing?.owner_runtime ?? null);
-    }
+    if (!ownerRunning(write.owner)) throw new OwnershipLostError(write.actorId, write.owner, existing?.owner_runtime ?? null);
+  }
+  if ((existing?.seq ?? 0) !== write.seq - 1) {
+    // Two holders raced to create the same dispatch: the store decided, like the unique index.
+    if (write.seq === 1 && write.projection.kind === 'dispatch') throw new DispatchConflictError(write.projection.row.unitId);
+    throw new ConcurrentWriteError(write.actorId, write.seq, existing?.seq ?? null);
   }
   if (write.fence !== undefined) {
     const lease = s.ledgerGet.get(write.fence.milestoneId) as { fencing_token: number } | undefined;
@@ -34,7 +33,6 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite): numb
       throw new StaleFencingTokenError(write.fence.milestoneId, write.fence.fencingToken, lease?.fencing_token ?? null);
     }
   }
-  const seq = (existing?.seq ?? 0) + 1;
   s.actorUpsert.run({
     id: write.actorId,
     kind: write.kind,
@@ -43,13 +41,13 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite): numb
     state: write.state,
     status: write.status,
     snapshot: write.snapshot,
-    seq,
+    seq: write.seq,
     at: write.at,
     owner: write.owner ?? existing?.owner_runtime ?? null,
   });
   s.journalInsert.run({
     actor_id: write.actorId,
-    seq,
+    seq: write.seq,
     event_type: write.eventType,
     from_state: write.fromState,
     to_state: write.state,
@@ -57,6 +55,12 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite): numb
     snapshot: write.snapshot,
     event: write.event ?? null,
   });
-  writeProjection(s, write.projection, write.at);
-  return seq;
+  try {
+    writeProjection(s, write.projection, write.at);
+  } catch (error) {
+    // The partial unique index `dispatches_one_active` is the dispatch table's only unique
+    // constraint besides its key, which the upsert handles.
+    if (write.projection.kind === 'dispatch' && isUniqueViolation(error)) throw new DispatchConflictError(write.projection.row.unitId, { cause: error });
+    throw error;
+  }
 }

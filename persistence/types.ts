@@ -150,8 +150,11 @@ export interface TransitionWrite {
    * `fencingToken` is the milestone's current token (invariant 3).
    */
   readonly fence?: { readonly milestoneId: string; readonly fencingToken: number };
-  /** `true` for the first write of a new actor: refused if a row with this id exists. */
-  readonly create?: boolean;
+  /**
+   * The journal sequence number this write makes (1 for a new actor): refused with
+   * `ConcurrentWriteError` unless the actor's last row is `seq - 1` (or absent for 1).
+   */
+  readonly seq: number;
   /**
    * The runtime making the write. A new actor is owned by it; a write to an existing actor
    * is refused with `OwnershipLostError` unless it still owns the row (single activation),

@@ -45,27 +45,18 @@ export interface PersistedTransition {
   readonly context: unknown;
 }
 
-/** Options of {@link ActorHost}. */
-export interface ActorHostOptions {
-  /**
-   * Group commit ({@link Store.deferCommit}): the transitions of one job (one synchronous
-   * burst: a scheduler pass, a restore, the cascade one event causes) share one commit and are
-   * reported after it. Effects must then wait for {@link Store.committed} before any I/O.
-   * @default false: one commit per transition, reported at once
-   */
-  readonly groupCommit?: boolean;
-}
-
 export interface ActorHostHooks {
-  /** Called after each committed transition (at once, or after the job's group commit), in order. Must not throw. */
+  /** Called after each committed transition, in order, once its job committed. Must not throw. */
   readonly onTransition: (transition: PersistedTransition) => void;
-  /** Called when a transition could not be written; the actor has been stopped. Must not throw. */
-  readonly onPersistError: (actorId: string, kind: ActorKind, error: Error) => void;
   /**
-   * Called synchronously right after each write was accepted, before its (group) commit: for
-   * caches of this runtime's own writes. Must not throw. @default none
+   * Called once per job that did not commit: refused (a `fenced` error: stale fencing token,
+   * second active dispatch, ownership lost, concurrent write) or failed (`stop`). Every actor
+   * of that job and of the jobs staged after it (`detached`) has been stopped without writing;
+   * the store holds their last committed rows, from which the caller restores them. Must not throw.
    */
-  readonly onWritten?: (write: TransitionWrite) => void;
+  readonly onJobFailed: (error: Error, detached: readonly { id: string; kind: ActorKind }[]) => void;
+  /** Called right after a job committed, with its writes, before its transitions are reported: for caches of this runtime's own rows. Must not throw. @default none */
+  readonly onCommitted?: (writes: readonly TransitionWrite[]) => void;
   /**
    * Called when an actor failed inside XState (an action, guard or input threw): it is stopped,
    * nothing of the failed step was written, and its row keeps its last persisted state.
@@ -81,30 +72,60 @@ export interface HostedActor {
   readonly id: string;
   readonly kind: ActorKind;
   readonly actor: Actor<AnyStateMachine>;
-  /** Current state as a dotted path (the last persisted one). */
+  /** Current state as a dotted path (the last staged one). */
   state: string;
-  /** True once the actor reached a final state, was stopped, or failed to persist. */
+  /** True once the actor reached a final state, was stopped, or its job was refused. */
   ended: boolean;
-  /** Last persisted snapshot JSON, to skip writes when nothing changed. */
+  /** Journal sequence number of the last staged transition (the committed row's, after a restore). */
+  seq: number;
+  /** Last staged snapshot JSON, to skip writes when nothing changed. */
   lastJson: string;
   /**
-   * The snapshot object last persisted or restored. XState snapshots are immutable, and
+   * The snapshot object last staged or restored. XState snapshots are immutable, and
    * `actor.start()` re-emits the current one: the same object means no transition, skipped
    * without serialising it (a restore of 10,000 actors spent ~15 % of its time on that).
    */
   lastSnapshot: unknown;
 }
 
+/** Options of {@link ActorHost}. */
+export interface ActorHostOptions {
+  /**
+   * `false`: every transition is a job of its own, committed alone — slower, but a crash can
+   * then fall between any two transitions, which recovery tests use. @default true: a job is
+   * one synchronous burst (a scheduler pass, a restore, the cascade one event causes)
+   */
+  readonly groupCommit?: boolean;
+}
+
+/** The transitions of one job: staged synchronously, committed together. */
+interface Job {
+  readonly writes: TransitionWrite[];
+  readonly reports: PersistedTransition[];
+  readonly waiters: { resolve: () => void; reject: (error: Error) => void }[];
+}
+
 /**
- * Runs every worker, lease, dispatch and supervisor as its own root XState actor and
- * persists each of its transitions — snapshot, journal row and projection in one
- * transaction (invariant 5) — synchronously, before any effect of the new state does I/O
- * (effects start with an `await`, so they run after the commit).
+ * Runs every worker, lease, dispatch and supervisor as its own root XState actor and persists
+ * each of its transitions. A transition is staged synchronously into the open job (from
+ * XState's inspection hook, inside `send`); the job — one synchronous burst: a scheduler pass,
+ * a restore, the cascade one event causes — closes at the end of the microtask and is
+ * committed with {@link Store.commitJob}, all or nothing (through the runtime's store policy,
+ * which retries transient faults). Jobs commit one at a time, in order. Nothing of a job is reported before
+ * its commit, and effects wait for {@link ActorHost.committed} before any I/O. A job that does
+ * not commit detaches every actor it (or a later job) touched, for the runtime to restore from
+ * their committed rows: the restart path.
  */
 export class ActorHost {
   private readonly actors = new Map<string, HostedActor>();
   /** Runtime id written as the owner of every actor this host creates, and checked on every write. */
   owner: string | undefined;
+  /** The job transitions are staged into now; closed at the end of the microtask. */
+  private open: Job | undefined;
+  /** Closed jobs waiting for their commit, oldest first; the first one is committing. */
+  private readonly queue: Job[] = [];
+  private committing = false;
+  private sealedAt = false;
 
   constructor(
     private readonly store: Store,
@@ -114,56 +135,107 @@ export class ActorHost {
     private readonly options: ActorHostOptions = {},
   ) {}
 
-  /** Transitions written into the open group commit, reported once it committed. */
-  private pending: PersistedTransition[] = [];
-
   /**
-   * Writes a transition; with group commit it joins the job's transaction and is reported
-   * (`onTransition`) once that committed, without it it is reported at once.
+   * Resolves once every transition staged so far is committed; rejects with the job's error
+   * when one of them was not (its actor has been detached then). At once when nothing waits.
    */
-  private write(write: TransitionWrite, report: Omit<PersistedTransition, 'seq'>): number {
-    if (this.options.groupCommit !== true) {
-      const seq = this.store.persistTransition(write);
-      this.hooks.onWritten?.(write);
-      this.hooks.onTransition({ ...report, seq });
-      return seq;
-    }
-    // The rejection is handled by `settled`; effects awaiting `committed()` see it too.
-    this.store.deferCommit(this.settled).catch(() => undefined);
-    const seq = this.store.persistTransition(write);
-    this.hooks.onWritten?.(write);
-    this.pending.push({ ...report, seq });
-    return seq;
-  }
-
-  /** Called right after each group commit: reports its transitions, or their loss. */
-  private readonly settled = (error?: Error): void => {
-    const transitions = this.pending;
-    this.pending = [];
-    if (error === undefined) {
-      for (const transition of transitions) this.hooks.onTransition(transition);
-    } else {
-      this.commitFailed(transitions, error);
-    }
-  };
-
-  /** The job's commit failed: none of its transitions is in the store. Stop their actors; report the failure once. */
-  private commitFailed(lost: readonly PersistedTransition[], error: Error): void {
-    for (const transition of lost) {
-      const hosted = this.actors.get(transition.actorId);
-      if (hosted !== undefined && !hosted.ended) {
-        hosted.ended = true;
-        hosted.actor.stop();
-      }
-    }
-    const first = lost[0];
-    if (first !== undefined) this.hooks.onPersistError(first.actorId, first.kind, error);
+  committed(): Promise<void> {
+    const last = this.open ?? this.queue.at(-1);
+    if (last === undefined) return Promise.resolve();
+    return new Promise((resolve, reject) => last.waiters.push({ resolve, reject }));
   }
 
   /**
-   * Creates, persists and starts a new actor. The first row is written before the actor
-   * starts, so a refused write (a second active dispatch of a unit) leaves nothing behind.
-   * @throws DispatchConflictError, StaleFencingTokenError or PersistError from the store.
+   * Stops writing for good: transitions of hosted actors still happen in memory (the
+   * supervisor moving to `fenced` or `failed`), but none is staged, committed or reported, and
+   * jobs not committed yet are dropped. For a runtime that is fenced, whose store failed, or
+   * that is detached.
+   */
+  seal(): void {
+    this.sealedAt = true;
+    this.open = undefined;
+    // The job committing now (if any) finishes; those behind it are never written.
+    this.queue.splice(this.committing ? 1 : 0);
+    for (const job of this.queue) job.reports.length = 0;
+  }
+
+  /** True once {@link ActorHost.seal} was called. */
+  get sealed(): boolean {
+    return this.sealedAt;
+  }
+
+  /** True when no transition waits for its commit. */
+  idle(): boolean {
+    return this.open === undefined && this.queue.length === 0;
+  }
+
+  /**
+   * Closes the open job now instead of at the end of the microtask, and starts its commit:
+   * for a fact that must be durable before anything else happens, such as the pid of a
+   * process just spawned.
+   */
+  flush(): void {
+    if (this.open !== undefined) this.close(this.open);
+  }
+
+  private stage(write: TransitionWrite, report: PersistedTransition): void {
+    if (this.sealedAt) return;
+    let job = this.open;
+    if (job === undefined) {
+      const opened: Job = { writes: [], reports: [], waiters: [] };
+      job = opened;
+      this.open = opened;
+      queueMicrotask(() => this.close(opened));
+    }
+    job.writes.push(write);
+    job.reports.push(report);
+    if (this.options.groupCommit === false) this.close(job);
+  }
+
+  private close(job: Job): void {
+    if (this.open !== job) return;
+    this.open = undefined;
+    this.queue.push(job);
+    if (!this.committing) void this.commitQueue();
+  }
+
+  /** Commits the queued jobs one at a time. Never rejects: a failed job goes to {@link ActorHost.fail}. */
+  private async commitQueue(): Promise<void> {
+    this.committing = true;
+    for (let job = this.queue[0]; job !== undefined; job = this.queue[0]) {
+      const writes = job.writes;
+      try {
+        await this.store.commitJob(writes);
+      } catch (error) {
+        this.fail(ensureError(error));
+        continue;
+      }
+      this.queue.shift();
+      this.hooks.onCommitted?.(writes);
+      for (const report of job.reports) this.hooks.onTransition(report);
+      for (const waiter of job.waiters) waiter.resolve();
+    }
+    this.committing = false;
+  }
+
+  /**
+   * The first queued job did not commit. It and every job staged after it were decided on its
+   * unrecorded state: detach every actor they touched (nothing of them is reported), fail
+   * their waiters, and hand the runtime the list to restore.
+   */
+  private fail(error: Error): void {
+    const jobs = [...this.queue.splice(0), ...(this.open === undefined ? [] : [this.open])];
+    this.open = undefined;
+    const detached = new Map<string, ActorKind>();
+    for (const job of jobs) for (const write of job.writes) detached.set(write.actorId, write.kind);
+    for (const id of detached.keys()) this.detach(id);
+    for (const job of jobs) for (const waiter of job.waiters) waiter.reject(error);
+    this.hooks.onJobFailed(error, [...detached].map(([id, kind]) => ({ id, kind })));
+  }
+
+  /**
+   * Creates and starts a new actor; its first row is staged into the open job. A refused job
+   * (a second active dispatch of a unit) leaves nothing of it behind.
    */
   create(kind: ActorKind, id: string, input: unknown): HostedActor {
     const definition = this.definitions[kind];
@@ -171,7 +243,7 @@ export class ActorHost {
     const snapshot = hosted.actor.getSnapshot() as MachineSnapshotLike;
     const json = JSON.stringify(hosted.actor.getPersistedSnapshot());
     const state = stateToString(snapshot.value);
-    this.write(
+    this.stage(
       {
         actorId: id,
         kind,
@@ -184,12 +256,13 @@ export class ActorHost {
         event: eventToJson({ type: 'xstate.init', input }),
         fromState: null,
         at: this.clock.now(),
-        create: true,
+        seq: 1,
         ...(this.owner === undefined ? {} : { owner: this.owner }),
         ...deriveRows(kind, id, snapshot),
       },
-      { actorId: id, kind, from: null, to: state, event: { type: 'xstate.init' }, done: false, context: snapshot.context },
+      { actorId: id, kind, from: null, to: state, event: { type: 'xstate.init' }, seq: 1, done: false, context: snapshot.context },
     );
+    hosted.seq = 1;
     hosted.state = state;
     hosted.lastJson = json;
     hosted.lastSnapshot = snapshot;
@@ -240,6 +313,7 @@ export class ActorHost {
       });
     }
     hosted.state = record.state;
+    hosted.seq = record.seq;
     hosted.lastJson = record.snapshot;
     hosted.lastSnapshot = hosted.actor.getSnapshot();
     this.actors.set(record.id, hosted);
@@ -274,8 +348,9 @@ export class ActorHost {
   detachAll(): void {
     for (const hosted of this.actors.values()) this.detach(hosted.id);
     this.actors.clear();
-    // Written into the open group commit but never reported: a crashed runtime reports nothing.
-    this.pending = [];
+    // Staged or committing but never reported: a crashed runtime reports nothing.
+    this.open = undefined;
+    for (const job of this.queue) job.reports.length = 0;
   }
 
   /** Stops one actor in memory without writing anything (see {@link ActorHost.detachAll}). */
@@ -304,7 +379,7 @@ export class ActorHost {
         }
       },
     });
-    const hosted: HostedActor = { id, kind: definition.kind, actor, state: '', ended: false, lastJson: '', lastSnapshot: undefined };
+    const hosted: HostedActor = { id, kind: definition.kind, actor, state: '', ended: false, seq: 0, lastJson: '', lastSnapshot: undefined };
     holder.hosted = hosted;
     // An action, guard or input that throws puts the actor in XState's `error` status with no
     // snapshot event to persist; unobserved, XState would rethrow it and end the process.
@@ -332,8 +407,10 @@ export class ActorHost {
     const from = hosted.state;
     const to = stateToString(snapshot.value);
     const done = status !== 'active';
+    const seq = hosted.seq + 1;
+    let write: TransitionWrite;
     try {
-      this.write({
+      write = {
         actorId: hosted.id,
         kind: hosted.kind,
         machineId: definition.machineId,
@@ -345,17 +422,20 @@ export class ActorHost {
         event: eventToJson(event),
         fromState: from,
         at: this.clock.now(),
+        seq,
         ...(this.owner === undefined ? {} : { owner: this.owner }),
         ...deriveRows(hosted.kind, hosted.id, snapshot),
-      }, { actorId: hosted.id, kind: hosted.kind, from, to, event, done, context: snapshot.context });
+      };
     } catch (error) {
-      // The store still holds the previous snapshot; stop the actor before any effect of
-      // the unrecorded state can act, and report the typed error to the runtime.
+      // A snapshot the projection cannot read: stop the actor before any effect of the
+      // unrecorded state can act; its row keeps the last committed state.
       hosted.ended = true;
       hosted.actor.stop();
-      this.hooks.onPersistError(hosted.id, hosted.kind, ensureError(error));
+      this.hooks.onActorError?.(hosted.id, hosted.kind, ensureError(error));
       return;
     }
+    this.stage(write, { actorId: hosted.id, kind: hosted.kind, from, to, event, seq, done, context: snapshot.context });
+    hosted.seq = seq;
     hosted.lastJson = json;
     hosted.lastSnapshot = snapshot;
     hosted.state = to;

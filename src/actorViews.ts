@@ -9,8 +9,8 @@ import type { ActorView } from './runtime.js';
  * parsed, its active state paths and context. `live` says whether `isLive(id)`.
  * @throws StoreCorruptError when the row cannot be read.
  */
-export function readActorView(store: Store, id: string, isLive: (id: string) => boolean): ActorView | undefined {
-  const record = store.getActor(id);
+export async function readActorView(store: Store, id: string, isLive: (id: string) => boolean): Promise<ActorView | undefined> {
+  const record = await store.getActor(id);
   if (record === undefined) return undefined;
   const { snapshot: json, ...summary } = record;
   let snapshot: { value?: unknown; context?: unknown };
@@ -29,10 +29,11 @@ export function readActorView(store: Store, id: string, isLive: (id: string) => 
 }
 
 /** Actors of the store matching `filter`; `state` matches the whole state or its top-level state. */
-export function listActorSummaries(store: Store, filter: { readonly kind?: ActorKind; readonly state?: string; readonly status?: ActorStatus } = {}): ActorSummary[] {
-  return store
-    .listActors()
-    .filter(
+export async function listActorSummaries(
+  store: Store,
+  filter: { readonly kind?: ActorKind; readonly state?: string; readonly status?: ActorStatus } = {},
+): Promise<ActorSummary[]> {
+  return (await store.listActors()).filter(
       (actor) =>
         (filter.kind === undefined || actor.kind === filter.kind) &&
         (filter.status === undefined || actor.status === filter.status) &&

@@ -1,11 +1,11 @@
 import os from 'node:os';
 import { findProcessesByEnvPrefix, killProcesses } from '../actors/processes.js';
-import type { SqliteStore } from '../persistence/sqliteStore.js';
+import type { Store } from '../persistence/store.js';
 import type { Clock } from '../core/clock.js';
 import { ensureError } from '../core/errors.js';
 import { deadVerdict } from './liveness.js';
 import { createRuntime } from './runtime.js';
-import { readStoredPlan } from './status.js';
+import { readStoredPlan } from './storedPlan.js';
 
 /** One problem `statecrew doctor` found. */
 export interface DoctorFinding {
@@ -17,7 +17,7 @@ export interface DoctorFinding {
 
 /** What `statecrew doctor` reports. Times are ms since epoch. */
 export interface DoctorReport {
-  /** `PRAGMA integrity_check` lines; `['ok']` when the file is sound. */
+  /** The store's integrity check (SQLite: `PRAGMA integrity_check` lines); `['ok']` when it is sound. */
   readonly integrity: readonly string[];
   readonly runtimes: readonly { id: string; pid: number; state: string; live: boolean; verdict: string | null }[];
   readonly findings: readonly DoctorFinding[];
@@ -27,21 +27,20 @@ export interface DoctorReport {
 const ACTIVE_DISPATCH = new Set(['pending', 'claimed', 'running']);
 
 /**
- * Examines a store: SQLite integrity, runtimes whose heartbeat lapsed with their process
+ * Examines a store: its integrity ({@link Store.checkIntegrity}), runtimes whose heartbeat lapsed with their process
  * gone or stopped (stale), ledger leases held past their expiry, dispatches active without
  * a live owner runtime, quarantined rows, and orphan turn processes — live processes whose
  * `STATECREW_TURN_KEY` belongs to this store but whose dispatch no live runtime drives.
  * Reads only.
  */
-export function diagnose(store: SqliteStore, clock: Clock, host = os.hostname()): DoctorReport {
+export async function diagnose(store: Store, clock: Clock, host = os.hostname()): Promise<DoctorReport> {
   const now = clock.now();
   const findings: DoctorFinding[] = [];
-  const integrity = (store.db.pragma('integrity_check') as { integrity_check: string }[]).map((row) => row.integrity_check);
-  if (integrity.length !== 1 || integrity[0] !== 'ok') {
-    for (const line of integrity) findings.push({ kind: 'integrity', subject: 'store', detail: line });
-  }
+  const problems = await store.checkIntegrity();
+  const integrity = problems.length === 0 ? ['ok'] : problems;
+  for (const line of problems) findings.push({ kind: 'integrity', subject: 'store', detail: line });
 
-  const runtimes = store.listRuntimes().map((runtime) => {
+  const runtimes = (await store.listRuntimes()).map((runtime) => {
     const verdict = deadVerdict(runtime, now, host);
     return { id: runtime.id, pid: runtime.pid, state: runtime.state, live: runtime.state === 'running' && verdict === null, verdict };
   });
@@ -51,12 +50,13 @@ export function diagnose(store: SqliteStore, clock: Clock, host = os.hostname())
     }
   }
   const live = new Set(runtimes.filter((runtime) => runtime.live).map((runtime) => runtime.id));
+  const actors = new Map((await store.listActors()).map((actor) => [actor.id, actor]));
   const drivenByLiveRuntime = (actorId: string): boolean => {
-    const actor = store.getActor(actorId);
+    const actor = actors.get(actorId);
     return actor !== undefined && actor.status === 'active' && actor.owner !== null && live.has(actor.owner);
   };
 
-  for (const lease of store.listLeaseLedger()) {
+  for (const lease of await store.listLeaseLedger()) {
     if (lease.holderId !== null && lease.expiresAt !== null && lease.expiresAt <= now) {
       findings.push({
         kind: 'expired-lease',
@@ -65,23 +65,23 @@ export function diagnose(store: SqliteStore, clock: Clock, host = os.hostname())
       });
     }
   }
-  for (const dispatch of store.listDispatches()) {
+  for (const dispatch of await store.listDispatches()) {
     if (ACTIVE_DISPATCH.has(dispatch.state) && !drivenByLiveRuntime(dispatch.id)) {
-      const owner = store.getActor(dispatch.id)?.owner ?? 'nobody';
+      const owner = actors.get(dispatch.id)?.owner ?? 'nobody';
       findings.push({ kind: 'orphaned-dispatch', subject: dispatch.id, detail: `${dispatch.state}, owned by ${owner}, which is not running` });
     }
   }
-  for (const actor of store.listQuarantined()) {
+  for (const actor of await store.listQuarantined()) {
     findings.push({ kind: 'quarantined', subject: actor.id, detail: `${actor.kind}: ${actor.reason ?? 'no reason recorded'}` });
   }
-  for (const process of orphanProcesses(store, drivenByLiveRuntime)) {
+  for (const process of orphanProcesses(await store.storeId(), drivenByLiveRuntime)) {
     findings.push({ kind: 'orphan-process', subject: String(process.pid), detail: `turn of dispatch ${process.dispatchId}, which no live runtime drives` });
   }
   return { integrity, runtimes, findings, healthy: findings.filter((f) => f.kind !== 'quarantined').length === 0 };
 }
 
-function orphanProcesses(store: SqliteStore, driven: (actorId: string) => boolean): { pid: number; dispatchId: string }[] {
-  const prefix = `${store.storeId()}:`;
+function orphanProcesses(storeId: string, driven: (actorId: string) => boolean): { pid: number; dispatchId: string }[] {
+  const prefix = `${storeId}:`;
   return findProcessesByEnvPrefix('STATECREW_TURN_KEY', prefix)
     .map((found) => ({ pid: found.pid, dispatchId: found.value.slice(prefix.length) }))
     .filter((found) => !driven(found.dispatchId));
@@ -103,9 +103,9 @@ export interface RepairReport {
  * expired ledger leases that no lease actor holds any more. Turns that a later run could
  * have adopted are killed instead: their units are retried by that run.
  */
-export async function repair(store: SqliteStore, clock: Clock, storeFile: string, logsDir: string): Promise<RepairReport> {
+export async function repair(store: Store, clock: Clock, storeFile: string, logsDir: string): Promise<RepairReport> {
   const errors: string[] = [];
-  const before = diagnose(store, clock);
+  const before = await diagnose(store, clock);
   const orphans = before.findings.filter((f) => f.kind === 'orphan-process').map((f) => Number(f.subject));
   if (orphans.length > 0) {
     try {
@@ -116,7 +116,7 @@ export async function repair(store: SqliteStore, clock: Clock, storeFile: string
   }
   let reconciled = false;
   const needsRuntime = before.findings.some((f) => f.kind === 'stale-runtime' || f.kind === 'orphaned-dispatch');
-  const plan = readStoredPlan(store);
+  const plan = await readStoredPlan(store);
   if (needsRuntime && plan !== undefined) {
     const runtime = createRuntime({ store, clock, logsDir });
     await runtime.start({ ...plan, store: storeFile });
@@ -126,11 +126,11 @@ export async function repair(store: SqliteStore, clock: Clock, storeFile: string
   }
   const releasedLeases: string[] = [];
   const now = clock.now();
-  const heldByActor = new Set(store.listActiveActors('lease').map((actor) => actor.id));
-  for (const lease of store.listLeaseLedger()) {
+  const heldByActor = new Set((await store.listActiveActors('lease')).map((actor) => actor.id));
+  for (const lease of await store.listLeaseLedger()) {
     const expired = lease.holderId !== null && lease.expiresAt !== null && lease.expiresAt <= now;
     if (expired && (lease.leaseId === null || !heldByActor.has(lease.leaseId))) {
-      if (store.releaseLease({ milestoneId: lease.milestoneId, fencingToken: lease.fencingToken })) releasedLeases.push(lease.milestoneId);
+      if (await store.releaseLease({ milestoneId: lease.milestoneId, fencingToken: lease.fencingToken })) releasedLeases.push(lease.milestoneId);
     }
   }
   return { killed: orphans, reconciled, releasedLeases, errors };

@@ -8,7 +8,11 @@ import type { MilestoneState } from './progress.js';
 export type RuntimeEvents = {
   /** Every persisted transition of every actor. */
   'actor.transition': { actorId: string; kind: ActorKind; from: string | null; to: string; event: string; seq: number };
-  /** A transition could not be written; the actor was stopped (see `PersistError`). */
+  /**
+   * A job could not be committed: refused (a stale fencing token, a second active dispatch, a
+   * concurrent write; its actors are restored from their committed rows) or failed (the run
+   * stops). `actorId` is the first actor of the job.
+   */
   'actor.persist-failed': { actorId: string; kind: ActorKind; error: Error };
   /**
    * An actor failed inside XState — one of its actions, guards or inputs threw (a bug in the
@@ -53,7 +57,14 @@ export type RuntimeEvents = {
   'runtime.draining': { reason: string };
   /** This runtime took over the actors of a dead runtime. */
   'runtime.took-over': { runtimeId: string; actors: number; reason: string };
-  /** The store refused writes; the runtime killed its turns and stopped without writing (exit code 4). */
+  /**
+   * A store call met a transient fault (the write lock held by another process, a dropped
+   * connection) and is tried again after `delayMs` ms (attempt `attempt` just failed).
+   */
+  'runtime.store-waiting': { operation: string; attempt: number; delayMs: number; error: Error };
+  /** A store call succeeded after waiting for a transient fault. */
+  'runtime.store-recovered': { operation: string; attempts: number; waitedMs: number };
+  /** The store cannot be used; the runtime killed its turns and stopped without writing (exit code 4); `run.finished` follows. */
   'runtime.store-failed': { error: Error; survivors: string[] };
   /** This runtime was declared dead by another and stopped driving its actors. */
   'runtime.fenced': { reason: string };

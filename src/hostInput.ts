@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import { openStoreAt, storeFromDatabase } from '../persistence/openStore.js';
 import type { Store } from '../persistence/store.js';
 import type { Plan } from './plan/types.js';
 import type { RuntimeOptions } from './runtime.js';
@@ -19,17 +19,12 @@ export const externalEvent = z.looseObject({
 });
 
 export function openStore(store: string | Store | Database.Database, durability: RuntimeOptions['durability']): Store {
-  if (typeof store === 'string') return SqliteStore.fromPath(store, durability === undefined ? {} : { durability });
-  if (store instanceof Database) return new SqliteStore(store, durability === undefined ? {} : { durability });
+  if (typeof store === 'string') return openStoreAt(store, durability === undefined ? {} : { durability });
+  if (store instanceof Database) return storeFromDatabase(store, durability === undefined ? {} : { durability });
   return store;
 }
 
-/** The plan a store recorded last, for a host that starts without one. */
-export function storedPlan(store: Store): Plan | undefined {
-  const record = store.loadPlan();
-  return record === undefined ? undefined : (JSON.parse(record.body) as Plan);
-}
-
-export function emptyPlan(store: Store): Plan {
-  return { file: '<inline>', version: 1, workers: 2, store: store instanceof SqliteStore ? store.db.name : '<store>', milestones: [] };
+/** The plan of a host that starts without one and finds none recorded: nothing to do until it submits units. */
+export function emptyPlan(location: string): Plan {
+  return { file: '<inline>', version: 1, workers: 2, store: location, milestones: [] };
 }

@@ -21,16 +21,55 @@ export {
   StaleFencingTokenError,
   DispatchConflictError,
   PersistError,
+  StoreUnavailableError,
+  StoreFailedError,
+  ConcurrentWriteError,
+  recoveryOf,
   KillNotVerifiedError,
   RuntimeStoppedError,
   OwnershipLostError,
   UsageError,
   type ErrorCode,
   type PlanIssue,
+  type Recovery,
 } from '../core/errors.js';
 export { SqliteStore, type Durability, type SqliteStoreOptions } from '../persistence/sqliteStore.js';
-export type { Store } from '../persistence/store.js';
-export type * from '../persistence/types.js';
+export { openStoreAt, type OpenStoreOptions } from '../persistence/openStore.js';
+export type {
+  Store,
+  ActorCheckpointer,
+  LeaseLedger,
+  RuntimeRegistry,
+  OperatorQueue,
+  TurnEventLog,
+  PlanRecords,
+  SchedulerView,
+  SchedulerViewRequest,
+  JournalQuery,
+  JournalRecord,
+} from '../persistence/store.js';
+// The shapes the Store's methods take and return (what a backend implements); each adapter keeps its row types private.
+export type {
+  ActorKind,
+  ActorStatus,
+  ActorRecord,
+  ActorSummary,
+  JournalEntry,
+  TransitionWrite,
+  Projection,
+  WorkerProjection,
+  LeaseProjection,
+  DispatchProjection,
+  SupervisorProjection,
+  RuntimeRecord,
+  LeaseLedgerEntry,
+  LeaseClaimResult,
+  LeaseRenewResult,
+  CommandRecord,
+  MessageRecord,
+  PlanRecord,
+  TurnEventRecord,
+} from '../persistence/types.js';
 export { workerMachine, WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, type WorkerContext, type WorkerEvent } from '../machines/worker.js';
 export { leaseMachine, LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, type LeaseContext, type LeaseEvent } from '../machines/lease.js';
 export {

@@ -1,5 +1,5 @@
 import type { WorkerContext } from '../machines/worker.js';
-import type { Store } from '../persistence/store.js';
+import type { SchedulerView, Store } from '../persistence/store.js';
 import type { ActorHost } from './actorHost.js';
 import type { PersistedTransition } from './actorHost.js';
 
@@ -30,19 +30,29 @@ export class OperatorCommands {
       readonly now: () => number;
       /** Drains the runtime: `statecrew stop` without `--worker`. */
       readonly stopRuntime: (reason: string) => void;
+      /** Runs a store call nobody awaits, its failure routed to the runtime's failure path. */
+      readonly background: (operation: string, call: Promise<unknown>) => void;
     },
   ) {}
 
-  /** Picks up what the operator asked since the last poll. */
-  poll(): void {
+  /**
+   * Picks up what the operator asked since the last poll, from the rows a scheduler view read
+   * (`controls`, `commands`): one store call per command this runtime takes.
+   */
+  async poll(view: Pick<SchedulerView, 'controls' | 'commands'>): Promise<void> {
     const { store, host } = this.deps;
-    const stop = store.getControl(CONTROL.stop);
+    const stop = view.controls.get(CONTROL.stop);
     if (stop !== undefined && stop.updatedAt >= this.deps.startedAt) this.deps.stopRuntime('stopped by operator');
-    for (const command of store.listPendingCommands()) {
+    for (const command of view.commands) {
       if (command.kind !== 'stop' || command.target === null || command.takenBy !== null) continue;
       const worker = host.get(command.target);
       if (worker === undefined || worker.kind !== 'worker' || worker.ended) continue;
-      if (!store.takeCommand(command.id, this.deps.runtimeId)) continue;
+      if (!(await store.takeCommand(command.id, this.deps.runtimeId))) continue;
+      if (worker.ended) {
+        // It ended while the command was being taken: nothing is left to stop.
+        this.deps.background('completeCommand', store.completeCommand(command.id, 'done', `worker ${worker.id} had already ended (${worker.state})`, this.deps.now()));
+        continue;
+      }
       this.stopping.set(worker.id, command.id);
       host.send(worker.id, { type: 'STOP', reason: 'stopped by operator' });
     }
@@ -60,6 +70,6 @@ export class OperatorCommands {
       transition.to === 'stopped'
         ? `worker ${transition.actorId} stopped${turn === null ? ' (it was between turns)' : `: the turn of ${turn.unitId} was killed and verified gone; ${turn.unitId} is pending again, without using an attempt`}`
         : `worker ${transition.actorId} ended ${transition.to}: ${context.endReason ?? ''}`;
-    this.deps.store.completeCommand(command, 'done', message, this.deps.now());
+    this.deps.background('completeCommand', this.deps.store.completeCommand(command, 'done', message, this.deps.now()));
   }
 }

@@ -2,6 +2,7 @@ import type { Emitter } from 'mitt';
 import type { Store } from '../persistence/store.js';
 import type { RuntimeEvents } from './events.js';
 import { planFingerprint } from './plan/load.js';
+import { parseStoredPlan } from './storedPlan.js';
 import type { Plan } from './plan/types.js';
 
 /**
@@ -9,12 +10,12 @@ import type { Plan } from './plan/types.js';
  * `plan.changed` with the unit ids added, removed and changed (units are matched by id; a
  * completed unit stays completed whatever changed).
  */
-export function recordPlan(store: Store, plan: Plan, now: number, events: Emitter<RuntimeEvents>): void {
-  const previous = store.loadPlan();
+export async function recordPlan(store: Store, plan: Plan, now: number, events: Emitter<RuntimeEvents>): Promise<void> {
+  const previous = await store.loadPlan();
   const fingerprint = planFingerprint(plan);
   if (previous !== undefined && previous.fingerprint !== fingerprint) {
     const units = (p: Plan) => new Map(p.milestones.flatMap((m) => m.units.map((u) => [u.id, JSON.stringify(u)] as const)));
-    const before = units(JSON.parse(previous.body) as Plan);
+    const before = units(parseStoredPlan(previous));
     const after = units(plan);
     events.emit('plan.changed', {
       added: [...after.keys()].filter((id) => !before.has(id)),
@@ -22,5 +23,5 @@ export function recordPlan(store: Store, plan: Plan, now: number, events: Emitte
       changed: [...after.keys()].filter((id) => before.has(id) && before.get(id) !== after.get(id)),
     });
   }
-  store.savePlan({ file: plan.file, fingerprint, body: JSON.stringify(plan), savedAt: now });
+  await store.savePlan({ file: plan.file, fingerprint, body: JSON.stringify(plan), savedAt: now });
 }

@@ -63,13 +63,19 @@ export interface RuntimeOptions {
   /** Folder against which submitted units' `cwd` resolve. @default process.cwd() */
   readonly cwd?: string;
   /**
-   * Group commit: the transitions of one job (a scheduler pass, a restore, the cascade one
-   * event causes) share one SQLite commit, and are reported (`actor.transition`) once it is
-   * done; effects start their I/O only after it. `false`: one commit per transition, reported
-   * at once — slower, but a crash can then fall between any two transitions, which recovery
+   * Jobs: the transitions of one job (a scheduler pass, a restore, the cascade one event
+   * causes) are staged together and committed all or nothing, and reported (`actor.transition`)
+   * once committed; effects start their I/O only after it. `false`: every transition is a job
+   * of its own — slower, but a crash can then fall between any two transitions, which recovery
    * tests use. @default true
    */
   readonly groupCommit?: boolean;
+  /**
+   * How long a store call keeps retrying transient faults (SQLite: the write lock held by
+   * another process past `busy_timeout`) before the runtime stops with exit code 4, in ms.
+   * While it waits, `runtime.store-waiting` is emitted before each retry. @default 60_000
+   */
+  readonly storeRetryMs?: number;
   /**
    * Upgrades persisted snapshots of older machine versions, per actor kind (see
    * {@link SnapshotMigration}). Without one, an actor of another version is quarantined.
@@ -78,8 +84,9 @@ export interface RuntimeOptions {
 }
 
 /**
- * How a run ended. Exit codes: 0 all units completed, 1 a unit failed or was blocked, 4 the
- * store failed (disk full, I/O error), 130 SIGINT, 143 SIGTERM. `fenced`: this runtime was declared dead and
+ * How a run ended. Exit codes: 0 all units completed, 1 a unit failed or was blocked (or the
+ * runtime was fenced), 4 the store failed (disk full, I/O error, corrupt, or unavailable for
+ * longer than `storeRetryMs`), 130 SIGINT, 143 SIGTERM. `fenced`: this runtime was declared dead and
  * its actors were taken over by another runtime; it stopped driving them (a CLI rejoins).
  */
 export interface RunResult {
@@ -106,18 +113,20 @@ export interface Runtime {
   /**
    * Adds milestones and units to the running plan (validated with the plan file's schema;
    * see {@link PlanAddition}), records the plan in the store, and schedules them at once.
-   * @returns the ids of the units added.
+   * @returns (a Promise of) the ids of the units added, once the plan is recorded.
    * @throws PlanError when the addition is invalid (nothing is added).
    * @throws RuntimeStoppedError before `start` or after the run ended.
+   * @throws StoreFailedError when the store cannot record the plan (the run then stops, exit code 4).
    */
-  submit(addition: PlanAddition): string[];
+  submit(addition: PlanAddition): Promise<string[]>;
   /**
    * One actor of the store with its current state, context and persisted snapshot, or
    * `undefined` when there is none with this id.
+   * @throws StoreCorruptError when its row cannot be read; StoreFailedError when the store cannot be read.
    */
-  get(id: string): ActorView | undefined;
+  get(id: string): Promise<ActorView | undefined>;
   /** Actors of the store (active, done and quarantined), oldest first; `state` matches the whole state or its top-level state. */
-  list(filter?: { readonly kind?: ActorKind; readonly state?: string; readonly status?: ActorStatus }): ActorSummary[];
+  list(filter?: { readonly kind?: ActorKind; readonly state?: string; readonly status?: ActorStatus }): Promise<ActorSummary[]>;
   /**
    * Sends an event to a live actor of this runtime (e.g. `{ type: 'STOP', reason }` to a
    * worker). The event is the same as any other: persisted with the transition it causes.
@@ -139,16 +148,20 @@ export interface Runtime {
   /**
    * Queues a message for a unit (durably, in order): after the unit's own turn, each message
    * becomes the input of one more turn of it, exactly once. Returns the message id.
-   * @throws RuntimeStoppedError before `start`, or when `unitId` is not in the plan (`UsageError`).
+   * @throws RuntimeStoppedError before `start` or after the run ended; UsageError when `unitId` is not in the plan.
    */
-  sendMessage(unitId: string, text: string): number;
-  /** Derived progress of the plan. @throws RuntimeStoppedError before `start`. */
-  progress(): Progress;
+  sendMessage(unitId: string, text: string): Promise<number>;
+  /**
+   * Derived progress of the plan, read from the store now (after the run ended: as it ended).
+   * @throws RuntimeStoppedError before `start`.
+   */
+  progress(): Promise<Progress>;
   /** Live (in-memory) actors with their current state. */
   actors(): { id: string; kind: ActorKind; state: string }[];
   /**
    * Stops actors in memory and closes the store (on the next event-loop turn), writing
-   * nothing more and leaving turn processes running. Tests use it to simulate a crash.
+   * nothing more — transitions not committed yet are dropped — and leaving turn processes
+   * running. Tests use it to simulate a crash.
    */
   detach(): void;
 }

@@ -1,17 +1,16 @@
 import os from 'node:os';
-import { z } from 'zod';
 import path from 'node:path';
+import { z } from 'zod';
 import type { Emitter } from 'mitt';
-import type { LeaseContext } from '../machines/lease.js';
-import type { WorkerContext } from '../machines/worker.js';
+import type { SupervisorEvent } from '../machines/supervisor.js';
 import { killProcessGroup, processStartTime } from '../actors/processes.js';
-import { SqliteStore } from '../persistence/sqliteStore.js';
-import type { Store } from '../persistence/store.js';
-import type { ActorKind, ActorRecord, ActorSummary } from '../persistence/types.js';
+import type { SchedulerView, Store } from '../persistence/store.js';
+import type { ActorKind, ActorSummary } from '../persistence/types.js';
 import { ActorHost, type HostedActor, type PersistedTransition } from './actorHost.js';
+import { handleOf, handlesOf } from './actorHandles.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { createEmitter } from './emitter.js';
-import { ensureError, OwnershipLostError, PersistError, RuntimeStoppedError, StaleFencingTokenError, UsageError } from '../core/errors.js';
+import { ensureError, OwnershipLostError, recoveryOf, RuntimeStoppedError, UsageError } from '../core/errors.js';
 import type { RuntimeEvents } from './events.js';
 import { checkMachineOverrides, machineDefinitions, type EffectContext } from './implementations.js';
 import { markLiveInThisProcess } from './liveness.js';
@@ -21,20 +20,37 @@ import { recordedTurnStart } from './turnEvidence.js';
 import type { ActorView, Runtime, RunResult, RuntimeOptions } from './runtime.js';
 import { listActorSummaries, readActorView } from './actorViews.js';
 import { attachLogger } from './logger.js';
-import { emptyPlan, externalEvent, openStore, storedPlan } from './hostInput.js';
+import { emptyPlan, externalEvent, openStore } from './hostInput.js';
 import { extendPlan, type PlanAddition } from './plan/extend.js';
 import type { Plan } from './plan/types.js';
 import type { Progress } from './progress.js';
 import { OperatorCommands } from './operatorCommands.js';
-import { contextOf, Scheduler } from './scheduler.js';
+import { PassLoop } from './passLoop.js';
+import { Scheduler } from './scheduler.js';
+import { SequenceBlocks } from './sequenceBlocks.js';
+import { guardStore, StorePolicy } from './storePolicy.js';
+import { readStoredPlan } from './storedPlan.js';
 import { describeTransition } from './transitionEvents.js';
+import { RestoreJob } from './restoreJob.js';
 
-/** The runtime: see {@link Runtime} for the contract. @internal */
+const EMPTY_PROGRESS: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false };
+
+/** How a run ends: the supervisor event that ends it, and the failure that caused it, if any. */
+type Ending = { readonly event: Extract<SupervisorEvent, { type: 'DRAINED' | 'FENCED' | 'STORE_FAILED' }>; readonly error?: Error };
+
+/**
+ * The runtime: see {@link Runtime} for the contract. Its lifecycle is its supervisor
+ * statechart (`starting → restoring → running → draining → stopped`, or `fenced`, or `failed`):
+ * no flag here says whether it runs. Every store call goes through one {@link StorePolicy};
+ * every store fault ends in {@link RuntimeImpl.onStoreFault} or a refused job's restore.
+ * @internal
+ */
 export class RuntimeImpl implements Runtime {
   readonly events: Emitter<RuntimeEvents> = createEmitter<RuntimeEvents>();
   readonly finished: Promise<RunResult>;
   readonly store: Store;
   id = '';
+  private readonly guarded: Store;
   private readonly clock: Clock;
   private readonly logsDir: string;
   private readonly leaseTtlMs: number;
@@ -42,27 +58,33 @@ export class RuntimeImpl implements Runtime {
   private readonly pollMs: number;
   private readonly hostName = os.hostname();
   private readonly host: ActorHost;
+  private readonly ids: SequenceBlocks;
+  private readonly passes: PassLoop;
+  private readonly restorer: RestoreJob;
   private scheduler: Scheduler | undefined;
   private commands: OperatorCommands | undefined;
   private supervisor: HostedActor | undefined;
   private plan: Plan | undefined;
+  private starting: Promise<void> | undefined;
   private resolveFinished: (result: RunResult) => void = () => undefined;
-  private tickQueued = false;
-  private drainExitCode: number | null = null;
-  private drainReason = '';
   private readonly wakeTimers = new Map<number, unknown>();
   private pollTimer: unknown;
-  private done = false;
-  private started = false;
   private readonly milestoneStates = new Map<string, string>();
 
   constructor(private readonly options: RuntimeOptions) {
     checkMachineOverrides(options.machines ?? {});
     this.clock = options.clock ?? systemClock;
-    const storePath = typeof options.store === 'string' ? options.store : '.statecrew/statecrew.db';
-    this.store = openStore(options.store ?? storePath, options.durability);
-    const storeFile = this.store instanceof SqliteStore ? this.store.db.name : storePath;
-    this.logsDir = options.logsDir ?? path.join(path.dirname(path.resolve(storeFile)), 'logs');
+    this.store = openStore(options.store ?? '.statecrew/statecrew.db', options.durability);
+    const policy = new StorePolicy({
+      clock: this.clock,
+      ...(options.storeRetryMs === undefined ? {} : { retryForMs: options.storeRetryMs }),
+      onWaiting: (wait) => this.events.emit('runtime.store-waiting', wait),
+      onRecovered: (recovered) => this.events.emit('runtime.store-recovered', recovered),
+      onFatal: (operation, error) => this.onStoreFault(operation, error),
+    });
+    this.guarded = guardStore(this.store, policy);
+    this.ids = new SequenceBlocks(this.guarded);
+    this.logsDir = options.logsDir ?? path.join(path.dirname(path.resolve(this.store.location)), 'logs');
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
     this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
     this.pollMs = options.pollMs ?? 500;
@@ -70,130 +92,164 @@ export class RuntimeImpl implements Runtime {
       this.resolveFinished = resolve;
     });
     const effects: EffectContext = {
-      store: this.store,
+      store: this.guarded,
       clock: this.clock,
       logsDir: this.logsDir,
-      recordedStart: (turn) => recordedTurnStart(this.store, turn),
-      committed: () => this.store.committed(),
+      recordedStart: (turn) => recordedTurnStart(this.guarded, turn),
+      committed: () => this.host.committed(),
+      flush: () => this.host.flush(),
     };
     this.host = new ActorHost(
-      this.store,
+      this.guarded,
       this.clock,
       machineDefinitions(effects, Math.max(1, Math.floor(this.heartbeatTtlMs / 3)), options.migrations, options.machines),
       {
         onTransition: (transition) => this.onTransition(transition),
-        onPersistError: (actorId, kind, error) => this.onPersistError(actorId, kind, error),
-        onWritten: (write) => {
-          if (write.projection.kind === 'dispatch') this.scheduler?.noteDispatchWritten(write.projection.row.unitId);
-        },
+        onJobFailed: (error, detached) => this.onJobFailed(error, detached),
+        onCommitted: (writes) => this.scheduler?.noteCommitted(writes),
         onActorError: (actorId, kind, error) => {
           this.events.emit('actor.failed', { actorId, kind, error });
-          this.queueTick();
+          this.passes.request();
         },
         ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
       },
       { groupCommit: options.groupCommit !== false },
     );
+    this.restorer = new RestoreJob({
+      host: this.host,
+      store: this.guarded,
+      clock: this.clock,
+      events: this.events,
+      supervisorId: () => this.supervisor?.id,
+      runtimeId: () => this.id,
+      invalidateDispatches: () => this.scheduler?.invalidateDispatches(),
+    });
+    this.passes = new PassLoop(() => this.pass(), (error) => this.onStoreFault('scheduler pass', error));
     if (options.logger !== undefined) attachLogger(this.events, options.logger);
   }
 
-  async start(given?: Plan): Promise<void> {
-    if (this.started) throw new UsageError('start() was called twice; create another runtime instead');
-    this.started = true;
+  start(given?: Plan): Promise<void> {
+    if (this.starting !== undefined) throw new UsageError('start() was called twice; create another runtime instead');
+    this.starting = this.begin(given);
+    return this.starting;
+  }
+
+  /** The supervisor's state: the runtime's lifecycle (`created` before it exists). */
+  private phase(): string {
+    const value = this.supervisor?.actor.getSnapshot().value;
+    return typeof value === 'string' ? value : 'created';
+  }
+
+  /** True while the runtime may act: started, not ending, not detached. */
+  private active(): boolean {
+    const phase = this.phase();
+    return !this.host.sealed && (phase === 'starting' || phase === 'restoring' || phase === 'running' || phase === 'draining');
+  }
+
+  private async begin(given?: Plan): Promise<void> {
     await Promise.resolve();
-    const base = given ?? storedPlan(this.store) ?? emptyPlan(this.store);
+    const store = this.guarded;
+    const base = given ?? (await readStoredPlan(store)) ?? emptyPlan(store.location);
     const plan = this.options.workers === undefined ? base : { ...base, workers: this.options.workers };
     const now = this.clock.now();
     const procStartTime = processStartTime(process.pid);
-    this.id = `runtime-${this.store.nextSequence('runtime')}`;
-    this.store.registerRuntime({ id: this.id, host: this.hostName, pid: process.pid, procStartTime, now, ttlMs: this.heartbeatTtlMs });
+    this.id = `runtime-${await store.reserveSequence('runtime', 1)}`;
+    await store.registerRuntime({ id: this.id, host: this.hostName, pid: process.pid, procStartTime, now, ttlMs: this.heartbeatTtlMs });
     markLiveInThisProcess(this.id, true);
     this.host.owner = this.id;
-    this.supervisor = this.host.create('supervisor', `supervisor-${this.id}`, {
-      runtimeId: this.id,
-      pid: process.pid,
-      procStartTime,
-      startedAt: now,
-    });
+    this.supervisor = this.host.create('supervisor', `supervisor-${this.id}`, { runtimeId: this.id, pid: process.pid, procStartTime, startedAt: now });
     this.plan = plan;
-    recordPlan(this.store, plan, this.clock.now(), this.events);
-    this.host.send(this.supervisor.id, { type: 'STORE_READY' });
-    takeOverDeadRuntimes(this.store, this.id, this.hostName, this.clock.now(), this.events);
-    const byKind = this.restore(this.store.listOwnedActors(this.id));
+    await recordPlan(store, plan, this.clock.now(), this.events);
+    const storeId = await store.storeId();
+    this.toSupervisor({ type: 'STORE_READY' });
+    await takeOverDeadRuntimes(store, this.id, this.hostName, this.clock.now(), this.events);
+    const byKind = await this.restorer.restore(await store.listOwnedActors(this.id));
     this.commands = new OperatorCommands({
-      store: this.store,
+      store,
       host: this.host,
       runtimeId: this.id,
       startedAt: now,
       now: () => this.clock.now(),
       stopRuntime: (reason) => void this.stop(reason, 130),
+      background: (operation, call) => this.background(operation, call),
     });
     this.scheduler = new Scheduler({
       host: this.host,
-      store: this.store,
       clock: this.clock,
       plan,
       logsDir: this.logsDir,
+      storeId,
       leaseTtlMs: this.leaseTtlMs,
       startWorker: () => this.startWorker(),
-      report: (error) => this.onSchedulerError(error),
+      nextLeaseNumber: () => this.ids.take('lease'),
       wakeAt: (at) => this.wakeAt(at),
     });
     const count = byKind.worker + byKind.lease + byKind.dispatch;
-    this.host.send(this.supervisor.id, { type: 'RESTORED', count });
+    this.toSupervisor({ type: 'RESTORED', count });
     this.events.emit('runtime.restored', { count, byKind });
     this.schedulePoll();
-    this.queueTick();
+    this.passes.request();
   }
 
-  submit(addition: PlanAddition): string[] {
-    if (this.plan === undefined || this.scheduler === undefined || this.done) throw new RuntimeStoppedError();
+  async submit(addition: PlanAddition): Promise<string[]> {
+    if (this.plan === undefined || this.scheduler === undefined || !this.active()) throw new RuntimeStoppedError();
     const { plan, added } = extendPlan(this.plan, addition, { cwd: this.options.cwd ?? process.cwd(), file: this.plan.file });
-    recordPlan(this.store, plan, this.clock.now(), this.events);
+    await recordPlan(this.guarded, plan, this.clock.now(), this.events);
     this.plan = plan;
     this.scheduler.setPlan(plan);
-    this.queueTick();
+    this.passes.request();
     return added;
   }
 
-  get(id: string): ActorView | undefined {
-    return readActorView(this.store, id, (actorId) => this.host.get(actorId)?.ended === false);
+  get(id: string): Promise<ActorView | undefined> {
+    return readActorView(this.guarded, id, (actorId) => this.host.get(actorId)?.ended === false);
   }
 
-  list(filter?: Parameters<Runtime['list']>[0]): ActorSummary[] {
-    return listActorSummaries(this.store, filter);
+  list(filter?: Parameters<Runtime['list']>[0]): Promise<ActorSummary[]> {
+    return listActorSummaries(this.guarded, filter);
   }
 
   send(id: string, event: { readonly type: string; readonly [key: string]: unknown }): boolean {
     if (this.supervisor === undefined) throw new RuntimeStoppedError();
     const parsed = externalEvent.safeParse(event);
     if (!parsed.success) throw new UsageError(`cannot send to ${id}: ${z.prettifyError(parsed.error)}`);
-    if (this.done) return false;
+    if (!this.active()) return false;
     return this.host.send(id, parsed.data);
   }
 
   stop(reason = 'stopped by the host', exitCode = 130): Promise<RunResult> {
-    if (this.drainExitCode === null && !this.done) {
-      this.drainExitCode = exitCode;
-      this.drainReason = reason;
-      if (this.supervisor !== undefined) this.host.send(this.supervisor.id, { type: 'DRAIN', reason });
-      this.events.emit('runtime.draining', { reason });
-      this.queueTick();
+    if (this.starting === undefined) {
+      // Never started: nothing to drain, nothing was written.
+      this.starting = Promise.reject(new RuntimeStoppedError());
+      this.starting.catch(() => this.events.emit('run.finished', { exitCode, reason }));
+      this.resolveFinished({ exitCode, reason, fenced: false, progress: EMPTY_PROGRESS });
+      return this.finished;
     }
+    this.starting.then(
+      () => {
+        if (!this.active() || this.phase() === 'draining') return;
+        this.toSupervisor({ type: 'DRAIN', reason, exitCode });
+        this.events.emit('runtime.draining', { reason });
+        this.passes.request();
+      },
+      (error: unknown) => this.onStoreFault('start', ensureError(error)),
+    );
     return this.finished;
   }
 
-  sendMessage(unitId: string, text: string): number {
-    if (this.plan === undefined || this.done) throw new RuntimeStoppedError();
+  async sendMessage(unitId: string, text: string): Promise<number> {
+    if (this.plan === undefined || !this.active()) throw new RuntimeStoppedError();
     if (!this.plan.milestones.some((m) => m.units.some((u) => u.id === unitId))) throw new UsageError(`no unit ${unitId} in the plan`);
-    const id = this.store.enqueueMessage(unitId, text, this.clock.now());
-    this.queueTick();
+    const id = await this.guarded.enqueueMessage(unitId, text, this.clock.now());
+    this.passes.request();
     return id;
   }
 
-  progress(): Progress {
-    if (this.scheduler === undefined) throw new RuntimeStoppedError();
-    return this.scheduler.progress();
+  async progress(): Promise<Progress> {
+    const scheduler = this.scheduler;
+    if (scheduler === undefined) throw new RuntimeStoppedError();
+    if (!this.active()) return scheduler.progress();
+    return scheduler.progressFrom(await this.guarded.readSchedulerView(scheduler.viewRequest()));
   }
 
   actors(): { id: string; kind: ActorKind; state: string }[] {
@@ -201,41 +257,29 @@ export class RuntimeImpl implements Runtime {
   }
 
   detach(): void {
-    this.done = true;
+    this.host.seal();
     markLiveInThisProcess(this.id, false);
     this.clearTimers();
     this.host.detachAll();
-    // Closed on the next turn of the event loop: detach may be called from inside a
-    // scheduling pass (a test crashing the runtime at a transition), which still reads.
-    setImmediate(() => this.store.close());
+    // Closed on the next turn of the event loop: detach may be called from inside a pass.
+    setImmediate(() => this.background('close', this.store.close()));
   }
 
-  /** Restores actor rows (quarantining unreadable ones); closes the supervisors of dead runtimes. */
-  private restore(records: readonly ActorRecord[]): Record<ActorKind, number> {
-    const byKind: Record<ActorKind, number> = { supervisor: 0, worker: 0, lease: 0, dispatch: 0 };
-    for (const record of records) {
-      if (record.id === this.supervisor?.id || this.host.get(record.id) !== undefined) continue;
-      try {
-        const hosted = this.host.restore(record);
-        if (record.kind === 'supervisor') {
-          this.host.send(hosted.id, { type: 'RUNTIME_GONE', reason: `taken over by ${this.id}` });
-        } else {
-          byKind[record.kind]++;
-        }
-      } catch (error) {
-        const failure = ensureError(error);
-        this.store.quarantineActor(record.id, failure.message, this.clock.now());
-        this.scheduler?.invalidateDispatches();
-        this.events.emit('actor.quarantined', { actorId: record.id, kind: record.kind, error: failure });
-      }
-    }
-    return byKind;
+  /** Sends the supervisor an event as a job of its own, so no refusal of other actors' writes can take it along. */
+  private toSupervisor(event: SupervisorEvent): void {
+    if (this.supervisor === undefined) return;
+    this.host.flush();
+    this.host.send(this.supervisor.id, event);
+    this.host.flush();
   }
 
-  private startWorker(): void {
-    const id = `worker-${this.store.nextSequence('worker')}`;
+  private startWorker(): boolean {
+    const number = this.ids.take('worker');
+    if (number === undefined) return false;
+    const id = `worker-${number}`;
     this.host.create('worker', id, { workerId: id });
     this.events.emit('worker.started', { workerId: id });
+    return true;
   }
 
   private onTransition(transition: PersistedTransition): void {
@@ -247,141 +291,186 @@ export class RuntimeImpl implements Runtime {
       event: transition.event.type,
       seq: transition.seq,
     });
-    describeTransition(transition, this.store, this.clock, this.events, this.plan);
+    describeTransition(transition, (unitId) => this.scheduler?.dispatchesOf(unitId) ?? [], this.clock, this.events, this.plan);
     this.commands?.onTransition(transition);
-    if (transition.actorId === this.supervisor?.id && transition.to === 'fenced') {
-      const reason = (transition.event as { reason?: unknown }).reason;
-      this.fence(typeof reason === 'string' ? reason : 'supervisor fenced');
-      return;
-    }
-    this.queueTick();
+    this.passes.request();
   }
 
   /**
-   * A refused write. Ownership lost: another runtime took this one over — stop driving every
-   * actor. A stale fencing token on a dispatch: its lease went to a newer holder — record the
-   * dispatch `failed` (that write is not fenced) so it cannot block the unit. Anything else
-   * is a store failure: drain and stop.
+   * A job did not commit. Refused (`fenced`) because of this runtime's own standing —
+   * ownership lost — or a store that cannot be used (`stop`): the run ends. Refused for one
+   * decision (a stale fencing token, a second active dispatch, a concurrent write): its actors
+   * are restored from their committed rows, the restart path, and the next pass decides again.
    */
-  private onPersistError(actorId: string, kind: ActorKind, error: Error): void {
-    this.events.emit('actor.persist-failed', { actorId, kind, error });
+  private onJobFailed(error: Error, detached: readonly { id: string; kind: ActorKind }[]): void {
+    if (!this.active()) return;
+    const first = detached[0];
+    if (first !== undefined) this.events.emit('actor.persist-failed', { actorId: first.id, kind: first.kind, error });
     if (error instanceof OwnershipLostError) {
-      this.fence(error.message);
-      return;
+      void this.end({ event: { type: 'FENCED', reason: error.message } });
+    } else if (recoveryOf(error) === 'fenced') {
+      const draining = handleOf(this.supervisor, 'supervisor')?.context;
+      this.background(
+        'restore',
+        this.restorer.restoreRefused(detached, error).then((restored) => {
+          if (restored.supervisor !== undefined) {
+            this.supervisor = restored.supervisor;
+            // A drain whose transition was refused with the job is asked again.
+            if (draining?.drainReason != null && this.phase() !== 'draining') {
+              this.toSupervisor({ type: 'DRAIN', reason: draining.drainReason, exitCode: draining.exitCode ?? 130 });
+            }
+          }
+          this.passes.request();
+        }),
+      );
+    } else {
+      this.onStoreFault('commitJob', error);
     }
-    if (error instanceof StaleFencingTokenError && kind === 'dispatch') {
-      // The store has just proven the lease stale: its holder must stop relying on it now.
-      for (const lease of this.host.list('lease')) {
-        const context = contextOf<LeaseContext>(lease);
-        if (!lease.ended && context.milestoneId === error.milestoneId && context.fencingToken === error.token) {
-          this.host.send(lease.id, { type: 'LOST', currentToken: error.currentToken });
-        }
-      }
-      setImmediate(() => this.recordFencedDispatch(actorId, error));
-      return;
-    }
-    if (error instanceof StaleFencingTokenError) {
-      this.queueTick();
-      return;
-    }
-    void this.abortOnStoreFailure(error);
   }
 
   /**
-   * The store cannot take writes (disk full, I/O error, a lock that never came free):
-   * draining would need writes too, so stop without writing. Kill every running turn and
-   * verify it gone (kill-verify; the record of it stays `running` and is reconciled as lost
-   * on the next start), stop every actor in memory, and end with exit code 4. Every
-   * transaction that failed was rolled back, so the store is intact.
+   * The one failure path of store faults that are not a refusal: the store cannot be used
+   * (disk full, I/O error, corrupt database, a lock that never came free, a schema from the
+   * future). Ownership lost fences instead.
    */
-  private async abortOnStoreFailure(error: Error): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+  private onStoreFault(operation: string, error: Error): void {
+    if (error instanceof OwnershipLostError) {
+      void this.end({ event: { type: 'FENCED', reason: error.message } });
+      return;
+    }
+    void this.end({ event: { type: 'STORE_FAILED', reason: `store failure in ${operation}: ${error.message}` }, error });
+  }
+
+  /** Runs a store call nobody awaits; its failure takes the one failure path. */
+  private background(operation: string, call: Promise<unknown>): void {
+    call.catch((error: unknown) => {
+      const failure = ensureError(error);
+      if (this.active()) this.onStoreFault(operation, failure);
+      else if (recoveryOf(failure) === 'stop') this.events.emit('actor.persist-failed', { actorId: `(${operation})`, kind: 'supervisor', error: failure });
+    });
+  }
+
+  /**
+   * The one shutdown sequence. `DRAINED`: the last transitions are committed, the runtime's
+   * registry row is closed, then `run.finished`. `FENCED`: nothing more is written and no
+   * process is touched (they belong to the runtime that took over). `STORE_FAILED`: nothing
+   * more is written; every running turn is killed and verified gone (its record stays
+   * `running` and is reconciled as lost at the next start); `runtime.store-failed`, then
+   * `run.finished`, exit code 4.
+   */
+  private async end(ending: Ending): Promise<void> {
+    const supervisor = this.supervisor;
+    if (supervisor === undefined || !this.active()) return;
+    const { event } = ending;
+    if (event.type !== 'DRAINED') this.host.seal();
+    const turns = event.type === 'STORE_FAILED' ? this.runningTurns() : [];
+    this.host.send(supervisor.id, event);
     markLiveInThisProcess(this.id, false);
     this.clearTimers();
-    const turns = this.host
-      .list('worker')
-      .map((worker) => contextOf<WorkerContext>(worker))
-      .flatMap((context) => (context.started === null ? [] : [{ started: context.started, graceMs: context.turn?.killGraceMs ?? 5_000 }]));
+    let failure = ending.error;
+    if (event.type === 'DRAINED') {
+      this.host.flush();
+      failure = await this.host.committed().then(
+        () => undefined,
+        (error: unknown) => ensureError(error),
+      );
+      if (failure === undefined) {
+        failure = await this.guarded.stopRuntime(this.id, this.clock.now(), this.reason()).then(
+          () => undefined,
+          (error: unknown) => ensureError(error),
+        );
+      }
+    }
+    const progress = this.scheduler?.progress() ?? EMPTY_PROGRESS;
+    this.host.seal();
     this.host.detachAll();
-    const reason = `store failure: ${error.message}`;
     const survivors: string[] = [];
     for (const turn of turns) {
       try {
-        await killProcessGroup(turn.started.pgid, { graceMs: turn.graceMs, clock: this.clock });
+        await killProcessGroup(turn.pgid, { graceMs: turn.graceMs, clock: this.clock });
       } catch (killError) {
         survivors.push(ensureError(killError).message);
       }
     }
-    this.events.emit('runtime.store-failed', { error, survivors });
-    this.resolveFinished({
-      exitCode: 4,
-      reason: survivors.length === 0 ? reason : `${reason}; ${survivors.join('; ')}`,
-      fenced: false,
-      progress: this.safeProgress(),
-    });
+    const fenced = event.type === 'FENCED' || failure instanceof OwnershipLostError;
+    let exitCode = handleOf(supervisor, 'supervisor')?.context.exitCode ?? 1;
+    let reason = this.reason();
+    if (fenced) {
+      exitCode = 1;
+      reason = failure?.message ?? reason;
+      this.events.emit('runtime.fenced', { reason });
+    } else if (failure !== undefined) {
+      exitCode = 4;
+      reason = `store failure: ${failure.message}${survivors.length === 0 ? '' : `; ${survivors.join('; ')}`}`;
+      this.events.emit('runtime.store-failed', { error: failure, survivors });
+    }
+    this.events.emit('run.finished', { exitCode, reason });
+    this.resolveFinished({ exitCode, reason, fenced, progress });
   }
 
-  private safeProgress(): Progress {
-    const empty: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false };
-    if (this.scheduler === undefined) return empty;
-    try {
-      return this.scheduler.progress();
-    } catch (error) {
-      this.events.emit('actor.persist-failed', { actorId: '(progress)', kind: 'supervisor', error: ensureError(error) });
-      return empty;
+  private reason(): string {
+    return handleOf(this.supervisor, 'supervisor')?.context.drainReason ?? 'stopped';
+  }
+
+  /** Process groups of the turns this runtime's workers run now. */
+  private runningTurns(): { pgid: number; graceMs: number }[] {
+    return handlesOf(this.host, 'worker').flatMap((worker) =>
+      worker.context.started === null ? [] : [{ pgid: worker.context.started.pgid, graceMs: worker.context.turn?.killGraceMs ?? 5_000 }],
+    );
+  }
+
+  /** One scheduler pass: wait for the last job's commit, read the store once, decide, stage one job. */
+  private async pass(): Promise<void> {
+    const scheduler = this.scheduler;
+    if (scheduler === undefined || !this.active()) return;
+    const settled = await this.host.committed().then(
+      () => true,
+      () => false,
+    );
+    // A job that did not commit is handled by onJobFailed; the pass it requested runs next.
+    if (!settled || !this.active()) return;
+    await this.ids.ensure('worker', scheduler.workersWanted());
+    await this.ids.ensure('lease', scheduler.leasesWanted());
+    const view = await this.guarded.readSchedulerView(scheduler.viewRequest());
+    if (!this.active()) return;
+    if (this.phase() === 'running') {
+      await this.commands?.poll(view);
+      if (this.phase() === 'running') this.run(scheduler, view);
+    }
+    if (this.phase() === 'draining') {
+      scheduler.drain(view, this.reason());
+      if (scheduler.quiescent()) await this.end({ event: { type: 'DRAINED' } });
     }
   }
 
-  private recordFencedDispatch(actorId: string, error: StaleFencingTokenError): void {
-    if (this.done) return;
-    const record = this.store.getActor(actorId);
-    if (record === undefined || record.status !== 'active') return;
-    this.host.restore(record);
-    this.host.send(actorId, { type: 'ABANDON', reason: `fenced: ${error.message}`, at: this.clock.now() });
-  }
-
-  /** A create refused by the store: a conflict is reported; lost ownership fences; anything else is a store failure. */
-  private onSchedulerError(error: Error): void {
-    this.events.emit('actor.persist-failed', { actorId: '(scheduler)', kind: 'supervisor', error });
-    if (error instanceof OwnershipLostError) this.fence(error.message);
-    else if (error instanceof PersistError) void this.abortOnStoreFailure(error);
-  }
-
-  /** Stops driving every actor, touching neither the store nor any process: they belong to another runtime now. */
-  private fence(reason: string): void {
-    if (this.done) return;
-    this.done = true;
-    markLiveInThisProcess(this.id, false);
-    this.clearTimers();
-    this.host.detachAll();
-    this.events.emit('runtime.fenced', { reason });
-    this.resolveFinished({
-      exitCode: 1,
-      reason,
-      fenced: true,
-      progress: this.safeProgress(),
-    });
+  private run(scheduler: Scheduler, view: SchedulerView): void {
+    const progress = scheduler.tick(view);
+    this.reportMilestones(progress);
+    if (progress.finished && scheduler.quiescent() && this.options.keepAlive !== true) {
+      void this.stop(progress.succeeded ? 'completed' : 'finished with failures', progress.succeeded ? 0 : 1);
+    }
   }
 
   private schedulePoll(): void {
-    if (this.done) return;
+    if (!this.active()) return;
     this.pollTimer = this.clock.setTimeout(() => {
-      if (this.done) return;
-      if (this.drainExitCode === null) {
-        this.restore(takeOverDeadRuntimes(this.store, this.id, this.hostName, this.clock.now(), this.events));
-        this.commands?.poll();
+      if (!this.active()) return;
+      if (this.phase() === 'running') {
+        this.background(
+          'takeover',
+          takeOverDeadRuntimes(this.guarded, this.id, this.hostName, this.clock.now(), this.events).then((moved) => this.restorer.restore(moved)),
+        );
       }
-      this.queueTick();
+      this.passes.request();
       this.schedulePoll();
     }, this.pollMs);
   }
 
   private wakeAt(at: number): void {
-    if (this.wakeTimers.has(at) || this.done) return;
+    if (this.wakeTimers.has(at) || !this.active()) return;
     const timer = this.clock.setTimeout(() => {
       this.wakeTimers.delete(at);
-      this.queueTick();
+      this.passes.request();
     }, Math.max(0, at - this.clock.now()));
     this.wakeTimers.set(at, timer);
   }
@@ -392,60 +481,11 @@ export class RuntimeImpl implements Runtime {
     this.clock.clearTimeout(this.pollTimer);
   }
 
-  private queueTick(): void {
-    if (this.tickQueued || this.done) return;
-    this.tickQueued = true;
-    setImmediate(() => {
-      this.tickQueued = false;
-      this.tick();
-    });
-  }
-
-  private tick(): void {
-    const scheduler = this.scheduler;
-    if (scheduler === undefined || this.done) return;
-    if (this.drainExitCode === null) {
-      const progress = scheduler.tick();
-      this.reportMilestones(progress);
-      if (progress.finished && scheduler.quiescent() && this.options.keepAlive !== true) {
-        void this.stop(progress.succeeded ? 'completed' : 'finished with failures', progress.succeeded ? 0 : 1);
-      }
-      return;
-    }
-    scheduler.drain(this.drainReason);
-    if (scheduler.quiescent()) this.finish(scheduler.progress());
-  }
-
   private reportMilestones(progress: Progress): void {
     for (const milestone of progress.milestones) {
       if (this.milestoneStates.get(milestone.spec.id) === milestone.state) continue;
       this.milestoneStates.set(milestone.spec.id, milestone.state);
       this.events.emit('milestone.state', { milestoneId: milestone.spec.id, state: milestone.state });
     }
-  }
-
-  private finish(progress: Progress): void {
-    if (this.done) return;
-    const exitCode = this.drainExitCode ?? 1;
-    if (this.supervisor !== undefined) this.host.send(this.supervisor.id, { type: 'DRAINED', exitCode });
-    this.done = true;
-    markLiveInThisProcess(this.id, false);
-    this.clearTimers();
-    // The last transitions are reported (and durable) once the job's group commit is done.
-    this.store.committed().then(
-      () => {
-        this.host.detachAll();
-        this.store.stopRuntime(this.id, this.clock.now(), this.drainReason);
-        const result: RunResult = { exitCode, reason: this.drainReason, fenced: false, progress };
-        this.events.emit('run.finished', { exitCode, reason: this.drainReason });
-        this.resolveFinished(result);
-      },
-      (error: unknown) => {
-        this.host.detachAll();
-        const reason = `store failure: ${ensureError(error).message}`;
-        this.events.emit('runtime.store-failed', { error: ensureError(error), survivors: [] });
-        this.resolveFinished({ exitCode: 4, reason, fenced: false, progress });
-      },
-    );
   }
 }

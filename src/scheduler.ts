@@ -1,13 +1,13 @@
 import path from 'node:path';
-import type { DispatchContext, DispatchInput } from '../machines/dispatch.js';
-import type { LeaseContext, LeaseInput } from '../machines/lease.js';
+import type { DispatchInput } from '../machines/dispatch.js';
+import { leaseMachine, type LeaseInput } from '../machines/lease.js';
 import { isTurnSuccess, type TurnAssignment, type TurnResult } from '../machines/turn.js';
-import type { WorkerContext } from '../machines/worker.js';
-import type { Store } from '../persistence/store.js';
-import type { ActorHost, HostedActor } from './actorHost.js';
+import type { SchedulerView, SchedulerViewRequest } from '../persistence/store.js';
+import type { DispatchProjection, LeaseLedgerEntry, LeaseProjection, TransitionWrite } from '../persistence/types.js';
+import type { ActorHost } from './actorHost.js';
+import { handleOf, handlesOf, type ActorHandle } from './actorHandles.js';
 import type { Clock } from '../core/clock.js';
-import { ensureError } from '../core/errors.js';
-import { readOperatorInput } from './operatorInput.js';
+import { operatorInput } from './operatorInput.js';
 import { resolveSessionCommand } from './sessionCommand.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import { DispatchRows } from './dispatchRows.js';
@@ -17,91 +17,123 @@ import { topState } from './projections.js';
 /** What the scheduler needs; owned by the runtime. */
 export interface SchedulerDeps {
   readonly host: ActorHost;
-  readonly store: Store;
   readonly clock: Clock;
   readonly plan: Plan;
   readonly logsDir: string;
+  /** The store's id: part of every turn key. */
+  readonly storeId: string;
   /** Lease time to live in ms. */
   readonly leaseTtlMs: number;
-  /** Creates a new worker actor (id from the store's sequence). */
-  readonly startWorker: () => void;
-  /** Reports a failure the scheduler cannot turn into a transition (for example a refused create). */
-  readonly report: (error: Error) => void;
+  /** Creates a new worker actor with a reserved id; `false` when no id is reserved (the next pass reserves one). */
+  readonly startWorker: () => boolean;
+  /** A reserved lease sequence number; `undefined` when none is left (the next pass reserves more). */
+  readonly nextLeaseNumber: () => number | undefined;
   /** Asks for another pass at `at` (ms since epoch), e.g. when a lease held elsewhere expires. */
   readonly wakeAt: (at: number) => void;
 }
 
 const LIVE_LEASE = new Set(['claiming', 'held', 'releasing']);
+const FINAL_LEASE_STATES = new Set(
+  Object.entries(leaseMachine.config.states ?? {}).flatMap(([name, state]) => (state?.type === 'final' ? [name] : [])),
+);
 
 /**
- * One level-triggered scheduling pass: looks at the store's projections and the live
- * actors, and sends the events that move the run forward. Every pass is idempotent, so it
- * also reconciles whatever a crash left half-done (a claimed dispatch whose worker never
- * got the turn, a turn result not yet recorded by its dispatch, a lease whose holder ended).
+ * One level-triggered scheduling pass: reads the store in one call ({@link Scheduler.viewRequest}
+ * → `Store.readSchedulerView`), then decides synchronously from that view and the live actors,
+ * sending the events that move the run forward; their transitions form one job. Every pass is
+ * idempotent, so it also reconciles whatever a crash left half-done (a claimed dispatch whose
+ * worker never got the turn, a turn result not yet recorded by its dispatch, a lease whose
+ * holder ended).
  */
 export class Scheduler {
-  private readonly storeId: string;
-  /** `statecrew pause`: no new turn starts (running ones finish). Read from the store every pass. */
-  private paused = false;
-
   private plan: Plan;
-  private readonly dispatchRows: DispatchRows;
+  private readonly dispatchRows = new DispatchRows();
+  /** The last view read; progress is derived from it and the dispatch rows. */
+  private view: SchedulerView | undefined;
+  private ledger = new Map<string, LeaseLedgerEntry>();
 
   constructor(private readonly deps: SchedulerDeps) {
     this.plan = deps.plan;
-    this.dispatchRows = new DispatchRows(deps.store);
-    this.storeId = deps.store.storeId();
   }
 
-  /** Replaces the plan (units were submitted); the next tick schedules what it added. */
+  /** Replaces the plan (units were submitted); the next pass schedules what it added. */
   setPlan(plan: Plan): void {
     this.plan = plan;
   }
 
-  /** Current derived progress of the plan. */
+  /** What the next pass reads from the store. */
+  viewRequest(): SchedulerViewRequest {
+    return this.dispatchRows.request();
+  }
+
+  /** How many new workers the next pass may start (ids to reserve before it). */
+  workersWanted(): number {
+    return Math.max(0, this.plan.workers - this.liveWorkers().length);
+  }
+
+  /** How many leases the next pass may claim (lease numbers to reserve before it). */
+  leasesWanted(): number {
+    return this.plan.workers;
+  }
+
+  /** Derived progress of the plan as of the last pass and this runtime's own commits since. */
   progress(): Progress {
-    const { store } = this.deps;
-    return deriveProgress(this.plan, this.dispatchRows.all(), store.listLeases(), readOperatorInput(store));
+    const view = this.view;
+    const leases = view?.leases ?? [];
+    return deriveProgress(this.plan, this.dispatchRows.all(), leases, operatorInput(view?.canceled ?? [], view?.messages ?? []));
   }
 
-  /** This runtime wrote a dispatch row of `unitId`: the next pass re-reads that unit's rows. */
-  noteDispatchWritten(unitId: string): void {
-    this.dispatchRows.touched(unitId);
+  /** Derived progress from a view read just now (does not change what the next pass reads). */
+  progressFrom(view: SchedulerView): Progress {
+    this.absorb(view);
+    return this.progress();
   }
 
-  /** A dispatch row changed outside the actor host (quarantine): the next pass reads them all. */
+  /** A job of this runtime committed: its dispatch rows are current without reading them back. */
+  noteCommitted(writes: readonly TransitionWrite[]): void {
+    for (const write of writes) if (write.projection.kind === 'dispatch') this.dispatchRows.write(write.projection.row);
+  }
+
+  /** A dispatch row changed outside a job (quarantine): the next pass reads them all. */
   invalidateDispatches(): void {
     this.dispatchRows.invalidate();
   }
 
+  /** The dispatch rows of one unit as this runtime knows them, in creation order. */
+  dispatchesOf(unitId: string): readonly DispatchProjection[] {
+    return this.dispatchRows.of(unitId);
+  }
+
   /** Runs one pass while the runtime is `running`. */
-  tick(): Progress {
+  tick(view: SchedulerView): Progress {
+    this.absorb(view);
     this.forwardTurnEvents(false);
-    this.reconcileLeases();
+    this.reconcileLeases(view.leases);
     const progress = this.progress();
-    this.paused = this.deps.store.getControl('paused') !== undefined;
+    const paused = view.controls.has('paused');
     this.cancelUnrunnableDispatches(progress);
     this.applyCancellations(progress);
-    for (const worker of this.liveWorkers()) this.driveWorker(worker, progress);
+    for (const worker of this.liveWorkers()) this.driveWorker(worker, progress, paused);
     this.keepPoolSize(progress);
     return this.progress();
   }
 
   /** Runs one pass while `draining`: stop workers, cancel pending work, release leases. */
-  drain(reason: string): void {
+  drain(view: SchedulerView, reason: string): void {
+    this.absorb(view);
+    const { host, clock } = this.deps;
     this.forwardTurnEvents(true);
     for (const worker of this.liveWorkers()) {
-      if (worker.state !== 'stopping') this.deps.host.send(worker.id, { type: 'STOP', reason });
+      if (worker.state !== 'stopping') host.send(worker.id, { type: 'STOP', reason });
     }
-    for (const dispatch of this.deps.host.list('dispatch')) {
+    for (const dispatch of handlesOf(host, 'dispatch')) {
       if (dispatch.ended) continue;
-      const context = contextOf<DispatchContext>(dispatch);
-      const holder = context.workerId === null ? undefined : this.deps.host.get(context.workerId);
-      const holderRuns = holder !== undefined && !holder.ended && contextOf<WorkerContext>(holder).turn?.dispatchId === dispatch.id;
-      if (!holderRuns) this.deps.host.send(dispatch.id, { type: 'CANCEL', reason, at: this.deps.clock.now() });
+      const holder = dispatch.context.workerId === null ? undefined : handleOf(host.get(dispatch.context.workerId), 'worker');
+      const holderRuns = holder !== undefined && !holder.ended && holder.context.turn?.dispatchId === dispatch.id;
+      if (!holderRuns) host.send(dispatch.id, { type: 'CANCEL', reason, at: clock.now() });
     }
-    for (const lease of this.deps.host.list('lease')) {
-      if (!lease.ended && topState(lease.state) === 'held') this.deps.host.send(lease.id, { type: 'RELEASE', reason });
+    for (const lease of handlesOf(host, 'lease')) {
+      if (!lease.ended && topState(lease.state) === 'held') host.send(lease.id, { type: 'RELEASE', reason });
     }
   }
 
@@ -110,15 +142,21 @@ export class Scheduler {
     return this.deps.host.list().every((hosted) => hosted.kind === 'supervisor' || hosted.ended);
   }
 
-  private liveWorkers(): HostedActor[] {
-    return this.deps.host.list('worker').filter((worker) => !worker.ended);
+  private absorb(view: SchedulerView): void {
+    this.dispatchRows.apply(view);
+    this.view = view;
+    this.ledger = new Map(view.ledger.map((entry) => [entry.milestoneId, entry]));
+  }
+
+  private liveWorkers(): ActorHandle<'worker'>[] {
+    return handlesOf(this.deps.host, 'worker').filter((worker) => !worker.ended);
   }
 
   /** Worker → dispatch: record turn starts and results (idempotent; repeats after a crash). */
   private forwardTurnEvents(draining: boolean): void {
     const { host, clock } = this.deps;
-    for (const worker of host.list('worker')) {
-      const context = contextOf<WorkerContext>(worker);
+    for (const worker of handlesOf(host, 'worker')) {
+      const context = worker.context;
       if (context.turn !== null && context.started !== null) {
         const dispatch = host.get(context.turn.dispatchId);
         if (dispatch !== undefined && topState(dispatch.state) === 'claimed') {
@@ -140,12 +178,11 @@ export class Scheduler {
         }
       }
     }
-    for (const dispatch of host.list('dispatch')) {
+    for (const dispatch of handlesOf(host, 'dispatch')) {
       if (dispatch.ended) continue;
       const state = topState(dispatch.state);
       if (state !== 'claimed' && state !== 'running') continue;
-      const context = contextOf<DispatchContext>(dispatch);
-      const worker = context.workerId === null ? undefined : host.get(context.workerId);
+      const worker = dispatch.context.workerId === null ? undefined : host.get(dispatch.context.workerId);
       if (worker === undefined || worker.ended) {
         const why = worker === undefined ? 'its worker is not running' : `its worker ended (${worker.state})`;
         host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${why}`, at: clock.now() });
@@ -163,48 +200,48 @@ export class Scheduler {
     const spec = this.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
     if (spec === undefined) return null;
     const signature = failureSignature({ outcome: result.kind, exitCode: result.exitCode, signal: result.signal, lastStderrLine: result.lastStderrLine });
-    const previous = this.deps.store.listDispatches(unitId).filter((d) => d.id !== dispatchId && countsAsFailure(d));
+    const previous = this.dispatchRows.of(unitId).filter((d) => d.id !== dispatchId && countsAsFailure(d));
     const recent = previous.slice(-(spec.stuckAfter - 1));
     if (recent.length < spec.stuckAfter - 1) return null;
     return recent.every((d) => failureSignature(d) === signature) ? signature : null;
   }
 
   /** Lease ↔ worker: tell holders about grants and ends; release leases of ended holders. */
-  private reconcileLeases(): void {
+  private reconcileLeases(leaseRows: readonly LeaseProjection[]): void {
     const { host } = this.deps;
-    for (const lease of host.list('lease')) {
-      const context = contextOf<LeaseContext>(lease);
-      const worker = host.get(context.workerId);
+    for (const lease of handlesOf(host, 'lease')) {
+      const worker = handleOf(host.get(lease.context.workerId), 'worker');
       const state = topState(lease.state);
       const workerGone = worker === undefined || worker.ended;
       if (state === 'held') {
         if (workerGone) {
-          host.send(lease.id, { type: 'RELEASE', reason: `holder ${context.workerId} ended` });
-        } else if (worker !== undefined && contextOf<WorkerContext>(worker).leaseId === null && worker.state === 'between_turns') {
+          host.send(lease.id, { type: 'RELEASE', reason: `holder ${lease.context.workerId} ended` });
+        } else if (worker.context.leaseId === null && worker.state === 'between_turns') {
           host.send(worker.id, {
             type: 'LEASE_GRANTED',
-            milestoneId: context.milestoneId,
+            milestoneId: lease.context.milestoneId,
             leaseId: lease.id,
-            fencingToken: context.fencingToken ?? 0,
+            fencingToken: lease.context.fencingToken ?? 0,
           });
         }
-      } else if (lease.ended && worker !== undefined && !worker.ended && contextOf<WorkerContext>(worker).leaseId === lease.id) {
+      } else if (lease.ended && worker !== undefined && !worker.ended && worker.context.leaseId === lease.id) {
         host.send(worker.id, { type: 'LEASE_ENDED', leaseId: lease.id });
       }
     }
     // A worker taken over from a dead runtime may point at a lease that ended there: ended
-    // actors are not taken over, so look at the lease's row instead.
+    // actors are not taken over, so look at the lease's projection row instead.
+    const rows = new Map(leaseRows.map((row) => [row.id, row]));
     for (const worker of this.liveWorkers()) {
-      const leaseId = contextOf<WorkerContext>(worker).leaseId;
+      const leaseId = worker.context.leaseId;
       if (leaseId === null || host.get(leaseId) !== undefined) continue;
-      const row = this.deps.store.getActor(leaseId);
-      if (row === undefined || row.status !== 'active') host.send(worker.id, { type: 'LEASE_ENDED', leaseId });
+      const row = rows.get(leaseId);
+      if (row === undefined || FINAL_LEASE_STATES.has(topState(row.state))) host.send(worker.id, { type: 'LEASE_ENDED', leaseId });
     }
   }
 
-  private driveWorker(worker: HostedActor, progress: Progress): void {
+  private driveWorker(worker: ActorHandle<'worker'>, progress: Progress, paused: boolean): void {
     if (worker.state !== 'between_turns') return;
-    const context = contextOf<WorkerContext>(worker);
+    const context = worker.context;
     if (context.milestoneId === null || context.leaseId === null || context.fencingToken === null) {
       this.findMilestoneFor(worker, progress);
       return;
@@ -220,46 +257,40 @@ export class Scheduler {
     if (unit === undefined) return;
     // Act as the milestone's holder only while the ledger says so: a worker whose lease
     // expired (or whose runtime was taken over) must not create, claim or abandon anything.
-    const ledger = this.deps.store.getLease(context.milestoneId);
+    const ledger = this.ledger.get(context.milestoneId);
     if (ledger?.fencingToken !== context.fencingToken || ledger.holderId !== worker.id) return;
-    this.driveUnit(worker, context, unit);
+    if (!paused) this.driveUnit(worker, context.fencingToken, unit);
   }
 
-  private driveUnit(worker: HostedActor, context: WorkerContext, unit: UnitProgress): void {
+  private driveUnit(worker: ActorHandle<'worker'>, token: number, unit: UnitProgress): void {
     const { host, clock } = this.deps;
-    if (this.paused) return;
-    const token = context.fencingToken ?? 0;
     const active = unit.active;
     if (active === null) {
-      if (unit.state === 'failed') return;
-      this.createDispatch(unit);
+      if (unit.state !== 'failed') this.createDispatch(unit);
       return;
     }
-    const dispatch = host.get(active.id);
+    const dispatch = handleOf(host.get(active.id), 'dispatch');
     if (dispatch === undefined || dispatch.ended) return;
-    const state = dispatch.state;
-    const dispatchContext = contextOf<DispatchContext>(dispatch);
-    if (state === 'pending.ready') {
+    if (dispatch.state === 'pending.ready') {
       host.send(dispatch.id, { type: 'CLAIM', workerId: worker.id, fencingToken: token });
-    } else if (topState(state) !== 'claimed' && topState(state) !== 'running') {
+    } else if (topState(dispatch.state) !== 'claimed' && topState(dispatch.state) !== 'running') {
       return;
-    } else if (dispatchContext.workerId !== worker.id || dispatchContext.fencingToken !== token) {
+    } else if (dispatch.context.workerId !== worker.id || dispatch.context.fencingToken !== token) {
       host.send(dispatch.id, {
         type: 'ABANDON',
-        reason: `abandoned: claimed by ${dispatchContext.workerId ?? 'nobody'} under fencing token ${dispatchContext.fencingToken ?? 'none'}, now held by ${worker.id} under ${token}`,
+        reason: `abandoned: claimed by ${dispatch.context.workerId ?? 'nobody'} under fencing token ${dispatch.context.fencingToken ?? 'none'}, now held by ${worker.id} under ${token}`,
         at: clock.now(),
       });
       return;
     }
-    const claimed = host.get(dispatch.id);
+    const claimed = handleOf(host.get(dispatch.id), 'dispatch');
     if (claimed === undefined || topState(claimed.state) !== 'claimed') return;
-    if (context.lastTurn?.dispatchId === dispatch.id) return;
-    host.send(worker.id, { type: 'ASSIGN', turn: this.assignment(worker.id, token, unit.spec, contextOf<DispatchContext>(claimed)) });
+    if (worker.context.lastTurn?.dispatchId === claimed.id) return;
+    host.send(worker.id, { type: 'ASSIGN', turn: this.assignment(worker.id, token, unit.spec, claimed) });
   }
 
   private createDispatch(unit: UnitProgress): void {
-    const sequence = unit.created + 1;
-    const id = `${unit.spec.id}#${sequence}`;
+    const id = `${unit.spec.id}#${unit.created + 1}`;
     const input: DispatchInput = {
       dispatchId: id,
       unitId: unit.spec.id,
@@ -268,21 +299,17 @@ export class Scheduler {
       notBefore: nextAttemptAt(unit.spec, unit.failures, unit.last?.endedAt ?? null),
       messageId: unit.nextMessageId,
     };
-    try {
-      this.deps.host.create('dispatch', id, input);
-    } catch (error) {
-      this.deps.report(ensureError(error));
-    }
+    this.deps.host.create('dispatch', id, input);
   }
 
-  private findMilestoneFor(worker: HostedActor, progress: Progress): void {
+  private findMilestoneFor(worker: ActorHandle<'worker'>, progress: Progress): void {
     const { host } = this.deps;
-    const leases = host.list('lease').filter((lease) => !lease.ended && LIVE_LEASE.has(topState(lease.state)));
-    if (leases.some((lease) => contextOf<LeaseContext>(lease).workerId === worker.id)) return;
-    const taken = new Set(leases.map((lease) => contextOf<LeaseContext>(lease).milestoneId));
+    const leases = handlesOf(host, 'lease').filter((lease) => !lease.ended && LIVE_LEASE.has(topState(lease.state)));
+    if (leases.some((lease) => lease.context.workerId === worker.id)) return;
+    const taken = new Set(leases.map((lease) => lease.context.milestoneId));
     const now = this.deps.clock.now();
     const heldElsewhere = (milestoneId: string): boolean => {
-      const ledger = this.deps.store.getLease(milestoneId);
+      const ledger = this.ledger.get(milestoneId);
       if (ledger === undefined || ledger.holderId === null || ledger.expiresAt === null || ledger.expiresAt <= now) return false;
       this.deps.wakeAt(ledger.expiresAt);
       return true;
@@ -301,15 +328,12 @@ export class Scheduler {
     if (progress.finished) host.send(worker.id, { type: 'FINISH' });
   }
 
-  private claimMilestone(worker: HostedActor, milestone: MilestoneSpec): void {
-    const sequence = this.deps.store.nextSequence(`lease:${milestone.id}`);
-    const id = `${milestone.id}@lease-${sequence}`;
+  private claimMilestone(worker: ActorHandle<'worker'>, milestone: MilestoneSpec): void {
+    const number = this.deps.nextLeaseNumber();
+    if (number === undefined) return;
+    const id = `${milestone.id}@lease-${number}`;
     const input: LeaseInput = { leaseId: id, milestoneId: milestone.id, workerId: worker.id, ttlMs: this.deps.leaseTtlMs };
-    try {
-      this.deps.host.create('lease', id, input);
-    } catch (error) {
-      this.deps.report(ensureError(error));
-    }
+    this.deps.host.create('lease', id, input);
   }
 
   /**
@@ -318,13 +342,13 @@ export class Scheduler {
    * Left alone they would keep the run from ever finishing.
    */
   private cancelUnrunnableDispatches(progress: Progress): void {
-    for (const dispatch of this.deps.host.list('dispatch')) {
+    for (const dispatch of handlesOf(this.deps.host, 'dispatch')) {
       if (dispatch.ended || topState(dispatch.state) !== 'pending') continue;
-      const context = contextOf<DispatchContext>(dispatch);
-      const milestone = progress.milestones.find((m) => m.spec.id === context.milestoneId);
-      const inPlan = milestone?.units.some((unit) => unit.spec.id === context.unitId) ?? false;
+      const { milestoneId, unitId } = dispatch.context;
+      const milestone = progress.milestones.find((m) => m.spec.id === milestoneId);
+      const inPlan = milestone?.units.some((unit) => unit.spec.id === unitId) ?? false;
       if (inPlan && milestone !== undefined && !isTerminalMilestone(milestone.state)) continue;
-      const reason = inPlan ? `milestone ${context.milestoneId} is ${milestone?.state ?? 'gone'}` : 'unit removed from the plan';
+      const reason = inPlan ? `milestone ${milestoneId} is ${milestone?.state ?? 'gone'}` : 'unit removed from the plan';
       this.deps.host.send(dispatch.id, { type: 'CANCEL', reason, at: this.deps.clock.now() });
     }
   }
@@ -340,7 +364,7 @@ export class Scheduler {
       if (unit.canceled === null || unit.active === null) continue;
       const dispatch = host.get(unit.active.id);
       if (dispatch === undefined || dispatch.ended) continue;
-      const runner = this.liveWorkers().find((worker) => contextOf<WorkerContext>(worker).turn?.dispatchId === dispatch.id);
+      const runner = this.liveWorkers().find((worker) => worker.context.turn?.dispatchId === dispatch.id);
       if (runner !== undefined) {
         if (runner.state === 'in_turn') host.send(runner.id, { type: 'STOP', reason: `unit ${unit.spec.id} canceled: ${unit.canceled}` });
       } else {
@@ -352,48 +376,42 @@ export class Scheduler {
   /** Keeps the pool at the plan's size while work remains (replaces zombies). */
   private keepPoolSize(progress: Progress): void {
     if (progress.finished) return;
-    let live = this.liveWorkers().length;
-    while (live < this.plan.workers) {
-      try {
-        this.deps.startWorker();
-      } catch (error) {
-        this.deps.report(ensureError(error));
-        return;
-      }
-      live++;
+    for (let live = this.liveWorkers().length; live < this.plan.workers; live++) {
+      if (!this.deps.startWorker()) return;
     }
   }
 
   /** The agent session the unit's last stream-json turn reported: the next turn resumes it. */
   private lastSessionId(unitId: string): string | null {
-    return this.deps.store.listDispatches(unitId).filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null;
+    return this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null;
   }
 
   private messageText(id: number): string | undefined {
-    return this.deps.store.listMessages().find((message) => message.id === id)?.text;
+    return this.view?.messages.find((message) => message.id === id)?.text;
   }
 
-  private assignment(workerId: string, fencingToken: number, unit: UnitSpec, dispatch: DispatchContext): TurnAssignment {
-    const sequence = dispatch.dispatchId.slice(dispatch.dispatchId.lastIndexOf('#') + 1);
+  private assignment(workerId: string, fencingToken: number, unit: UnitSpec, dispatch: ActorHandle<'dispatch'>): TurnAssignment {
+    const context = dispatch.context;
+    const sequence = context.dispatchId.slice(context.dispatchId.lastIndexOf('#') + 1);
     const session = unit.protocol === 'stream-json' ? this.lastSessionId(unit.id) : null;
     return {
-      dispatchId: dispatch.dispatchId,
+      dispatchId: context.dispatchId,
       unitId: unit.id,
       milestoneId: unit.milestoneId,
       workerId,
-      attempt: dispatch.attempt,
+      attempt: context.attempt,
       fencingToken,
       command: resolveSessionCommand(unit.command, unit.initialCommand, session),
       protocol: unit.protocol,
       resumeSessionId: session,
       cwd: unit.cwd,
       env: unit.env,
-      input: dispatch.messageId == null ? unit.input : (this.messageText(dispatch.messageId) ?? unit.input),
+      input: context.messageId == null ? unit.input : (this.messageText(context.messageId) ?? unit.input),
       timeoutMs: unit.timeoutMs,
       stallTimeoutMs: unit.stallTimeoutMs,
       killGraceMs: unit.killGraceMs,
-      logPath: path.join(this.deps.logsDir, safeFileName(unit.id), `attempt-${dispatch.attempt}-${sequence}.log`),
-      turnKey: `${this.storeId}:${dispatch.dispatchId}`,
+      logPath: path.join(this.deps.logsDir, safeFileName(unit.id), `attempt-${context.attempt}-${sequence}.log`),
+      turnKey: `${this.deps.storeId}:${context.dispatchId}`,
     };
   }
 }
@@ -402,8 +420,3 @@ export class Scheduler {
 export function safeFileName(id: string): string {
   return id.replace(/[^A-Za-z0-9._-]/g, '_');
 }
-
-export function contextOf<T>(hosted: HostedActor): T {
-  return hosted.actor.getSnapshot().context as T;
-}
-

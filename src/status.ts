@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import type { Store } from '../persistence/store.js';
+import { readStoredPlan } from './storedPlan.js';
+
+export { readStoredPlan };
 import type { DispatchProjection } from '../persistence/types.js';
 import { StoreCorruptError } from '../core/errors.js';
 import type { Plan } from './plan/types.js';
@@ -34,47 +37,13 @@ export interface StatusReport {
   readonly workers: { id: string; state: string }[];
 }
 
-const storedPlan = z.object({
-  file: z.string(),
-  version: z.literal(1),
-  workers: z.number(),
-  store: z.string(),
-  milestones: z.array(
-    z.object({
-      id: z.string(),
-      position: z.number(),
-      dependsOn: z.array(z.string()),
-      units: z.array(z.object({ id: z.string(), milestoneId: z.string(), maxAttempts: z.number() }).loose()),
-    }),
-  ),
-});
-
-/**
- * Reads the plan recorded in the store.
- * @throws StoreCorruptError when the recorded plan is not valid JSON of a plan.
- */
-export function readStoredPlan(store: Store): Plan | undefined {
-  const record = store.loadPlan();
-  if (record === undefined) return undefined;
-  let body: unknown;
-  try {
-    body = JSON.parse(record.body);
-  } catch (error) {
-    throw new StoreCorruptError('the plan recorded in the store is not JSON', { cause: error });
-  }
-  const parsed = storedPlan.safeParse(body);
-  if (!parsed.success) {
-    throw new StoreCorruptError(`the plan recorded in the store is invalid: ${z.prettifyError(parsed.error)}`, { cause: parsed.error });
-  }
-  return body as Plan;
-}
-
 /** Builds the status report from the store's projections and the recorded plan. */
-export function readStatus(store: Store): StatusReport {
-  const plan = readStoredPlan(store);
-  const dispatches = store.listDispatches();
-  const leases = store.listLeases();
-  const progress = plan === undefined ? undefined : deriveProgress(plan, dispatches, leases, readOperatorInput(store));
+export async function readStatus(store: Store): Promise<StatusReport> {
+  const plan = await readStoredPlan(store);
+  const dispatches = await store.listDispatches();
+  const leases = await store.listLeases();
+  const progress = plan === undefined ? undefined : deriveProgress(plan, dispatches, leases, await readOperatorInput(store));
+  const workers = await store.listWorkers();
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
     milestones: (progress?.milestones ?? []).map((m) => ({ id: m.spec.id, state: m.state })),
@@ -99,7 +68,7 @@ export function readStatus(store: Store): StatusReport {
       reason: d.reason,
     })),
     leases: leases.map((l) => ({ milestoneId: l.milestoneId, workerId: l.workerId, fencingToken: l.fencingToken, state: l.state })),
-    workers: store.listWorkers().map((w) => ({ id: w.id, state: w.state })),
+    workers: workers.map((w) => ({ id: w.id, state: w.state })),
   };
 }
 

@@ -11,25 +11,27 @@ import { deadVerdict } from './liveness.js';
  * live runtimes never both take the same one. Returns the moved actor rows, to be restored.
  * Emits `runtime.took-over` per runtime taken over.
  */
-export function takeOverDeadRuntimes(
+export async function takeOverDeadRuntimes(
   store: Store,
   takerId: string,
   host: string,
   now: number,
   events: Emitter<RuntimeEvents>,
-): ActorRecord[] {
-  const moved: string[] = [...store.adoptUnownedActors(takerId)];
-  for (const runtime of store.listRuntimes()) {
+): Promise<ActorRecord[]> {
+  const moved: string[] = [...(await store.adoptUnownedActors(takerId))];
+  for (const runtime of await store.listRuntimes()) {
     if (runtime.id === takerId) continue;
     const verdict = deadVerdict(runtime, now, host);
     if (verdict === null) continue;
-    const ids = store.takeOverRuntime({ deadId: runtime.id, heartbeatAt: runtime.heartbeatAt, takerId, now, reason: verdict });
+    const ids = await store.takeOverRuntime({ deadId: runtime.id, heartbeatAt: runtime.heartbeatAt, takerId, now, reason: verdict });
     if (ids === null) continue;
     events.emit('runtime.took-over', { runtimeId: runtime.id, actors: ids.length, reason: verdict });
     moved.push(...ids);
   }
-  return moved.flatMap((id) => {
-    const record = store.getActor(id);
-    return record === undefined ? [] : [record];
-  });
+  const records: ActorRecord[] = [];
+  for (const id of moved) {
+    const record = await store.getActor(id);
+    if (record !== undefined) records.push(record);
+  }
+  return records;
 }

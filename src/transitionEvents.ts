@@ -2,7 +2,7 @@ import type { Emitter } from 'mitt';
 import type { DispatchContext } from '../machines/dispatch.js';
 import type { LeaseContext } from '../machines/lease.js';
 import type { WorkerContext } from '../machines/worker.js';
-import type { Store } from '../persistence/store.js';
+import type { DispatchProjection } from '../persistence/types.js';
 import type { PersistedTransition } from './actorHost.js';
 import type { Clock } from '../core/clock.js';
 import type { RuntimeEvents } from './events.js';
@@ -16,7 +16,7 @@ import { topState } from './projections.js';
  */
 export function describeTransition(
   transition: PersistedTransition,
-  store: Store,
+  dispatchesOf: (unitId: string) => readonly DispatchProjection[],
   clock: Clock,
   events: Emitter<RuntimeEvents>,
   plan: Plan | undefined,
@@ -46,7 +46,7 @@ export function describeTransition(
         });
       } else if (to === 'failed' || to === 'stuck') {
         const unit = plan?.milestones.flatMap((m) => m.units).find((u) => u.id === c.unitId);
-        const failures = store.listDispatches(c.unitId).filter(countsAsFailure).length;
+        const failures = dispatchesOf(c.unitId).filter(countsAsFailure).length;
         const retries = unit !== undefined && to === 'failed' && failures < unit.maxAttempts;
         const retryAt = unit === undefined ? null : nextAttemptAt(unit, failures, c.endedAt ?? clock.now());
         events.emit('unit.failed', {

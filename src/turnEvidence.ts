@@ -9,13 +9,13 @@ import type { Store } from '../persistence/store.js';
  * projection; `null` when no start was recorded (the turn was never spawned, or the crash
  * came between the spawn and its record).
  */
-export function recordedTurnStart(store: Store, turn: TurnAssignment): TurnStarted | null {
-  const worker = store.getActor(turn.workerId);
+export async function recordedTurnStart(store: Store, turn: TurnAssignment): Promise<TurnStarted | null> {
+  const worker = await store.getActor(turn.workerId);
   if (worker !== undefined) {
     const context = (JSON.parse(worker.snapshot) as { context?: WorkerContext }).context;
     if (context?.turn?.dispatchId === turn.dispatchId && context.started !== null) return context.started;
   }
-  const dispatch = store.listDispatches(turn.unitId).find((row) => row.id === turn.dispatchId);
+  const dispatch = (await store.listDispatches(turn.unitId)).find((row) => row.id === turn.dispatchId);
   if (dispatch?.pid != null && dispatch.pgid !== null && dispatch.startedAt !== null && dispatch.logPath !== null) {
     return {
       pid: dispatch.pid,

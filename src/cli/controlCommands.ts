@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import type { Store } from '../../persistence/store.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 import { systemClock } from '../../core/clock.js';
 import { deadVerdict } from '../liveness.js';
 import { CONTROL } from '../operatorCommands.js';
@@ -17,29 +18,28 @@ export interface ControlOptions {
 
 type Outcome = { readonly code: number; readonly message: string };
 
-async function withStore(options: ControlOptions, io: CliIO, act: (store: SqliteStore) => Promise<Outcome>): Promise<number> {
-  const store = SqliteStore.fromPath(path.resolve(io.cwd, options.store), { mustExist: true });
+async function withStore(options: ControlOptions, io: CliIO, act: (store: Store) => Promise<Outcome>): Promise<number> {
+  const store = openStoreAt(path.resolve(io.cwd, options.store), { mustExist: true });
   try {
     const outcome = await act(store);
     (outcome.code === EXIT.ok ? io.stdout : io.stderr).write(`${outcome.code === EXIT.ok ? '' : 'statecrew: '}${outcome.message}\n`);
     return outcome.code;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-function liveRuntimes(store: SqliteStore): string[] {
+async function liveRuntimes(store: Store): Promise<string[]> {
   const now = systemClock.now();
-  return store
-    .listRuntimes()
+  return (await store.listRuntimes())
     .filter((runtime) => runtime.state === 'running' && deadVerdict(runtime, now, os.hostname()) === null)
     .map((runtime) => runtime.id);
 }
 
 /** Re-checks `done` every 100 ms until it holds or `timeoutMs` passed (the CLI waits on another process's writes). */
-async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+async function waitUntil(done: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
   const deadline = systemClock.now() + timeoutMs;
-  while (!done()) {
+  while (!(await done())) {
     if (systemClock.now() >= deadline) return false;
     await new Promise<void>((resolve) => systemClock.setTimeout(() => resolve(), 100));
   }
@@ -50,25 +50,25 @@ async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolea
 export function stopCommand(options: ControlOptions & { worker?: string }, io: CliIO): Promise<number> {
   return withStore(options, io, async (store) => {
     const timeout = options.timeoutMs ?? 60_000;
-    const live = liveRuntimes(store);
+    const live = await liveRuntimes(store);
     if (options.worker !== undefined) {
-      const worker = store.listWorkers().find((w) => w.id === options.worker);
+      const worker = (await store.listWorkers()).find((w) => w.id === options.worker);
       if (worker === undefined) return { code: EXIT.invalidInput, message: `no worker ${options.worker} in this store` };
       if (['completed', 'zombie', 'stopped'].includes(worker.state) || live.length === 0) {
         return { code: EXIT.failed, message: `worker ${worker.id} is not running (${live.length === 0 ? 'no runtime is running' : worker.state})` };
       }
-      const id = store.enqueueCommand({ kind: 'stop', target: worker.id, now: systemClock.now() });
-      const done = await waitUntil(() => store.getCommand(id)?.doneAt != null, timeout);
-      const command = store.getCommand(id);
+      const id = await store.enqueueCommand({ kind: 'stop', target: worker.id, now: systemClock.now() });
+      const done = await waitUntil(async () => (await store.getCommand(id))?.doneAt != null, timeout);
+      const command = await store.getCommand(id);
       if (!done || command?.outcome !== 'done') {
         return { code: EXIT.failed, message: `worker ${worker.id} was not stopped within ${timeout} ms (no runtime took the command)` };
       }
       return { code: EXIT.ok, message: command.message ?? `worker ${worker.id} stopped` };
     }
     if (live.length === 0) return { code: EXIT.failed, message: 'nothing is running on this store' };
-    store.setControl(CONTROL.stop, 'requested', systemClock.now());
-    const stopped = await waitUntil(() => liveRuntimes(store).length === 0, timeout);
-    if (!stopped) return { code: EXIT.failed, message: `runtimes still running after ${timeout} ms: ${liveRuntimes(store).join(', ')}` };
+    await store.setControl(CONTROL.stop, 'requested', systemClock.now());
+    const stopped = await waitUntil(async () => (await liveRuntimes(store)).length === 0, timeout);
+    if (!stopped) return { code: EXIT.failed, message: `runtimes still running after ${timeout} ms: ${(await liveRuntimes(store)).join(', ')}` };
     return {
       code: EXIT.ok,
       message: `stopped ${live.join(', ')}: turns killed and verified gone, interrupted units pending again, leases released`,
@@ -79,10 +79,9 @@ export function stopCommand(options: ControlOptions & { worker?: string }, io: C
 /** `statecrew pause`: no new turn starts (running turns finish); persisted, survives restarts. */
 export function pauseCommand(options: ControlOptions, io: CliIO): Promise<number> {
   return withStore(options, io, async (store) => {
-    await Promise.resolve();
-    const wasPaused = store.getControl(CONTROL.paused) !== undefined;
-    store.setControl(CONTROL.paused, 'paused', systemClock.now());
-    const live = liveRuntimes(store);
+    const wasPaused = (await store.getControl(CONTROL.paused)) !== undefined;
+    await store.setControl(CONTROL.paused, 'paused', systemClock.now());
+    const live = await liveRuntimes(store);
     if (live.length === 0) return { code: EXIT.failed, message: 'paused, but nothing is running: the next run starts paused' };
     return { code: EXIT.ok, message: `${wasPaused ? 'already paused' : 'paused'}: ${live.join(', ')} start no new turns; running turns finish` };
   });
@@ -91,10 +90,9 @@ export function pauseCommand(options: ControlOptions, io: CliIO): Promise<number
 /** `statecrew resume`: lifts a pause. */
 export function resumeCommand(options: ControlOptions, io: CliIO): Promise<number> {
   return withStore(options, io, async (store) => {
-    await Promise.resolve();
-    if (store.getControl(CONTROL.paused) === undefined) return { code: EXIT.failed, message: 'not paused' };
-    store.setControl(CONTROL.paused, null, systemClock.now());
-    const live = liveRuntimes(store);
+    if ((await store.getControl(CONTROL.paused)) === undefined) return { code: EXIT.failed, message: 'not paused' };
+    await store.setControl(CONTROL.paused, null, systemClock.now());
+    const live = await liveRuntimes(store);
     if (live.length === 0) return { code: EXIT.failed, message: 'resumed, but nothing is running' };
     return { code: EXIT.ok, message: `resumed: ${live.join(', ')} start turns again` };
   });
@@ -103,19 +101,19 @@ export function resumeCommand(options: ControlOptions, io: CliIO): Promise<numbe
 /** `statecrew cancel <unitId>`: cancels the unit for good (and kills its running turn); dependents are blocked. */
 export function cancelCommand(unitId: string, options: ControlOptions, io: CliIO): Promise<number> {
   return withStore(options, io, async (store) => {
-    const plan = readStoredPlan(store);
+    const plan = await readStoredPlan(store);
     const unit = plan?.milestones.flatMap((m) => m.units).find((u) => u.id === unitId);
     if (unit === undefined) return { code: EXIT.invalidInput, message: `no unit ${unitId} in the plan of this store` };
-    const before = readStatus(store).units.find((u) => u.id === unitId);
+    const before = (await readStatus(store)).units.find((u) => u.id === unitId);
     if (before?.state === 'completed') return { code: EXIT.failed, message: `unit ${unitId} already completed; nothing to cancel` };
     const wasRunning = before?.state === 'running';
-    store.cancelUnit(unitId, 'canceled by operator', systemClock.now());
-    const live = liveRuntimes(store);
+    await store.cancelUnit(unitId, 'canceled by operator', systemClock.now());
+    const live = await liveRuntimes(store);
     if (live.length === 0) return { code: EXIT.failed, message: `unit ${unitId} canceled, but nothing is running` };
-    const active = () => store.listDispatches(unitId).some((d) => ['pending', 'claimed', 'running'].includes(d.state));
-    const settled = await waitUntil(() => !active(), options.timeoutMs ?? 60_000);
+    const active = async () => (await store.listDispatches(unitId)).some((d) => ['pending', 'claimed', 'running'].includes(d.state));
+    const settled = await waitUntil(async () => !(await active()), options.timeoutMs ?? 60_000);
     if (!settled) return { code: EXIT.failed, message: `unit ${unitId} canceled, but its dispatch is still active` };
-    const status = readStatus(store);
+    const status = await readStatus(store);
     const blocked = status.units.filter((u) => u.state === 'blocked').map((u) => u.id);
     const turn = wasRunning ? 'its running turn was killed and verified gone' : 'it was not running';
     return { code: EXIT.ok, message: `canceled ${unitId} (${turn})${blocked.length > 0 ? `; blocked: ${blocked.join(', ')}` : ''}` };
@@ -125,20 +123,19 @@ export function cancelCommand(unitId: string, options: ControlOptions, io: CliIO
 /** `statecrew send <workerId|unitId> <text>`: queues a message that becomes the input of the unit's next turn. */
 export function sendCommand(target: string, text: string, options: ControlOptions, io: CliIO): Promise<number> {
   return withStore(options, io, async (store) => {
-    await Promise.resolve();
-    const plan = readStoredPlan(store);
+    const plan = await readStoredPlan(store);
     const units = plan?.milestones.flatMap((m) => m.units.map((u) => u.id)) ?? [];
     let unitId = units.includes(target) ? target : undefined;
     if (unitId === undefined) {
-      const worker = store.listWorkers().find((w) => w.id === target);
-      const lastOfWorker = store.listDispatches().filter((d) => d.workerId === target).at(-1);
+      const worker = (await store.listWorkers()).find((w) => w.id === target);
+      const lastOfWorker = (await store.listDispatches()).filter((d) => d.workerId === target).at(-1);
       unitId = worker?.unitId ?? lastOfWorker?.unitId;
       if (worker === undefined) return { code: EXIT.invalidInput, message: `no unit or worker ${target} in this store` };
       if (unitId === undefined) return { code: EXIT.failed, message: `worker ${target} has run no unit yet; send to a unit id` };
     }
-    if (store.listCanceledUnits().some((u) => u.unitId === unitId)) return { code: EXIT.failed, message: `unit ${unitId} is canceled` };
-    const id = store.enqueueMessage(unitId, text, systemClock.now());
-    const live = liveRuntimes(store);
+    if ((await store.listCanceledUnits()).some((u) => u.unitId === unitId)) return { code: EXIT.failed, message: `unit ${unitId} is canceled` };
+    const id = await store.enqueueMessage(unitId, text, systemClock.now());
+    const live = await liveRuntimes(store);
     if (live.length === 0) return { code: EXIT.failed, message: `message #${id} queued for ${unitId}, but nothing is running: it is delivered when a run resumes` };
     return { code: EXIT.ok, message: `message #${id} queued for ${unitId}: it is the input of its next turn` };
   });

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import pc from 'picocolors';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 import { systemClock } from '../../core/clock.js';
 import { diagnose, repair, type DoctorReport, type RepairReport } from '../doctor.js';
 import { EXIT } from './exitCodes.js';
@@ -22,15 +22,15 @@ export interface DoctorCommandOptions {
  */
 export async function doctorCommand(options: DoctorCommandOptions, io: CliIO): Promise<number> {
   const file = path.resolve(io.cwd, options.store);
-  const store = SqliteStore.fromPath(file, options.fix ? { mustExist: true } : { readonly: true });
+  const store = openStoreAt(file, options.fix ? { mustExist: true } : { readonly: true });
   try {
     let fixed: RepairReport | undefined;
     if (options.fix) fixed = await repair(store, systemClock, file, path.join(path.dirname(file), 'logs'));
-    const report = diagnose(store, systemClock);
+    const report = await diagnose(store, systemClock);
     io.stdout.write(options.json ? `${JSON.stringify({ ...report, ...(fixed === undefined ? {} : { fixed }) }, null, 2)}\n` : render(report, fixed, io.stdout.isTTY));
     return report.healthy ? EXIT.ok : EXIT.failed;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 import type { JournalRecord } from '../../persistence/store.js';
 import type { ActorKind } from '../../persistence/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -49,8 +49,8 @@ const LINES_PER_WRITE = 256;
  * @throws StoreNotFoundError when there is no store at the path (the CLI exits 2).
  * @throws StoreCorruptError when the file is not a store, or a row or a snapshot cannot be read (the CLI exits 2).
  */
-export function journalCommand(options: JournalCommandOptions, io: CliIO, clock: Pick<Clock, 'now'> = systemClock): number {
-  const store = SqliteStore.fromPath(path.resolve(io.cwd, options.store), { readonly: true });
+export async function journalCommand(options: JournalCommandOptions, io: CliIO, clock: Pick<Clock, 'now'> = systemClock): Promise<number> {
+  const store = openStoreAt(path.resolve(io.cwd, options.store), { readonly: true });
   try {
     const records = store.queryJournal({
       ...(options.actor === undefined ? {} : { actorId: options.actor }),
@@ -61,7 +61,7 @@ export function journalCommand(options: JournalCommandOptions, io: CliIO, clock:
     });
     const format = options.json ? (record: JournalRecord) => JSON.stringify(toJson(record)) : formatLine;
     let lines: string[] = [];
-    for (const record of records) {
+    for await (const record of records) {
       lines.push(format(record));
       if (lines.length === LINES_PER_WRITE) {
         io.stdout.write(`${lines.join('\n')}\n`);
@@ -71,7 +71,7 @@ export function journalCommand(options: JournalCommandOptions, io: CliIO, clock:
     if (lines.length > 0) io.stdout.write(`${lines.join('\n')}\n`);
     return EXIT.ok;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { isProcessAlive } from '../../actors/processes.js';
 import { turnStatusPath } from '../../actors/turnStatus.js';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import type { Store } from '../../persistence/store.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 import type { DispatchProjection } from '../../persistence/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ensureError } from '../../core/errors.js';
@@ -68,15 +69,15 @@ export async function logsCommand(unitId: string, options: LogsCommandOptions, i
   const file = path.resolve(io.cwd, options.store);
   // Listening from the start: a Ctrl-C right after the first output must not find SIGINT's default action.
   const sigint = options.follow === true && hooks.interrupt === undefined ? sigintSignal() : null;
-  let store: SqliteStore;
+  let store: Store;
   try {
-    store = SqliteStore.fromPath(file, { readonly: true });
+    store = openStoreAt(file, { readonly: true });
   } catch (error) {
     sigint?.dispose();
     throw error;
   }
   try {
-    const chosen = chooseDispatch(store, file, unitId, options.attempt);
+    const chosen = await chooseDispatch(store, file, unitId, options.attempt);
     if ('exitCode' in chosen) {
       io.stderr.write(`statecrew: ${chosen.message}\n`);
       return chosen.exitCode;
@@ -106,17 +107,17 @@ export async function logsCommand(unitId: string, options: LogsCommandOptions, i
     }
   } finally {
     sigint?.dispose();
-    store.close();
+    await store.close();
   }
 }
 
 type Choice = { readonly dispatch: DispatchProjection; readonly logPath: string } | { readonly exitCode: number; readonly message: string };
 
 /** The dispatch whose log is asked for, or the exit code and message saying why there is none. */
-function chooseDispatch(store: SqliteStore, file: string, unitId: string, attempt: number | undefined): Choice {
-  const dispatches = store.listDispatches(unitId);
+async function chooseDispatch(store: Store, file: string, unitId: string, attempt: number | undefined): Promise<Choice> {
+  const dispatches = await store.listDispatches(unitId);
   if (dispatches.length === 0) {
-    const units = readStoredPlan(store)?.milestones.flatMap((m) => m.units.map((u) => u.id)) ?? [];
+    const units = (await readStoredPlan(store))?.milestones.flatMap((m) => m.units.map((u) => u.id)) ?? [];
     if (units.includes(unitId)) return { exitCode: EXIT.failed, message: `unit ${unitId} has not been dispatched yet: no log` };
     const known = units.length === 0 ? 'the store has no units'
       : `known units: ${units.slice(0, KNOWN_UNITS_SHOWN).join(', ')}${units.length > KNOWN_UNITS_SHOWN ? ', …' : ''}`;
@@ -168,7 +169,7 @@ function createLogReader(fd: number, io: CliIO): LogReader {
 }
 
 interface FollowOptions {
-  readonly store: SqliteStore;
+  readonly store: Store;
   readonly dispatch: DispatchProjection;
   readonly logPath: string;
   readonly reader: LogReader;
@@ -202,22 +203,23 @@ function follow(options: FollowOptions): Promise<number> {
       }
     };
     const onInterrupt = (): void => settle({ code: EXIT.sigint });
+    const check = async (): Promise<boolean> => {
+      reader.pump();
+      if (!(await turnIsOver(store, dispatch, statusFile))) return false;
+      // The row went final after the footer was written: this read ends with it.
+      reader.pump();
+      reader.end();
+      return true;
+    };
     const poll = (): void => {
       if (settled) return;
-      try {
-        reader.pump();
-        if (turnIsOver(store, dispatch, statusFile)) {
-          // The row went final after the footer was written: this read ends with it.
-          reader.pump();
-          reader.end();
-          settle({ code: EXIT.ok });
-          return;
-        }
-      } catch (error) {
-        settle({ error: ensureError(error) });
-        return;
-      }
-      timer = clock.setTimeout(poll, FOLLOW_POLL_MS);
+      check().then(
+        (over) => {
+          if (over) settle({ code: EXIT.ok });
+          else if (!settled) timer = clock.setTimeout(poll, FOLLOW_POLL_MS);
+        },
+        (error: unknown) => settle({ error: ensureError(error) }),
+      );
     };
     watcher.on('change', pump);
     watcher.on('error', (error) => settle({ error }));
@@ -231,8 +233,8 @@ function follow(options: FollowOptions): Promise<number> {
  * True once nothing more will be written to the dispatch's log: its row is final and its
  * status file exists, or (no status: the shim was SIGKILLed) its recorded shim is gone.
  */
-function turnIsOver(store: SqliteStore, dispatch: DispatchProjection, statusFile: string): boolean {
-  const row = store.listDispatches(dispatch.unitId).find((d) => d.id === dispatch.id);
+async function turnIsOver(store: Store, dispatch: DispatchProjection, statusFile: string): Promise<boolean> {
+  const row = (await store.listDispatches(dispatch.unitId)).find((d) => d.id === dispatch.id);
   // A row never disappears; should it, its turn can no longer be written to either.
   if (row === undefined) return true;
   if (!FINAL_STATES.has(row.state)) return false;

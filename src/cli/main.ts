@@ -64,8 +64,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .description('print every milestone, unit, worker, lease and dispatch of a store')
     .option('--store <path>', 'SQLite store', DEFAULT_STORE)
     .option('--json', 'print one JSON object', false)
-    .action((options: { store: string; json: boolean }) => {
-      exitCode = statusCommand(options, io);
+    .action(async (options: { store: string; json: boolean }) => {
+      exitCode = await statusCommand(options, io);
     });
 
   const control = (name: string, description: string) =>
@@ -123,8 +123,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--limit <n>', 'only the N most recent transitions', parseLimit)
     .option('--json', 'print JSON Lines, one object per transition', false)
     .addOption(new Option('--snapshots', 'add each snapshot to the JSON Lines (implies --json)').implies({ json: true }))
-    .action((options: JournalCommandOptions) => {
-      exitCode = journalCommand(options, io);
+    .action(async (options: JournalCommandOptions) => {
+      exitCode = await journalCommand(options, io);
     });
 
   program

@@ -15,18 +15,16 @@ export interface ReporterOutput {
  * completed, failed and retried, milestones, leases), and on a TTY a status line at the
  * bottom with units done/total and what each worker runs. Without a TTY: plain lines only.
  */
-export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutput, progress: () => Progress | undefined) {
+export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutput) {
   const color = out.isTTY ? pc : pc.createColors(false);
   const running = new Map<string, string>();
   let statusShown = false;
+  /** Units of the plan, once known ({@link seed}), and those completed. */
+  let total: number | undefined;
+  const completed = new Set<string>();
 
   const stamp = () => color.dim(new Date().toISOString().slice(11, 19));
-  const counts = () => {
-    const p = progress();
-    if (p === undefined) return '';
-    const all = [...p.units.values()];
-    return `[${all.filter((u) => u.state === 'completed').length}/${all.length}]`;
-  };
+  const counts = () => (total === undefined ? '' : `[${completed.size}/${total}]`);
   const statusLine = () => {
     const workers = [...running.entries()].map(([worker, unit]) => `${worker}: ${unit}`).join(' · ');
     return `${color.bold(counts())} ${workers === '' ? color.dim('idle') : workers}`;
@@ -61,6 +59,7 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
     },
     'unit.completed': (e: RuntimeEvents['unit.completed']) => {
       if (e.workerId !== null) running.delete(e.workerId);
+      completed.add(e.unitId);
       const took = e.durationMs === null ? '' : ` in ${formatDuration(e.durationMs)}`;
       line(`${color.green('done')}     ${e.unitId}${took} ${counts()}`);
     },
@@ -99,6 +98,11 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
   for (const [name, handler] of Object.entries(handlers)) events.on(name as keyof RuntimeEvents, handler as never);
 
   return {
+    /** The plan's progress when the run started: its units and those completed before. */
+    seed(progress: Progress): void {
+      total = progress.units.size;
+      for (const unit of progress.units.values()) if (unit.state === 'completed') completed.add(unit.spec.id);
+    },
     /** Clears the status line; call before printing the summary. */
     close(): void {
       for (const [name, handler] of Object.entries(handlers)) events.off(name as keyof RuntimeEvents, handler as never);

@@ -3,7 +3,8 @@ import { loadPlan } from '../plan/load.js';
 import type { Plan } from '../plan/types.js';
 import { createRuntime, type Runtime, type RunResult } from '../runtime.js';
 import { formatDuration } from '../../core/duration.js';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
+import { ensureError } from '../../core/errors.js';
 import { startInspector, type Inspector } from '../inspector/server.js';
 import { attachReporter } from './reporter.js';
 import { EXIT } from './exitCodes.js';
@@ -43,7 +44,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     ...(options.store === undefined ? {} : { store: path.resolve(io.cwd, options.store) }),
     ...(options.workers === undefined ? {} : { workers: options.workers }),
   };
-  const store = SqliteStore.fromPath(plan.store, { durability: options.durability ?? 'normal' });
+  const store = openStoreAt(plan.store, { durability: options.durability ?? 'normal' });
   const inspector = options.inspect === true ? await startInspectorBeside(plan.store, io) : undefined;
   const started = Date.now();
   let transitions = 0;
@@ -70,8 +71,12 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
       runtime.events.on('actor.transition', () => {
         transitions++;
       });
-      const reporter = attachReporter(runtime.events, io.stdout, () => (runtime.actors().length === 0 ? undefined : runtime.progress()));
+      const reporter = attachReporter(runtime.events, io.stdout);
       await runtime.start(plan);
+      await runtime.progress().then(
+        (progress) => reporter.seed(progress),
+        (error: unknown) => io.stderr.write(`statecrew: cannot read the run's progress: ${ensureError(error).message}\n`),
+      );
       if (signaled !== undefined) void runtime.stop(signaled.reason, signaled.exitCode);
       result = await runtime.finished;
       reporter.close();
@@ -90,7 +95,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     await inspector?.close();
-    store.close();
+    await store.close();
   }
 }
 

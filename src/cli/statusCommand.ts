@@ -1,5 +1,5 @@
 import pc from 'picocolors';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 import { readStatus, type StatusReport } from '../status.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -9,14 +9,14 @@ import type { CliIO } from './io.js';
  * and dispatch of the store with its state. Opens the store read-only and never creates it.
  * @returns exit code: 0, or 2 when there is no store at the path.
  */
-export function statusCommand(options: { store: string; json: boolean }, io: CliIO): number {
-  const store = SqliteStore.fromPath(options.store, { readonly: true });
+export async function statusCommand(options: { store: string; json: boolean }, io: CliIO): Promise<number> {
+  const store = openStoreAt(options.store, { readonly: true });
   try {
-    const report = readStatus(store);
+    const report = await readStatus(store);
     io.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report, io.stdout.isTTY));
     return EXIT.ok;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -41,9 +41,9 @@ export interface ActorDetailView {
 }
 
 /** Reads the actor list and its counts. */
-export function readActorList(store: Store): ActorListView {
-  const version = store.changeCounter();
-  const actors = store.listActors();
+export async function readActorList(store: Store): Promise<ActorListView> {
+  const version = await store.changeCounter();
+  const actors = await store.listActors();
   const byKind: Partial<Record<ActorKind, number>> = {};
   const byState: Partial<Record<ActorKind, Record<string, number>>> = {};
   for (const actor of actors) {
@@ -58,12 +58,12 @@ export function readActorList(store: Store): ActorListView {
  * Reads one actor with its journal rows after `after` (a sequence number; 0 for all).
  * @returns `undefined` when the store has no actor `id`.
  */
-export function readActorDetail(store: Store, id: string, after = 0): ActorDetailView | undefined {
-  const record = store.getActor(id);
+export async function readActorDetail(store: Store, id: string, after = 0): Promise<ActorDetailView | undefined> {
+  const record = await store.getActor(id);
   if (record === undefined) return undefined;
   const { snapshot, ...actor } = record;
   const current = readSnapshot(snapshot);
-  const rows = store.journal(id);
+  const rows = await store.journal(id);
   return {
     actor,
     current: { activePaths: current.activePaths, context: current.context, ...(current.error === undefined ? {} : { error: current.error }) },

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnyStateMachine } from 'xstate';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 import type { Store } from '../../persistence/store.js';
 import { ensureError } from '../../core/errors.js';
 import { loadInspectorAssets } from './assets.js';
@@ -51,7 +51,7 @@ export interface Inspector {
  */
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
   const ownsStore = typeof options.store === 'string';
-  const store = typeof options.store === 'string' ? SqliteStore.fromPath(options.store, { readonly: true }) : options.store;
+  const store = typeof options.store === 'string' ? openStoreAt(options.store, { readonly: true }) : options.store;
   const token = options.token ?? crypto.randomBytes(32).toString('base64url');
   const assets = loadInspectorAssets();
   const charts = createChartCache({ ...BUILT_IN_MACHINES, ...options.machines });
@@ -91,11 +91,11 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
         return sendAsset('index.html');
       }
       if (pathname.startsWith('/assets/')) return sendAsset(pathname.slice('/assets/'.length));
-      if (pathname === '/api/actors') return sendJson(response, 200, { store: storeName(options.store), ...readActorList(store) });
+      if (pathname === '/api/actors') return sendJson(response, 200, { store: storeName(options.store), ...(await readActorList(store)) });
       if (pathname.startsWith('/api/actors/')) {
         const id = decodeURIComponent(pathname.slice('/api/actors/'.length));
         const after = Number(url.searchParams.get('after') ?? '0');
-        const detail = readActorDetail(store, id, Number.isInteger(after) && after > 0 ? after : 0);
+        const detail = await readActorDetail(store, id, Number.isInteger(after) && after > 0 ? after : 0);
         if (detail === undefined) return sendJson(response, 404, { error: `no actor ${id} in the store` });
         return sendJson(response, 200, detail);
       }
@@ -124,26 +124,33 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   });
 
   // One watcher for all pages: a cheap query per tick, a push only when something committed.
-  let lastVersion = store.changeCounter();
+  let lastVersion = await store.changeCounter();
   let ticks = 0;
+  let checking = false;
+  const check = async (): Promise<string> => {
+    const version = await store.changeCounter();
+    if (version !== lastVersion) {
+      lastVersion = version;
+      return `event: change\ndata: ${JSON.stringify({ version })}\n\n`;
+    }
+    // A comment every ~15 s keeps proxies and the browser from timing the stream out.
+    return ticks % Math.ceil(15_000 / (options.pollMs ?? 250)) === 0 ? ': keep-alive\n\n' : '';
+  };
   const watcher = setInterval(() => {
     ticks++;
-    if (streams.size === 0) return;
-    let message: string;
-    try {
-      const version = store.changeCounter();
-      if (version !== lastVersion) {
-        lastVersion = version;
-        message = `event: change\ndata: ${JSON.stringify({ version })}\n\n`;
-      } else {
-        // A comment every ~15 s keeps proxies and the browser from timing the stream out.
-        message = ticks % Math.ceil(15_000 / (options.pollMs ?? 250)) === 0 ? ': keep-alive\n\n' : '';
-      }
-    } catch (error) {
-      report(error);
-      message = `event: store-error\ndata: ${JSON.stringify({ error: ensureError(error).message })}\n\n`;
-    }
-    if (message !== '') for (const stream of streams) stream.write(message);
+    if (streams.size === 0 || checking) return;
+    checking = true;
+    check()
+      .catch((error: unknown) => {
+        report(error);
+        return `event: store-error\ndata: ${JSON.stringify({ error: ensureError(error).message })}\n\n`;
+      })
+      .then((message) => {
+        if (message !== '') for (const stream of streams) stream.write(message);
+      })
+      .finally(() => {
+        checking = false;
+      });
   }, options.pollMs ?? 250);
   watcher.unref();
 
@@ -163,7 +170,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       streams.clear();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      if (ownsStore) store.close();
+      if (ownsStore) await store.close();
     },
   };
 }

@@ -30,7 +30,7 @@ export interface ModelSpec {
    */
   readonly scenarios?: readonly (readonly AnyEventObject[])[];
   /** Called once on every new store file before the actor is created (e.g. to claim a lease). */
-  readonly prepareStore?: (store: Store, clock: ManualClock) => void;
+  readonly prepareStore?: (store: Store, clock: ManualClock) => void | Promise<void>;
 }
 
 /** One path of the model: `steps[0]` is the initial state (event `xstate.init`), each later step the state after its event. */

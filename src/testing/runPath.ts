@@ -7,7 +7,7 @@ import { dispatchMachine, DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION } from '
 import { leaseMachine, LEASE_MACHINE_ID, LEASE_MACHINE_VERSION } from '../../machines/lease.js';
 import { supervisorMachine, SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION } from '../../machines/supervisor.js';
 import { workerMachine, WORKER_MACHINE_ID, WORKER_MACHINE_VERSION } from '../../machines/worker.js';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 import type { Store } from '../../persistence/store.js';
 import type { ActorKind, ActorRecord } from '../../persistence/types.js';
 import { ActorHost, type MachineDefinition } from '../actorHost.js';
@@ -84,52 +84,63 @@ function definitionsWith(kind: ActorKind, machine: AnyStateMachine): Record<Acto
  * @returns the final row and journal, to compare runs with and without a crash.
  * @throws ModelPathError at the first step that differs from the model.
  */
-export function runModelPath(spec: ModelSpec, modelPath: ModelPath, options: RunModelPathOptions = {}): PathRun {
+export async function runModelPath(spec: ModelSpec, modelPath: ModelPath, options: RunModelPathOptions = {}): Promise<PathRun> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statecrew-model-'));
   const file = path.join(dir, 'store.db');
   const clock = createManualClock();
   const errors: Error[] = [];
   const definitions = definitionsWith(spec.kind, spec.machine);
-  const hooks = { onTransition: () => {}, onPersistError: (_id: string, _kind: ActorKind, error: Error) => void errors.push(error) };
-  let store = SqliteStore.fromPath(file);
+  const hooks = { onTransition: () => {}, onJobFailed: (error: Error) => void errors.push(error) };
+  let store = openStoreAt(file);
   let host = new ActorHost(store, clock, definitions, hooks);
   const fail = (step: number, problem: string): never => {
     throw new ModelPathError(modelPath, step, problem);
   };
   try {
-    spec.prepareStore?.(store, clock);
+    await spec.prepareStore?.(store, clock);
     let hosted = host.create(spec.kind, ACTOR_ID, spec.input);
-    modelPath.steps.forEach((step, i) => {
+    await settle(host);
+    for (const [i, step] of modelPath.steps.entries()) {
       if (i > 0) {
         if (options.crashAfter === i - 1) {
           host.detachAll();
-          store.close();
-          store = SqliteStore.fromPath(file);
+          await store.close();
+          store = openStoreAt(file);
           host = new ActorHost(store, clock, definitions, hooks);
-          const record = store.getActor(ACTOR_ID) ?? fail(i, 'no row to restore after the crash');
+          const record = (await store.getActor(ACTOR_ID)) ?? fail(i, 'no row to restore after the crash');
           const before = modelPath.steps[i - 1]?.state;
           if (before !== undefined && record.state !== stateToString(before.value as StateValue)) fail(i, `restorable row is ${record.state}`);
           hosted = host.restore(record);
-          if (store.journal(ACTOR_ID).length !== i) fail(i, 'restoring wrote a journal row');
+          await settle(host);
+          if ((await store.journal(ACTOR_ID)).length !== i) fail(i, 'restoring wrote a journal row');
         }
         clock.advance(1_000);
         hosted.actor.send(step.event);
+        await settle(host);
       }
-      checkStep(store, spec.kind, modelPath, i, errors, hosted.ended, fail);
-    });
-    const record = store.getActor(ACTOR_ID) ?? fail(modelPath.steps.length - 1, 'no row');
+      await checkStep(store, spec.kind, modelPath, i, errors, hosted.ended, fail);
+    }
+    const record = (await store.getActor(ACTOR_ID)) ?? fail(modelPath.steps.length - 1, 'no row');
     return {
       record: { state: record.state, status: record.status, snapshot: record.snapshot },
-      journal: store.journal(ACTOR_ID).map((row) => [row.eventType, row.fromState, row.toState] as const),
+      journal: (await store.journal(ACTOR_ID)).map((row) => [row.eventType, row.fromState, row.toState] as const),
     };
   } finally {
     host.detachAll();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function checkStep(
+/** Waits until the host's staged transitions are committed; a refused job is recorded by the hooks. */
+async function settle(host: ActorHost): Promise<void> {
+  await host.committed().then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
+async function checkStep(
   store: Store,
   kind: ActorKind,
   modelPath: ModelPath,
@@ -137,16 +148,16 @@ function checkStep(
   errors: readonly Error[],
   ended: boolean,
   fail: (step: number, problem: string) => never,
-): void {
+): Promise<void> {
   const step = modelPath.steps[i];
   if (step === undefined) return;
   const expected = stateToString(step.state.value as StateValue);
   if (errors.length > 0) fail(i, `write refused: ${errors.map((error) => error.message).join('; ')}`);
-  const record = store.getActor(ACTOR_ID) ?? fail(i, 'no actor row');
+  const record = (await store.getActor(ACTOR_ID)) ?? fail(i, 'no actor row');
   if (record.state !== expected) fail(i, `state is ${record.state}, the model says ${expected}`);
   const status = step.state.status === 'done' ? 'done' : 'active';
   if (record.status !== status) fail(i, `status is ${record.status}, the model says ${status}`);
-  const journal = store.journal(ACTOR_ID);
+  const journal = await store.journal(ACTOR_ID);
   if (journal.length !== i + 1) fail(i, `${journal.length} journal rows, expected ${i + 1}`);
   const last = journal.at(-1);
   const previous = modelPath.steps[i - 1] as { state: AnyMachineSnapshot } | undefined;
@@ -157,19 +168,19 @@ function checkStep(
   const persisted = canonical((JSON.parse(record.snapshot) as { context?: unknown }).context);
   const modelled = canonical(JSON.parse(JSON.stringify(step.state.context)) as unknown);
   if (persisted !== modelled) fail(i, `persisted context ${persisted} differs from the model's ${modelled}`);
-  const projected = projectedState(store, kind);
+  const projected = await projectedState(store, kind);
   if (projected !== topState(expected)) fail(i, `projection state is ${projected}, expected ${topState(expected)}`);
   if (ended !== (step.state.status === 'done')) fail(i, ended ? 'the host ended the actor early' : 'the actor did not end in a final state');
 }
 
-function projectedState(store: Store, kind: ActorKind): string | undefined {
-  const rows: Record<ActorKind, () => readonly { id: string; state: string }[]> = {
+async function projectedState(store: Store, kind: ActorKind): Promise<string | undefined> {
+  const rows: Record<ActorKind, () => Promise<readonly { id: string; state: string }[]>> = {
     worker: () => store.listWorkers(),
     lease: () => store.listLeases(),
     dispatch: () => store.listDispatches(),
     supervisor: () => store.listSupervisors(),
   };
-  return rows[kind]().find((row) => row.id === ACTOR_ID)?.state;
+  return (await rows[kind]()).find((row) => row.id === ACTOR_ID)?.state;
 }
 
 /** JSON with object keys sorted, so that equal data compares equal whatever the key order. */
@@ -195,10 +206,10 @@ export function crashPoints(modelPath: ModelPath): number[] {
  * its {@link crashPoints}, and checks that every run ends with the same final row and journal.
  * @throws ModelPathError from any run, or when a crashed run ends differently.
  */
-export function checkCrashRecovery(spec: ModelSpec, modelPath: ModelPath): void {
-  const expected = JSON.stringify(runModelPath(spec, modelPath));
+export async function checkCrashRecovery(spec: ModelSpec, modelPath: ModelPath): Promise<void> {
+  const expected = JSON.stringify(await runModelPath(spec, modelPath));
   for (const crashAfter of crashPoints(modelPath)) {
-    const actual = JSON.stringify(runModelPath(spec, modelPath, { crashAfter }));
+    const actual = JSON.stringify(await runModelPath(spec, modelPath, { crashAfter }));
     if (actual !== expected) {
       throw new ModelPathError(modelPath, crashAfter + 1, `after a crash at step ${crashAfter} the run ended as ${actual}, without it as ${expected}`);
     }
