@@ -7,41 +7,58 @@ import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../persistence/migrations.js';
 import { SqliteStore } from '../persistence/sqliteStore.js';
 import { StoreNotFoundError } from '../core/errors.js';
-import { describeStoreConformance } from './storeConformance.js';
+import { StoreUnavailableError } from '../core/errors.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 
-describeStoreConformance('SqliteStore', () => {
-  const { dir, cleanup } = tempDir('statecrew-store-');
-  const file = path.join(dir, 'nested', 'store.db');
-  return { open: () => SqliteStore.fromPath(file), reopen: () => SqliteStore.fromPath(file), dispose: cleanup };
-});
-
+/** SQLite-specific behaviour; what every backend must do is in `test/conformance/` (run by sqliteStore.conformance.test.ts). */
 describe('SqliteStore', () => {
-  it('opens in WAL mode with the schema at the latest migration', () => {
+  it('opens in WAL mode with the schema at the latest migration', async () => {
     const { dir, cleanup } = tempDir();
-    const store = SqliteStore.fromPath(path.join(dir, 's.db'));
+    const db = new Database(path.join(dir, 's.db'));
+    const store = new SqliteStore(db);
     try {
-      expect(store.db.pragma('journal_mode', { simple: true })).toBe('wal');
-      expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
-      expect(store.db.pragma('synchronous', { simple: true })).toBe(1);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      expect(db.pragma('synchronous', { simple: true })).toBe(1);
     } finally {
-      store.close();
+      await store.close();
       cleanup();
     }
   });
 
-  it('uses synchronous = FULL with durability full', () => {
+  it('uses synchronous = FULL with durability full', async () => {
     const { dir, cleanup } = tempDir();
-    const store = SqliteStore.fromPath(path.join(dir, 's.db'), { durability: 'full' });
+    const db = new Database(path.join(dir, 's.db'));
+    const store = new SqliteStore(db, { durability: 'full' });
     try {
-      expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
+      expect(db.pragma('synchronous', { simple: true })).toBe(2);
     } finally {
-      store.close();
+      await store.close();
       cleanup();
     }
   });
 
-  it('moves the journal of a version-7 store into a rowid table, keeping every row (migration 8)', () => {
+  it('starts the store-wide lease sequence above every per-milestone one of an older store (migration 9)', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = path.join(dir, 's.db');
+    const db = new Database(file);
+    for (const [version, sql] of MIGRATIONS.slice(0, 8).entries()) {
+      db.exec(sql);
+      db.pragma(`user_version = ${version + 1}`);
+    }
+    db.exec("INSERT INTO sequences (name, value) VALUES ('lease:a', 3), ('lease:b', 7), ('worker', 2)");
+    db.close();
+    const store = SqliteStore.fromPath(file);
+    try {
+      expect(await store.reserveSequence('lease', 1)).toBe(8);
+      expect(await store.reserveSequence('worker', 1)).toBe(3);
+    } finally {
+      await store.close();
+      cleanup();
+    }
+  });
+
+  it('moves the journal of a version-7 store into a rowid table, keeping every row (migration 8)', async () => {
     const { dir, cleanup } = tempDir();
     const file = path.join(dir, 's.db');
     const db = new Database(file);
@@ -53,20 +70,21 @@ describe('SqliteStore', () => {
     insert.run('d1', 1, 'xstate.init', null, 'pending.backoff', 10, '{"value":"pending"}', '{"type":"xstate.init"}');
     insert.run('d1', 2, 'CANCEL', 'pending.backoff', 'canceled', 20, '{"value":"canceled"}', null);
     db.close();
-    const store = SqliteStore.fromPath(file);
+    const reopened = new Database(file);
+    const store = new SqliteStore(reopened);
     try {
-      expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
-      const ddl = store.db.prepare("SELECT sql FROM sqlite_master WHERE name = 'journal'").pluck().get() as string;
+      expect(reopened.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      const ddl = reopened.prepare("SELECT sql FROM sqlite_master WHERE name = 'journal'").pluck().get() as string;
       expect(ddl).not.toMatch(/WITHOUT ROWID/);
-      expect(store.journal('d1').map((row) => [row.seq, row.eventType, row.toState, row.event])).toEqual([
+      expect((await store.journal('d1')).map((row) => [row.seq, row.eventType, row.toState, row.event])).toEqual([
         [1, 'xstate.init', 'pending.backoff', '{"type":"xstate.init"}'],
         [2, 'CANCEL', 'canceled', null],
       ]);
-      expect(() => store.db.prepare("INSERT INTO journal (actor_id, seq, event_type, to_state, at, snapshot) VALUES ('d1', 2, 'X', 'x', 1, '{}')").run()).toThrow(
+      expect(() => reopened.prepare("INSERT INTO journal (actor_id, seq, event_type, to_state, at, snapshot) VALUES ('d1', 2, 'X', 'x', 1, '{}')").run()).toThrow(
         /UNIQUE constraint failed/,
       );
     } finally {
-      store.close();
+      await store.close();
       cleanup();
     }
   });
@@ -96,20 +114,22 @@ describe('SqliteStore', () => {
     }
   });
 
-  it('waits out another process holding the write lock (busy_timeout, then retries) instead of failing', async () => {
+  it('waits busy_timeout for a lock another process holds, then fails with StoreUnavailableError (retry), by SQLite code', async () => {
     const { dir, cleanup } = tempDir();
     const file = path.join(dir, 's.db');
-    SqliteStore.fromPath(file).close();
-    const holder = spawn(process.execPath, [fixture('hold-write-lock.mjs'), file, '400'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await SqliteStore.fromPath(file).close();
+    const holder = spawn(process.execPath, [fixture('hold-write-lock.mjs'), file, '600'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await once(holder.stdout, 'data');
-    const patient = SqliteStore.fromPath(file, { busyTimeoutMs: 100, busyRetries: 20 });
-    const impatient = SqliteStore.fromPath(file, { busyTimeoutMs: 50, busyRetries: 0 });
+    const patient = SqliteStore.fromPath(file, { busyTimeoutMs: 3_000 });
+    const impatient = SqliteStore.fromPath(file, { busyTimeoutMs: 50 });
     try {
-      expect(() => impatient.nextSequence('x')).toThrow(/database is locked/);
-      expect(patient.nextSequence('x')).toBe(1);
+      const refused = impatient.reserveSequence('x', 1);
+      await expect(refused).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(refused).rejects.toMatchObject({ recovery: 'retry', cause: { code: 'SQLITE_BUSY' } });
+      expect(await patient.reserveSequence('x', 1)).toBe(1);
     } finally {
-      patient.close();
-      impatient.close();
+      await patient.close();
+      await impatient.close();
       await once(holder, 'exit');
       cleanup();
     }
@@ -127,9 +147,9 @@ describe('SqliteStore', () => {
       });
       const results = await Promise.all(opens);
       expect(results).toEqual(results.map(() => ({ code: 0, err: '' })));
-      const store = SqliteStore.fromPath(file);
-      expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
-      store.close();
+      const db = new Database(file, { readonly: true });
+      expect(db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
+      db.close();
     } finally {
       cleanup();
     }

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
+import type { Store } from '../../persistence/store.js';
 
 /** A real SQLite store in a new temp folder; see {@link createTempStore}. */
 export interface TempStore {
@@ -10,7 +11,7 @@ export interface TempStore {
   /** The temp folder holding the store (and a runtime's `logs/`). */
   readonly dir: string;
   /** Opens a new connection to the store (the caller closes it). */
-  open(): SqliteStore;
+  open(): Store;
   /** Removes the folder and everything in it; close connections first. */
   cleanup(): void;
 }
@@ -25,7 +26,7 @@ export function createTempStore(prefix = 'statecrew-'): TempStore {
   return {
     file,
     dir,
-    open: () => SqliteStore.fromPath(file),
+    open: () => openStoreAt(file),
     cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
