@@ -71,7 +71,7 @@ export async function startEmbedServer(options: EmbedServerOptions): Promise<Emb
         return json(response, 400, { error: `the body must be JSON: ${(error as Error).message}` });
       }
       try {
-        return json(response, 202, { added: runtime.submit(addition as PlanAddition) });
+        return json(response, 202, { added: await runtime.submit(addition as PlanAddition) });
       } catch (error) {
         if (error instanceof PlanError) return json(response, 400, { error: 'invalid units', issues: error.issues });
         throw error;
@@ -87,14 +87,14 @@ export async function startEmbedServer(options: EmbedServerOptions): Promise<Emb
     if (route === 'GET /actors') {
       const kind = url.searchParams.get('kind') ?? undefined;
       const state = url.searchParams.get('state') ?? undefined;
-      return json(response, 200, runtime.list({ ...(kind === undefined ? {} : { kind: kind as ActorKind }), ...(state === undefined ? {} : { state }) }));
+      return json(response, 200, await runtime.list({ ...(kind === undefined ? {} : { kind: kind as ActorKind }), ...(state === undefined ? {} : { state }) }));
     }
     if (request.method === 'GET' && url.pathname.startsWith('/actors/')) {
-      const actor = runtime.get(decodeURIComponent(url.pathname.slice('/actors/'.length)));
+      const actor = await runtime.get(decodeURIComponent(url.pathname.slice('/actors/'.length)));
       return actor === undefined ? json(response, 404, { error: 'no such actor' }) : json(response, 200, actor);
     }
     if (route === 'GET /progress') {
-      const progress = runtime.progress();
+      const progress = await runtime.progress();
       return json(response, 200, {
         milestones: progress.milestones.map((milestone) => ({ id: milestone.spec.id, state: milestone.state })),
         units: [...progress.units.values()].map((unit) => ({ id: unit.spec.id, state: unit.state, attempts: unit.attempts })),
@@ -116,7 +116,7 @@ export async function startEmbedServer(options: EmbedServerOptions): Promise<Emb
       await runtime.stop('server closing', 0);
       for (const stream of streams) stream.end();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      runtime.store.close();
+      await runtime.store.close();
     },
   };
 }

@@ -53,7 +53,7 @@ export async function runScript(options: ScriptOptions): Promise<RunResult> {
     return result;
   } finally {
     process.off('SIGINT', onSigint);
-    runtime.store.close();
+    await runtime.store.close();
   }
 }
 

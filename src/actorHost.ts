@@ -55,8 +55,12 @@ export interface ActorHostHooks {
    * the store holds their last committed rows, from which the caller restores them. Must not throw.
    */
   readonly onJobFailed: (error: Error, detached: readonly { id: string; kind: ActorKind }[]) => void;
-  /** Called right after a job committed, with its writes, before its transitions are reported: for caches of this runtime's own rows. Must not throw. @default none */
-  readonly onCommitted?: (writes: readonly TransitionWrite[]) => void;
+  /**
+   * Called synchronously as each transition is staged, before its commit: for a view of this
+   * runtime's own rows that includes what it decided but has not committed yet (dropped by the
+   * caller when a job fails: `onJobFailed`). Must not throw. @default none
+   */
+  readonly onStaged?: (write: TransitionWrite) => void;
   /**
    * Called when an actor failed inside XState (an action, guard or input threw): it is stopped,
    * nothing of the failed step was written, and its row keeps its last persisted state.
@@ -122,8 +126,10 @@ export class ActorHost {
   owner: string | undefined;
   /** The job transitions are staged into now; closed at the end of the microtask. */
   private open: Job | undefined;
-  /** Closed jobs waiting for their commit, oldest first; the first one is committing. */
+  /** Closed jobs waiting for their commit, oldest first. */
   private readonly queue: Job[] = [];
+  /** The job being committed now. */
+  private inFlight: Job | undefined;
   private committing = false;
   private sealedAt = false;
 
@@ -140,9 +146,14 @@ export class ActorHost {
    * when one of them was not (its actor has been detached then). At once when nothing waits.
    */
   committed(): Promise<void> {
-    const last = this.open ?? this.queue.at(-1);
-    if (last === undefined) return Promise.resolve();
-    return new Promise((resolve, reject) => last.waiters.push({ resolve, reject }));
+    // An effect calls this while XState is still processing the transition that invoked it,
+    // before that transition is staged (XState reports the snapshot after starting invoked
+    // actors): look for the newest job one microtask later, when it is staged.
+    return Promise.resolve().then(() => {
+      const last = this.open ?? this.queue.at(-1) ?? this.inFlight;
+      if (last === undefined) return undefined;
+      return new Promise<void>((resolve, reject) => last.waiters.push({ resolve, reject }));
+    });
   }
 
   /**
@@ -154,9 +165,8 @@ export class ActorHost {
   seal(): void {
     this.sealedAt = true;
     this.open = undefined;
-    // The job committing now (if any) finishes; those behind it are never written.
-    this.queue.splice(this.committing ? 1 : 0);
-    for (const job of this.queue) job.reports.length = 0;
+    // The job committing now (if any) finishes, unreported; those behind it are never written.
+    this.queue.length = 0;
   }
 
   /** True once {@link ActorHost.seal} was called. */
@@ -166,7 +176,7 @@ export class ActorHost {
 
   /** True when no transition waits for its commit. */
   idle(): boolean {
-    return this.open === undefined && this.queue.length === 0;
+    return this.open === undefined && this.queue.length === 0 && this.inFlight === undefined;
   }
 
   /**
@@ -189,6 +199,7 @@ export class ActorHost {
     }
     job.writes.push(write);
     job.reports.push(report);
+    this.hooks.onStaged?.(write);
     if (this.options.groupCommit === false) this.close(job);
   }
 
@@ -202,17 +213,24 @@ export class ActorHost {
   /** Commits the queued jobs one at a time. Never rejects: a failed job goes to {@link ActorHost.fail}. */
   private async commitQueue(): Promise<void> {
     this.committing = true;
-    for (let job = this.queue[0]; job !== undefined; job = this.queue[0]) {
+    for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
+      this.inFlight = job;
       const writes = job.writes;
       try {
         await this.store.commitJob(writes);
       } catch (error) {
-        this.fail(ensureError(error));
+        this.inFlight = undefined;
+        this.fail(job, ensureError(error));
         continue;
       }
-      this.queue.shift();
-      this.hooks.onCommitted?.(writes);
-      for (const report of job.reports) this.hooks.onTransition(report);
+      this.inFlight = undefined;
+      if (!this.sealedAt) {
+        // A report may seal the host (a test's crash): the rest of the job goes unreported too.
+        for (const report of job.reports) {
+          if (this.sealedAt) break;
+          this.hooks.onTransition(report);
+        }
+      }
       for (const waiter of job.waiters) waiter.resolve();
     }
     this.committing = false;
@@ -223,8 +241,8 @@ export class ActorHost {
    * unrecorded state: detach every actor they touched (nothing of them is reported), fail
    * their waiters, and hand the runtime the list to restore.
    */
-  private fail(error: Error): void {
-    const jobs = [...this.queue.splice(0), ...(this.open === undefined ? [] : [this.open])];
+  private fail(failed: Job, error: Error): void {
+    const jobs = [failed, ...this.queue.splice(0), ...(this.open === undefined ? [] : [this.open])];
     this.open = undefined;
     const detached = new Map<string, ActorKind>();
     for (const job of jobs) for (const write of job.writes) detached.set(write.actorId, write.kind);
@@ -350,7 +368,7 @@ export class ActorHost {
     this.actors.clear();
     // Staged or committing but never reported: a crashed runtime reports nothing.
     this.open = undefined;
-    for (const job of this.queue) job.reports.length = 0;
+    for (const job of [...this.queue, ...(this.inFlight === undefined ? [] : [this.inFlight])]) job.reports.length = 0;
   }
 
   /** Stops one actor in memory without writing anything (see {@link ActorHost.detachAll}). */

@@ -5,7 +5,7 @@ import type { DispatchProjection } from '../persistence/types.js';
  * The dispatch rows the scheduler derives progress from, kept in memory between passes.
  * Re-reading every row on every pass made a run quadratic in its number of units (the end-to-
  * end benchmark spent 53 % of its runtime CPU in `listDispatches` at 1,000 units). Rows this
- * runtime commits are applied from its own writes ({@link DispatchRows.write}); all rows are
+ * runtime stages are applied from its own writes ({@link DispatchRows.write}); all rows are
  * read again only when another connection committed (the view's version moved) or after
  * {@link DispatchRows.invalidate}.
  */
@@ -34,7 +34,7 @@ export class DispatchRows {
     this.version = view.version;
   }
 
-  /** A row this runtime committed (a new dispatch is appended to its unit's rows). */
+  /** A row this runtime staged (a new dispatch is appended to its unit's rows). */
   write(row: DispatchProjection): void {
     const rows = this.byUnit.get(row.unitId);
     if (rows === undefined) {

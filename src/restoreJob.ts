@@ -19,6 +19,8 @@ export interface RestoreDeps {
   readonly runtimeId: () => string;
   /** A dispatch row changed outside a job (quarantine). */
   readonly invalidateDispatches: () => void;
+  /** False once the run is ending: nothing is restored then. */
+  readonly active: () => boolean;
 }
 
 /**
@@ -36,6 +38,7 @@ export class RestoreJob {
     const { host, store, clock, events } = this.deps;
     const byKind: Record<ActorKind, number> = { supervisor: 0, worker: 0, lease: 0, dispatch: 0 };
     for (const record of records) {
+      if (!this.deps.active()) break;
       if (host.get(record.id) !== undefined) continue;
       let hosted: HostedActor;
       try {

@@ -10,7 +10,7 @@ import { ActorHost, type HostedActor, type PersistedTransition } from './actorHo
 import { handleOf, handlesOf } from './actorHandles.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { createEmitter } from './emitter.js';
-import { ensureError, OwnershipLostError, recoveryOf, RuntimeStoppedError, UsageError } from '../core/errors.js';
+import { ensureError, OwnershipLostError, recoveryOf, RuntimeStoppedError, StoreFailedError, UsageError } from '../core/errors.js';
 import type { RuntimeEvents } from './events.js';
 import { checkMachineOverrides, machineDefinitions, type EffectContext } from './implementations.js';
 import { markLiveInThisProcess } from './liveness.js';
@@ -70,6 +70,8 @@ export class RuntimeImpl implements Runtime {
   private readonly wakeTimers = new Map<number, unknown>();
   private pollTimer: unknown;
   private readonly milestoneStates = new Map<string, string>();
+  /** The store fault that ends the run, for `runtime.store-failed` (the supervisor's context keeps only its message). */
+  private failure: Error | undefined;
 
   constructor(private readonly options: RuntimeOptions) {
     checkMachineOverrides(options.machines ?? {});
@@ -106,7 +108,7 @@ export class RuntimeImpl implements Runtime {
       {
         onTransition: (transition) => this.onTransition(transition),
         onJobFailed: (error, detached) => this.onJobFailed(error, detached),
-        onCommitted: (writes) => this.scheduler?.noteCommitted(writes),
+        onStaged: (write) => this.scheduler?.noteStaged(write),
         onActorError: (actorId, kind, error) => {
           this.events.emit('actor.failed', { actorId, kind, error });
           this.passes.request();
@@ -123,6 +125,7 @@ export class RuntimeImpl implements Runtime {
       supervisorId: () => this.supervisor?.id,
       runtimeId: () => this.id,
       invalidateDispatches: () => this.scheduler?.invalidateDispatches(),
+      active: () => this.active(),
     });
     this.passes = new PassLoop(() => this.pass(), (error) => this.onStoreFault('scheduler pass', error));
     if (options.logger !== undefined) attachLogger(this.events, options.logger);
@@ -130,13 +133,37 @@ export class RuntimeImpl implements Runtime {
 
   start(given?: Plan): Promise<void> {
     if (this.starting !== undefined) throw new UsageError('start() was called twice; create another runtime instead');
-    this.starting = this.begin(given);
+    this.starting = this.begin(given).catch((error: unknown) => {
+      const failure = ensureError(error);
+      this.startFailed(failure);
+      throw failure;
+    });
     return this.starting;
+  }
+
+  /**
+   * `start` failed (the store could not be read or written, or the stored plan is unreadable):
+   * the run is over. With a supervisor, its one shutdown sequence runs; before one exists,
+   * nothing was started: only the outcome is reported (exit code 4 for a store fault, else 1).
+   */
+  private startFailed(error: Error): void {
+    if (this.supervisor !== undefined) {
+      this.onStoreFault('start', error);
+      return;
+    }
+    markLiveInThisProcess(this.id, false);
+    this.host.seal();
+    const storeFault = recoveryOf(error) === 'stop' || recoveryOf(error) === 'retry';
+    const exitCode = storeFault ? 4 : 1;
+    const reason = storeFault ? `store failure: ${error.message}` : `start failed: ${error.message}`;
+    if (storeFault) this.events.emit('runtime.store-failed', { error, survivors: [] });
+    this.events.emit('run.finished', { exitCode, reason });
+    this.resolveFinished({ exitCode, reason, fenced: false, progress: EMPTY_PROGRESS });
   }
 
   /** The supervisor's state: the runtime's lifecycle (`created` before it exists). */
   private phase(): string {
-    const value = this.supervisor?.actor.getSnapshot().value;
+    const value: unknown = this.supervisor?.actor.getSnapshot().value;
     return typeof value === 'string' ? value : 'created';
   }
 
@@ -158,6 +185,7 @@ export class RuntimeImpl implements Runtime {
     markLiveInThisProcess(this.id, true);
     this.host.owner = this.id;
     this.supervisor = this.host.create('supervisor', `supervisor-${this.id}`, { runtimeId: this.id, pid: process.pid, procStartTime, startedAt: now });
+    this.watchSupervisor(this.supervisor);
     this.plan = plan;
     await recordPlan(store, plan, this.clock.now(), this.events);
     const storeId = await store.storeId();
@@ -304,10 +332,12 @@ export class RuntimeImpl implements Runtime {
    */
   private onJobFailed(error: Error, detached: readonly { id: string; kind: ActorKind }[]): void {
     if (!this.active()) return;
+    // The rows it staged were never written: read them all again.
+    this.scheduler?.invalidateDispatches();
     const first = detached[0];
     if (first !== undefined) this.events.emit('actor.persist-failed', { actorId: first.id, kind: first.kind, error });
     if (error instanceof OwnershipLostError) {
-      void this.end({ event: { type: 'FENCED', reason: error.message } });
+      this.end({ event: { type: 'FENCED', reason: error.message } });
     } else if (recoveryOf(error) === 'fenced') {
       const draining = handleOf(this.supervisor, 'supervisor')?.context;
       this.background(
@@ -315,6 +345,7 @@ export class RuntimeImpl implements Runtime {
         this.restorer.restoreRefused(detached, error).then((restored) => {
           if (restored.supervisor !== undefined) {
             this.supervisor = restored.supervisor;
+            this.watchSupervisor(restored.supervisor);
             // A drain whose transition was refused with the job is asked again.
             if (draining?.drainReason != null && this.phase() !== 'draining') {
               this.toSupervisor({ type: 'DRAIN', reason: draining.drainReason, exitCode: draining.exitCode ?? 130 });
@@ -335,10 +366,10 @@ export class RuntimeImpl implements Runtime {
    */
   private onStoreFault(operation: string, error: Error): void {
     if (error instanceof OwnershipLostError) {
-      void this.end({ event: { type: 'FENCED', reason: error.message } });
+      this.end({ event: { type: 'FENCED', reason: error.message } });
       return;
     }
-    void this.end({ event: { type: 'STORE_FAILED', reason: `store failure in ${operation}: ${error.message}` }, error });
+    this.end({ event: { type: 'STORE_FAILED', reason: `store failure in ${operation}: ${error.message}` }, error });
   }
 
   /** Runs a store call nobody awaits; its failure takes the one failure path. */
@@ -351,24 +382,50 @@ export class RuntimeImpl implements Runtime {
   }
 
   /**
-   * The one shutdown sequence. `DRAINED`: the last transitions are committed, the runtime's
-   * registry row is closed, then `run.finished`. `FENCED`: nothing more is written and no
-   * process is touched (they belong to the runtime that took over). `STORE_FAILED`: nothing
-   * more is written; every running turn is killed and verified gone (its record stays
-   * `running` and is reconciled as lost at the next start); `runtime.store-failed`, then
-   * `run.finished`, exit code 4.
+   * Ends the run by sending the supervisor the event that ends it; the supervisor's final state
+   * then runs {@link RuntimeImpl.shutdown}. `FENCED` and `STORE_FAILED` seal the host first:
+   * nothing more is written (the store refuses or cannot take it).
    */
-  private async end(ending: Ending): Promise<void> {
+  private end(ending: Ending): void {
     const supervisor = this.supervisor;
     if (supervisor === undefined || !this.active()) return;
-    const { event } = ending;
-    if (event.type !== 'DRAINED') this.host.seal();
-    const turns = event.type === 'STORE_FAILED' ? this.runningTurns() : [];
-    this.host.send(supervisor.id, event);
+    if (ending.error !== undefined) this.failure = ending.error;
+    if (ending.event.type !== 'DRAINED') this.host.seal();
+    // The supervisor's final state starts the shutdown (watchSupervisor); one that cannot take
+    // the event (detached by a refused job, its restore pending) ends the run all the same.
+    if (!this.host.send(supervisor.id, ending.event)) {
+      void this.shutdown(ending.event.type === 'DRAINED' ? 'stopped' : ending.event.type === 'FENCED' ? 'fenced' : 'failed');
+    }
+  }
+
+  /** Runs the shutdown sequence when this runtime's supervisor reaches a final state, whoever sent the event. */
+  private watchSupervisor(supervisor: HostedActor): void {
+    let seen = false;
+    supervisor.actor.subscribe((snapshot: { value: unknown }) => {
+      const state = snapshot.value;
+      if (seen || this.supervisor !== supervisor || (state !== 'stopped' && state !== 'fenced' && state !== 'failed')) return;
+      seen = true;
+      void this.shutdown(state);
+    });
+  }
+
+  /**
+   * The one shutdown sequence, run once the supervisor is final. `stopped` (drained): the last
+   * transitions are committed, the runtime's registry row is closed, then `run.finished`.
+   * `fenced`: nothing more is written and no process is touched (they belong to the runtime
+   * that took over). `failed` (the store cannot be used): nothing more is written; every
+   * running turn is killed and verified gone (its record stays `running` and is reconciled as
+   * lost at the next start); `runtime.store-failed`, then `run.finished`, exit code 4.
+   */
+  private async shutdown(state: 'stopped' | 'fenced' | 'failed'): Promise<void> {
+    const supervisor = this.supervisor;
+    if (supervisor === undefined) return;
+    if (state !== 'stopped') this.host.seal();
+    const turns = state === 'failed' ? this.runningTurns() : [];
     markLiveInThisProcess(this.id, false);
     this.clearTimers();
-    let failure = ending.error;
-    if (event.type === 'DRAINED') {
+    let failure = this.failure ?? (state === 'failed' ? new StoreFailedError('heartbeat', { cause: new Error(this.reason()) }) : undefined);
+    if (state === 'stopped') {
       this.host.flush();
       failure = await this.host.committed().then(
         () => undefined,
@@ -392,12 +449,11 @@ export class RuntimeImpl implements Runtime {
         survivors.push(ensureError(killError).message);
       }
     }
-    const fenced = event.type === 'FENCED' || failure instanceof OwnershipLostError;
+    const fenced = state === 'fenced' || failure instanceof OwnershipLostError;
     let exitCode = handleOf(supervisor, 'supervisor')?.context.exitCode ?? 1;
     let reason = this.reason();
     if (fenced) {
       exitCode = 1;
-      reason = failure?.message ?? reason;
       this.events.emit('runtime.fenced', { reason });
     } else if (failure !== undefined) {
       exitCode = 4;
@@ -439,7 +495,7 @@ export class RuntimeImpl implements Runtime {
     }
     if (this.phase() === 'draining') {
       scheduler.drain(view, this.reason());
-      if (scheduler.quiescent()) await this.end({ event: { type: 'DRAINED' } });
+      if (scheduler.quiescent()) this.end({ event: { type: 'DRAINED' } });
     }
   }
 

@@ -89,12 +89,16 @@ export class Scheduler {
     return this.progress();
   }
 
-  /** A job of this runtime committed: its dispatch rows are current without reading them back. */
-  noteCommitted(writes: readonly TransitionWrite[]): void {
-    for (const write of writes) if (write.projection.kind === 'dispatch') this.dispatchRows.write(write.projection.row);
+  /**
+   * This runtime staged a transition: its dispatch row is known without reading it back (the
+   * pass that staged it sees it at once). If its job does not commit, the runtime calls
+   * {@link Scheduler.invalidateDispatches}.
+   */
+  noteStaged(write: TransitionWrite): void {
+    if (write.projection.kind === 'dispatch') this.dispatchRows.write(write.projection.row);
   }
 
-  /** A dispatch row changed outside a job (quarantine): the next pass reads them all. */
+  /** Dispatch rows changed outside this runtime's jobs (a quarantine, a refused job): the next pass reads them all. */
   invalidateDispatches(): void {
     this.dispatchRows.invalidate();
   }

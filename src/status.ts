@@ -1,11 +1,6 @@
-import { z } from 'zod';
 import type { Store } from '../persistence/store.js';
-import { readStoredPlan } from './storedPlan.js';
-
-export { readStoredPlan };
 import type { DispatchProjection } from '../persistence/types.js';
-import { StoreCorruptError } from '../core/errors.js';
-import type { Plan } from './plan/types.js';
+import { readStoredPlan } from './storedPlan.js';
 import { readOperatorInput } from './operatorInput.js';
 import { deriveProgress, type MilestoneState, type UnitState } from './progress.js';
 

@@ -66,8 +66,8 @@ describe('statecrew doctor', () => {
     expect(isProcessAlive(orphanPid, null)).toBe(true);
     // A lease left held in the ledger past its expiry by a holder no actor represents.
     const raw = SqliteStore.fromPath(path.join(dir, 'state', 's.db'));
-    raw.claimLease({ milestoneId: 'ghost', holderId: 'worker-99', leaseId: 'ghost@lease-1', ttlMs: 1, now: 0 });
-    raw.close();
+    await raw.claimLease({ milestoneId: 'ghost', holderId: 'worker-99', leaseId: 'ghost@lease-1', ttlMs: 1, now: 0 });
+    await raw.close();
 
     const { code, report } = await doctorJson();
     expect(code).toBe(1);

@@ -34,14 +34,14 @@ describe('createRuntime as a library', () => {
     await runtime.start(plan);
     expect((await runtime.finished).exitCode).toBe(0);
 
-    const dispatches = runtime.list({ kind: 'dispatch' });
+    const dispatches = await runtime.list({ kind: 'dispatch' });
     expect(dispatches.map((actor) => [actor.id, actor.state, actor.status])).toEqual([['a#1', 'completed', 'done']]);
-    expect(runtime.list({ kind: 'worker', state: 'completed' })).toHaveLength(1);
-    expect(runtime.list({ state: 'nope' })).toEqual([]);
-    const view = runtime.get('a#1');
+    expect(await runtime.list({ kind: 'worker', state: 'completed' })).toHaveLength(1);
+    expect(await runtime.list({ state: 'nope' })).toEqual([]);
+    const view = await runtime.get('a#1');
     expect(view).toMatchObject({ id: 'a#1', kind: 'dispatch', machineId: 'statecrew.dispatch', state: 'completed', live: false, activePaths: ['completed'] });
     expect(view?.context).toMatchObject({ unitId: 'a', attempt: 1, result: { kind: 'exited', exitCode: 0 } });
-    expect(runtime.get('nope')).toBeUndefined();
+    expect(await runtime.get('nope')).toBeUndefined();
     // The host's connection stays open and usable.
     expect(db.prepare('SELECT count(*) AS n FROM journal').get()).toMatchObject({ n: expect.any(Number) });
     db.close();
@@ -51,12 +51,12 @@ describe('createRuntime as a library', () => {
     const storeFile = path.join(dir, 's.db');
     const runtime = createRuntime({ store: storeFile, keepAlive: true, workers: 1, cwd: dir });
     await runtime.start();
-    expect(runtime.submit({ milestones: [{ id: 'm', units: [{ id: 'first', command: exitWith(0) }] }] })).toEqual(['first']);
+    expect(await runtime.submit({ milestones: [{ id: 'm', units: [{ id: 'first', command: exitWith(0) }] }] })).toEqual(['first']);
     await nextEvent(runtime.events, 'unit.completed', (event) => event.unitId === 'first');
     const completed: string[] = [];
     runtime.events.on('unit.completed', (event) => completed.push(event.unitId));
     expect(
-      runtime.submit({
+      await runtime.submit({
         defaults: { maxAttempts: 1 },
         milestones: [
           { id: 'm', units: [{ id: 'second', command: exitWith(0) }] },
@@ -68,12 +68,12 @@ describe('createRuntime as a library', () => {
     expect(completed).toEqual(['second', 'third']);
 
     // Still running, idle: an invalid addition is refused with the field path, and adds nothing.
-    expect(runtime.list({ kind: 'supervisor' })[0]?.state).toBe('running');
+    expect((await runtime.list({ kind: 'supervisor' }))[0]?.state).toBe('running');
     const invalid = () => runtime.submit({ milestones: [{ id: 'm', units: [{ id: 'first', command: exitWith(0) }, { id: 'x', command: 'nope' as never }] }] });
-    expect(invalid).toThrow(PlanError);
-    expect(invalid).toThrow(/milestones\[0\]\.units\[0\]\.id: unit "first" is already in the plan/);
-    expect(invalid).toThrow(/milestones\[0\]\.units\[1\]\.command/);
-    expect(() => runtime.submit({ workers: 3, milestones: [] } as never)).toThrow(/workers belongs to the running plan/);
+    await expect(invalid()).rejects.toThrow(PlanError);
+    await expect(invalid()).rejects.toThrow(/milestones\[0\]\.units\[0\]\.id: unit "first" is already in the plan/);
+    await expect(invalid()).rejects.toThrow(/milestones\[0\]\.units\[1\]\.command/);
+    await expect(runtime.submit({ workers: 3, milestones: [] } as never)).rejects.toThrow(/workers belongs to the running plan/);
 
     const result = await runtime.stop('host shutting down', 0);
     expect(result.exitCode).toBe(0);
@@ -82,15 +82,15 @@ describe('createRuntime as a library', () => {
       ['second', 'completed'],
       ['third', 'completed'],
     ]);
-    expect(() => runtime.submit({ milestones: [{ id: 'late', units: [{ id: 'late', command: exitWith(0) }] }] })).toThrow(RuntimeStoppedError);
-    runtime.store.close();
+    await expect(runtime.submit({ milestones: [{ id: 'late', units: [{ id: 'late', command: exitWith(0) }] }] })).rejects.toThrow(RuntimeStoppedError);
+    await runtime.store.close();
 
     // A restarted host resumes the submitted plan from the store.
     const again = createRuntime({ store: storeFile });
     await again.start();
     expect((await again.finished).exitCode).toBe(0);
     expect([...(await again.finished).progress.units.keys()]).toEqual(['first', 'second', 'third']);
-    again.store.close();
+    await again.store.close();
   });
 
   it('sends validated events to live actors and refuses XState internals', async () => {
@@ -98,7 +98,7 @@ describe('createRuntime as a library', () => {
     expect(() => runtime.send('worker-1', { type: 'STOP' })).toThrow(RuntimeStoppedError);
     await runtime.start();
     const started = nextEvent(runtime.events, 'unit.started');
-    runtime.submit({ milestones: [{ id: 'm', units: [{ id: 'wait', command: [node, fixture('exit-when-file.mjs'), path.join(dir, 'never'), '0'] }] }] });
+    await runtime.submit({ milestones: [{ id: 'm', units: [{ id: 'wait', command: [node, fixture('exit-when-file.mjs'), path.join(dir, 'never'), '0'] }] }] });
     const worker = (await started).workerId;
     expect(() => runtime.send(worker, { type: 'xstate.done.actor.prepare' })).toThrow(UsageError);
     expect(() => runtime.send(worker, { type: '' })).toThrow(UsageError);
@@ -106,9 +106,9 @@ describe('createRuntime as a library', () => {
     const stopped = nextEvent(runtime.events, 'actor.transition', (event) => event.actorId === worker && event.to === 'stopped');
     expect(runtime.send(worker, { type: 'STOP', reason: 'host asked' })).toBe(true);
     await stopped;
-    expect(runtime.get(worker)?.context).toMatchObject({ endReason: 'host asked' });
+    expect((await runtime.get(worker))?.context).toMatchObject({ endReason: 'host asked' });
     await runtime.stop();
-    runtime.store.close();
+    await runtime.store.close();
   });
 
   it('logs notable events to a host logger at their levels', async () => {
@@ -122,7 +122,7 @@ describe('createRuntime as a library', () => {
     const runtime = createRuntime({ store: path.join(dir, 's.db'), logger });
     await runtime.start(planFromObject({ version: 1, workers: 1, milestones: [{ id: 'm', units: [{ id: 'a', maxAttempts: 1, command: exitWith(3) }] }] }, { cwd: dir }));
     expect((await runtime.finished).exitCode).toBe(1);
-    runtime.store.close();
+    await runtime.store.close();
     expect(lines).toContainEqual(['info', expect.stringMatching(/^unit a attempt 1 started on worker-1 \(pid \d+\)$/)]);
     expect(lines).toContainEqual(['warn', expect.stringMatching(/^unit a attempt 1 failed: exit code 3/)]);
     expect(lines).toContainEqual(['debug', expect.stringMatching(/^a#1 #\d+ claimed → running \(START\)$/)]);
@@ -162,7 +162,7 @@ describe('createRuntime as a library', () => {
       await drainEventLoop(1);
     }
     await stopping;
-    runtime.store.close();
+    await runtime.store.close();
   });
 
   it('emits unit.stuck when a unit fails the same way stuckAfter times', async () => {
@@ -176,7 +176,7 @@ describe('createRuntime as a library', () => {
     );
     expect(await stuck).toMatchObject({ unitId: 'a', attempt: 2 });
     await runtime.finished;
-    runtime.store.close();
+    await runtime.store.close();
   });
 });
 
@@ -219,13 +219,13 @@ describe('createRuntime({ machines }): a host’s own implementations', () => {
       ['ok', ['agent', 'ok']],
       ['bad', ['agent', 'fail']],
     ]);
-    expect(runtime.store.listDispatches().map((d) => [d.unitId, d.state, d.exitCode])).toEqual([
+    expect((await runtime.store.listDispatches()).map((d) => [d.unitId, d.state, d.exitCode])).toEqual([
       ['ok', 'completed', 0],
       ['bad', 'failed', 1],
     ]);
-    const worker = runtime.list({ kind: 'worker' })[0];
+    const worker = (await runtime.list({ kind: 'worker' }))[0];
     expect(worker?.machineId).toBe('statecrew.worker');
-    expect(runtime.store.journal(worker?.id ?? '').map((row) => row.eventType)).toEqual([
+    expect((await runtime.store.journal(worker?.id ?? '')).map((row) => row.eventType)).toEqual([
       'xstate.init',
       'xstate.done.actor.prepare',
       'LEASE_GRANTED',
@@ -238,7 +238,7 @@ describe('createRuntime({ machines }): a host’s own implementations', () => {
       'LEASE_ENDED',
       'FINISH',
     ]);
-    runtime.store.close();
+    await runtime.store.close();
   });
 
   it('stops an actor whose provided action throws, reports it, and keeps the runtime and the store intact', async () => {
@@ -257,10 +257,10 @@ describe('createRuntime({ machines }): a host’s own implementations', () => {
     expect(failure).toMatchObject({ kind: 'worker', actorId: 'worker-1' });
     expect(failure.error.message).toMatch(/host bug in recordTurnEnd/);
     // The failed step (TURN_ENDED) was not written: the row is still in_turn, and the actor is stopped.
-    expect(runtime.get('worker-1')).toMatchObject({ state: 'in_turn', live: false });
+    expect(await runtime.get('worker-1')).toMatchObject({ state: 'in_turn', live: false });
     const result = await runtime.stop('test over', 130);
     expect(result.exitCode).toBe(130);
-    runtime.store.close();
+    await runtime.store.close();
   });
 
   it('refuses a machine that is not made from the exported one', () => {

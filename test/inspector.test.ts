@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import { openStoreAt } from '../persistence/openStore.js';
 import { activePaths } from '../src/inspector/inspectorData.js';
 import { startInspector, type Inspector } from '../src/inspector/server.js';
 import { parsePlan } from '../src/plan/load.js';
@@ -91,9 +91,9 @@ describe('statecrew inspector server', () => {
 
   it('gives an actor’s journal with each transition’s event, active state paths and context', async () => {
     inspector = await startInspector({ store: storeFile });
-    const dispatch = SqliteStore.fromPath(storeFile, { readonly: true });
-    const id = dispatch.listDispatches()[0]?.id ?? '';
-    dispatch.close();
+    const dispatch = openStoreAt(storeFile, { readonly: true });
+    const id = (await dispatch.listDispatches())[0]?.id ?? '';
+    await dispatch.close();
     const detail = (await (await at(withToken(`/api/actors/${encodeURIComponent(id)}`))).json()) as {
       actor: { id: string; state: string };
       current: { activePaths: string[] };
@@ -136,9 +136,9 @@ describe('statecrew inspector server', () => {
     const decoder = new TextDecoder();
     const nextChunk = async () => decoder.decode((await reader.read()).value);
     expect(await nextChunk()).toMatch(/^event: change\ndata: \{"version":\d+\}/);
-    const writer = SqliteStore.fromPath(storeFile);
-    writer.setControl('paused', 'yes', Date.now());
-    writer.close();
+    const writer = openStoreAt(storeFile);
+    await writer.setControl('paused', 'yes', Date.now());
+    await writer.close();
     expect(await nextChunk()).toMatch(/^event: change\n/);
     await reader.cancel();
   });

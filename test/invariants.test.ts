@@ -9,30 +9,40 @@ import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, workerMachine } from '../mac
 import { isProcessAlive, listProcessGroup } from '../actors/processes.js';
 import { ActorHost, type MachineDefinition } from '../src/actorHost.js';
 import { createManualClock } from '../core/clock.js';
-import { DispatchConflictError, PersistError, StaleFencingTokenError } from '../core/errors.js';
+import { DispatchConflictError, StaleFencingTokenError, StoreFailedError } from '../core/errors.js';
 import { parsePlan } from '../src/plan/load.js';
 import { createRuntime } from '../src/runtime.js';
-import type { SqliteStore } from '../persistence/sqliteStore.js';
+import Database from 'better-sqlite3';
+import type { Store } from '../persistence/store.js';
 import type { ActorKind } from '../persistence/types.js';
 import { fixture, openStore, tempDir } from './helpers/tempStore.js';
 
 let dir: string;
 let cleanup: () => void;
-const stores: SqliteStore[] = [];
+const stores: Store[] = [];
+const raws: Database.Database[] = [];
 
 beforeEach(() => {
   ({ dir, cleanup } = tempDir('statecrew-invariants-'));
 });
 
-afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close();
+  for (const db of raws.splice(0)) db.close();
   cleanup();
 });
 
-function store(): SqliteStore {
+function store(): Store {
   const opened = openStore(dir);
   stores.push(opened);
   return opened;
+}
+
+/** A plain better-sqlite3 connection to the same file: code that bypasses the store. */
+function raw(): Database.Database {
+  const db = new Database(path.join(dir, 'store.db'));
+  raws.push(db);
+  return db;
 }
 
 /** Machines whose effects never complete on their own: events drive them. */
@@ -63,11 +73,11 @@ function inertDefinitions(): Record<ActorKind, MachineDefinition> {
   };
 }
 
-function host(target: SqliteStore, errors: Error[] = []) {
+function host(target: Store, errors: Error[] = []) {
   const clock = createManualClock();
   return new ActorHost(target, clock, inertDefinitions(), {
     onTransition: () => undefined,
-    onPersistError: (_id, _kind, error) => errors.push(error),
+    onJobFailed: (error) => errors.push(error),
   });
 }
 
@@ -79,20 +89,20 @@ function dispatchInput(unitId: string, sequence = 1) {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('invariant 1: one holder per milestone lease', () => {
-  it('grants a lease to exactly one of two contenders and increases the fencing token on takeover', () => {
+  it('grants a lease to exactly one of two contenders and increases the fencing token on takeover', async () => {
     const a = store();
     const b = store();
     const now = 1_000_000;
-    const first = a.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 30_000, now });
-    const second = b.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 30_000, now });
+    const first = await a.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 30_000, now });
+    const second = await b.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 30_000, now });
     expect(first).toEqual({ granted: true, fencingToken: 1, expiresAt: now + 30_000 });
     expect(second).toMatchObject({ granted: false, holderId: 'w1', fencingToken: 1 });
 
-    const beforeExpiry = b.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 30_000, now: now + 29_999 });
+    const beforeExpiry = await b.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 30_000, now: now + 29_999 });
     expect(beforeExpiry.granted).toBe(false);
-    const takeover = b.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 30_000, now: now + 30_000 });
+    const takeover = await b.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 30_000, now: now + 30_000 });
     expect(takeover).toMatchObject({ granted: true, fencingToken: 2 });
-    expect(a.renewLease({ milestoneId: 'm', fencingToken: 1, ttlMs: 30_000, now: now + 30_001 })).toEqual({
+    expect((await a.renewLease({ milestoneId: 'm', fencingToken: 1, ttlMs: 30_000, now: now + 30_001 }))).toEqual({
       ok: false,
       reason: 'lost',
       currentToken: 2,
@@ -101,7 +111,7 @@ describe('invariant 1: one holder per milestone lease', () => {
 
   it('never lets two processes hold the lease at the same time, and every new holder gets a higher token', async () => {
     const storePath = path.join(dir, 'store.db');
-    store().close();
+    await store().close();
     const rounds = 60;
     const run = (holder: string) =>
       new Promise<string>((resolve, reject) => {
@@ -128,21 +138,29 @@ describe('invariant 1: one holder per milestone lease', () => {
 });
 
 describe('invariant 2: one active dispatch per unit', () => {
-  it('refuses a second active dispatch of a unit and writes nothing for it', () => {
+  it('refuses a second active dispatch of a unit and writes nothing for it', async () => {
+    const target = store();
+    const errors: Error[] = [];
+    const h = host(target, errors);
+    h.create('dispatch', 'u#1', dispatchInput('u', 1));
+    await settle();
+    const second = h.create('dispatch', 'u#2', dispatchInput('u', 2));
+    await expect(h.committed()).rejects.toBeInstanceOf(DispatchConflictError);
+    expect(errors).toHaveLength(1);
+    expect(second.ended, 'the refused actor was detached').toBe(true);
+    expect((await target.getActor('u#2'))).toBeUndefined();
+    expect((await target.journal('u#2'))).toEqual([]);
+    expect((await target.listDispatches('u')).map((d) => d.id)).toEqual(['u#1']);
+  });
+
+  it('refuses it even when code writes the projection table directly', async () => {
     const target = store();
     const h = host(target);
     h.create('dispatch', 'u#1', dispatchInput('u', 1));
-    expect(() => h.create('dispatch', 'u#2', dispatchInput('u', 2))).toThrow(DispatchConflictError);
-    expect(target.getActor('u#2')).toBeUndefined();
-    expect(target.journal('u#2')).toEqual([]);
-    expect(target.listDispatches('u').map((d) => d.id)).toEqual(['u#1']);
-  });
-
-  it('refuses it even when code writes the projection table directly', () => {
-    const target = store();
-    host(target).create('dispatch', 'u#1', dispatchInput('u', 1));
+    await h.committed();
+    const db = raw();
     const insert = () =>
-      target.db
+      db
         .prepare(
           `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, created_at, updated_at)
            VALUES ('rogue', 'u', 'm', 9, 'running', 0, 0)`,
@@ -157,8 +175,11 @@ describe('invariant 2: one active dispatch per unit', () => {
     const first = h.create('dispatch', 'u#1', dispatchInput('u', 1));
     await settle();
     first.actor.send({ type: 'CANCEL', reason: 'test', at: 1 });
-    expect(target.getActor('u#1')?.state).toBe('canceled');
-    expect(() => h.create('dispatch', 'u#2', dispatchInput('u', 2))).not.toThrow();
+    await h.committed();
+    expect((await target.getActor('u#1'))?.state).toBe('canceled');
+    h.create('dispatch', 'u#2', dispatchInput('u', 2));
+    await h.committed();
+    expect((await target.getActor('u#2'))?.state).toBe('pending.ready');
   });
 });
 
@@ -167,34 +188,36 @@ describe('invariant 3: fencing', () => {
     const target = store();
     const errors: Error[] = [];
     const h = host(target, errors);
-    target.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 1_000, now: 0 });
-    target.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 1_000, now: 5_000 });
+    await target.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 1_000, now: 0 });
+    await target.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 1_000, now: 5_000 });
     const dispatch = h.create('dispatch', 'u#1', dispatchInput('u', 1));
     await settle();
-    expect(target.getActor('u#1')?.state).toBe('pending.ready');
-    const journalBefore = target.journal('u#1').length;
+    expect((await target.getActor('u#1'))?.state).toBe('pending.ready');
+    const journalBefore = (await target.journal('u#1')).length;
 
     dispatch.actor.send({ type: 'CLAIM', workerId: 'w1', fencingToken: 1 });
+    await expect(h.committed()).rejects.toBeInstanceOf(StaleFencingTokenError);
 
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(StaleFencingTokenError);
     expect(errors[0]).toMatchObject({ milestoneId: 'm', token: 1, currentToken: 2 });
-    expect(target.getActor('u#1')?.state).toBe('pending.ready');
-    expect(target.journal('u#1')).toHaveLength(journalBefore);
-    expect(target.listDispatches('u')[0]).toMatchObject({ state: 'pending', workerId: null });
+    expect((await target.getActor('u#1'))?.state).toBe('pending.ready');
+    expect((await target.journal('u#1'))).toHaveLength(journalBefore);
+    expect((await target.listDispatches('u'))[0]).toMatchObject({ state: 'pending', workerId: null });
     expect(dispatch.ended).toBe(true);
   });
 
   it('accepts the same write under the current token', async () => {
     const target = store();
     const h = host(target);
-    const { fencingToken } = target.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 1_000, now: 0 }) as {
+    const { fencingToken } = (await target.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 1_000, now: 0 })) as {
       fencingToken: number;
     };
     const dispatch = h.create('dispatch', 'u#1', dispatchInput('u', 1));
     await settle();
     dispatch.actor.send({ type: 'CLAIM', workerId: 'w2', fencingToken });
-    expect(target.listDispatches('u')[0]).toMatchObject({ state: 'claimed', workerId: 'w2', fencingToken });
+    await h.committed();
+    expect((await target.listDispatches('u'))[0]).toMatchObject({ state: 'claimed', workerId: 'w2', fencingToken });
   });
 });
 
@@ -225,7 +248,7 @@ describe('invariant 4: kill, verify, then record', () => {
     });
     await runtime.start(plan);
     const result = await runtime.finished;
-    runtime.store.close();
+    await runtime.store.close();
 
     expect(result.exitCode).toBe(130);
     expect(observed.map((o) => o.state)).toEqual(['stopping', 'stopped']);
@@ -245,11 +268,11 @@ describe('invariant 5: one write path', () => {
     h.create('dispatch', 'u#1', dispatchInput('u', 1));
     await settle();
     const before = {
-      actor: target.getActor('u#1'),
-      journal: target.journal('u#1'),
-      projection: target.listDispatches('u'),
+      actor: (await target.getActor('u#1')),
+      journal: (await target.journal('u#1')),
+      projection: (await target.listDispatches('u')),
     };
-    target.db.exec(
+    raw().exec(
       `CREATE TRIGGER inject_failure BEFORE ${table === 'journal' ? 'INSERT' : 'UPDATE'} ON ${table}
        WHEN ${table === 'journal' ? "NEW.event_type = 'CANCEL'" : "NEW.state = 'canceled'"}
        BEGIN SELECT RAISE(ABORT, 'injected failure'); END`,
@@ -257,14 +280,15 @@ describe('invariant 5: one write path', () => {
     const errors: Error[] = [];
     const h2 = host(target, errors);
     h.detachAll();
-    const restored = h2.restore(target.getActor('u#1')!);
+    const restored = h2.restore((await target.getActor('u#1'))!);
     await settle();
     restored.actor.send({ type: 'CANCEL', reason: 'boom', at: 2 });
+    await expect(h2.committed()).rejects.toBeInstanceOf(StoreFailedError);
 
-    expect(errors[0]).toBeInstanceOf(PersistError);
-    expect((errors[0] as PersistError).cause).toBeInstanceOf(Error);
-    expect(target.getActor('u#1')).toEqual(before.actor);
-    expect(target.journal('u#1')).toEqual(before.journal);
-    expect(target.listDispatches('u')).toEqual(before.projection);
+    expect(errors[0]).toBeInstanceOf(StoreFailedError);
+    expect((errors[0] as StoreFailedError).cause).toBeInstanceOf(Error);
+    expect((await target.getActor('u#1'))).toEqual(before.actor);
+    expect((await target.journal('u#1'))).toEqual(before.journal);
+    expect((await target.listDispatches('u'))).toEqual(before.projection);
   });
 });

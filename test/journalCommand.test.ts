@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import { openStoreAt } from '../persistence/openStore.js';
 import type { TransitionWrite } from '../persistence/types.js';
 import { BUILT_CLI, fixtureCommand, killRunningClis, makeTempDir, runCli, writePlan } from './helpers/cli.js';
 
@@ -252,13 +252,13 @@ describe('statecrew journal order', () => {
       fromState: seq === 1 ? null : `s${seq - 1}`,
       at,
       projection: { kind: 'worker', row: { id, state, milestoneId: null, unitId: null, dispatchId: null, fencingToken: null, pid: null, turns: 0 } },
-      ...(seq === 1 ? { create: true } : {}),
+      seq,
     };
   }
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = makeTempDir();
-    const store = SqliteStore.fromPath(path.join(dir, 'ordered.db'));
+    const store = openStoreAt(path.join(dir, 'ordered.db'));
     try {
       // Key order (actor id, seq) differs from time order on purpose.
       for (const [id, seq, at] of [
@@ -269,10 +269,10 @@ describe('statecrew journal order', () => {
         ['w-b', 2, 2_000],
         ['w-a', 3, 2_000],
       ] as const) {
-        store.persistTransition(workerWrite(id, seq, at));
+        await store.commitJob([workerWrite(id, seq, at)]);
       }
     } finally {
-      store.close();
+      await store.close();
     }
   });
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, leaseMachine } from '../machines/lease.js';
 import { createLeaseEffects } from '../actors/leaseEffects.js';
-import type { SqliteStore } from '../persistence/sqliteStore.js';
+import type { Store } from '../persistence/store.js';
 import { ActorHost, type HostedActor } from '../src/actorHost.js';
 import { createManualClock, type ManualClock } from '../core/clock.js';
 import { inertDefinitions } from './helpers/modelPaths.js';
@@ -14,34 +14,54 @@ const TTL = 30_000;
 let dir: string;
 let cleanup: () => void;
 let clock: ManualClock;
-const opened: SqliteStore[] = [];
+const opened: Store[] = [];
 
 beforeEach(() => {
   ({ dir, cleanup } = tempDir('statecrew-lease-recovery-'));
   clock = createManualClock(1_000_000);
 });
 
-afterEach(() => {
-  for (const store of opened.splice(0)) store.close();
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
   cleanup();
 });
 
 /** A fresh connection and host: a new runtime process, as far as the lease can tell. */
-function newHost(): { store: SqliteStore; host: ActorHost } {
+function newHost(): { store: Store; host: ActorHost } {
   const store = openStore(dir);
   opened.push(store);
   const definitions = inertDefinitions();
-  const lease = leaseMachine.provide({ actors: createLeaseEffects({ store, clock, logsDir: dir, recordedStart: () => null, committed: () => Promise.resolve() }) });
+  const holder: { host?: ActorHost } = {};
+  const lease = leaseMachine.provide({
+    actors: createLeaseEffects({
+      store,
+      clock,
+      logsDir: dir,
+      recordedStart: () => Promise.resolve(null),
+      committed: () => holder.host?.committed() ?? Promise.resolve(),
+      flush: () => holder.host?.flush(),
+    }),
+  });
   const host = new ActorHost(store, clock, { ...definitions, lease: { kind: 'lease', machine: lease, machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION } }, {
     onTransition: () => undefined,
-    onPersistError: (id, _kind, error) => {
-      throw new Error(`unexpected persist failure of ${id}: ${error.message}`);
+    onJobFailed: (error, detached) => {
+      throw new Error(`unexpected refused job of ${detached.map((actor) => actor.id).join(', ')}: ${error.message}`);
     },
   });
+  holder.host = host;
   return { store, host };
 }
 
-async function heldLease(): Promise<{ store: SqliteStore; host: ActorHost; lease: HostedActor }> {
+/**
+ * A crash right after the job's commit, before any effect of it ran: flush starts the commit
+ * (SQLite writes it synchronously), then the host is dropped.
+ */
+function crashAfterCommit(host: ActorHost): void {
+  host.flush();
+  host.detachAll();
+}
+
+async function heldLease(): Promise<{ store: Store; host: ActorHost; lease: HostedActor }> {
   const first = newHost();
   const lease = first.host.create('lease', 'm@lease-1', { leaseId: 'm@lease-1', milestoneId: 'm', workerId: 'w1', ttlMs: TTL });
   await drainEventLoop();
@@ -49,9 +69,9 @@ async function heldLease(): Promise<{ store: SqliteStore; host: ActorHost; lease
   return { ...first, lease };
 }
 
-function restore(): { store: SqliteStore; lease: HostedActor } {
+async function restore(): Promise<{ store: Store; lease: HostedActor }> {
   const second = newHost();
-  const record = second.store.getActor('m@lease-1');
+  const record = await second.store.getActor('m@lease-1');
   if (record === undefined) throw new Error('no lease row');
   return { store: second.store, lease: second.host.restore(record) };
 }
@@ -60,42 +80,42 @@ describe('lease recovery', () => {
   it('L1 claiming: the claim runs again and is granted once, with the first token (idempotent for the same lease)', async () => {
     const first = newHost();
     first.host.create('lease', 'm@lease-1', { leaseId: 'm@lease-1', milestoneId: 'm', workerId: 'w1', ttlMs: TTL });
-    first.host.detachAll(); // crash before the claim effect ran
-    const { store, lease } = restore();
+    crashAfterCommit(first.host); // before the claim effect ran
+    const { store, lease } = await restore();
     await drainEventLoop();
     expect(lease.state).toBe('held');
-    expect(store.getLease('m')).toMatchObject({ holderId: 'w1', leaseId: 'm@lease-1', fencingToken: 1 });
+    expect((await store.getLease('m'))).toMatchObject({ holderId: 'w1', leaseId: 'm@lease-1', fencingToken: 1 });
   });
 
   it('L1 claiming while another live holder has the milestone: refused', async () => {
     const first = newHost();
-    first.store.claimLease({ milestoneId: 'm', holderId: 'w9', leaseId: 'other', ttlMs: TTL, now: clock.now() });
+    await first.store.claimLease({ milestoneId: 'm', holderId: 'w9', leaseId: 'other', ttlMs: TTL, now: clock.now() });
     first.host.create('lease', 'm@lease-1', { leaseId: 'm@lease-1', milestoneId: 'm', workerId: 'w1', ttlMs: TTL });
-    first.host.detachAll();
-    const { store, lease } = restore();
+    crashAfterCommit(first.host);
+    const { store, lease } = await restore();
     await drainEventLoop();
     expect(lease.state).toBe('refused');
-    expect(store.getActor('m@lease-1')?.state).toBe('refused');
+    expect((await store.getActor('m@lease-1'))?.state).toBe('refused');
   });
 
   it('L2 held, token current and not expired: kept, and renewed on its original schedule', async () => {
     const { host } = await heldLease();
     host.detachAll();
     clock.advance(5_000);
-    const { store, lease } = restore();
+    const { store, lease } = await restore();
     await drainEventLoop();
     expect(lease.state).toBe('held');
     clock.advance(5_000); // expiresAt - 2/3 ttl = +10 s after the claim
     await drainEventLoop();
-    expect(store.journal('m@lease-1').at(-1)).toMatchObject({ eventType: 'RENEWED', toState: 'held' });
-    expect(store.getLease('m')?.expiresAt).toBe(clock.now() + TTL);
+    expect((await store.journal('m@lease-1')).at(-1)).toMatchObject({ eventType: 'RENEWED', toState: 'held' });
+    expect((await store.getLease('m'))?.expiresAt).toBe(clock.now() + TTL);
   });
 
   it('L3 held, but its TTL ran out while no runtime ran: expired', async () => {
     const { host } = await heldLease();
     host.detachAll();
     clock.advance(TTL + 1);
-    const { lease } = restore();
+    const { lease } = await restore();
     await drainEventLoop();
     expect(lease.state).toBe('expired');
   });
@@ -104,23 +124,23 @@ describe('lease recovery', () => {
     const { host, store } = await heldLease();
     host.detachAll();
     clock.advance(TTL + 1);
-    expect(store.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'm@lease-2', ttlMs: TTL, now: clock.now() })).toMatchObject({
+    expect((await store.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'm@lease-2', ttlMs: TTL, now: clock.now() }))).toMatchObject({
       granted: true,
       fencingToken: 2,
     });
-    const restored = restore();
+    const restored = await restore();
     await drainEventLoop();
     expect(restored.lease.state).toBe('lost');
-    expect(restored.store.journal('m@lease-1').at(-1)).toMatchObject({ eventType: 'LOST', toState: 'lost' });
+    expect((await restored.store.journal('m@lease-1')).at(-1)).toMatchObject({ eventType: 'LOST', toState: 'lost' });
   });
 
   it('L5 releasing: the release runs again and ends released (idempotent)', async () => {
     const { host, lease } = await heldLease();
     lease.actor.send({ type: 'RELEASE', reason: 'milestone completed' });
-    host.detachAll(); // crash before the release effect ran
-    const { store, lease: restored } = restore();
+    crashAfterCommit(host); // before the release effect ran
+    const { store, lease: restored } = await restore();
     await drainEventLoop();
     expect(restored.state).toBe('released');
-    expect(store.getLease('m')).toMatchObject({ holderId: null, fencingToken: 1 });
+    expect((await store.getLease('m'))).toMatchObject({ holderId: null, fencingToken: 1 });
   });
 });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import { openStoreAt } from '../persistence/openStore.js';
 import type { DispatchProjection } from '../persistence/types.js';
 import { BUILT_CLI, fixtureCommand, killRunningClis, makeTempDir, runCli, startCli, writePlan, type CliProcess } from './helpers/cli.js';
 
@@ -18,18 +18,18 @@ afterEach(async () => {
 });
 
 /** The dispatch rows of a unit in the store under `dir`, in creation order (read-only). */
-function dispatchesOf(dir: string, unitId: string): DispatchProjection[] {
-  const store = SqliteStore.fromPath(path.join(dir, STORE), { readonly: true });
+async function dispatchesOf(dir: string, unitId: string): Promise<DispatchProjection[]> {
+  const store = openStoreAt(path.join(dir, STORE), { readonly: true });
   try {
-    return store.listDispatches(unitId);
+    return (await store.listDispatches(unitId));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 /** The log file of a unit's attempt, read from the store's dispatch row. */
-function logOf(dir: string, unitId: string, attempt: number): string {
-  const logPath = dispatchesOf(dir, unitId).filter((d) => d.attempt === attempt).at(-1)?.logPath ?? null;
+async function logOf(dir: string, unitId: string, attempt: number): Promise<string> {
+  const logPath = (await dispatchesOf(dir, unitId)).filter((d) => d.attempt === attempt).at(-1)?.logPath ?? null;
   expect(logPath, `log path of ${unitId} attempt ${attempt}`).not.toBeNull();
   return fs.readFileSync(logPath ?? '', 'utf8');
 }
@@ -66,19 +66,19 @@ describe('statecrew logs of a finished run', () => {
   it('prints the log file of the unit’s latest dispatch, byte for byte', async () => {
     const result = await runCli(dir, 'logs', 'hello');
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout).toBe(logOf(dir, 'hello', 1));
+    expect(result.stdout).toBe(await logOf(dir, 'hello', 1));
     expect(result.stdout).toMatch(/^# statecrew turn \S+ attempt 1 started .*\nexit-with says hello\n# exit code 0 after \d+ms\n$/);
   });
 
   it('prints the latest attempt by default and an earlier one with --attempt', async () => {
     const latest = await runCli(dir, 'logs', 'flaky');
     expect(latest).toMatchObject({ code: 0, stderr: '' });
-    expect(latest.stdout).toBe(logOf(dir, 'flaky', 2));
+    expect(latest.stdout).toBe(await logOf(dir, 'flaky', 2));
     expect(latest.stdout).toContain('\nmarker found, succeeding\n');
 
     const first = await runCli(dir, 'logs', 'flaky', '--attempt', '1');
     expect(first).toMatchObject({ code: 0, stderr: '' });
-    expect(first.stdout).toBe(logOf(dir, 'flaky', 1));
+    expect(first.stdout).toBe(await logOf(dir, 'flaky', 1));
     expect(first.stdout).toMatch(/\nno marker, failing\n# exit code 1 after \d+ms\n$/);
   });
 
@@ -123,11 +123,11 @@ describe('statecrew logs of a finished run', () => {
   it('prints the whole log and exits 0 at once with --follow when the turn is over', async () => {
     const result = await runCli(dir, 'logs', 'hello', '--follow');
     expect(result).toMatchObject({ code: 0, stderr: '' });
-    expect(result.stdout).toBe(logOf(dir, 'hello', 1));
+    expect(result.stdout).toBe(await logOf(dir, 'hello', 1));
   });
 
   it('exits 1 when the log file is gone', async () => {
-    const logPath = dispatchesOf(dir, 'doomed').at(-1)?.logPath ?? '';
+    const logPath = (await dispatchesOf(dir, 'doomed')).at(-1)?.logPath ?? '';
     fs.renameSync(logPath, `${logPath}.moved`);
     try {
       const result = await runCli(dir, 'logs', 'doomed');
@@ -153,7 +153,7 @@ describe('statecrew logs of a dispatch that never started', () => {
       run.kill('SIGINT');
       expect((await run.done).code).toBe(130);
 
-      const [first, second] = dispatchesOf(dir, 'retrying');
+      const [first, second] = (await dispatchesOf(dir, 'retrying'));
       expect(second).toMatchObject({ attempt: 2, logPath: null });
       const latest = await runCli(dir, 'logs', 'retrying');
       expect(latest).toMatchObject({ code: 1, stdout: '' });
@@ -196,7 +196,7 @@ describe('statecrew logs --follow', () => {
     fs.rmSync(path.dirname(go), { recursive: true, force: true });
 
     expect(followed).toMatchObject({ code: 0, stderr: '' });
-    const [dispatch] = dispatchesOf(dir, 'slow');
+    const [dispatch] = (await dispatchesOf(dir, 'slow'));
     expect(dispatch?.state).toBe('completed');
     expect(followed.stdout).toBe(fs.readFileSync(dispatch?.logPath ?? '', 'utf8'));
     expect(followed.stdout).toMatch(/\nwaiting\nan earlier complaint\nlast words\n# exit code 0 after [\d.]+m?s\n$/);
@@ -209,7 +209,7 @@ describe('statecrew logs --follow', () => {
     expect((await run.done).code).toBe(1);
 
     expect(followed).toMatchObject({ code: 0, stderr: '' });
-    const [dispatch] = dispatchesOf(dir, 'slow');
+    const [dispatch] = (await dispatchesOf(dir, 'slow'));
     expect(dispatch?.state).toBe('failed');
     expect(fs.existsSync(`${dispatch?.logPath}.status.json`)).toBe(false);
     expect(followed.stdout).toBe(fs.readFileSync(dispatch?.logPath ?? '', 'utf8'));

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../actors/processes.js';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import { openStoreAt } from '../persistence/openStore.js';
 import { tempDir } from './helpers/tempStore.js';
 import { collectStdout, exitOf, overlaps, readTicks, startStatecrew, tickUnit, whenTicks } from './helpers/ticks.js';
 
@@ -32,12 +32,12 @@ function writePlan(ms: number, workers = 2): string[] {
   return units;
 }
 
-function storeView() {
-  const store = SqliteStore.fromPath(path.join(dir, 'state', 'statecrew.db'), { readonly: true });
+async function storeView() {
+  const store = openStoreAt(path.join(dir, 'state', 'statecrew.db'), { readonly: true });
   try {
-    return { runtimes: store.listRuntimes(), dispatches: store.listDispatches(), leases: store.listLeases() };
+    return { runtimes: await store.listRuntimes(), dispatches: await store.listDispatches(), leases: await store.listLeases() };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -57,7 +57,7 @@ describe('two statecrew runs on one store', () => {
     }
     expect(overlaps(all)).toEqual([]);
     expect(new Set(all.map((t) => t.run))).toEqual(new Set(['A', 'B']));
-    const view = storeView();
+    const view = await storeView();
     expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);
     expect(view.dispatches.every((d) => d.state === 'completed')).toBe(true);
   });
@@ -85,7 +85,7 @@ describe('two statecrew runs on one store', () => {
     const all = readTicks(ticks);
     expect(overlaps(all)).toEqual([]);
     for (const unit of units) expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
-    const view = storeView();
+    const view = await storeView();
     expect(view.runtimes.find((r) => r.id === 'runtime-1')).toMatchObject({ state: 'dead' });
     expect(view.runtimes.filter((r) => r.id !== 'runtime-1').map((r) => r.state)).toEqual(['stopped', 'stopped']);
     for (const pid of new Set(all.map((t) => t.pid))) expect(isProcessAlive(pid, null)).toBe(false);

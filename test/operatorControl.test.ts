@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../actors/processes.js';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import { openStoreAt } from '../persistence/openStore.js';
 import { readStatus } from '../src/status.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 import { CLI_PATH, collectStdout, exitOf, startStatecrew } from './helpers/ticks.js';
@@ -55,9 +55,9 @@ function whenOutput(read: () => string, child: ReturnType<typeof startStatecrew>
   });
 }
 
-function store() {
-  const opened = SqliteStore.fromPath(path.join(dir, 's.db'));
-  return { opened, status: readStatus(opened), dispatches: opened.listDispatches() };
+async function store() {
+  const opened = openStoreAt(path.join(dir, 's.db'));
+  return { opened, status: await readStatus(opened), dispatches: await opened.listDispatches() };
 }
 
 describe('operator control across processes', () => {
@@ -73,8 +73,8 @@ describe('operator control across processes', () => {
     await whenOutput(out, run, /start +m\/u attempt 1 on worker-2/);
     fs.writeFileSync(go(), '');
     expect(await exitOf(run)).toBe(0);
-    const { opened, status, dispatches } = store();
-    opened.close();
+    const { opened, status, dispatches } = await store();
+    await opened.close();
     expect(dispatches.map((d) => [d.id, d.state, d.attempt])).toEqual([
       ['m/u#1', 'canceled', 1],
       ['m/u#2', 'completed', 1],
@@ -95,8 +95,8 @@ describe('operator control across processes', () => {
     expect(cancel.out).toMatch(/canceled a\/u \(its running turn was killed and verified gone\); blocked: a\/later, b\/u/);
     expect(isProcessAlive(Number(pid), null)).toBe(false);
     expect(await exitOf(run)).toBe(1);
-    const { opened, status } = store();
-    opened.close();
+    const { opened, status } = await store();
+    await opened.close();
     expect(status.units.map((u) => [u.id, u.state])).toEqual([
       ['a/u', 'canceled'],
       ['a/later', 'blocked'],
@@ -123,16 +123,16 @@ describe('operator control across processes', () => {
     await whenOutput(out, run, /done +m\/hold/);
     const pausedAt = Date.now();
     // While paused, the messages' turns do not start: the run is still alive, with them pending.
-    const during = store();
-    during.opened.close();
+    const during = await store();
+    await during.opened.close();
     expect(during.status.units.find((u) => u.id === 'm/echo')?.state).toBe('pending');
     expect((await cli('resume')).code).toBe(0);
     expect(await exitOf(run)).toBe(0);
     const logs = fs.readdirSync(path.join(dir, 'logs', 'm_echo')).filter((f) => f.endsWith('.log')).sort();
     const inputs = logs.map((file) => fs.readFileSync(path.join(dir, 'logs', 'm_echo', file), 'utf8').split('\n').filter((l) => !l.startsWith('#') && l !== '').join(''));
     expect(inputs).toEqual(['own input', 'second', 'third']);
-    const after = store();
-    after.opened.close();
+    const after = await store();
+    await after.opened.close();
     const echoTurns = after.dispatches.filter((d) => d.unitId === 'm/echo');
     expect(echoTurns.map((d) => [d.state, d.messageId])).toEqual([
       ['completed', null],
@@ -156,8 +156,8 @@ describe('operator control across processes', () => {
     expect(stop.out).toMatch(/stopped runtime-1/);
     expect(await exitOf(run)).toBe(130);
     expect(isProcessAlive(Number(pid), null)).toBe(false);
-    const { opened, status } = store();
-    opened.close();
+    const { opened, status } = await store();
+    await opened.close();
     expect(status.units).toEqual([{ id: 'm/u', milestoneId: 'm', state: 'pending', attempts: 0 , ...NO_USAGE }]);
   });
 

@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, killProcessGroup } from '../actors/processes.js';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import Database from 'better-sqlite3';
+import { openStoreAt } from '../persistence/openStore.js';
 import { systemClock } from '../core/clock.js';
 import type { RuntimeEvents } from '../src/events.js';
 import { parsePlan } from '../src/plan/load.js';
@@ -65,17 +66,17 @@ async function resume(plan: Plan, observe?: (runtime: Runtime) => void) {
   observe?.(runtime);
   await runtime.start(plan);
   const result = await runtime.finished;
-  const dispatches = runtime.store.listDispatches('m/u');
-  runtime.store.close();
+  const dispatches = await runtime.store.listDispatches('m/u');
+  await runtime.store.close();
   return { result, dispatches, transitions };
 }
 
-function workerSnapshot(id = 'worker-1'): { context: { started: { pid: number; pgid: number; statusFile: string } | null } } {
-  const store = SqliteStore.fromPath(storeFile);
+async function workerSnapshot(id = 'worker-1'): Promise<{ context: { started: { pid: number; pgid: number; statusFile: string } | null } }> {
+  const store = openStoreAt(storeFile);
   try {
-    return JSON.parse(store.getActor(id)?.snapshot ?? '{}') as never;
+    return JSON.parse((await store.getActor(id))?.snapshot ?? '{}') as never;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -91,7 +92,7 @@ describe('recovery (docs/recovery.md)', () => {
   it('W3 worker in_turn with no recorded start and no process of the turn: the turn is spawned (once)', async () => {
     const plan = onePlan(`[${node}, ${script('exit-with.mjs')}, "0"]`);
     await crashAt(plan, (e) => e.kind === 'worker' && e.to === 'in_turn' && e.event === 'ASSIGN');
-    expect(workerSnapshot().context.started).toBeNull();
+    expect((await workerSnapshot()).context.started).toBeNull();
     const { result, dispatches } = await resume(plan);
     expect(result.exitCode).toBe(0);
     expect(dispatches.map((d) => [d.id, d.state])).toEqual([['m/u#1', 'completed']]);
@@ -100,9 +101,9 @@ describe('recovery (docs/recovery.md)', () => {
   it('W4 worker in_turn with no recorded start but a live process carrying the turn key: killed and verified gone, turn lost, retried', async () => {
     const plan = onePlan(`[${node}, ${script('exit-with.mjs')}, "0"]`);
     await crashAt(plan, (e) => e.kind === 'worker' && e.to === 'in_turn' && e.event === 'ASSIGN');
-    const store = SqliteStore.fromPath(storeFile);
-    const turnKey = `${store.storeId()}:m/u#1`;
-    store.close();
+    const store = openStoreAt(storeFile);
+    const turnKey = `${(await store.storeId())}:m/u#1`;
+    await store.close();
     // The crash came between the spawn and its record: the process runs, nothing says so.
     const orphan = spawn(process.execPath, [fixture('silent-forever.mjs')], { env: { ...process.env, STATECREW_TURN_KEY: turnKey }, stdio: 'ignore' });
     const pid = orphan.pid ?? 0;
@@ -120,7 +121,7 @@ describe('recovery (docs/recovery.md)', () => {
     const ticks = path.join(dir, 'ticks.jsonl');
     const plan = onePlan(`[${node}, ${script('tick-logger.mjs')}, ${JSON.stringify(ticks)}, "60000"]`, ', timeout: 1500ms, stallTimeout: 1h, maxAttempts: 1');
     await crashAt(plan, (e) => e.kind === 'worker' && e.event === 'TURN_STARTED');
-    const started = workerSnapshot().context.started as unknown as { startedAt: number; deadlineAt: number; pgid: number };
+    const started = (await workerSnapshot()).context.started as unknown as { startedAt: number; deadlineAt: number; pgid: number };
     // Let the orphan use up two thirds of its timeout while no runtime runs.
     await whenTicksSpan(ticks, 1_000);
     const restartAt = Date.now();
@@ -138,7 +139,7 @@ describe('recovery (docs/recovery.md)', () => {
     const flag = path.join(dir, 'go');
     const plan = onePlan(`[${node}, ${script('exit-when-file.mjs')}, ${JSON.stringify(flag)}, "3"]`, ', maxAttempts: 1');
     await crashAt(plan, (e) => e.kind === 'worker' && e.event === 'TURN_STARTED');
-    const started = workerSnapshot().context.started;
+    const started = (await workerSnapshot()).context.started;
     fs.writeFileSync(flag, 'now');
     await waitForFile(started?.statusFile ?? '');
     const { result, dispatches } = await resume(plan);
@@ -149,7 +150,7 @@ describe('recovery (docs/recovery.md)', () => {
   it('W7 worker in_turn whose process vanished without an exit status: turn lost (no attempt used), retried', async () => {
     const plan = onePlan(`[${node}, ${script('silent-forever.mjs')}]`, ', maxAttempts: 1, stallTimeout: 1h');
     await crashAt(plan, (e) => e.kind === 'worker' && e.event === 'TURN_STARTED');
-    const started = workerSnapshot().context.started;
+    const started = (await workerSnapshot()).context.started;
     // SIGKILL the whole group at once: the shim gets no chance to write a status.
     await killProcessGroup(started?.pgid ?? 0, { graceMs: 0, clock: systemClock });
     const finalPlan = onePlan(`[${node}, ${script('exit-with.mjs')}, "0"]`, ', maxAttempts: 1');
@@ -204,8 +205,8 @@ describe('recovery (docs/recovery.md)', () => {
     const plan = onePlan(`[${node}, ${script('exit-with.mjs')}, "0"]`);
     await crashAt(plan, (e) => e.kind === 'dispatch' && e.to === 'claimed');
     // Meanwhile another holder took the milestone over and released it (token 2).
-    const raw = SqliteStore.fromPath(storeFile);
-    raw.db.prepare("UPDATE lease_ledger SET fencing_token = 2, holder_id = NULL, lease_id = NULL, expires_at = NULL WHERE milestone_id = 'm'").run();
+    const raw = new Database(storeFile);
+    raw.prepare("UPDATE lease_ledger SET fencing_token = 2, holder_id = NULL, lease_id = NULL, expires_at = NULL WHERE milestone_id = 'm'").run();
     raw.close();
     const { result, dispatches } = await resume(plan);
     expect(result.exitCode).toBe(0);
@@ -225,8 +226,8 @@ describe('recovery (docs/recovery.md)', () => {
       if (takenOver) return;
       takenOver = true;
       // Another holder takes the milestone over while the first turn runs; its lease ends soon.
-      const raw = SqliteStore.fromPath(storeFile);
-      raw.db
+      const raw = new Database(storeFile);
+      raw
         .prepare("UPDATE lease_ledger SET fencing_token = fencing_token + 1, holder_id = 'elsewhere', expires_at = ? WHERE milestone_id = 'm'")
         .run(Date.now() + 400);
       raw.close();
@@ -234,8 +235,8 @@ describe('recovery (docs/recovery.md)', () => {
     await runtime.start(plan);
     expect((await refused).error.name).toBe('StaleFencingTokenError');
     const result = await runtime.finished;
-    const dispatches = runtime.store.listDispatches('m/u');
-    runtime.store.close();
+    const dispatches = await runtime.store.listDispatches('m/u');
+    await runtime.store.close();
     expect(result.exitCode).toBe(0);
     expect(dispatches[0]).toMatchObject({ id: 'm/u#1', state: 'failed' });
     expect(dispatches[0]?.reason).toMatch(/^fenced: write under lease of milestone m with fencing token 1 refused: current token is 2/);

@@ -4,7 +4,7 @@ import { createManualClock } from '../core/clock.js';
 import { parsePlan } from '../src/plan/load.js';
 import { createRuntime } from '../src/runtime.js';
 import { readStatus } from '../src/status.js';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import Database from 'better-sqlite3';
 import { drainEventLoop, nextEvent } from './helpers/runtimeEvents.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 
@@ -45,7 +45,7 @@ describe('createRuntime', () => {
       ]),
     );
     const result = await runtime.finished;
-    runtime.store.close();
+    await runtime.store.close();
     expect(result.exitCode).toBe(1);
     expect(started).toEqual(['early/1', 'early/1']);
     expect(result.progress.units.get('early/1')).toMatchObject({ state: 'failed', attempts: 2, failures: 2 });
@@ -76,9 +76,9 @@ describe('createRuntime', () => {
       ]),
     );
     const result = await runtime.finished;
-    const workers = runtime.store.listWorkers();
-    const dispatches = runtime.store.listDispatches('m/quiet');
-    runtime.store.close();
+    const workers = await runtime.store.listWorkers();
+    const dispatches = await runtime.store.listDispatches('m/quiet');
+    await runtime.store.close();
     expect(result.exitCode).toBe(1);
     expect(died).toEqual([
       expect.stringMatching(/^worker-1: m\/quiet: turn lost: no output for 300ms \(stall timeout\)/),
@@ -119,9 +119,9 @@ describe('createRuntime', () => {
     const restarted = createRuntime({ store });
     await restarted.start(thePlan);
     const result = await restarted.finished;
-    const dispatches = restarted.store.listDispatches('m/same');
-    const status = readStatus(restarted.store);
-    restarted.store.close();
+    const dispatches = await restarted.store.listDispatches('m/same');
+    const status = await readStatus(restarted.store);
+    await restarted.store.close();
     expect(result.exitCode).toBe(1);
     expect(dispatches.map((d) => d.state)).toEqual(['failed', 'failed', 'stuck']);
     expect(dispatches[2]?.reason).toBe('stuck: exit code 2: cannot find tsconfig.json');
@@ -140,8 +140,8 @@ describe('createRuntime', () => {
       ]),
     );
     const result = await runtime.finished;
-    const dispatches = runtime.store.listDispatches('m/varies');
-    runtime.store.close();
+    const dispatches = await runtime.store.listDispatches('m/varies');
+    await runtime.store.close();
     expect(result.progress.units.get('m/varies')).toMatchObject({ state: 'failed', attempts: 4 });
     expect(dispatches.map((d) => d.lastStderrLine)).toEqual([1, 2, 3, 4].map((n) => `failure on attempt ${n}`));
   });
@@ -171,12 +171,12 @@ describe('createRuntime', () => {
     void secondStart.then(() => (startedAt = clock.now()));
     await second.start(thePlan);
     await drainEventLoop();
-    expect(second.store.getActor('m/flaky#2')?.state).toBe('pending.backoff');
+    expect((await second.store.getActor('m/flaky#2'))?.state).toBe('pending.backoff');
 
     clock.advance(39_999);
     await drainEventLoop();
     expect(startedAt).toBeNull();
-    expect(second.store.getActor('m/flaky#2')?.state).toBe('pending.backoff');
+    expect((await second.store.getActor('m/flaky#2'))?.state).toBe('pending.backoff');
 
     clock.advance(1);
     const restarted = await secondStart;
@@ -186,7 +186,7 @@ describe('createRuntime', () => {
     await nextEvent(second.events, 'unit.failed', (e) => e.attempt === 2);
     clock.advance(120_000);
     const result = await second.finished;
-    second.store.close();
+    await second.store.close();
     expect(result.exitCode).toBe(1);
     // Three identical failures in a row: stuck (stuckAfter defaults to 3, like maxAttempts here).
     expect(result.progress.units.get('m/flaky')).toMatchObject({ state: 'stuck', attempts: 3 });
@@ -198,7 +198,7 @@ describe('createRuntime', () => {
     const first = createRuntime({ store });
     await first.start(plan(['milestones:', '  - id: m', '    units:', unit('m/a'), unit('m/b')]));
     expect((await first.finished).exitCode).toBe(0);
-    first.store.close();
+    await first.store.close();
 
     const second = createRuntime({ store });
     const started: string[] = [];
@@ -207,7 +207,7 @@ describe('createRuntime', () => {
     await second.start(plan(['milestones:', '  - id: m', '    units:', unit('m/a'), unit('m/c')]));
     expect(await changed).toEqual({ added: ['m/c'], removed: ['m/b'], changed: [] });
     const result = await second.finished;
-    second.store.close();
+    await second.store.close();
     expect(result.exitCode).toBe(0);
     expect(started).toEqual(['m/c']);
   });
@@ -225,8 +225,8 @@ describe('createRuntime', () => {
     const second = createRuntime({ store });
     await second.start(plan(['milestones:', '  - id: m', '    units:', keep]));
     const result = await second.finished;
-    const flakyDispatches = second.store.listDispatches('m/flaky');
-    second.store.close();
+    const flakyDispatches = await second.store.listDispatches('m/flaky');
+    await second.store.close();
     expect(result.exitCode).toBe(0);
     expect(flakyDispatches.map((d) => [d.id, d.state, d.reason])).toEqual([
       ['m/flaky#1', 'failed', 'exit code 1'],
@@ -243,15 +243,15 @@ describe('createRuntime', () => {
     await claimed;
     first.detach();
     // The worker's row is lost (for example quarantined): its dispatch stays `claimed` in the store.
-    const raw = SqliteStore.fromPath(store);
-    raw.db.prepare("UPDATE actors SET status = 'quarantined' WHERE kind = 'worker'").run();
+    const raw = new Database(store);
+    raw.prepare("UPDATE actors SET status = 'quarantined' WHERE kind = 'worker'").run();
     raw.close();
 
     const second = createRuntime({ store });
     await second.start(thePlan);
     const result = await second.finished;
-    const dispatches = second.store.listDispatches('m/u');
-    second.store.close();
+    const dispatches = await second.store.listDispatches('m/u');
+    await second.store.close();
     expect(result.exitCode).toBe(0);
     expect(dispatches.map((d) => [d.id, d.state])).toEqual([
       ['m/u#1', 'failed'],
@@ -269,12 +269,12 @@ describe('createRuntime', () => {
       `    units: [{ id: m/echo, input: "own", command: [${node}, ${script('echo-stdin.mjs')}] }]`,
     ]);
     await runtime.start(thePlan);
-    expect(runtime.sendMessage('m/echo', 'one')).toBe(1);
-    expect(runtime.sendMessage('m/echo', 'two')).toBe(2);
-    expect(() => runtime.sendMessage('m/nope', 'x')).toThrow(/no unit m\/nope/);
+    expect(await runtime.sendMessage('m/echo', 'one')).toBe(1);
+    expect(await runtime.sendMessage('m/echo', 'two')).toBe(2);
+    await expect(runtime.sendMessage('m/nope', 'x')).rejects.toThrow(/no unit m\/nope/);
     const result = await runtime.finished;
-    const dispatches = runtime.store.listDispatches('m/echo');
-    runtime.store.close();
+    const dispatches = await runtime.store.listDispatches('m/echo');
+    await runtime.store.close();
     expect(result.exitCode).toBe(0);
     expect(dispatches.map((d) => [d.state, d.messageId])).toEqual([
       ['completed', null],

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../actors/processes.js';
-import { SqliteStore } from '../persistence/sqliteStore.js';
+import Database from 'better-sqlite3';
+import { openStoreAt, storeFromDatabase } from '../persistence/openStore.js';
 import type { RuntimeEvents } from '../src/events.js';
 import { parsePlan } from '../src/plan/load.js';
 import { createRuntime } from '../src/runtime.js';
@@ -37,31 +38,32 @@ describe('store faults', () => {
   it('stops with exit code 4 when the disk fills up, kills its turns, leaves the store intact, and resumes later', async () => {
     const file = path.join(dir, 's.db');
     const thePlan = plan(manyUnits(20, `[${node}, ${script('sleep-then-exit.mjs')}, "150"]`));
-    const full = SqliteStore.fromPath(file);
-    const pages = full.db.pragma('page_count', { simple: true }) as number;
+    const full = new Database(file);
+    const store = storeFromDatabase(full);
+    const pages = full.pragma('page_count', { simple: true }) as number;
     // Fault injection: the database file may grow by a handful of pages only, like a full disk.
-    full.db.pragma(`max_page_count = ${pages + 6}`);
-    const runtime = createRuntime({ store: full, logsDir: path.join(dir, 'logs') });
+    full.pragma(`max_page_count = ${pages + 6}`);
+    const runtime = createRuntime({ store, logsDir: path.join(dir, 'logs') });
     const pids: number[] = [];
     runtime.events.on('unit.started', (event) => pids.push(event.pid));
     const failed = nextEvent(runtime.events, 'runtime.store-failed');
     await runtime.start(thePlan);
     const result = await runtime.finished;
-    full.close();
+    await store.close();
 
     expect(result.exitCode).toBe(4);
     expect(result.reason).toMatch(/store failure: .*database or disk is full/);
     expect((await failed).survivors).toEqual([]);
     for (const pid of pids) expect(isProcessAlive(pid, null)).toBe(false);
 
-    const check = SqliteStore.fromPath(file);
-    expect(check.db.pragma('integrity_check', { simple: true })).toBe('ok');
-    check.close();
+    const check = openStoreAt(file);
+    expect(await check.checkIntegrity()).toEqual([]);
+    await check.close();
 
     const resumed = createRuntime({ store: file });
     await resumed.start(thePlan);
     const after = await resumed.finished;
-    resumed.store.close();
+    await resumed.store.close();
     expect(after.exitCode).toBe(0);
     expect([...after.progress.units.values()].every((unit) => unit.state === 'completed')).toBe(true);
   });
@@ -85,10 +87,10 @@ describe('store faults', () => {
     await allRunning;
     first.detach();
 
-    const raw = SqliteStore.fromPath(file);
-    raw.db.prepare("UPDATE actors SET snapshot = '{not json' WHERE id = 'a/slow#1'").run();
-    raw.db.prepare("UPDATE actors SET machine_version = 99 WHERE id = 'b/slow#1'").run();
-    raw.db.prepare("UPDATE actors SET snapshot = json_set(snapshot, '$.value', 'vanished') WHERE id = 'c/slow#1'").run();
+    const raw = new Database(file);
+    raw.prepare("UPDATE actors SET snapshot = '{not json' WHERE id = 'a/slow#1'").run();
+    raw.prepare("UPDATE actors SET machine_version = 99 WHERE id = 'b/slow#1'").run();
+    raw.prepare("UPDATE actors SET snapshot = json_set(snapshot, '$.value', 'vanished') WHERE id = 'c/slow#1'").run();
     raw.close();
 
     const second = createRuntime({ store: file });
@@ -96,10 +98,10 @@ describe('store faults', () => {
     second.events.on('actor.quarantined', (event) => quarantined.push(event));
     await second.start(thePlan);
     const result = await second.finished;
-    const dispatches = second.store.listDispatches();
-    const rows = ['a/slow#1', 'b/slow#1', 'c/slow#1'].map((id) => second.store.getActor(id));
-    const journal = second.store.journal('c/slow#1').at(-1);
-    second.store.close();
+    const dispatches = await second.store.listDispatches();
+    const rows = await Promise.all(['a/slow#1', 'b/slow#1', 'c/slow#1'].map((id) => second.store.getActor(id)));
+    const journal = (await second.store.journal('c/slow#1')).at(-1);
+    await second.store.close();
 
     expect(quarantined.map((q) => [q.actorId, q.error.message])).toEqual([
       ['a/slow#1', expect.stringMatching(/snapshot is not JSON/)],
@@ -122,8 +124,8 @@ describe('store faults', () => {
     await booted;
     first.detach();
     // Pretend worker-1 was written by version 0 of the worker machine, whose context called `turns` `turnCount`.
-    const raw = SqliteStore.fromPath(file);
-    raw.db
+    const raw = new Database(file);
+    raw
       .prepare(
         "UPDATE actors SET machine_version = 0, snapshot = json_remove(json_set(snapshot, '$.context.turnCount', 0), '$.context.turns') WHERE id = 'worker-1'",
       )
@@ -144,8 +146,8 @@ describe('store faults', () => {
     });
     await second.start(thePlan);
     const result = await second.finished;
-    const worker = second.store.getActor('worker-1');
-    second.store.close();
+    const worker = await second.store.getActor('worker-1');
+    await second.store.close();
     expect(migrated).toEqual([0]);
     expect(result.exitCode).toBe(0);
     expect(worker).toMatchObject({ status: 'done', machineVersion: 1 });

@@ -33,10 +33,10 @@ async function run(mode: string, maxAttempts = 1) {
   const runtime = createRuntime({ store: path.join(dir, 's.db') });
   await runtime.start(plan);
   const result = await runtime.finished;
-  const dispatches = runtime.store.listDispatches('m/agent');
-  const events = dispatches.map((d) => runtime.store.turnEvents(d.id));
-  const status = readStatus(runtime.store);
-  runtime.store.close();
+  const dispatches = await runtime.store.listDispatches('m/agent');
+  const events = await Promise.all(dispatches.map((d) => runtime.store.turnEvents(d.id)));
+  const status = await readStatus(runtime.store);
+  await runtime.store.close();
   return { result, dispatches, events, status };
 }
 

@@ -76,13 +76,13 @@ describe('statecrew/testing on a customized worker machine', () => {
   });
 
   for (const modelPath of model.paths) {
-    it(`persists every step and survives a crash at any step: ${modelPath.description}`, () => {
-      runModelPath(spec, modelPath);
-      checkCrashRecovery(spec, modelPath);
+    it(`persists every step and survives a crash at any step: ${modelPath.description}`, async () => {
+      await runModelPath(spec, modelPath);
+      await checkCrashRecovery(spec, modelPath);
     });
   }
 
-  it('fails with ModelPathError at the step where the hosted machine leaves the model', () => {
+  it('fails with ModelPathError at the step where the hosted machine leaves the model', async () => {
     // The model of the stock worker says a timed-out turn returns to between_turns; the host's
     // machine retires the worker instead, and the kit reports exactly that step.
     const [prepare, granted, assign, , , timeout] = spec.events;
@@ -92,15 +92,15 @@ describe('statecrew/testing on a customized worker machine', () => {
     if (timedOut === undefined) throw new Error('the stock model has no timed-out path');
     expect(timedOut.steps.at(-1)?.state.value).toBe('between_turns');
     const run = () => runModelPath(spec, timedOut);
-    expect(run).toThrow(ModelPathError);
-    expect(run).toThrow(/step 4 \(TURN_ENDED\): state is zombie, the model says between_turns/);
+    await expect(run()).rejects.toThrow(ModelPathError);
+    await expect(run()).rejects.toThrow(/step 4 \(TURN_ENDED\): state is zombie, the model says between_turns/);
   });
 
-  it('gives a temp store that a runtime or a second connection can open, and removes it', () => {
+  it('gives a temp store that a runtime or a second connection can open, and removes it', async () => {
     const temp = createTempStore();
     const store = temp.open();
-    expect(store.listActors()).toEqual([]);
-    store.close();
+    expect((await store.listActors())).toEqual([]);
+    await store.close();
     temp.cleanup();
     expect(fs.existsSync(temp.dir)).toBe(false);
   });

@@ -5,7 +5,8 @@ import { openStoreAt } from '../../persistence/openStore.js';
 import { systemClock } from '../../core/clock.js';
 import { deadVerdict } from '../liveness.js';
 import { CONTROL } from '../operatorCommands.js';
-import { readStatus, readStoredPlan } from '../status.js';
+import { readStatus } from '../status.js';
+import { readStoredPlan } from '../storedPlan.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
 

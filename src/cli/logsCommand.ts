@@ -9,7 +9,7 @@ import { openStoreAt } from '../../persistence/openStore.js';
 import type { DispatchProjection } from '../../persistence/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ensureError } from '../../core/errors.js';
-import { readStoredPlan } from '../status.js';
+import { readStoredPlan } from '../storedPlan.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
 

@@ -1,5 +1,5 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PlanError, StatecrewError, StoreCorruptError, StoreNotFoundError, StoreVersionError } from '../../core/errors.js';
+import { PlanError, StatecrewError, StoreCorruptError, StoreFailedError, StoreNotFoundError, StoreUnavailableError, StoreVersionError } from '../../core/errors.js';
 import { MAX_WORKERS } from '../plan/schema.js';
 import { parseDuration } from '../../core/duration.js';
 import { CHARTED_MACHINE_NAMES, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
@@ -43,8 +43,9 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
         .choices(['normal', 'full'])
         .default('normal'),
     )
+    .option('--store-wait <duration>', 'how long to wait for a store that is locked by another process before stopping with exit 4 (default 60s)', parseDurationOption)
     .option('--inspect', 'serve the visual inspector of the store beside the run and print its URL', false)
-    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; durability: 'normal' | 'full'; inspect: boolean }) => {
+    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; storeWait?: number; durability: 'normal' | 'full'; inspect: boolean }) => {
       exitCode = await runCommand(
         {
           plan,
@@ -52,6 +53,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
           ...(options.workers === undefined ? {} : { workers: options.workers }),
           ...(options.heartbeatTtl === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtl }),
           ...(options.leaseTtl === undefined ? {} : { leaseTtlMs: options.leaseTtl }),
+          ...(options.storeWait === undefined ? {} : { storeRetryMs: options.storeWait }),
           durability: options.durability,
           inspect: options.inspect,
         },
@@ -158,6 +160,10 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     if (error instanceof PlanError || error instanceof StoreNotFoundError || error instanceof StoreCorruptError || error instanceof StoreVersionError) {
       io.stderr.write(`statecrew: ${error.message}\n`);
       return EXIT.invalidInput;
+    }
+    if (error instanceof StoreFailedError || error instanceof StoreUnavailableError) {
+      io.stderr.write(`statecrew: ${error.message}; the store is unchanged — fix the cause and run the command again\n`);
+      return EXIT.storeFailure;
     }
     if (error instanceof StatecrewError) {
       io.stderr.write(`statecrew: ${error.message}\n`);

@@ -87,6 +87,10 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
         line(color.yellow(`stopping (${e.reason}): killing turns, releasing leases…`));
       }
     },
+    'runtime.store-waiting': (e: RuntimeEvents['runtime.store-waiting']) =>
+      line(color.yellow(`the store is unavailable (${e.error.message}); waiting, retry ${e.attempt} in ${formatDuration(e.delayMs)}`)),
+    'runtime.store-recovered': (e: RuntimeEvents['runtime.store-recovered']) =>
+      line(color.green(`the store is available again after ${formatDuration(e.waitedMs)} (${e.attempts} attempts of ${e.operation})`)),
     'runtime.store-failed': (e: RuntimeEvents['runtime.store-failed']) =>
       line(color.red(`the store failed (${e.error.message}): turns killed, stopping without writing more`)),
     'actor.quarantined': (e: RuntimeEvents['actor.quarantined']) =>

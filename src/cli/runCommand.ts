@@ -4,7 +4,7 @@ import type { Plan } from '../plan/types.js';
 import { createRuntime, type Runtime, type RunResult } from '../runtime.js';
 import { formatDuration } from '../../core/duration.js';
 import { openStoreAt } from '../../persistence/openStore.js';
-import { ensureError } from '../../core/errors.js';
+import { ensureError, StoreFailedError, StoreUnavailableError } from '../../core/errors.js';
 import { startInspector, type Inspector } from '../inspector/server.js';
 import { attachReporter } from './reporter.js';
 import { EXIT } from './exitCodes.js';
@@ -20,6 +20,8 @@ export interface RunCommandOptions {
   readonly heartbeatTtlMs?: number;
   /** Milestone lease TTL in ms (see `RuntimeOptions.leaseTtlMs`). */
   readonly leaseTtlMs?: number;
+  /** How long store calls wait out a locked store, in ms (see `RuntimeOptions.storeRetryMs`). */
+  readonly storeRetryMs?: number;
   /** SQLite `synchronous`: `normal` (default) or `full`. */
   readonly durability?: 'normal' | 'full';
   /** Serve the inspector of the store beside the run (see `statecrew inspect`) and print its URL. @default false */
@@ -66,13 +68,24 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
         logsDir: path.join(path.dirname(plan.store), 'logs'),
         ...(options.heartbeatTtlMs === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtlMs }),
         ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+        ...(options.storeRetryMs === undefined ? {} : { storeRetryMs: options.storeRetryMs }),
       });
       current = runtime;
       runtime.events.on('actor.transition', () => {
         transitions++;
       });
       const reporter = attachReporter(runtime.events, io.stdout);
-      await runtime.start(plan);
+      const startFailure = await runtime.start(plan).then(
+        () => undefined,
+        (error: unknown) => ensureError(error),
+      );
+      if (startFailure !== undefined) {
+        reporter.close();
+        if (!(startFailure instanceof StoreFailedError || startFailure instanceof StoreUnavailableError)) throw startFailure;
+        // The store failed while starting: the run is over, and its result (exit code 4) says why.
+        result = await runtime.finished;
+        break;
+      }
       await runtime.progress().then(
         (progress) => reporter.seed(progress),
         (error: unknown) => io.stderr.write(`statecrew: cannot read the run's progress: ${ensureError(error).message}\n`),

@@ -140,7 +140,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     ticks++;
     if (streams.size === 0 || checking) return;
     checking = true;
-    check()
+    void check()
       .catch((error: unknown) => {
         report(error);
         return `event: store-error\ndata: ${JSON.stringify({ error: ensureError(error).message })}\n\n`;

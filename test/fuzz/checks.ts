@@ -1,6 +1,6 @@
 /** The crash fuzzer's checks of the journal, the projection and the tick log (see harness.ts). */
 import fs from 'node:fs';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import type { Store } from '../../persistence/store.js';
 import type { DispatchProjection } from '../../persistence/types.js';
 import { executionSpans, overlaps, type Tick } from '../helpers/ticks.js';
 import type { PlannedMilestone } from './plan.js';
@@ -43,9 +43,9 @@ export function formatRow(row: Row): string {
     `${typeof reason === 'string' ? ` reason=${JSON.stringify(reason)}` : ''}`;
 }
 
-export function readRows(store: SqliteStore, kind: 'lease' | 'dispatch'): Row[] {
+export async function readRows(store: Store, kind: 'lease' | 'dispatch'): Promise<Row[]> {
   const rows: Row[] = [];
-  for (const record of store.queryJournal({ kind, snapshots: true })) {
+  for await (const record of store.queryJournal({ kind, snapshots: true })) {
     const snapshot = JSON.parse(record.snapshot ?? '{}') as { context?: Record<string, unknown> };
     rows.push({
       actorId: record.actorId,
@@ -93,9 +93,9 @@ export interface StoreFacts {
 }
 
 /** Checks 1–3 over the whole journal and the dispatch projection. */
-export function checkJournal(store: SqliteStore, final: boolean, violations: string[]): StoreFacts {
-  const history: History = { leaseRows: readRows(store, 'lease'), dispatchRows: readRows(store, 'dispatch'), projection: store.listDispatches() };
-  return { ...checkHistory(history, final, violations), journalRows: store.journalSize() };
+export async function checkJournal(store: Store, final: boolean, violations: string[]): Promise<StoreFacts> {
+  const history: History = { leaseRows: await readRows(store, 'lease'), dispatchRows: await readRows(store, 'dispatch'), projection: await store.listDispatches() };
+  return { ...checkHistory(history, final, violations), journalRows: await store.journalSize() };
 }
 
 /** What checks 1–3 read: the journal rows of lease and dispatch actors and the dispatch projection. */
@@ -319,20 +319,21 @@ export function readCompleteTicks(file: string): FuzzTick[] {
 }
 
 /** The store's active actors (with a worker's lease) and running runtimes, to explain a run that does not end. */
-export function describeActive(storeFile: string): string {
+export async function describeActive(storeFile: string): Promise<string> {
   const store = openStoreIfReady(storeFile);
   if (store === null) return 'the store was never created';
   try {
-    const actors = store.listActiveActors().map((actor) => {
+    const actors: string[] = [];
+    for (const actor of await store.listActiveActors()) {
       const context = (JSON.parse(actor.snapshot) as { context?: { leaseId?: unknown; milestoneId?: unknown } }).context;
-      const lease = typeof context?.leaseId === 'string' ? store.getActor(context.leaseId) : undefined;
+      const lease = typeof context?.leaseId === 'string' ? await store.getActor(context.leaseId) : undefined;
       const leaseText = lease === undefined ? '' : `, lease ${lease.id} ${lease.state} (${lease.status}, owner ${lease.owner ?? 'none'})`;
-      return `${actor.id} ${actor.kind} ${actor.state} (owner ${actor.owner ?? 'none'}${leaseText})`;
-    });
-    const running = store.listRuntimes().filter((r) => r.state === 'running').map((r) => `${r.id} (pid ${r.pid})`);
+      actors.push(`${actor.id} ${actor.kind} ${actor.state} (owner ${actor.owner ?? 'none'}${leaseText})`);
+    }
+    const running = (await store.listRuntimes()).filter((r) => r.state === 'running').map((r) => `${r.id} (pid ${r.pid})`);
     return `active actors: ${actors.join('; ') || 'none'}; running runtimes: ${running.join(', ') || 'none'}`;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

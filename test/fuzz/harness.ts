@@ -31,7 +31,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
 
 import { readStatus } from '../../src/status.js';
 
@@ -200,7 +200,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
     await tickLog.waitForLines(1, first.exit, stallMs);
     // The runtimes run dist/ and the harness runs the sources: they must agree on the schema.
     try {
-      SqliteStore.fromPath(storeFile, { readonly: true }).close();
+      await openStoreAt(storeFile, { readonly: true }).close();
     } catch (error) {
       first.child.kill('SIGKILL');
       await first.exit;
@@ -214,7 +214,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
   let checks = 0;
   let storeId: string | null = null;
 
-  const runChecks = (final: boolean, when: string): StoreFacts | null => {
+  const runChecks = async (final: boolean, when: string): Promise<StoreFacts | null> => {
     checks++;
     const found: string[] = [];
     let facts: StoreFacts | null = null;
@@ -222,16 +222,16 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
     // other sources than the harness runs: run `npm run build`).
     // The ticks first: every execution they show was claimed before the store is read.
     const ticks = readCompleteTicks(ticksFile);
-    const store = final ? SqliteStore.fromPath(storeFile, { readonly: true }) : openStoreIfReady(storeFile);
+    const store = final ? openStoreAt(storeFile, { readonly: true }) : openStoreIfReady(storeFile);
     if (store === null) return null;
     try {
-      storeId ??= store.storeId();
-      facts = checkJournal(store, final, found);
+      storeId ??= await store.storeId();
+      facts = await checkJournal(store, final, found);
       checkTicks(ticks, plan, facts.dispatches, found);
     } catch (error) {
       found.push(`[harness] checks failed: ${(error as Error).stack ?? String(error)}`);
     } finally {
-      store.close();
+      await store.close();
     }
     addViolations(found, when);
     return facts;
@@ -296,7 +296,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       all.push(slots[slot]);
       if (checkEveryRestart) {
         const checkStarted = Date.now();
-        runChecks(false, `after kill ${kills}`);
+        await runChecks(false, `after kill ${kills}`);
         log(`  checks after kill ${kills}: ${Date.now() - checkStarted} ms`);
       }
     }
@@ -311,7 +311,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
     limit.abort();
     timedOut = finish === 'timeout';
     if (timedOut) {
-      addViolations([`[progress] the run did not finish within ${finishTimeoutMs} ms after the last kill; ${describeActive(storeFile)}` +
+      addViolations([`[progress] the run did not finish within ${finishTimeoutMs} ms after the last kill; ${await describeActive(storeFile)}` +
         `\n    A: ${tail(slots.A.outFile)}\n    B: ${tail(slots.B.outFile)}`], 'at the end');
     }
   } finally {
@@ -326,15 +326,15 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
   for (const incarnation of all) if (!incarnation.killed) unexpectedExit(incarnation, 'at the end');
 
   // Final checks.
-  const facts = runChecks(true, 'at the end');
-  const store = SqliteStore.fromPath(storeFile, { readonly: true });
+  const facts = await runChecks(true, 'at the end');
+  const store = openStoreAt(storeFile, { readonly: true });
   let report: Omit<FuzzReport, 'dir' | 'durationMs' | 'violations' | 'checks'>;
   try {
-    storeId ??= store.storeId();
+    storeId ??= await store.storeId();
     const found: string[] = [];
-    const status = readStatus(store);
+    const status = await readStatus(store);
     const designedToFail = new Set(units.filter((u) => u.kind === 'always').map((u) => u.id));
-    const dispatches = store.listDispatches();
+    const dispatches = await store.listDispatches();
     // 5. Every unit completed, or failed (by design) with a reason.
     if (status.units.length !== units.length) found.push(`[5 outcome] the store's status has ${status.units.length} units, the plan ${units.length}`);
     for (const unit of status.units) {
@@ -372,10 +372,10 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
     // After a timeout the harness SIGKILLed the runtimes itself: their registry rows and
     // actors are left as they were (the [progress] violation lists them).
     if (!timedOut) {
-      for (const runtime of store.listRuntimes()) {
+      for (const runtime of (await store.listRuntimes())) {
         if (runtime.state === 'running') found.push(`[6 orphan] runtime ${runtime.id} (pid ${runtime.pid}) is still registered running`);
       }
-      for (const actor of store.listActiveActors()) {
+      for (const actor of (await store.listActiveActors())) {
         found.push(`[6 orphan] actor ${actor.id} (${actor.kind}, owner ${actor.owner ?? 'none'}) is still active in ${actor.state}`);
       }
     }
@@ -415,6 +415,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
         repeats.push(`${unit.id}: executions ${capped(runs.map(describeExecution), 6, ', ')}; dispatches ${capped(dispatchText, 6)}`);
       }
     }
+    const runtimes = await store.listRuntimes();
     report = {
       seed: options.seed,
       units: units.length,
@@ -422,8 +423,8 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       killsRequested: options.kills,
       kills,
       incarnations: all.length,
-      takeovers: store.listRuntimes().filter((r) => r.state === 'dead').length,
-      startupKills: all.filter((i) => i.killed && !store.listRuntimes().some((r) => r.pid === i.pid)).length,
+      takeovers: runtimes.filter((r) => r.state === 'dead').length,
+      startupKills: all.filter((i) => i.killed && !runtimes.some((r) => r.pid === i.pid)).length,
       executions,
       repeatedExecutions: repeated,
       interruptedExecutions: interrupted,
@@ -437,10 +438,10 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       lostDispatches: dispatches.filter((d) => d.state === 'failed' && d.outcome === 'lost').length,
       abandonedDispatches: dispatches.filter((d) => d.state === 'failed' && d.outcome === null).length,
       leaseGrants: facts?.grants.length ?? 0,
-      journalRows: facts?.journalRows ?? store.journalSize(),
+      journalRows: facts?.journalRows ?? (await store.journalSize()),
     };
   } finally {
-    store.close();
+    await store.close();
   }
   const keep = options.keepDir === true || violations.length > 0;
   if (!keep) fs.rmSync(dir, { recursive: true, force: true });

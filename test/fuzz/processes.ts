@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { SqliteStore } from '../../persistence/sqliteStore.js';
+import { openStoreAt } from '../../persistence/openStore.js';
+import type { Store } from '../../persistence/store.js';
 import { StoreVersionError } from '../../core/errors.js';
 
 import { CLI, MARKER } from './plan.js';
@@ -185,10 +186,10 @@ export class TickLog {
  * Opens the store read-only, or returns `null` while it does not exist yet or is still being
  * created (its schema is not at the current version: a read-only connection refuses that).
  */
-export function openStoreIfReady(storeFile: string): SqliteStore | null {
+export function openStoreIfReady(storeFile: string): Store | null {
   if (!fs.existsSync(storeFile)) return null;
   try {
-    return SqliteStore.fromPath(storeFile, { readonly: true });
+    return openStoreAt(storeFile, { readonly: true });
   } catch (error) {
     if (error instanceof StoreVersionError && error.found < error.expected) return null;
     throw error;
@@ -203,24 +204,27 @@ export function openStoreIfReady(storeFile: string): SqliteStore | null {
 export function whenRegistered(storeFile: string, pid: number, stop: Promise<unknown>, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     let done = false;
-    let store: SqliteStore | null = null;
+    let store: Store | null = null;
     const finish = (registered: boolean | Error) => {
       if (done) return;
       done = true;
       watcher.close();
       clearTimeout(timer);
-      store?.close();
-      if (registered instanceof Error) reject(registered);
-      else resolve(registered);
+      const closing = store?.close();
+      store = null;
+      void (closing ?? Promise.resolve()).then(
+        () => (registered instanceof Error ? reject(registered) : resolve(registered)),
+        (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
+      );
     };
     const check = () => {
       if (done) return;
-      try {
+      const look = async (): Promise<void> => {
         store ??= openStoreIfReady(storeFile);
-        if (store?.listRuntimes().some((runtime) => runtime.pid === pid) === true) finish(true);
-      } catch (error) {
-        finish(error instanceof Error ? error : new Error(String(error)));
-      }
+        if (store === null) return;
+        if ((await store.listRuntimes()).some((runtime) => runtime.pid === pid)) finish(true);
+      };
+      look().catch((error: unknown) => finish(error instanceof Error ? error : new Error(String(error))));
     };
     fs.mkdirSync(path.dirname(storeFile), { recursive: true });
     // Only the writers' files: every commit appends to the WAL. (Our own read-only opens touch

@@ -42,12 +42,12 @@ export function inertDefinitions(): Record<ActorKind, MachineDefinition> {
 export function describeModelPaths(spec: ModelSpec, model: Model): void {
   for (const modelPath of model.paths) {
     describe(modelPath.description, () => {
-      it('persists every step: state, journal row and projection', () => {
-        runModelPath(spec, modelPath);
+      it('persists every step: state, journal row and projection', async () => {
+        await runModelPath(spec, modelPath);
       });
 
-      it('ends in the same persisted state after a crash-and-restore at any step', () => {
-        checkCrashRecovery(spec, modelPath);
+      it('ends in the same persisted state after a crash-and-restore at any step', async () => {
+        await checkCrashRecovery(spec, modelPath);
       });
     });
   }

@@ -39,8 +39,8 @@ const spec: ModelSpec = {
     { type: 'CANCEL', reason: 'plan changed', at: T0 + 50 },
   ],
   // `claimed`, `running` and `completed` writes are fenced: the ledger must hold token 1 for `m`.
-  prepareStore: (store, clock) => {
-    const claim = store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'm@lease-1', ttlMs: 60_000, now: clock.now() });
+  prepareStore: async (store, clock) => {
+    const claim = await store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'm@lease-1', ttlMs: 60_000, now: clock.now() });
     expect(claim).toMatchObject({ granted: true, fencingToken: 1 });
   },
 };

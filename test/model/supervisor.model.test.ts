@@ -16,6 +16,7 @@ const spec: ModelSpec = {
     { type: 'DRAINED', exitCode: 0 },
     { type: 'RUNTIME_GONE', reason: 'pid 31337 is gone' },
     { type: 'FENCED', reason: 'declared dead by runtime-2' },
+    { type: 'STORE_FAILED', reason: 'store failure in commitJob: database or disk is full' },
   ],
 };
 
@@ -25,12 +26,13 @@ describe('supervisor machine (model-based, xstate/graph)', () => {
   it('covers every state and every transition of the definition', () => {
     expect(missing(model)).toEqual({ states: [], transitions: [], edges: [] });
     expect([...model.required.states].sort()).toEqual(
-      ['starting', 'restoring', 'running', 'draining', 'stopped', 'fenced'].map((s) => `supervisor.${s}`).sort(),
+      ['starting', 'restoring', 'running', 'draining', 'stopped', 'fenced', 'failed'].map((s) => `supervisor.${s}`).sort(),
     );
     // RUNTIME_GONE is defined once on the root and taken from every non-final state.
     for (const state of ['starting', 'restoring', 'running', 'draining']) {
       expect(model.covered.edges).toContain(`${state} | supervisor: RUNTIME_GONE#0 → supervisor.stopped`);
       expect(model.covered.edges).toContain(`${state} | supervisor: FENCED#0 → supervisor.fenced`);
+      expect(model.covered.edges).toContain(`${state} | supervisor: STORE_FAILED#0 → supervisor.failed`);
     }
   });
 
@@ -46,6 +48,7 @@ describe('supervisor machine (model-based, xstate/graph)', () => {
       edges: [
         'paused | supervisor: FENCED#0 → supervisor.fenced',
         'paused | supervisor: RUNTIME_GONE#0 → supervisor.stopped',
+        'paused | supervisor: STORE_FAILED#0 → supervisor.failed',
         'running | supervisor.running: PAUSE#0 → supervisor.paused',
       ],
     });
