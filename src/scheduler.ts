@@ -280,6 +280,16 @@ export class Scheduler {
     } else if (topState(dispatch.state) !== 'claimed' && topState(dispatch.state) !== 'running') {
       return;
     } else if (dispatch.context.workerId !== worker.id || dispatch.context.fencingToken !== token) {
+      // Its turn may still run under the old lease (a holder whose lease expired while its
+      // runtime was stalled or dead): stop it first — kill, verify, record — and record the
+      // dispatch only then, so a unit never runs twice at the same time.
+      const runner = dispatch.context.workerId === null ? undefined : handleOf(host.get(dispatch.context.workerId), 'worker');
+      if (runner !== undefined && !runner.ended && runner.context.turn?.dispatchId === dispatch.id) {
+        if (runner.state === 'in_turn') {
+          host.send(runner.id, { type: 'STOP', reason: `its lease ended: ${unit.spec.milestoneId} is held by ${worker.id} under fencing token ${token}` });
+        }
+        return;
+      }
       host.send(dispatch.id, {
         type: 'ABANDON',
         reason: `abandoned: claimed by ${dispatch.context.workerId ?? 'nobody'} under fencing token ${dispatch.context.fencingToken ?? 'none'}, now held by ${worker.id} under ${token}`,

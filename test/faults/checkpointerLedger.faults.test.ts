@@ -1,0 +1,26 @@
+import { describeFaultMatrix } from './faultMatrix.js';
+
+describeFaultMatrix('checkpointer-ledger', [
+  'commitJob',
+  'listActiveActors',
+  'listOwnedActors',
+  'listActors',
+  'getActor',
+  'quarantineActor',
+  'listQuarantined',
+  'journal',
+  'journalSize',
+  'queryJournal',
+  'listWorkers',
+  'listLeases',
+  'listDispatches',
+  'listSupervisors',
+  'claimLease',
+  'renewLease',
+  'releaseLease',
+  'getLease',
+  'listLeaseLedger',
+  'readSchedulerView',
+  'reserveSequence',
+  'storeId',
+]);

@@ -1,0 +1,28 @@
+import { describeFaultMatrix } from './faultMatrix.js';
+
+describeFaultMatrix('registry-queue-events-plans', [
+  'registerRuntime',
+  'heartbeatRuntime',
+  'stopRuntime',
+  'listRuntimes',
+  'takeOverRuntime',
+  'adoptUnownedActors',
+  'enqueueCommand',
+  'listPendingCommands',
+  'getCommand',
+  'takeCommand',
+  'completeCommand',
+  'setControl',
+  'getControl',
+  'cancelUnit',
+  'listCanceledUnits',
+  'enqueueMessage',
+  'listMessages',
+  'recordTurnEvents',
+  'turnEvents',
+  'savePlan',
+  'loadPlan',
+  'changeCounter',
+  'externalChangeCounter',
+  'checkIntegrity',
+]);
