@@ -12,7 +12,7 @@ import { actorStatus, deriveRows, stateToString } from '../dist/src/projections.
 import { nextMacrotask, runBenchmark, tempDir } from './lib/child.mjs';
 import { median, num, ratio, since, target } from './lib/stats.mjs';
 import { BENCH_WORKER_MACHINE_ID, workerLikeEvents, workerLikeMachine } from './lib/workerLike.mjs';
-import { createBenchHost, HAS_GROUP_COMMIT, runHosted, runHostedGrouped } from './transitions.mjs';
+import { createBenchHost, HAS_GROUP_COMMIT, openBenchStore, runHosted, runHostedGrouped } from './transitions.mjs';
 
 /** A LangGraph checkpoint holding one persisted XState snapshot as its only channel value. */
 function checkpointOf(snapshot, step) {
@@ -60,15 +60,16 @@ async function runSaverStoreOnly(saver, recorded, threadId) {
 
 /**
  * statecrew side, store only: what ActorHost.persist does after the transition — snapshot
- * JSON, event JSON, projection row — then one `persistTransition` per recorded snapshot.
+ * JSON, event JSON, projection row — then one `commitJob` of one transition per recorded
+ * snapshot, each awaited (one transaction per state, as SqliteSaver.put).
  */
-function runStoreOnly(store, owner, recorded, actorId) {
+async function runStoreOnly(store, owner, recorded, actorId) {
   const start = performance.now();
   let from = null;
   for (let i = 0; i < recorded.length; i++) {
     const { snapshot, event } = recorded[i];
     const state = stateToString(snapshot.value);
-    store.persistTransition({
+    await store.commitJob([{
       actorId,
       kind: 'worker',
       machineId: BENCH_WORKER_MACHINE_ID,
@@ -81,9 +82,9 @@ function runStoreOnly(store, owner, recorded, actorId) {
       fromState: from,
       at: Date.now(),
       owner,
-      ...(i === 0 ? { create: true } : {}),
+      seq: i + 1,
       ...deriveRows('worker', actorId, snapshot),
-    });
+    }]);
     from = state;
   }
   return since(start);
@@ -117,9 +118,9 @@ async function main({ quick, profile }) {
     if (profile) {
       // The statecrew side of the machine-driven comparison (as benchmark 1 at normal).
       const store = SqliteStore.fromPath(path.join(tmp.dir, 'profile.db'), { durability: 'normal' });
-      const bench = createBenchHost(store);
-      for (let i = 0; i < 5; i++) runHosted(bench, workerLikeEvents(sizes.normal), `worker-${i}`);
-      store.close();
+      const bench = await createBenchHost(store, { groupCommit: false });
+      for (let i = 0; i < 5; i++) await runHosted(bench, workerLikeEvents(sizes.normal), `worker-${i}`);
+      await store.close();
       return { profiled: `${5 * sizes.normal} persisted transitions at durability normal` };
     }
     const rows = [];
@@ -129,19 +130,20 @@ async function main({ quick, profile }) {
       const count = sizes[durability];
       const events = workerLikeEvents(count);
       const recorded = recordSnapshots(events);
-      const store = SqliteStore.fromPath(path.join(tmp.dir, `statecrew-${durability}.db`), { durability });
-      const bench = createBenchHost(store);
+      const opened = openBenchStore(path.join(tmp.dir, `statecrew-${durability}.db`), durability);
+      const store = opened.store;
+      const bench = await createBenchHost(store, { groupCommit: false });
       const { db, saver } = openSaver(path.join(tmp.dir, `langgraph-${durability}.db`), durability);
       const warm = Math.min(count, 500);
-      runHosted(bench, events.slice(0, warm), `warmup-${durability}`);
-      runStoreOnly(store, bench.host.owner, recorded.slice(0, warm), `warmup-store-${durability}`);
+      await runHosted(bench, events.slice(0, warm), `warmup-${durability}`);
+      await runStoreOnly(store, bench.host.owner, recorded.slice(0, warm), `warmup-store-${durability}`);
       await runSaverWithMachine(saver, events.slice(0, warm), `warmup-${durability}`);
       await runSaverStoreOnly(saver, recorded.slice(0, warm), `warmup-store-${durability}`);
       const times = { hosted: [], storeOnly: [], saverMachine: [], saverStore: [], grouped: [] };
       // createRuntime's default where the runtime has it: group commit, here one event per job.
       const grouped = HAS_GROUP_COMMIT ? { store: SqliteStore.fromPath(path.join(tmp.dir, `statecrew-grouped-${durability}.db`), { durability }) } : null;
       if (grouped !== null) {
-        grouped.bench = createBenchHost(grouped.store, { groupCommit: true });
+        grouped.bench = await createBenchHost(grouped.store, { groupCommit: true });
         await runHostedGrouped(grouped.bench, grouped.store, events.slice(0, warm), `warmup-grouped-${durability}`, 1);
       }
       for (let round = 0; round < sizes.rounds; round++) {
@@ -149,8 +151,8 @@ async function main({ quick, profile }) {
         for (const variant of order) {
           await nextMacrotask();
           const id = `${variant}-${durability}-${round}`;
-          if (variant === 'hosted') times.hosted.push(runHosted(bench, events, id));
-          if (variant === 'storeOnly') times.storeOnly.push(runStoreOnly(store, bench.host.owner, recorded, id));
+          if (variant === 'hosted') times.hosted.push(await runHosted(bench, events, id));
+          if (variant === 'storeOnly') times.storeOnly.push(await runStoreOnly(store, bench.host.owner, recorded, id));
           if (variant === 'saverMachine') times.saverMachine.push(await runSaverWithMachine(saver, events, id));
           if (variant === 'saverStore') times.saverStore.push(await runSaverStoreOnly(saver, recorded, id));
         }
@@ -161,14 +163,14 @@ async function main({ quick, profile }) {
       const pairedHosted = median(times.hosted.map((ms, i) => times.saverMachine[i] / ms));
       const pairedStore = median(times.storeOnly.map((ms, i) => times.saverStore[i] / ms));
       const sizesOf = {
-        statecrewJournalSnapshotBytes: store.db.prepare('SELECT avg(length(snapshot)) AS b FROM journal').get().b,
-        statecrewJournalEventBytes: store.db.prepare('SELECT avg(length(event)) AS b FROM journal').get().b,
-        statecrewActorBytes: store.db.prepare('SELECT avg(length(snapshot)) AS b FROM actors').get().b,
+        statecrewJournalSnapshotBytes: opened.db.prepare('SELECT avg(length(snapshot)) AS b FROM journal').get().b,
+        statecrewJournalEventBytes: opened.db.prepare('SELECT avg(length(event)) AS b FROM journal').get().b,
+        statecrewActorBytes: opened.db.prepare('SELECT avg(length(snapshot)) AS b FROM actors').get().b,
         langgraphCheckpointBytes: db.prepare('SELECT avg(length(checkpoint) + length(metadata)) AS b FROM checkpoints').get().b,
       };
       details[durability] = { count, times, ...sizesOf };
-      store.close();
-      grouped?.store.close();
+      await store.close();
+      await grouped?.store.close();
       db.close();
       const row = (label, list, ratioText) => [label, num(count + 1), num(median(list.map(rate))), num(1e6 / median(list.map(rate)), 1), ratioText];
       rows.push(
@@ -178,7 +180,7 @@ async function main({ quick, profile }) {
           ? []
           : [row(`${durability}: statecrew with group commit, one event per job (not a target)`, times.grouped, ratio(median(times.grouped.map((ms, i) => times.saverMachine[i] / ms))))]),
         row(`${durability}: LangGraph SqliteSaver.put, recorded snapshots`, times.saverStore, ''),
-        row(`${durability}: statecrew SqliteStore.persistTransition, recorded snapshots`, times.storeOnly, ratio(pairedStore)),
+        row(`${durability}: statecrew SqliteStore.commitJob of one transition, recorded snapshots`, times.storeOnly, ratio(pairedStore)),
       );
       targets.push(target(`statecrew / LangGraph rate at ${durability}, machine-driven`, pairedHosted, '>=', 5));
       if (durability === 'normal') targets.push(target('statecrew / LangGraph rate at normal, store only', pairedStore, '>=', 5));

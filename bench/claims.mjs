@@ -12,6 +12,7 @@ import { systemClock } from '../dist/core/clock.js';
 import { DispatchConflictError } from '../dist/core/errors.js';
 import { createDeadline } from '../dist/actors/deadline.js';
 import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION, dispatchMachine } from '../dist/machines/dispatch.js';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../dist/persistence/sqliteStore.js';
 import { runBenchmark, tempDir } from './lib/child.mjs';
 import { median, num, ratio, target } from './lib/stats.mjs';
@@ -21,52 +22,52 @@ const UNITS_PER_MILESTONE = 20;
 /** One claiming process: a registered runtime with an ActorHost hosting dispatch actors. */
 async function claimer({ file, index, processes, milestones, mode }) {
   const store = SqliteStore.fromPath(file);
-  const runtimeId = `runtime-${store.nextSequence('runtime')}`;
-  store.registerRuntime({ id: runtimeId, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
+  const runtimeId = `runtime-${await store.reserveSequence('runtime', 1)}`;
+  await store.registerRuntime({ id: runtimeId, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
   const workerId = `worker-of-${runtimeId}`;
-  // As createRuntime builds it: group commit where the runtime has it, effects awaiting the commit.
-  const groupCommit = typeof store.committed === 'function';
-  const deadline = groupCommit ? createDeadline(systemClock, () => store.committed()) : createDeadline(systemClock);
+  // As createRuntime builds it: jobs committed together, effects awaiting the commit.
+  const groupCommit = true;
+  const holder = {};
+  const deadline = createDeadline(systemClock, () => holder.host.committed());
   const dispatch = { kind: 'dispatch', machine: dispatchMachine.provide({ actors: deadline }), machineId: DISPATCH_MACHINE_ID, machineVersion: DISPATCH_MACHINE_VERSION };
   const waiting = new Map();
   const persistErrors = [];
   const hooks = {
     onTransition: (transition) => {
-      if (transition.to === 'pending.ready') waiting.get(transition.actorId)?.();
+      if (transition.to === 'pending.ready') waiting.get(transition.actorId)?.('ready');
     },
-    onPersistError: (actorId, _kind, error) => {
-      persistErrors.push(`${actorId}: ${error.message}`);
-      waiting.get(actorId)?.();
+    // A refused job: its dispatch was created by another process first (the unique index decided).
+    onJobFailed: (error, detached) => {
+      if (!(error instanceof DispatchConflictError)) persistErrors.push(`${detached.map((actor) => actor.id).join(', ')}: ${error.message}`);
+      for (const actor of detached) waiting.get(actor.id)?.('refused');
     },
   };
   const definitions = { dispatch, worker: dispatch, lease: dispatch, supervisor: dispatch };
-  const host = groupCommit ? new ActorHost(store, systemClock, definitions, hooks, { groupCommit: true }) : new ActorHost(store, systemClock, definitions, hooks);
+  const host = new ActorHost(store, systemClock, definitions, hooks, { groupCommit: true });
+  holder.host = host;
   host.owner = runtimeId;
   const stats = { claimed: [], conflicts: 0, skipped: 0, leaseRefused: 0, leaseGranted: 0, milestonesDone: 0 };
 
   /** Creates the unit's dispatch and claims it under `fencingToken`; false when another process has it. */
   const claimUnit = async (milestoneId, unitId, fencingToken) => {
     // As the scheduler does: the unit's dispatch rows say whether there is anything to claim.
-    if (store.listDispatches(unitId).length > 0) {
+    if ((await store.listDispatches(unitId)).length > 0) {
       stats.skipped++;
       return;
     }
     const id = `${unitId}#1`;
     const ready = new Promise((resolve) => waiting.set(id, resolve));
-    try {
-      host.create('dispatch', id, { dispatchId: id, unitId, milestoneId, attempt: 1, notBefore: null, messageId: null });
-    } catch (error) {
-      waiting.delete(id);
-      if (!(error instanceof DispatchConflictError)) throw error;
+    host.create('dispatch', id, { dispatchId: id, unitId, milestoneId, attempt: 1, notBefore: null, messageId: null });
+    // The durable deadline (in the past) resolves after the commit: pending.backoff → pending.ready.
+    const outcome = await ready;
+    waiting.delete(id);
+    if (outcome === 'refused') {
       stats.conflicts++;
       return;
     }
-    // The durable deadline (in the past) resolves after the commit: pending.backoff → pending.ready.
-    await ready;
-    waiting.delete(id);
     if (mode === 'lease') host.send(id, { type: 'CLAIM', workerId, fencingToken });
-    // A claim counts once it is committed (with group commit, at the end of this job).
-    if (groupCommit) await store.committed();
+    // A claim counts once it is committed (at the end of this job).
+    await host.committed();
     const hosted = host.get(id);
     const expected = mode === 'lease' ? 'claimed' : 'pending.ready';
     if (hosted === undefined || hosted.state !== expected) throw new Error(`${id} is ${hosted?.state ?? 'gone'}: ${persistErrors.join('; ')}`);
@@ -85,11 +86,11 @@ async function claimer({ file, index, processes, milestones, mode }) {
     if (mode === 'lease') {
       // As the scheduler: a milestone whose units all have their dispatch is not leased again
       // (units are claimed in order, so the last one having a dispatch means all have).
-      if (store.listDispatches(`${milestoneId}/u${UNITS_PER_MILESTONE - 1}`).length > 0) {
+      if ((await store.listDispatches(`${milestoneId}/u${UNITS_PER_MILESTONE - 1}`)).length > 0) {
         stats.milestonesDone++;
         continue;
       }
-      const lease = store.claimLease({ milestoneId, holderId: workerId, leaseId: `${milestoneId}@${workerId}`, ttlMs: 60_000, now: Date.now() });
+      const lease = await store.claimLease({ milestoneId, holderId: workerId, leaseId: `${milestoneId}@${workerId}`, ttlMs: 60_000, now: Date.now() });
       if (!lease.granted) {
         stats.leaseRefused++;
         continue;
@@ -98,18 +99,18 @@ async function claimer({ file, index, processes, milestones, mode }) {
       fencingToken = lease.fencingToken;
     }
     for (let u = 0; u < UNITS_PER_MILESTONE; u++) await claimUnit(milestoneId, `${milestoneId}/u${u}`, fencingToken);
-    if (mode === 'lease') store.releaseLease({ milestoneId, fencingToken });
+    if (mode === 'lease') await store.releaseLease({ milestoneId, fencingToken });
   }
   const wallMs = performance.now() - start;
   const used = process.cpuUsage(cpu);
-  store.close();
+  await store.close();
   process.send({ type: 'done', stats: { ...stats, runtimeId, groupCommit, wallMs, cpuMs: (used.user + used.system) / 1000, persistErrors } });
 }
 
 /** Forks `processes` claimers on a fresh store, starts them together, and checks the store afterwards. */
 async function round(dir, label, processes, milestones, mode) {
   const file = path.join(dir, `${label}.db`);
-  SqliteStore.fromPath(file).close();
+  await SqliteStore.fromPath(file).close();
   const self = fileURLToPath(import.meta.url);
   const children = Array.from({ length: processes }, (_, index) =>
     fork(self, ['--claimer', JSON.stringify({ file, index, processes, milestones, mode })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
@@ -138,14 +139,14 @@ async function round(dir, label, processes, milestones, mode) {
 
 /** Reads the store after a round: exactly one dispatch per unit, claimed once, one holder per fencing token. */
 function verify(file, units, results, mode) {
-  const store = SqliteStore.fromPath(file, { mustExist: true });
-  const q = (sql) => store.db.prepare(sql).get();
+  const store = new Database(file, { fileMustExist: true });
+  const q = (sql) => store.prepare(sql).get();
   const active = mode === 'lease' ? 'claimed' : 'pending';
   const check = {
     dispatchRows: q('SELECT count(*) AS n FROM dispatches').n,
     unitsWithDispatch: q('SELECT count(DISTINCT unit_id) AS n FROM dispatches').n,
     unitsWithSeveralDispatches: q('SELECT count(*) AS n FROM (SELECT unit_id FROM dispatches GROUP BY unit_id HAVING count(*) > 1)').n,
-    inExpectedState: store.db.prepare('SELECT count(*) AS n FROM dispatches WHERE state = ?').get(active).n,
+    inExpectedState: store.prepare('SELECT count(*) AS n FROM dispatches WHERE state = ?').get(active).n,
     claimTransitions: q("SELECT count(*) AS n FROM journal WHERE event_type = 'CLAIM'").n,
     dispatchesClaimedTwice: q("SELECT count(*) AS n FROM (SELECT actor_id FROM journal WHERE event_type = 'CLAIM' GROUP BY actor_id HAVING count(*) > 1)").n,
     tokensWithSeveralHolders: q('SELECT count(*) AS n FROM (SELECT milestone_id, fencing_token FROM dispatches GROUP BY milestone_id, fencing_token HAVING count(DISTINCT worker_id) > 1)').n,
@@ -170,7 +171,7 @@ function verify(file, units, results, mode) {
     check.claimTransitions === expectedClaims &&
     check.claimedByProcesses === units &&
     results.every((r) => r.persistErrors.length === 0);
-  if (!check.ok) throw new Error(`store check failed: ${JSON.stringify(check)}`);
+  if (!check.ok) throw new Error(`store check failed: ${JSON.stringify(check)} ${JSON.stringify(results.map((r) => r.persistErrors.slice(0, 2)))}`);
   return check;
 }
 

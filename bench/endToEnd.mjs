@@ -50,7 +50,7 @@ async function runRuntime(dir, label, command, units, milestones) {
   const result = await runtime.finished;
   const ms = since(start);
   const used = process.cpuUsage(cpu);
-  runtime.store.close();
+  await runtime.store.close();
   const completed = [...result.progress.units.values()].filter((unit) => unit.state === 'completed').length;
   if (result.exitCode !== 0 || completed !== units) throw new Error(`runtime run ${label}: exit code ${result.exitCode}, ${completed}/${units} completed: ${result.reason}`);
   return { ms, transitions, cpuMs: (used.user + used.system) / 1000 };

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createActor } from 'xstate';
 import { ActorHost } from '../dist/src/actorHost.js';
 import { systemClock } from '../dist/core/clock.js';
+import Database from 'better-sqlite3';
 import { SqliteStore } from '../dist/persistence/sqliteStore.js';
 import { nextMacrotask, runBenchmark, tempDir } from './lib/child.mjs';
 import { snapshotExecArgv } from './lib/distSnapshot.mjs';
@@ -17,7 +18,7 @@ import { kib, median, num, ratio, since, target } from './lib/stats.mjs';
 
 const OWNER = 'runtime-1';
 /** Whether the runtime has group commit (then createRuntime uses it, and so does this benchmark). */
-const GROUP_COMMIT = typeof SqliteStore.prototype.committed === 'function';
+const GROUP_COMMIT = true;
 const SUPERVISORS = 8;
 /** What each group of four actors looks like, by `group % 4`. */
 const VARIANTS = ['worker in_turn, dispatch running', 'worker in_turn, dispatch claimed', 'worker between_turns, dispatch pending.ready', 'worker between_turns, dispatch pending.backoff'];
@@ -25,7 +26,7 @@ const VARIANTS = ['worker in_turn, dispatch running', 'worker in_turn, dispatch 
 function hooksInto(errors) {
   return {
     onTransition: () => undefined,
-    onPersistError: (actorId, _kind, error) => errors.push(`${actorId}: ${error.message}`),
+    onJobFailed: (error, detached) => errors.push(`${detached.map((actor) => actor.id).join(', ')}: ${error.message}`),
   };
 }
 
@@ -65,11 +66,12 @@ function assignment(group, workerId, fencingToken) {
  * waiting in pending.backoff.
  */
 async function populate(file, total) {
-  const store = SqliteStore.fromPath(file);
+  const db = new Database(file);
+  const store = new SqliteStore(db);
   const startTurns = new Set();
   const errors = [];
   const host = new ActorHost(store, systemClock, populateDefinitions(store, startTurns), hooksInto(errors));
-  store.registerRuntime({ id: OWNER, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
+  await store.registerRuntime({ id: OWNER, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
   host.owner = OWNER;
   const groups = Math.floor((total - SUPERVISORS) / 4);
   const supervisors = total - groups * 4;
@@ -107,18 +109,19 @@ async function populate(file, total) {
     host.send(`m${g}/unit-1#1`, { type: 'START', started });
   }
   await settle();
+  await host.committed();
   if (errors.length > 0) throw new Error(`populate: ${errors.slice(0, 3).join('; ')}`);
-  const states = store.db.prepare("SELECT kind, state, count(*) AS n FROM actors WHERE status = 'active' GROUP BY kind, state ORDER BY kind, state").all();
+  const states = db.prepare("SELECT kind, state, count(*) AS n FROM actors WHERE status = 'active' GROUP BY kind, state ORDER BY kind, state").all();
   const active = states.reduce((sum, row) => sum + row.n, 0);
   if (active !== total) throw new Error(`populate: ${active} active actors, expected ${total}: ${JSON.stringify(states)}`);
   host.detachAll();
-  store.close();
+  await store.close();
   return states;
 }
 
 /** What RuntimeImpl.restore does with the rows a runtime owns (unreadable rows are quarantined). */
-function restoreOwned(store, host) {
-  const records = store.listOwnedActors(OWNER);
+async function restoreOwned(store, host) {
+  const records = await store.listOwnedActors(OWNER);
   let quarantined = 0;
   for (const record of records) {
     if (host.get(record.id) !== undefined) continue;
@@ -126,7 +129,7 @@ function restoreOwned(store, host) {
       const hosted = host.restore(record);
       if (record.kind === 'supervisor') host.send(hosted.id, { type: 'RUNTIME_GONE', reason: 'taken over by the benchmark' });
     } catch (error) {
-      store.quarantineActor(record.id, error.message, Date.now());
+      await store.quarantineActor(record.id, error.message, Date.now());
       quarantined++;
     }
   }
@@ -168,9 +171,9 @@ async function runtimeRound(populated, dir, definitions, round) {
   host.owner = OWNER;
   const before = heap();
   const start = performance.now();
-  const { count, quarantined } = restoreOwned(store, host);
+  const { count, quarantined } = await restoreOwned(store, host);
   // The restore is done when its writes (RUNTIME_GONE of dead supervisors) are committed.
-  if (GROUP_COMMIT) await store.committed();
+  await host.committed();
   const ms = since(start);
   const after = heap();
   if (quarantined > 0 || errors.length > 0) throw new Error(`restore: ${quarantined} quarantined; ${errors.slice(0, 3).join('; ')}`);
@@ -180,7 +183,7 @@ async function runtimeRound(populated, dir, definitions, round) {
   // collector (their effects hold no timer) and the file to the process exit.
   if (!measureHeap) return { ms, bytesPerActor: 0, count };
   host.detachAll();
-  store.close();
+  await store.close();
   rmSync(file, { force: true });
   for (const suffix of ['-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
   return { ms, bytesPerActor: (after - before) / count, count };
@@ -215,8 +218,8 @@ async function main({ quick, profile }) {
     const definitions = idleDefinitions();
     const machines = Object.fromEntries(Object.entries(definitions).map(([kind, d]) => [kind, d.machine]));
     const reader = SqliteStore.fromPath(populated);
-    const rows = reader.listOwnedActors(OWNER).map((record) => ({ kind: record.kind, snapshot: record.snapshot }));
-    reader.close();
+    const rows = (await reader.listOwnedActors(OWNER)).map((record) => ({ kind: record.kind, snapshot: record.snapshot }));
+    await reader.close();
     // Warm-up, twice each: restoring 10,000 actors keeps getting faster for a few rounds (JIT, heap sizing).
     for (const round of ['warmup-1', 'warmup-2']) {
       await runtimeRound(populated, tmp.dir, definitions, round);

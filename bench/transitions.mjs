@@ -3,6 +3,7 @@
 // transition writing the actor's snapshot, its journal row and its projection) against the
 // same machine run in memory, at durability `normal` and `full`.
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { createActor } from 'xstate';
 import { ActorHost } from '../dist/src/actorHost.js';
 import { systemClock } from '../dist/core/clock.js';
@@ -14,34 +15,40 @@ import { nextMacrotask, runBenchmark, tempDir } from './lib/child.mjs';
 import { median, num, ratio, since, target } from './lib/stats.mjs';
 import { BENCH_WORKER_MACHINE_ID, workerLikeEvents, workerLikeMachine } from './lib/workerLike.mjs';
 
-/** Whether the runtime in dist/ has group commit (Store.deferCommit / committed, ActorHost option `groupCommit`). */
-export const HAS_GROUP_COMMIT = typeof SqliteStore.prototype.deferCommit === 'function' && typeof SqliteStore.prototype.committed === 'function';
+/** Whether the runtime in dist/ has group commit (always, since jobs: kept for the report's shape). */
+export const HAS_GROUP_COMMIT = true;
+
+/** Opens a SQLite store on `file` and keeps the connection, for pragmas and the floor's raw statements. */
+export function openBenchStore(file, durability) {
+  const db = new Database(file);
+  return { db, store: new SqliteStore(db, { durability }) };
+}
 
 /**
  * Runtime-shaped host of the worker-like machine on `store`, owned by a registered runtime.
- * `hostOptions` is ActorHost's options argument (`{ groupCommit: true }` where supported).
+ * `hostOptions` is ActorHost's options argument: `{ groupCommit: false }` commits every
+ * transition as a job of its own (the target's definition: one transaction per transition).
  */
-export function createBenchHost(store, hostOptions = undefined) {
+export async function createBenchHost(store, hostOptions = { groupCommit: true }) {
   const errors = [];
   const definition = { kind: 'worker', machine: workerLikeMachine, machineId: BENCH_WORKER_MACHINE_ID, machineVersion: 1 };
   const definitions = { worker: definition, lease: definition, dispatch: definition, supervisor: definition };
   const hooks = {
     onTransition: () => undefined,
-    onPersistError: (actorId, _kind, error) => errors.push(`${actorId}: ${error.message}`),
+    onJobFailed: (error, detached) => errors.push(`${detached.map((actor) => actor.id).join(', ')}: ${error.message}`),
   };
-  const host = hostOptions === undefined ? new ActorHost(store, systemClock, definitions, hooks) : new ActorHost(store, systemClock, definitions, hooks, hostOptions);
+  const host = new ActorHost(store, systemClock, definitions, hooks, hostOptions);
   if (store instanceof SqliteStore) {
-    const runtimeId = `runtime-${store.nextSequence('runtime')}`;
-    store.registerRuntime({ id: runtimeId, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
+    const runtimeId = `runtime-${await store.reserveSequence('runtime', 1)}`;
+    await store.registerRuntime({ id: runtimeId, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
     host.owner = runtimeId;
   }
   return { host, errors };
 }
 
-/** A store that keeps nothing: the ActorHost's own cost (snapshot, JSON, projection) without SQLite. */
+/** A store that keeps nothing: the ActorHost's own cost (snapshot, JSON, projection, jobs) without SQLite. */
 export function createNullStore() {
-  let seq = 0;
-  return { persistTransition: () => ++seq };
+  return { commitJob: () => Promise.resolve() };
 }
 
 /**
@@ -52,15 +59,15 @@ export function createNullStore() {
 export async function runHostedGrouped(bench, store, events, workerId, perJob) {
   const start = performance.now();
   const hosted = bench.host.create('worker', workerId, { workerId });
-  await store.committed();
+  await bench.host.committed();
   for (let i = 0; i < events.length; i += perJob) {
     for (let j = i; j < Math.min(i + perJob, events.length); j++) bench.host.send(workerId, events[j]);
-    await store.committed();
+    await bench.host.committed();
   }
   const ms = since(start);
   if (bench.errors.length > 0) throw new Error(`persist failed: ${bench.errors.join('; ')}`);
   if (hosted.actor.getSnapshot().context.turns !== Math.floor(events.length / 3)) throw new Error('hosted actor missed events');
-  const rows = store.journal(workerId).length;
+  const rows = (await store.journal(workerId)).length;
   if (rows !== events.length + 1) throw new Error(`group commit: ${rows} journal rows for ${events.length + 1} transitions`);
   bench.host.detach(workerId);
   return ms;
@@ -77,11 +84,12 @@ export function runInMemory(events, workerId) {
   return ms;
 }
 
-/** Sends `events` to a fresh actor hosted (and persisted) by `bench.host`; returns ms. */
-export function runHosted(bench, events, workerId) {
+/** Sends `events` to a fresh actor hosted (and persisted) by `bench.host`, until every transition is committed; returns ms. */
+export async function runHosted(bench, events, workerId) {
   const start = performance.now();
   const hosted = bench.host.create('worker', workerId, { workerId });
   for (const event of events) bench.host.send(workerId, event);
+  await bench.host.committed();
   const ms = since(start);
   if (bench.errors.length > 0) throw new Error(`persist failed: ${bench.errors.join('; ')}`);
   if (hosted.actor.getSnapshot().context.turns !== Math.floor(events.length / 3)) throw new Error('hosted actor missed events');
@@ -94,7 +102,7 @@ export function runHosted(bench, events, workerId) {
  * prepared statements: actors upsert, journal insert, workers upsert), one transaction each,
  * with every JSON text and projection row computed beforehand — no XState, no reads, no checks.
  */
-export function prepareFloor(store, events, actorId) {
+export function prepareFloor(db, events, actorId) {
   const actor = createActor(workerLikeMachine, { input: { workerId: actorId } }).start();
   const rows = events.map((event, i) => {
     actor.send(event);
@@ -107,8 +115,8 @@ export function prepareFloor(store, events, actorId) {
   });
   for (const row of rows) row.journal.snapshot = row.actor.snapshot;
   actor.stop();
-  const s = prepareStatements(store.db);
-  const write = store.db.transaction((row) => {
+  const s = prepareStatements(db);
+  const write = db.transaction((row) => {
     s.actorUpsert.run(row.actor);
     s.journalInsert.run(row.journal);
     writeProjection(s, row.projection, row.actor.at);
@@ -126,10 +134,10 @@ async function main({ quick, profile }) {
   try {
     if (profile) {
       const store = SqliteStore.fromPath(path.join(tmp.dir, 'profile.db'), { durability: 'normal' });
-      const bench = createBenchHost(store);
-      runHosted(bench, workerLikeEvents(1_000), 'warmup');
-      for (let i = 0; i < 5; i++) runHosted(bench, workerLikeEvents(sizes.normal), `worker-${i}`);
-      store.close();
+      const bench = await createBenchHost(store, { groupCommit: false });
+      await runHosted(bench, workerLikeEvents(1_000), 'warmup');
+      for (let i = 0; i < 5; i++) await runHosted(bench, workerLikeEvents(sizes.normal), `worker-${i}`);
+      await store.close();
       return { profiled: `${5 * sizes.normal} persisted transitions at durability normal` };
     }
 
@@ -137,19 +145,19 @@ async function main({ quick, profile }) {
     const groupRows = [];
     const targets = [];
     const details = {};
-    const nullBench = createBenchHost(createNullStore());
+    const nullBench = await createBenchHost(createNullStore(), { groupCommit: false });
     for (const durability of ['normal', 'full']) {
       const count = sizes[durability];
       const events = workerLikeEvents(count);
-      const store = SqliteStore.fromPath(path.join(tmp.dir, `${durability}.db`), { durability });
-      const bench = createBenchHost(store);
-      const synchronous = store.db.pragma('synchronous', { simple: true });
+      const { db, store } = openBenchStore(path.join(tmp.dir, `${durability}.db`), durability);
+      const bench = await createBenchHost(store, { groupCommit: false });
+      const synchronous = db.pragma('synchronous', { simple: true });
       // Warm-up: JIT, statement caches, the file's first pages.
       runInMemory(events.slice(0, Math.min(count, 1_000)), 'warmup');
-      runHosted(bench, events.slice(0, Math.min(count, 1_000)), `warmup-${durability}`);
-      runHosted(nullBench, events.slice(0, Math.min(count, 1_000)), `warmup-null-${durability}`);
-      const floorStore = SqliteStore.fromPath(path.join(tmp.dir, `floor-${durability}.db`), { durability });
-      const floorRounds = Array.from({ length: sizes.rounds + 1 }, (_, round) => prepareFloor(floorStore, events, `floor-${round}`));
+      await runHosted(bench, events.slice(0, Math.min(count, 1_000)), `warmup-${durability}`);
+      await runHosted(nullBench, events.slice(0, Math.min(count, 1_000)), `warmup-null-${durability}`);
+      const floorStore = openBenchStore(path.join(tmp.dir, `floor-${durability}.db`), durability);
+      const floorRounds = Array.from({ length: sizes.rounds + 1 }, (_, round) => prepareFloor(floorStore.db, events, `floor-${round}`));
       floorRounds[sizes.rounds]();
       const memory = [];
       const hosted = [];
@@ -163,8 +171,8 @@ async function main({ quick, profile }) {
           await nextMacrotask();
           const cpu = process.cpuUsage();
           if (variant === 'memory') memory.push(runInMemory(events, `mem-${durability}-${round}`));
-          if (variant === 'persisted') hosted.push(runHosted(bench, events, `worker-${durability}-${round}`));
-          if (variant === 'host') hostOnly.push(runHosted(nullBench, events, `null-${durability}-${round}`));
+          if (variant === 'persisted') hosted.push(await runHosted(bench, events, `worker-${durability}-${round}`));
+          if (variant === 'host') hostOnly.push(await runHosted(nullBench, events, `null-${durability}-${round}`));
           if (variant === 'floor') floor.push(floorRounds[round]());
           const used = process.cpuUsage(cpu);
           cpuOf[variant].push({ user: used.user / count, system: used.system / count });
@@ -176,14 +184,14 @@ async function main({ quick, profile }) {
       const persistedRate = median(hosted.map(rate));
       const hostOnlyRate = median(hostOnly.map(rate));
       const floorRate = median(floor.map(rate));
-      floorStore.close();
+      await floorStore.store.close();
       const paired = median(hosted.map((ms, i) => memory[i] / ms));
-      const journalRows = store.db.prepare('SELECT count(*) AS n, avg(length(snapshot)) AS bytes FROM journal').get();
+      const journalRows = db.prepare('SELECT count(*) AS n, avg(length(snapshot)) AS bytes FROM journal').get();
       details[durability] = { count, synchronous, memoryMs: memory, persistedMs: hosted, hostOnlyMs: hostOnly, floorMs: floor, journalRows: journalRows.n, snapshotBytes: journalRows.bytes };
-      store.close();
+      await store.close();
       if (HAS_GROUP_COMMIT) {
         const grouped = SqliteStore.fromPath(path.join(tmp.dir, `grouped-${durability}.db`), { durability });
-        const groupedBench = createBenchHost(grouped, { groupCommit: true });
+        const groupedBench = await createBenchHost(grouped, { groupCommit: true });
         for (const perJob of [1, 3, count]) {
           await runHostedGrouped(groupedBench, grouped, events.slice(0, Math.min(count, 999)), `warmup-grouped-${perJob}`, perJob);
           const times = [];
@@ -198,7 +206,7 @@ async function main({ quick, profile }) {
             ratio(groupedRate / memoryRate),
           ]);
         }
-        grouped.close();
+        await grouped.close();
       }
       rows.push(
         [`${durability}: in memory (createActor, no persistence)`, num(count), num(memoryRate), num(1e6 / memoryRate, 1), ...cpuCells('memory'), ''],
@@ -230,9 +238,9 @@ async function main({ quick, profile }) {
       targets,
       notes: [
         'Machine: between_turns ⇄ in_turn (ASSIGN, TURN_STARTED, TURN_ENDED per turn), context changes on every event; no invoked effects.',
-        `Each persisted transition is one SQLite transaction (BEGIN IMMEDIATE) writing the actors row, a journal row and the workers projection row; average snapshot ${num(details.normal.snapshotBytes)} bytes of JSON, written twice (actors + journal).`,
+        `Each persisted transition is one job (ActorHost { groupCommit: false }), committed asynchronously as one SQLite transaction (BEGIN IMMEDIATE) writing the actors row, a journal row and the workers projection row; average snapshot ${num(details.normal.snapshotBytes)} bytes of JSON, written twice (actors + journal).`,
         'The host is owned by a registered runtime, so every write also checks ownership, as in `statecrew run`.',
-        '"store that writes nothing": ActorHost with a Store whose persistTransition only counts — the cost of the host itself (persisted snapshot, JSON, projection row, inspection hook). "SQLite floor": the store\'s own prepared statements for the three rows, one transaction per transition, all JSON and rows computed beforehand — what SQLite alone costs on this file system. CPU µs: user and system CPU time of the process per transition (system time is mostly the WAL writes).',
+        '"store that writes nothing": ActorHost with a Store whose commitJob does nothing — the cost of the host itself (persisted snapshot, JSON, projection row, inspection hook). "SQLite floor": the store\'s own prepared statements for the three rows, one transaction per transition, all JSON and rows computed beforehand — what SQLite alone costs on this file system. CPU µs: user and system CPU time of the process per transition (system time is mostly the WAL writes).',
       ],
       details,
     };

@@ -15,6 +15,12 @@ import type { TransitionWrite } from './types.js';
  */
 export function writeTransitionRows(s: Statements, write: TransitionWrite, ownerRunning: (owner: string) => boolean): void {
   const existing = s.actorSeq.get(write.actorId) as { seq: number; owner_runtime: string | null } | undefined;
+  if (write.seq === 1 && existing !== undefined) {
+    // Two runtimes raced to create the same actor: a conflict of this one decision, not a sign
+    // that this runtime lost its actors. A dispatch's is what the unique index would say.
+    if (write.projection.kind === 'dispatch') throw new DispatchConflictError(write.projection.row.unitId);
+    throw new ConcurrentWriteError(write.actorId, write.seq, existing.seq);
+  }
   if (write.owner !== undefined) {
     if (existing !== undefined && existing.owner_runtime !== write.owner) {
       throw new OwnershipLostError(write.actorId, write.owner, existing.owner_runtime);
@@ -22,11 +28,7 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite, owner
     // A runtime declared dead may not write at all, not even new actors.
     if (!ownerRunning(write.owner)) throw new OwnershipLostError(write.actorId, write.owner, existing?.owner_runtime ?? null);
   }
-  if ((existing?.seq ?? 0) !== write.seq - 1) {
-    // Two holders raced to create the same dispatch: the store decided, like the unique index.
-    if (write.seq === 1 && write.projection.kind === 'dispatch') throw new DispatchConflictError(write.projection.row.unitId);
-    throw new ConcurrentWriteError(write.actorId, write.seq, existing?.seq ?? null);
-  }
+  if ((existing?.seq ?? 0) !== write.seq - 1) throw new ConcurrentWriteError(write.actorId, write.seq, existing?.seq ?? null);
   if (write.fence !== undefined) {
     const lease = s.ledgerGet.get(write.fence.milestoneId) as { fencing_token: number } | undefined;
     if (lease === undefined || lease.fencing_token !== write.fence.fencingToken) {

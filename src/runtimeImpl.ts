@@ -372,12 +372,14 @@ export class RuntimeImpl implements Runtime {
     this.end({ event: { type: 'STORE_FAILED', reason: `store failure in ${operation}: ${error.message}` }, error });
   }
 
-  /** Runs a store call nobody awaits; its failure takes the one failure path. */
+  /**
+   * Runs a store call nobody awaits; its failure takes the one failure path. Once the run is
+   * ending, the failure is that path's own (the fault that ended it, reported once by
+   * `runtime.store-failed`) or concerns work that is being dropped: nothing more to do.
+   */
   private background(operation: string, call: Promise<unknown>): void {
     call.catch((error: unknown) => {
-      const failure = ensureError(error);
-      if (this.active()) this.onStoreFault(operation, failure);
-      else if (recoveryOf(failure) === 'stop') this.events.emit('actor.persist-failed', { actorId: `(${operation})`, kind: 'supervisor', error: failure });
+      if (this.active()) this.onStoreFault(operation, ensureError(error));
     });
   }
 

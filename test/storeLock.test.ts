@@ -41,8 +41,9 @@ async function holdLock(ms: number) {
   const holder = spawn(process.execPath, [fixture('hold-write-lock.mjs'), path.join(dir, 'state', 's.db'), String(ms), 'exclusive'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const exited = once(holder, 'exit');
   await once(holder.stdout, 'data');
-  return holder;
+  return { holder, exited };
 }
 
 const STACK_TRACE = /^\s+at .+(\(|:\d+:\d+)/m;
@@ -52,10 +53,10 @@ describe('a store locked by another process', () => {
     writeUnitsPlan();
     const run = startCli(dir, ['run', 'plan.yaml']);
     await run.waitForLine(/start\s+a1/);
-    const holder = await holdLock(HOLD_MS);
+    const { exited } = await holdLock(HOLD_MS);
     await run.waitForLine(/the store is unavailable .*locked.*; waiting, retry \d+ in/);
     const result = await run.done;
-    await once(holder, 'exit');
+    await exited;
     expect(result.stdout).toMatch(/the store is available again after/);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/6\/6 units completed/);
@@ -69,14 +70,15 @@ describe('a store locked by another process', () => {
     writeUnitsPlan();
     const run = startCli(dir, ['run', 'plan.yaml', '--store-wait', '2s']);
     await run.waitForLine(/start\s+a1/);
-    const holder = await holdLock(HOLD_MS);
+    const { holder, exited } = await holdLock(HOLD_MS);
     const result = await run.done;
     expect(result.code, result.stdout + result.stderr).toBe(4);
-    expect(result.stdout).toMatch(/the store is unavailable .*locked/);
+    // Each attempt waits SQLite's busy_timeout (5 s) for the lock: one is already past --store-wait.
+    expect(result.stdout).toMatch(/the store failed \(.*still unavailable after \d+ ms.*database is locked by another process/);
     expect(result.stderr).toMatch(/statecrew: store failure: .*database is locked.*fix the cause and run the same command again/);
     expect(result.stdout + result.stderr).not.toMatch(STACK_TRACE);
     holder.kill('SIGKILL');
-    await once(holder, 'exit');
+    await exited;
     const again = await runCli(dir, 'run', 'plan.yaml');
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/6\/6 units completed/);
