@@ -1,8 +1,8 @@
 /**
  * Exit codes of the `statecrew` CLI (documented in the README).
- * 0 every unit completed · 1 a unit failed or was blocked, or a store failure ·
+ * 0 every unit completed · 1 a unit failed or was blocked, or the runtime was fenced ·
  * 2 invalid input (plan, arguments or a store path that is not a store; nothing written) ·
- * 4 the store failed while running (disk full, I/O error): turns killed, nothing more written ·
+ * 4 the store failed (disk full, I/O error, locked past `--store-wait`): turns killed, nothing more written ·
  * 130 stopped by SIGINT · 143 stopped by SIGTERM.
  */
 export const EXIT = {
