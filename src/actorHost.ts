@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ensureError, StoreCorruptError } from '../core/errors.js';
 import { eventToJson } from './eventJson.js';
 import type { Clock } from '../core/clock.js';
+import { JobQueue } from './jobQueue.js';
 import { actorStatus, deriveRows, stateToString, type MachineSnapshotLike } from './projections.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorKind, ActorRecord, TransitionWrite } from '../persistence/types.js';
@@ -127,7 +128,7 @@ export class ActorHost {
   /** The job transitions are staged into now; closed at the end of the microtask. */
   private open: Job | undefined;
   /** Closed jobs waiting for their commit, oldest first. */
-  private readonly queue: Job[] = [];
+  private readonly queue = new JobQueue<Job>();
   /** The job being committed now. */
   private inFlight: Job | undefined;
   private committing = false;
@@ -150,7 +151,7 @@ export class ActorHost {
     // before that transition is staged (XState reports the snapshot after starting invoked
     // actors): look for the newest job one microtask later, when it is staged.
     return Promise.resolve().then(() => {
-      const last = this.open ?? this.queue.at(-1) ?? this.inFlight;
+      const last = this.open ?? this.queue.last() ?? this.inFlight;
       if (last === undefined) return undefined;
       return new Promise<void>((resolve, reject) => last.waiters.push({ resolve, reject }));
     });
@@ -166,7 +167,7 @@ export class ActorHost {
     this.sealedAt = true;
     this.open = undefined;
     // The job committing now (if any) finishes, unreported; those behind it are never written.
-    this.queue.length = 0;
+    this.queue.drain();
   }
 
   /** True once {@link ActorHost.seal} was called. */
@@ -242,7 +243,7 @@ export class ActorHost {
    * their waiters, and hand the runtime the list to restore.
    */
   private fail(failed: Job, error: Error): void {
-    const jobs = [failed, ...this.queue.splice(0), ...(this.open === undefined ? [] : [this.open])];
+    const jobs = [failed, ...this.queue.drain(), ...(this.open === undefined ? [] : [this.open])];
     this.open = undefined;
     const detached = new Map<string, ActorKind>();
     for (const job of jobs) for (const write of job.writes) detached.set(write.actorId, write.kind);
@@ -368,7 +369,7 @@ export class ActorHost {
     this.actors.clear();
     // Staged or committing but never reported: a crashed runtime reports nothing.
     this.open = undefined;
-    for (const job of [...this.queue, ...(this.inFlight === undefined ? [] : [this.inFlight])]) job.reports.length = 0;
+    for (const job of [...this.queue.toArray(), ...(this.inFlight === undefined ? [] : [this.inFlight])]) job.reports.length = 0;
   }
 
   /** Stops one actor in memory without writing anything (see {@link ActorHost.detachAll}). */

@@ -1,3 +1,4 @@
+import { afterEach, beforeEach } from 'vitest';
 import type { Store } from '../../persistence/store.js';
 import type { DispatchProjection, TransitionWrite, WorkerProjection } from '../../persistence/types.js';
 
@@ -97,4 +98,29 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
   for await (const item of iterable) all.push(item);
   return all;
+}
+
+/** A fresh store of `backend` for every test of the calling `describe`: `t.store` (a connection) and `t.env` (to open more). */
+export function useStore(backend: ConformanceBackend): { readonly store: Store; readonly env: BackendStore } {
+  let env: BackendStore | undefined;
+  let store: Store | undefined;
+  beforeEach(async () => {
+    env = await backend.setup();
+    store = env.open();
+  });
+  afterEach(async () => {
+    await store?.close();
+    await env?.teardown();
+  });
+  const fail = (): never => {
+    throw new Error('useStore: only inside a test');
+  };
+  return {
+    get store() {
+      return store ?? fail();
+    },
+    get env() {
+      return env ?? fail();
+    },
+  };
 }

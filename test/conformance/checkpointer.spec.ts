@@ -1,125 +1,113 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConcurrentWriteError, DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../../core/errors.js';
-import type { Store } from '../../persistence/store.js';
-import { collect, dispatchWrite, workerWrite, type BackendStore, type ConformanceBackend } from './backend.js';
+import { collect, dispatchWrite, workerWrite, useStore, type ConformanceBackend } from './backend.js';
 
 /** The checkpointer role: commitJob all or nothing, actor rows, journal, projections, quarantine. */
 export function describeCheckpointer(backend: ConformanceBackend): void {
   describe(`ActorCheckpointer (${backend.name})`, () => {
-    let env: BackendStore;
-    let store: Store;
-
-    beforeEach(async () => {
-      env = await backend.setup();
-      store = env.open();
-    });
-
-    afterEach(async () => {
-      await store.close();
-      await env.teardown();
-    });
+    const t = useStore(backend);
 
     it('commitJob numbers an actor’s journal 1, 2, 3 and keeps the latest snapshot and projection', async () => {
-      await store.commitJob([dispatchWrite('d1', 1, 'pending.backoff', 'xstate.init')]);
-      await store.commitJob([dispatchWrite('d1', 2, 'pending.ready', 'xstate.done.actor.backoff', { from: 'pending.backoff' })]);
-      await store.commitJob([dispatchWrite('d1', 3, 'canceled', 'CANCEL', { status: 'done', from: 'pending.ready' })]);
-      expect(await store.getActor('d1')).toMatchObject({ state: 'canceled', status: 'done', seq: 3, kind: 'dispatch' });
-      expect((await store.journal('d1')).map((row) => [row.seq, row.eventType, row.fromState, row.toState, row.event])).toEqual([
+      await t.store.commitJob([dispatchWrite('d1', 1, 'pending.backoff', 'xstate.init')]);
+      await t.store.commitJob([dispatchWrite('d1', 2, 'pending.ready', 'xstate.done.actor.backoff', { from: 'pending.backoff' })]);
+      await t.store.commitJob([dispatchWrite('d1', 3, 'canceled', 'CANCEL', { status: 'done', from: 'pending.ready' })]);
+      expect(await t.store.getActor('d1')).toMatchObject({ state: 'canceled', status: 'done', seq: 3, kind: 'dispatch' });
+      expect((await t.store.journal('d1')).map((row) => [row.seq, row.eventType, row.fromState, row.toState, row.event])).toEqual([
         [1, 'xstate.init', null, 'pending.backoff', '{"type":"xstate.init"}'],
         [2, 'xstate.done.actor.backoff', 'pending.backoff', 'pending.ready', '{"type":"xstate.done.actor.backoff"}'],
         [3, 'CANCEL', 'pending.ready', 'canceled', '{"type":"CANCEL"}'],
       ]);
-      expect(await store.listDispatches('u1')).toMatchObject([{ id: 'd1', state: 'canceled' }]);
-      expect(await store.journalSize()).toBe(3);
+      expect(await t.store.listDispatches('u1')).toMatchObject([{ id: 'd1', state: 'canceled' }]);
+      expect(await t.store.journalSize()).toBe(3);
     });
 
     it('commitJob writes every transition of a job, of several actors, in one commit', async () => {
-      await store.commitJob([
+      await t.store.commitJob([
         workerWrite('w1', 1, 'booting'),
         dispatchWrite('d1', 1, 'pending.ready', 'xstate.init'),
         workerWrite('w1', 2, 'between_turns'),
         dispatchWrite('d2', 1, 'pending.ready', 'xstate.init', { unitId: 'u2' }),
       ]);
       // Oldest first, then by id: all three were created at the same time.
-      expect((await store.listActors()).map((actor) => [actor.id, actor.seq])).toEqual([
+      expect((await t.store.listActors()).map((actor) => [actor.id, actor.seq])).toEqual([
         ['d1', 1],
         ['d2', 1],
         ['w1', 2],
       ]);
-      expect(await store.listWorkers()).toMatchObject([{ id: 'w1', state: 'between_turns' }]);
+      expect(await t.store.listWorkers()).toMatchObject([{ id: 'w1', state: 'between_turns' }]);
     });
 
     it('a refused job leaves nothing behind: a stale fence late in the job undoes its earlier writes', async () => {
-      await store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 10, now: 0 });
-      await store.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 10, now: 100 });
+      await t.store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 10, now: 0 });
+      await t.store.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'l2', ttlMs: 10, now: 100 });
       const job = [
         workerWrite('w1', 1, 'booting'),
         dispatchWrite('d1', 1, 'pending.ready', 'xstate.init'),
         dispatchWrite('d1', 2, 'claimed', 'CLAIM', { fence: { milestoneId: 'm', fencingToken: 1 } }),
       ];
-      await expect(store.commitJob(job)).rejects.toBeInstanceOf(StaleFencingTokenError);
-      expect(await store.listActors()).toEqual([]);
-      expect(await store.journalSize()).toBe(0);
-      expect(await store.listWorkers()).toEqual([]);
-      expect(await store.listDispatches()).toEqual([]);
-      await store.commitJob([dispatchWrite('d1', 1, 'claimed', 'CLAIM', { fence: { milestoneId: 'm', fencingToken: 2 } })]);
-      expect(await store.getActor('d1')).toMatchObject({ state: 'claimed', seq: 1 });
+      await expect(t.store.commitJob(job)).rejects.toBeInstanceOf(StaleFencingTokenError);
+      expect(await t.store.listActors()).toEqual([]);
+      expect(await t.store.journalSize()).toBe(0);
+      expect(await t.store.listWorkers()).toEqual([]);
+      expect(await t.store.listDispatches()).toEqual([]);
+      await t.store.commitJob([dispatchWrite('d1', 1, 'claimed', 'CLAIM', { fence: { milestoneId: 'm', fencingToken: 2 } })]);
+      expect(await t.store.getActor('d1')).toMatchObject({ state: 'claimed', seq: 1 });
     });
 
     it('refuses a second active dispatch of a unit with DispatchConflictError, and the job with it', async () => {
-      await store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')]);
-      await expect(store.commitJob([workerWrite('w1', 1, 'booting'), dispatchWrite('d2', 1, 'pending.ready', 'xstate.init')])).rejects.toBeInstanceOf(
+      await t.store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')]);
+      await expect(t.store.commitJob([workerWrite('w1', 1, 'booting'), dispatchWrite('d2', 1, 'pending.ready', 'xstate.init')])).rejects.toBeInstanceOf(
         DispatchConflictError,
       );
-      expect(await store.getActor('d2')).toBeUndefined();
-      expect(await store.getActor('w1')).toBeUndefined();
-      await store.commitJob([dispatchWrite('d1', 2, 'canceled', 'CANCEL', { status: 'done' }), dispatchWrite('d2', 1, 'pending.ready', 'xstate.init')]);
-      expect((await store.listDispatches('u1')).map((row) => [row.id, row.state])).toEqual([
+      expect(await t.store.getActor('d2')).toBeUndefined();
+      expect(await t.store.getActor('w1')).toBeUndefined();
+      await t.store.commitJob([dispatchWrite('d1', 2, 'canceled', 'CANCEL', { status: 'done' }), dispatchWrite('d2', 1, 'pending.ready', 'xstate.init')]);
+      expect((await t.store.listDispatches('u1')).map((row) => [row.id, row.state])).toEqual([
         ['d1', 'canceled'],
         ['d2', 'pending'],
       ]);
     });
 
     it('a dispatch created twice is a DispatchConflictError; any other actor written out of sequence a ConcurrentWriteError', async () => {
-      await store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init'), workerWrite('w1', 1, 'booting')]);
-      await expect(store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')])).rejects.toBeInstanceOf(DispatchConflictError);
-      const stale = store.commitJob([workerWrite('w1', 3, 'between_turns')]);
+      await t.store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init'), workerWrite('w1', 1, 'booting')]);
+      await expect(t.store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')])).rejects.toBeInstanceOf(DispatchConflictError);
+      const stale = t.store.commitJob([workerWrite('w1', 3, 'between_turns')]);
       await expect(stale).rejects.toBeInstanceOf(ConcurrentWriteError);
       await expect(stale).rejects.toMatchObject({ actorId: 'w1', expected: 3, found: 1, recovery: 'fenced' });
-      await expect(store.commitJob([workerWrite('w1', 1, 'booting')])).rejects.toBeInstanceOf(ConcurrentWriteError);
-      expect(await store.journal('w1')).toHaveLength(1);
+      await expect(t.store.commitJob([workerWrite('w1', 1, 'booting')])).rejects.toBeInstanceOf(ConcurrentWriteError);
+      expect(await t.store.journal('w1')).toHaveLength(1);
     });
 
     it('refuses writes of a runtime that no longer owns the actor, or that was declared dead', async () => {
-      await store.registerRuntime({ id: 'r1', host: 'h', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
-      await store.registerRuntime({ id: 'r2', host: 'h', pid: 2, procStartTime: null, now: 0, ttlMs: 10 });
-      await store.commitJob([workerWrite('w1', 1, 'booting', { owner: 'r1' })]);
-      await expect(store.commitJob([workerWrite('w1', 2, 'between_turns', { owner: 'r2' })])).rejects.toBeInstanceOf(OwnershipLostError);
-      expect(await store.takeOverRuntime({ deadId: 'r1', heartbeatAt: 0, takerId: 'r2', now: 50, reason: 'test' })).toEqual(['w1']);
-      await expect(store.commitJob([workerWrite('w2', 1, 'booting', { owner: 'r1' })])).rejects.toBeInstanceOf(OwnershipLostError);
-      await store.commitJob([workerWrite('w1', 2, 'between_turns', { owner: 'r2' })]);
-      expect(await store.getActor('w1')).toMatchObject({ owner: 'r2', seq: 2 });
+      await t.store.registerRuntime({ id: 'r1', host: 'h', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
+      await t.store.registerRuntime({ id: 'r2', host: 'h', pid: 2, procStartTime: null, now: 0, ttlMs: 10 });
+      await t.store.commitJob([workerWrite('w1', 1, 'booting', { owner: 'r1' })]);
+      await expect(t.store.commitJob([workerWrite('w1', 2, 'between_turns', { owner: 'r2' })])).rejects.toBeInstanceOf(OwnershipLostError);
+      expect(await t.store.takeOverRuntime({ deadId: 'r1', heartbeatAt: 0, takerId: 'r2', now: 50, reason: 'test' })).toEqual(['w1']);
+      await expect(t.store.commitJob([workerWrite('w2', 1, 'booting', { owner: 'r1' })])).rejects.toBeInstanceOf(OwnershipLostError);
+      await t.store.commitJob([workerWrite('w1', 2, 'between_turns', { owner: 'r2' })]);
+      expect(await t.store.getActor('w1')).toMatchObject({ owner: 'r2', seq: 2 });
     });
 
     it('commitJob of no writes resolves and writes nothing', async () => {
-      await store.commitJob([]);
-      expect(await store.journalSize()).toBe(0);
+      await t.store.commitJob([]);
+      expect(await t.store.journalSize()).toBe(0);
     });
 
     it('lists active actors (all or of a kind), owned ones, and every actor without its snapshot', async () => {
-      await store.registerRuntime({ id: 'r1', host: 'h', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
-      await store.commitJob([
+      await t.store.registerRuntime({ id: 'r1', host: 'h', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
+      await t.store.commitJob([
         dispatchWrite('d1', 1, 'pending.ready', 'xstate.init', { owner: 'r1' }),
         dispatchWrite('d2', 1, 'completed', 'xstate.init', { status: 'done', unitId: 'u2', owner: 'r1' }),
         dispatchWrite('d3', 1, 'pending.ready', 'xstate.init', { unitId: 'u3' }),
         workerWrite('w1', 1, 'booting', { owner: 'r1' }),
       ]);
-      await store.quarantineActor('d3', 'unreadable', 9);
-      expect((await store.listActiveActors()).map((actor) => actor.id)).toEqual(['d1', 'w1']);
-      expect((await store.listActiveActors('worker')).map((actor) => actor.id)).toEqual(['w1']);
-      expect((await store.listActiveActors('lease')).map((actor) => actor.id)).toEqual([]);
-      expect((await store.listOwnedActors('r1')).map((actor) => actor.id)).toEqual(['d1', 'w1']);
-      const all = await store.listActors();
+      await t.store.quarantineActor('d3', 'unreadable', 9);
+      expect((await t.store.listActiveActors()).map((actor) => actor.id)).toEqual(['d1', 'w1']);
+      expect((await t.store.listActiveActors('worker')).map((actor) => actor.id)).toEqual(['w1']);
+      expect((await t.store.listActiveActors('lease')).map((actor) => actor.id)).toEqual([]);
+      expect((await t.store.listOwnedActors('r1')).map((actor) => actor.id)).toEqual(['d1', 'w1']);
+      const all = await t.store.listActors();
       expect(all.map((actor) => [actor.id, actor.status])).toEqual([
         ['d1', 'active'],
         ['d2', 'done'],
@@ -127,63 +115,63 @@ export function describeCheckpointer(backend: ConformanceBackend): void {
         ['w1', 'active'],
       ]);
       expect(all[0]).not.toHaveProperty('snapshot');
-      expect(await store.getActor('nope')).toBeUndefined();
+      expect(await t.store.getActor('nope')).toBeUndefined();
     });
 
     it('quarantineActor keeps the row, journals why, marks its projection and frees its unit', async () => {
-      await store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')]);
-      await store.quarantineActor('d1', 'corrupt snapshot', 42);
-      expect(await store.getActor('d1')).toMatchObject({ status: 'quarantined', seq: 2 });
-      expect((await store.journal('d1')).at(-1)).toMatchObject({ seq: 2, eventType: 'statecrew.quarantine', toState: 'quarantined', at: 42 });
-      expect(await store.listQuarantined()).toEqual([{ id: 'd1', kind: 'dispatch', reason: 'corrupt snapshot' }]);
-      expect((await store.listDispatches('u1'))[0]?.state).toBe('quarantined');
-      await store.commitJob([dispatchWrite('d2', 1, 'pending.ready', 'xstate.init')]);
-      await store.quarantineActor('missing', 'nothing', 1);
-      expect(await store.listQuarantined()).toHaveLength(1);
+      await t.store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')]);
+      await t.store.quarantineActor('d1', 'corrupt snapshot', 42);
+      expect(await t.store.getActor('d1')).toMatchObject({ status: 'quarantined', seq: 2 });
+      expect((await t.store.journal('d1')).at(-1)).toMatchObject({ seq: 2, eventType: 'statecrew.quarantine', toState: 'quarantined', at: 42 });
+      expect(await t.store.listQuarantined()).toEqual([{ id: 'd1', kind: 'dispatch', reason: 'corrupt snapshot' }]);
+      expect((await t.store.listDispatches('u1'))[0]?.state).toBe('quarantined');
+      await t.store.commitJob([dispatchWrite('d2', 1, 'pending.ready', 'xstate.init')]);
+      await t.store.quarantineActor('missing', 'nothing', 1);
+      expect(await t.store.listQuarantined()).toHaveLength(1);
     });
 
     it('queryJournal filters by actor, kind, time and limit, oldest first, with snapshots on request', async () => {
-      await store.commitJob([workerWrite('w1', 1, 'booting', { at: 10 }), dispatchWrite('d1', 1, 'pending.ready', 'xstate.init', { at: 20 })]);
-      await store.commitJob([workerWrite('w1', 2, 'between_turns', { at: 30 }), dispatchWrite('d1', 2, 'canceled', 'CANCEL', { at: 40, status: 'done' })]);
+      await t.store.commitJob([workerWrite('w1', 1, 'booting', { at: 10 }), dispatchWrite('d1', 1, 'pending.ready', 'xstate.init', { at: 20 })]);
+      await t.store.commitJob([workerWrite('w1', 2, 'between_turns', { at: 30 }), dispatchWrite('d1', 2, 'canceled', 'CANCEL', { at: 40, status: 'done' })]);
       const ids = (rows: { actorId: string; seq: number }[]) => rows.map((row) => `${row.actorId}#${row.seq}`);
-      expect(ids(await collect(store.queryJournal()))).toEqual(['w1#1', 'd1#1', 'w1#2', 'd1#2']);
-      expect(ids(await collect(store.queryJournal({ actorId: 'd1' })))).toEqual(['d1#1', 'd1#2']);
-      expect(ids(await collect(store.queryJournal({ kind: 'worker' })))).toEqual(['w1#1', 'w1#2']);
-      expect(ids(await collect(store.queryJournal({ since: 25 })))).toEqual(['w1#2', 'd1#2']);
-      expect(ids(await collect(store.queryJournal({ limit: 2 })))).toEqual(['w1#2', 'd1#2']);
-      const [first] = await collect(store.queryJournal({ snapshots: true, limit: 1 }));
+      expect(ids(await collect(t.store.queryJournal()))).toEqual(['w1#1', 'd1#1', 'w1#2', 'd1#2']);
+      expect(ids(await collect(t.store.queryJournal({ actorId: 'd1' })))).toEqual(['d1#1', 'd1#2']);
+      expect(ids(await collect(t.store.queryJournal({ kind: 'worker' })))).toEqual(['w1#1', 'w1#2']);
+      expect(ids(await collect(t.store.queryJournal({ since: 25 })))).toEqual(['w1#2', 'd1#2']);
+      expect(ids(await collect(t.store.queryJournal({ limit: 2 })))).toEqual(['w1#2', 'd1#2']);
+      const [first] = await collect(t.store.queryJournal({ snapshots: true, limit: 1 }));
       expect(first?.snapshot).toContain('canceled');
-      expect((await collect(store.queryJournal({ limit: 1 })))[0]).not.toHaveProperty('snapshot');
+      expect((await collect(t.store.queryJournal({ limit: 1 })))[0]).not.toHaveProperty('snapshot');
     });
 
     it('iterates a large journal lazily, in order, with other calls on the connection between pages', async () => {
       const total = 2_345;
       for (let start = 0; start < total; start += 500) {
         const job = Array.from({ length: Math.min(500, total - start) }, (_, k) => workerWrite(`w${String(start + k).padStart(5, '0')}`, 1, 'booting', { at: 1_000 }));
-        await store.commitJob(job);
+        await t.store.commitJob(job);
       }
       let seen = 0;
       let previous = '';
-      for await (const row of store.queryJournal()) {
+      for await (const row of t.store.queryJournal()) {
         expect(row.actorId > previous).toBe(true);
         previous = row.actorId;
         seen++;
         // Another call in the middle of the iteration: the connection is free between pages.
-        if (seen % 700 === 0) expect(await store.getActor(row.actorId)).toMatchObject({ id: row.actorId });
+        if (seen % 700 === 0) expect(await t.store.getActor(row.actorId)).toMatchObject({ id: row.actorId });
       }
       expect(seen).toBe(total);
-      const early = store.queryJournal()[Symbol.asyncIterator]();
+      const early = t.store.queryJournal()[Symbol.asyncIterator]();
       expect((await early.next()).value).toMatchObject({ actorId: 'w00000' });
       await early.return?.();
     });
 
     it('lists worker, dispatch, lease and supervisor projections', async () => {
-      await store.commitJob([workerWrite('w1', 1, 'booting'), dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')]);
-      expect(await store.listWorkers()).toEqual([{ id: 'w1', state: 'booting', milestoneId: null, unitId: null, dispatchId: null, fencingToken: null, pid: null, turns: 0 }]);
-      expect(await store.listDispatches()).toHaveLength(1);
-      expect(await store.listDispatches('other')).toEqual([]);
-      expect(await store.listLeases()).toEqual([]);
-      expect(await store.listSupervisors()).toEqual([]);
+      await t.store.commitJob([workerWrite('w1', 1, 'booting'), dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')]);
+      expect(await t.store.listWorkers()).toEqual([{ id: 'w1', state: 'booting', milestoneId: null, unitId: null, dispatchId: null, fencingToken: null, pid: null, turns: 0 }]);
+      expect(await t.store.listDispatches()).toHaveLength(1);
+      expect(await t.store.listDispatches('other')).toEqual([]);
+      expect(await t.store.listLeases()).toEqual([]);
+      expect(await t.store.listSupervisors()).toEqual([]);
     });
   });
 }

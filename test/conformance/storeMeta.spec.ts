@@ -1,32 +1,20 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StoreFailedError } from '../../core/errors.js';
-import type { Store } from '../../persistence/store.js';
-import { dispatchWrite, type BackendStore, type ConformanceBackend } from './backend.js';
+import { dispatchWrite, useStore, type ConformanceBackend } from './backend.js';
 
 /** What the Store adds to its roles: the scheduler's one read, sequences, identity, change counters, integrity, close. */
 export function describeStoreMeta(backend: ConformanceBackend): void {
   describe(`Store (${backend.name})`, () => {
-    let env: BackendStore;
-    let store: Store;
-
-    beforeEach(async () => {
-      env = await backend.setup();
-      store = env.open();
-    });
-
-    afterEach(async () => {
-      await store.close();
-      await env.teardown();
-    });
+    const t = useStore(backend);
 
     it('readSchedulerView reads all rows when told of no version, then only asked units until another connection commits', async () => {
-      await store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init'), dispatchWrite('d2', 1, 'pending.ready', 'xstate.init', { unitId: 'u2' })]);
-      await store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 10, now: 0 });
-      await store.setControl('paused', 'paused', 1);
-      await store.cancelUnit('u2', 'operator', 2);
-      await store.enqueueMessage('u1', 'hello', 3);
-      await store.enqueueCommand({ kind: 'stop', target: 'w1', now: 4 });
-      const full = await store.readSchedulerView({ knownVersion: undefined, units: [] });
+      await t.store.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init'), dispatchWrite('d2', 1, 'pending.ready', 'xstate.init', { unitId: 'u2' })]);
+      await t.store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'l1', ttlMs: 10, now: 0 });
+      await t.store.setControl('paused', 'paused', 1);
+      await t.store.cancelUnit('u2', 'operator', 2);
+      await t.store.enqueueMessage('u1', 'hello', 3);
+      await t.store.enqueueCommand({ kind: 'stop', target: 'w1', now: 4 });
+      const full = await t.store.readSchedulerView({ knownVersion: undefined, units: [] });
       expect(full.full).toBe(true);
       expect(full.dispatches.map((row) => row.id)).toEqual(['d1', 'd2']);
       expect(full.ledger).toMatchObject([{ milestoneId: 'm', holderId: 'w1', fencingToken: 1 }]);
@@ -36,42 +24,42 @@ export function describeStoreMeta(backend: ConformanceBackend): void {
       expect(full.commands).toMatchObject([{ kind: 'stop', target: 'w1' }]);
       expect(full.leases).toEqual([]);
 
-      const partial = await store.readSchedulerView({ knownVersion: full.version, units: ['u2'] });
+      const partial = await t.store.readSchedulerView({ knownVersion: full.version, units: ['u2'] });
       expect(partial.full).toBe(false);
       expect(partial.dispatches.map((row) => row.id)).toEqual(['d2']);
 
-      const other = env.open();
+      const other = t.env.open();
       try {
         await other.commitJob([dispatchWrite('d3', 1, 'pending.ready', 'xstate.init', { unitId: 'u3' })]);
       } finally {
         await other.close();
       }
-      const after = await store.readSchedulerView({ knownVersion: full.version, units: [] });
+      const after = await t.store.readSchedulerView({ knownVersion: full.version, units: [] });
       expect(after.full).toBe(true);
       expect(after.version).not.toBe(full.version);
       expect(after.dispatches.map((row) => row.id)).toEqual(['d1', 'd2', 'd3']);
     });
 
     it('reserveSequence hands out consecutive blocks that never overlap, across connections', async () => {
-      const other = env.open();
+      const other = t.env.open();
       try {
-        expect(await store.reserveSequence('worker', 3)).toBe(1);
+        expect(await t.store.reserveSequence('worker', 3)).toBe(1);
         expect(await other.reserveSequence('worker', 2)).toBe(4);
-        expect(await store.reserveSequence('worker', 1)).toBe(6);
-        expect(await store.reserveSequence('lease', 1)).toBe(1);
-        const blocks = await Promise.all(Array.from({ length: 10 }, (_, k) => (k % 2 === 0 ? store : other).reserveSequence('x', 5)));
+        expect(await t.store.reserveSequence('worker', 1)).toBe(6);
+        expect(await t.store.reserveSequence('lease', 1)).toBe(1);
+        const blocks = await Promise.all(Array.from({ length: 10 }, (_, k) => (k % 2 === 0 ? t.store : other).reserveSequence('x', 5)));
         expect(new Set(blocks).size).toBe(10);
         expect(blocks.every((first) => (first - 1) % 5 === 0)).toBe(true);
-        await expect(store.reserveSequence('x', 0)).rejects.toThrow(/at least 1/);
+        await expect(t.store.reserveSequence('x', 0)).rejects.toThrow(/at least 1/);
       } finally {
         await other.close();
       }
     });
 
     it('storeId is fixed for the store and the same on every connection', async () => {
-      const id = await store.storeId();
+      const id = await t.store.storeId();
       expect(id).toMatch(/^[0-9a-f]{32}$/);
-      const other = env.open();
+      const other = t.env.open();
       try {
         expect(await other.storeId()).toBe(id);
       } finally {
@@ -80,30 +68,30 @@ export function describeStoreMeta(backend: ConformanceBackend): void {
     });
 
     it('moves the change counter on every commit, the external one on other connections’ commits only', async () => {
-      const other = env.open();
+      const other = t.env.open();
       try {
-        const before = await store.changeCounter();
-        const externalBefore = await store.externalChangeCounter();
-        expect(await store.changeCounter()).toBe(before);
+        const before = await t.store.changeCounter();
+        const externalBefore = await t.store.externalChangeCounter();
+        expect(await t.store.changeCounter()).toBe(before);
         await other.commitJob([dispatchWrite('d1', 1, 'pending.ready', 'xstate.init')]);
-        const afterOther = await store.changeCounter();
-        const externalAfterOther = await store.externalChangeCounter();
+        const afterOther = await t.store.changeCounter();
+        const externalAfterOther = await t.store.externalChangeCounter();
         expect(afterOther).toBeGreaterThan(before);
         expect(externalAfterOther).not.toBe(externalBefore);
-        await store.commitJob([dispatchWrite('d2', 1, 'pending.ready', 'xstate.init', { unitId: 'u2' })]);
-        expect(await store.changeCounter()).toBeGreaterThan(afterOther);
-        expect(await store.externalChangeCounter(), 'own commits leave the external counter alone').toBe(externalAfterOther);
+        await t.store.commitJob([dispatchWrite('d2', 1, 'pending.ready', 'xstate.init', { unitId: 'u2' })]);
+        expect(await t.store.changeCounter()).toBeGreaterThan(afterOther);
+        expect(await t.store.externalChangeCounter(), 'own commits leave the external counter alone').toBe(externalAfterOther);
       } finally {
         await other.close();
       }
     });
 
     it('checkIntegrity finds nothing wrong with a sound store', async () => {
-      expect(await store.checkIntegrity()).toEqual([]);
+      expect(await t.store.checkIntegrity()).toEqual([]);
     });
 
     it('close is idempotent, and a call after it fails with StoreFailedError', async () => {
-      const other = env.open();
+      const other = t.env.open();
       await other.close();
       await other.close();
       await expect(other.getActor('x')).rejects.toBeInstanceOf(StoreFailedError);

@@ -257,12 +257,12 @@ const paths = getSimplePaths(protocol).filter((p) => p.state.status === 'done');
 
 describe('the worker–lease–dispatch protocol (model-based, xstate/graph)', () => {
   it('has a path to every final outcome: released, refused (stale claim) and abandoned (stalled turn)', () => {
-    expect(paths.map((p) => String(p.state.value)).sort()).toEqual(['abandoned', 'refused', 'released']);
+    expect(paths.map((p) => JSON.stringify(p.state.value)).sort()).toEqual(['"abandoned"', '"refused"', '"released"']);
   });
 
   for (const modelPath of paths) {
     const events = modelPath.steps.slice(1).map((step) => step.event.type);
-    const states = modelPath.steps.slice(1).map((step) => String(step.state.value));
+    const states = modelPath.steps.slice(1).map((step) => (typeof step.state.value === 'string' ? step.state.value : JSON.stringify(step.state.value)));
     const name = events.join(' → ');
 
     it(`keeps the joint state and its invariants at every step: ${name}`, async () => {
