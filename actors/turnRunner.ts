@@ -2,7 +2,7 @@
  * The turn runner: runs ONE turn of a unit as a child process, enforces the turn's
  * wall-clock and stall limits, and resolves only once every process of the turn's group is
  * verified gone (invariant 4: kill, verify, then record). It holds no durable state: the
- * worker statechart records the {@link TurnStart} evidence and the {@link TurnOutcome}.
+ * worker statechart records the {@link TurnStarted} evidence and the {@link TurnOutcome}.
  *
  * The turn's command does not depend on the runtime process that started it. The runner
  * spawns the turn shim (`actors/turnShim.ts`) as the leader of a new process group; the shim
@@ -16,6 +16,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { TurnAssignment, TurnResult, TurnResultKind, TurnStarted } from '../machines/turn.js';
 import type { Clock } from '../core/clock.js';
 import { formatDuration } from '../core/duration.js';
 import { ensureError } from '../core/errors.js';
@@ -26,105 +27,49 @@ import { combine, finishTurn, STOPPED, watchTurn, type TurnWatch } from './turnS
 
 export { STDERR_LINE_LIMIT_BYTES } from './turnStatus.js';
 
-/** One turn to run: which dispatch it belongs to, what to execute, and its limits (ms). */
-export interface TurnRequest {
-  readonly dispatchId: string;
-  readonly unitId: string;
-  readonly milestoneId: string;
-  readonly workerId: string;
-  /** 1-based attempt number of the unit. */
-  readonly attempt: number;
-  /** Fencing token of the milestone lease the turn runs under. */
-  readonly fencingToken: number;
-  /** argv; `command[0]` is the program, resolved through `PATH`, never run through a shell. */
-  readonly command: readonly string[];
-  readonly cwd: string;
-  /** Added to the runtime's own environment (then the `STATECREW_*` markers are added). */
-  readonly env: Readonly<Record<string, string>>;
-  /** Written to stdin, then stdin is closed; `null` gives the process no stdin at all (`/dev/null`). */
-  readonly input: string | null;
-  /** Wall-clock limit, from the spawn, in ms. */
-  readonly timeoutMs: number;
-  /** Longest time the log file may go without growing (no stdout/stderr output), in ms. */
-  readonly stallTimeoutMs: number;
-  /** Time between SIGTERM and SIGKILL when the group is killed, in ms. */
-  readonly killGraceMs: number;
-  /**
-   * Absolute path of the log file (appended to); parent directories are created by the
-   * runner. The status file goes beside it (`<logPath>.status.json`).
-   */
-  readonly logPath: string;
-  /**
-   * Unique across every store on this machine (`<store id>:<dispatch id>`); carried as
-   * `STATECREW_TURN_KEY` by every process of the turn, so its orphans can be found after a
-   * crash without ever matching another store's turn with the same dispatch id. When set,
-   * the runner also kills (and verifies gone) every process carrying it that left the turn's
-   * process group (`setsid`) before the turn resolves; without it, such a process is not
-   * looked for.
-   */
+/**
+ * One turn to run: the worker's {@link TurnAssignment} (which dispatch it belongs to, what to
+ * execute, its limits in ms), as the runner takes it: `turnKey` may be left out (then
+ * processes that left the turn's group are not looked for), and `stdoutPath` names a file that
+ * receives the command's stdout alone (besides the log), for protocols that parse it
+ * (stream-json). `input: null` gives the process no stdin at all (`/dev/null`); `command[0]` is
+ * resolved through `PATH`, never run through a shell; `logPath`'s folders are created.
+ */
+export interface TurnRequest extends Omit<TurnAssignment, 'turnKey' | 'protocol' | 'resumeSessionId'> {
   readonly turnKey?: string;
-  /**
-   * Absolute path of a file that receives the command's stdout alone (besides the log),
-   * for protocols that parse it (stream-json). `undefined`: none.
-   */
   readonly stdoutPath?: string;
 }
 
-/** Evidence that a turn's process exists, reported synchronously right after the spawn. JSON-safe, to be persisted. */
-export interface TurnStart {
-  /** Pid of the turn's shim, the leader of the turn's process group (the command runs under it). */
-  readonly pid: number;
-  /** Process group id; every turn is its own group, so it equals `pid`. */
-  readonly pgid: number;
-  /** Kernel start time of the shim (clock ticks since boot), so a recycled pid is not mistaken for it. */
-  readonly procStartTime: string | null;
-  /** Clock ms. */
-  readonly startedAt: number;
-  readonly logPath: string;
-  /** Absolute path of the status file the shim writes when the command ends: `<logPath>.status.json`. */
-  readonly statusFile: string;
-  /** When the turn's wall-clock limit runs out, clock ms: `startedAt + timeoutMs`. It holds across restarts. */
-  readonly deadlineAt: number;
-}
+/** Evidence that a turn's process exists, reported synchronously right after the spawn: the worker records it ({@link TurnStarted}). */
+export type { TurnStarted };
 
-/** How a turn ended. Only `kind: 'exited'` with `exitCode: 0` is a success. */
-export type TurnOutcome = {
-  /**
-   * `exited`/`signaled`: the command ended by itself (or was stopped by the runtime:
-   * `signaled` with reason `stopped by runtime`); `timeout`/`stalled`: the runner killed it;
-   * `spawn-failed`: the command was not started; `lost`: the turn's process vanished without
-   * leaving an exit status (its shim was killed from outside).
-   */
-  readonly kind: 'exited' | 'signaled' | 'timeout' | 'stalled' | 'spawn-failed' | 'lost';
-  /** Exit code of the command, from the shim's status; `null` when it was killed or never ran. */
-  readonly exitCode: number | null;
-  /**
-   * Name of the signal that ended the command, e.g. `SIGKILL`. When the runner killed the
-   * group and the shim died with the command, the last signal the runner sent.
-   */
-  readonly signal: string | null;
-  /** Clock ms, once the process group was verified gone and the log's footer written. */
-  readonly endedAt: number;
-  /** For people, e.g. `exit code 3: cannot find tsconfig`, `killed after timeout of 500ms`. */
-  readonly reason: string;
-  /** Last non-empty line of stderr, at most {@link STDERR_LINE_LIMIT_BYTES} bytes; `null` when unknown (no status). */
-  readonly lastStderrLine: string | null;
+/**
+ * How a turn ended, as the runner observed it: the fields of the worker's {@link TurnResult}
+ * (its `kind` without `stopped`, which only the worker records), plus what only the runner
+ * knows. `exited`/`signaled`: the command ended by itself (or was stopped by the runtime:
+ * `signaled` with reason `stopped by runtime`); `timeout`/`stalled`: the runner killed it;
+ * `spawn-failed`: the command was not started; `lost`: the turn's process vanished without
+ * leaving an exit status (its shim was killed from outside). `signal`: when the runner killed
+ * the group and the shim died with the command, the last signal the runner sent.
+ * `lastStderrLine` is at most {@link STDERR_LINE_LIMIT_BYTES} bytes; `endedAt` is once the
+ * process group was verified gone and the log's footer written (clock ms).
+ */
+export interface TurnOutcome extends Pick<TurnResult, 'exitCode' | 'signal' | 'endedAt' | 'reason' | 'lastStderrLine' | 'lastActivityAt'> {
+  readonly kind: Exclude<TurnResultKind, 'stopped'>;
   /**
    * Bytes of stdout plus stderr, as counted by the shim; when the shim left no status, the
    * growth of the log this runtime process observed (a lower bound).
    */
   readonly outputBytes: number;
-  /** Clock ms of the turn's last output this process saw (the stall watchdog's reference); `null` when none was watched. */
-  readonly lastActivityAt?: number | null;
   /** Pid of the turn's shim (the group leader); `null` when no process was started. */
   readonly pid: number | null;
-};
+}
 
 /** What the caller gives the runner besides the request. */
 export interface TurnHooks {
   readonly clock: Clock;
   /** Called synchronously right after a successful spawn; if it throws, the turn is killed and the run rejects with that error. */
-  readonly onStart: (start: TurnStart) => void;
+  readonly onStart: (start: TurnStarted) => void;
   /** Operator stop: aborting kills the group and resolves with kind `signaled`, reason `stopped by runtime`. */
   readonly signal?: AbortSignal;
 }
@@ -243,7 +188,7 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
     // The shim runs: whatever fails from here on stops it through the watch, never leaks it.
     fail(ensureError(error));
   }
-  const start: TurnStart = {
+  const start: TurnStarted = {
     pid,
     pgid: pid,
     procStartTime,
@@ -315,7 +260,7 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
  *   an absolute `statusFile` and a finite `deadlineAt`; the file-system error when the log cannot be opened or
  *   `/proc` cannot be read. Nothing was signalled then.
  */
-export async function adoptTurn(request: TurnRequest, started: TurnStart, hooks: AdoptHooks): Promise<TurnOutcome> {
+export async function adoptTurn(request: TurnRequest, started: TurnStarted, hooks: AdoptHooks): Promise<TurnOutcome> {
   await Promise.resolve();
   validateRequest(request);
   validateStart(started);
@@ -380,7 +325,7 @@ function validateRequest(request: TurnRequest): void {
   }
 }
 
-function validateStart(started: TurnStart): void {
+function validateStart(started: TurnStarted): void {
   for (const key of ['pid', 'pgid'] as const) {
     const value = started[key];
     if (!Number.isSafeInteger(value) || value <= 1) throw new RangeError(`started.${key} must be an integer above 1, got ${value}`);

@@ -16,7 +16,7 @@ import {
   type KillReport, type KillSignal, type ProcessesKillReport,
 } from './processes.js';
 import type { TurnLog } from './turnLog.js';
-import type { TurnOutcome, TurnRequest, TurnStart } from './turnRunner.js';
+import type { TurnOutcome, TurnRequest, TurnStarted } from './turnRunner.js';
 import { errnoOf, type TurnStatus } from './turnStatus.js';
 
 /** Why the runner stopped a turn that was still running. */
@@ -45,7 +45,7 @@ export const ESCAPEE_SCANS = 5;
 /** What {@link watchTurn} needs. Times are clock ms. */
 export interface WatchOptions {
   readonly request: TurnRequest;
-  readonly started: TurnStart;
+  readonly started: TurnStarted;
   readonly log: TurnLog;
   readonly clock: Clock;
   readonly signal?: AbortSignal | undefined;
@@ -164,7 +164,7 @@ export function watchTurn(options: WatchOptions): TurnWatch {
 /** What {@link finishTurn} needs. */
 export interface FinishOptions {
   readonly request: TurnRequest;
-  readonly started: TurnStart;
+  readonly started: TurnStarted;
   readonly log: TurnLog;
   readonly clock: Clock;
   /** Why the runner stopped the turn, `null` when it ended by itself (or was found ended). */
@@ -287,6 +287,16 @@ function describeOutcome(ending: Ending | null, status: TurnStatus | null, lastS
     return { kind: ending.kind, reason: ending.reason, exitCode: status.exitCode, signal: status.signal };
   }
   if (status === null) return { kind: 'lost', reason: LOST, exitCode: null, signal: null };
+  return outcomeFromStatus(status);
+}
+
+/**
+ * How a turn ended by itself, from its shim's status file: `spawn-failed` (with the spawn
+ * error), `signaled` (`killed by signal SIGTERM`) or `exited` (`exit code 3: <last stderr line>`).
+ * The one mapping of a status to an outcome, for the runner and for a turn that ended while no
+ * runtime watched it.
+ */
+export function outcomeFromStatus(status: TurnStatus): Pick<TurnOutcome, 'kind' | 'exitCode' | 'signal' | 'reason'> {
   if (status.spawnError !== null) return { kind: 'spawn-failed', reason: status.spawnError, exitCode: null, signal: null };
   const { exitCode, signal, lastStderrLine } = status;
   if (exitCode === null) return { kind: 'signaled', reason: `killed by signal ${signal ?? 'unknown'}`, exitCode, signal };
@@ -304,7 +314,7 @@ function groupOf(pids: readonly number[]): number {
  * False when a live process other than the recorded shim now has the shim's pid: the kernel
  * reuses a pid only once no process group has that id any more, so the group is someone else's.
  */
-function groupMayBeOurs(started: TurnStart): boolean {
+function groupMayBeOurs(started: TurnStarted): boolean {
   const leader = readProcessStat(started.pid);
   return leader === null || started.procStartTime === null || leader.startTime === started.procStartTime;
 }

@@ -9,7 +9,7 @@ import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup }
 import { createStreamJsonParser, turnVerdict } from './streamJson.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 import { turnStatusPath, type TurnStatus } from './turnStatus.js';
-import { readTurnStatus } from './turnSupervisor.js';
+import { outcomeFromStatus, readTurnStatus } from './turnSupervisor.js';
 
 /**
  * The worker statechart's effects: the turn runner (child processes under a shim),
@@ -147,17 +147,6 @@ async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, r
 
 /** The result of a turn that ended while no runtime watched it, from its shim's status file. */
 function resultFromStatus(status: TurnStatus): TurnResult {
-  if (status.spawnError !== null) {
-    return { kind: 'spawn-failed', exitCode: null, signal: null, endedAt: status.endedAt, reason: status.spawnError, lastStderrLine: null };
-  }
-  const failed = status.exitCode !== 0;
-  const how = status.exitCode === null ? `killed by signal ${status.signal ?? 'unknown'}` : `exit code ${status.exitCode}`;
-  return {
-    kind: status.exitCode === null ? 'signaled' : 'exited',
-    exitCode: status.exitCode,
-    signal: status.signal,
-    endedAt: status.endedAt,
-    reason: failed && status.lastStderrLine !== null ? `${how}: ${status.lastStderrLine}` : how,
-    lastStderrLine: status.lastStderrLine,
-  };
+  const outcome = outcomeFromStatus(status);
+  return { ...outcome, endedAt: status.endedAt, lastStderrLine: outcome.kind === 'spawn-failed' ? null : status.lastStderrLine };
 }

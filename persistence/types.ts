@@ -190,9 +190,8 @@ export interface LeaseLedgerEntry {
   readonly expiresAt: number | null;
 }
 
-export type LeaseClaimResult =
-  | { readonly granted: true; readonly fencingToken: number; readonly expiresAt: number }
-  | { readonly granted: false; readonly holderId: string | null; readonly fencingToken: number; readonly expiresAt: number | null };
+/** The ledger's answer to a claim: the lease statechart's `claimLease` output, defined once beside it. */
+export type { LeaseClaimOutput as LeaseClaimResult } from '../machines/lease.js';
 
 export type LeaseRenewResult =
   | { readonly ok: true; readonly expiresAt: number }

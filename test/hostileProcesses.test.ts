@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, listProcessGroup } from '../actors/processes.js';
-import { adoptTurn, runTurn, type TurnOutcome, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
+import { adoptTurn, runTurn, type TurnOutcome, type TurnRequest, type TurnStarted } from '../actors/turnRunner.js';
 import { systemClock } from '../core/clock.js';
 
 /** Wall-clock limit of a hostile turn, in ms. */
@@ -83,7 +83,7 @@ function hostileTurn(script: string, args: readonly string[] = [], overrides: Pa
 
 interface HostileRun {
   readonly outcome: TurnOutcome;
-  readonly start: TurnStart;
+  readonly start: TurnStarted;
   /** Clock ms when the runner's promise resolved. */
   readonly resolvedAt: number;
   /** Growth of this process's V8 heap from just before the turn to just after it resolved, in bytes. */
@@ -93,7 +93,7 @@ interface HostileRun {
 
 /** Runs `request` with the system clock; returns the outcome, the reported start, when it resolved, and the log. */
 async function runHostile(request: TurnRequest): Promise<HostileRun> {
-  const starts: TurnStart[] = [];
+  const starts: TurnStarted[] = [];
   const heapBefore = process.memoryUsage().heapUsed;
   const outcome = await runTurn(request, {
     clock: systemClock,
@@ -123,7 +123,7 @@ function expectEndedInTime({ outcome, start, resolvedAt }: HostileRun, request: 
 }
 
 /** Nothing of the turn is alive: its process group, every pid given, and every process carrying its turn key. */
-function expectAllGone(start: TurnStart, pids: readonly number[]): void {
+function expectAllGone(start: TurnStarted, pids: readonly number[]): void {
   expect(listProcessGroup(start.pgid)).toEqual([]);
   expect(isProcessAlive(start.pid, start.procStartTime)).toBe(false);
   for (const pid of pids) expect(isProcessAlive(pid, null), `process ${pid} printed by the fixture`).toBe(false);
@@ -271,16 +271,16 @@ describe('adoptTurn against hostile agents', () => {
 
 /**
  * Starts `request` with the real runner (from `dist/`) in another runtime process
- * (`fixtures/run-turn-then-die.mjs`), reads the TurnStart it reports and SIGKILLs that
+ * (`fixtures/run-turn-then-die.mjs`), reads the TurnStarted it reports and SIGKILLs that
  * process: a turn whose runtime died, as after a crash.
  */
-async function startThenKillRuntime(request: TurnRequest): Promise<TurnStart> {
+async function startThenKillRuntime(request: TurnRequest): Promise<TurnStarted> {
   const runtime = spawn(process.execPath, [fixture('run-turn-then-die.mjs'), JSON.stringify(request)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(runtime, 'exit');
   const lines = createInterface({ input: runtime.stdout });
-  let start: TurnStart | null = null;
+  let start: TurnStarted | null = null;
   for await (const line of lines) {
-    start = JSON.parse(line) as TurnStart;
+    start = JSON.parse(line) as TurnStarted;
     break;
   }
   lines.close();

@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, killProcessGroup, listProcessGroup } from '../actors/processes.js';
-import { adoptTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
+import { adoptTurn, type TurnRequest, type TurnStarted } from '../actors/turnRunner.js';
 import { systemClock } from '../core/clock.js';
 import { fixtureTurn } from './helpers/turnRequest.js';
 
@@ -47,19 +47,19 @@ function turn(script: string, args: readonly string[] = [], overrides: Partial<T
 
 /**
  * Starts `request` with the real runner in another runtime process
- * (`fixtures/run-turn-then-die.mjs`), reads the TurnStart it reports, and SIGKILLs that
+ * (`fixtures/run-turn-then-die.mjs`), reads the TurnStarted it reports, and SIGKILLs that
  * process: what is left is a turn whose runtime died, as after a crash.
  */
-async function startThenKillRuntime(request: TurnRequest): Promise<TurnStart> {
+async function startThenKillRuntime(request: TurnRequest): Promise<TurnStarted> {
   const child = spawn(process.execPath, [fixture('run-turn-then-die.mjs'), JSON.stringify(request)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const runtime = { process: child, exited: once(child, 'exit') };
   runtimes.push(runtime);
   const lines = createInterface({ input: child.stdout });
-  let start: TurnStart | null = null;
+  let start: TurnStarted | null = null;
   for await (const line of lines) {
-    start = JSON.parse(line) as TurnStart;
+    start = JSON.parse(line) as TurnStarted;
     break;
   }
   lines.close();
@@ -219,7 +219,7 @@ describe('adoptTurn', () => {
 
   it('rejects a recorded start without an absolute status file before touching anything', async () => {
     const request = turn('silent-forever.mjs');
-    const start: TurnStart = {
+    const start: TurnStarted = {
       pid: 4_194_305, pgid: 4_194_305, procStartTime: null, startedAt: 0, logPath: request.logPath, statusFile: 'status.json', deadlineAt: 1,
     };
     await expect(adoptTurn(request, start, { clock: systemClock })).rejects.toThrow(RangeError);

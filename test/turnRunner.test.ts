@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, listProcessGroup } from '../actors/processes.js';
-import { runTurn, type TurnRequest, type TurnStart } from '../actors/turnRunner.js';
+import { runTurn, type TurnRequest, type TurnStarted } from '../actors/turnRunner.js';
 import { systemClock } from '../core/clock.js';
 import { fixtureTurn } from './helpers/turnRequest.js';
 
@@ -24,7 +24,7 @@ function turn(script: string, args: readonly string[] = [], overrides: Partial<T
 
 /** Runs a turn with the system clock, recording what `onStart` reported. */
 async function run(request: TurnRequest, signal?: AbortSignal) {
-  const starts: TurnStart[] = [];
+  const starts: TurnStarted[] = [];
   const outcome = await runTurn(request, { clock: systemClock, onStart: (start) => starts.push(start), ...(signal ? { signal } : {}) });
   return { outcome, starts, log: readFileSync(request.logPath, 'utf8') };
 }
@@ -160,7 +160,7 @@ describe('runTurn', () => {
     const request = turn('ignore-sigterm.mjs', [], { killGraceMs: 200 });
     const controller = new AbortController();
     let stopWatching = (): void => undefined;
-    const starts: TurnStart[] = [];
+    const starts: TurnStarted[] = [];
     const outcome = await runTurn(request, {
       clock: systemClock,
       signal: controller.signal,
@@ -194,7 +194,7 @@ describe('runTurn', () => {
   it('resolves lost and kills what is left of the group when the shim is killed from outside', async () => {
     const request = turn('silent-forever.mjs');
     let stopWatching = (): void => undefined;
-    const starts: TurnStart[] = [];
+    const starts: TurnStarted[] = [];
     const outcome = await runTurn(request, {
       clock: systemClock,
       onStart: (start) => {
@@ -246,7 +246,7 @@ describe('runTurn', () => {
   it('kills the group and resolves signaled when the runtime aborts the turn', async () => {
     const controller = new AbortController();
     const request = turn('sleep-then-exit.mjs', ['20000']);
-    const starts: TurnStart[] = [];
+    const starts: TurnStarted[] = [];
     const outcome = await runTurn(request, {
       clock: systemClock,
       signal: controller.signal,
@@ -266,7 +266,7 @@ describe('runTurn', () => {
   });
 
   it('kills the turn and rejects with the error when onStart throws', async () => {
-    let started: TurnStart | null = null;
+    let started: TurnStarted | null = null;
     const failure = new Error('could not record the turn');
     await expect(runTurn(turn('silent-forever.mjs'), {
       clock: systemClock,
@@ -275,7 +275,7 @@ describe('runTurn', () => {
         throw failure;
       },
     })).rejects.toBe(failure);
-    const start = started as TurnStart | null;
+    const start = started as TurnStarted | null;
     expect(start).not.toBeNull();
     expect(isProcessAlive(start?.pid ?? 0, start?.procStartTime ?? null)).toBe(false);
   });
