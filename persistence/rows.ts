@@ -359,3 +359,32 @@ const seqRow = z.object({ kind: z.enum(['supervisor', 'worker', 'lease', 'dispat
 export function rowToQuarantineSource(row: unknown): { kind: ActorKind; state: string; seq: number; snapshot: string } {
   return parseRow(seqRow, 'actors', row);
 }
+
+const seqOwnerRow = z.object({ seq: int, owner_runtime: nullableText });
+
+/** `actors.seq` and `owner_runtime` of one actor (the write path's compare-and-set reads). */
+export function rowToSeqOwner(row: unknown): { seq: number; ownerRuntime: string | null } {
+  const r = parseRow(seqOwnerRow, 'actors', row);
+  return { seq: r.seq, ownerRuntime: r.owner_runtime };
+}
+
+const stateRow = z.object({ state: z.string() });
+
+/** A `state` column (runtimes). */
+export function rowToState(table: string, row: unknown): string {
+  return parseRow(stateRow, table, row).state;
+}
+
+const countRow = z.object({ n: int });
+
+/** A `count(*) AS n` row. */
+export function rowToCount(table: string, row: unknown): number {
+  return parseRow(countRow, table, row).n;
+}
+
+const integrityRow = z.object({ integrity_check: z.string() });
+
+/** One line of `PRAGMA integrity_check`. */
+export function rowToIntegrityLine(row: unknown): string {
+  return parseRow(integrityRow, 'pragma_integrity_check', row).integrity_check;
+}

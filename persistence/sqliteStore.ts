@@ -84,8 +84,8 @@ export class SqliteStore implements Store {
       const ownerRunning = (owner: string): boolean => {
         let state = running.get(owner);
         if (state === undefined) {
-          const row = s.runtimeState.get(owner) as { state?: unknown } | undefined;
-          state = row === undefined || row.state === 'running';
+          const row = s.runtimeState.get(owner);
+          state = row === undefined || rows.rowToState('runtimes', row) === 'running';
           running.set(owner, state);
         }
         return state;
@@ -193,7 +193,7 @@ export class SqliteStore implements Store {
   }
 
   journalSize(): Promise<number> {
-    return this.call('journalSize', () => rows.rowToNumericId('journal', { id: (this.statements.journalCount.get() as { n?: unknown }).n }));
+    return this.call('journalSize', () => rows.rowToCount('journal', this.statements.journalCount.get()));
   }
 
   queryJournal(query: JournalQuery = {}): AsyncIterable<JournalRecord> {
@@ -471,7 +471,7 @@ export class SqliteStore implements Store {
 
   checkIntegrity(): Promise<string[]> {
     return this.call('checkIntegrity', () => {
-      const lines = (this.db.pragma('integrity_check') as { integrity_check?: unknown }[]).map((row) => String(row.integrity_check));
+      const lines = (this.db.pragma('integrity_check') as unknown[]).map(rows.rowToIntegrityLine);
       return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
     });
   }

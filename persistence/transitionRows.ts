@@ -1,4 +1,5 @@
 import { ConcurrentWriteError, DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../core/errors.js';
+import { rowToLedger, rowToSeqOwner } from './rows.js';
 import { isUniqueViolation } from './sqliteErrors.js';
 import { writeProjection, type Statements } from './sqliteStatements.js';
 import type { TransitionWrite } from './types.js';
@@ -14,7 +15,8 @@ import type { TransitionWrite } from './types.js';
  * @internal
  */
 export function writeTransitionRows(s: Statements, write: TransitionWrite, ownerRunning: (owner: string) => boolean): void {
-  const existing = s.actorSeq.get(write.actorId) as { seq: number; owner_runtime: string | null } | undefined;
+  const found = s.actorSeq.get(write.actorId);
+  const existing = found === undefined ? undefined : rowToSeqOwner(found);
   if (write.seq === 1 && existing !== undefined) {
     // Two runtimes raced to create the same actor: a conflict of this one decision, not a sign
     // that this runtime lost its actors. A dispatch's is what the unique index would say.
@@ -22,17 +24,18 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite, owner
     throw new ConcurrentWriteError(write.actorId, write.seq, existing.seq);
   }
   if (write.owner !== undefined) {
-    if (existing !== undefined && existing.owner_runtime !== write.owner) {
-      throw new OwnershipLostError(write.actorId, write.owner, existing.owner_runtime);
+    if (existing !== undefined && existing.ownerRuntime !== write.owner) {
+      throw new OwnershipLostError(write.actorId, write.owner, existing.ownerRuntime);
     }
     // A runtime declared dead may not write at all, not even new actors.
-    if (!ownerRunning(write.owner)) throw new OwnershipLostError(write.actorId, write.owner, existing?.owner_runtime ?? null);
+    if (!ownerRunning(write.owner)) throw new OwnershipLostError(write.actorId, write.owner, existing?.ownerRuntime ?? null);
   }
   if ((existing?.seq ?? 0) !== write.seq - 1) throw new ConcurrentWriteError(write.actorId, write.seq, existing?.seq ?? null);
   if (write.fence !== undefined) {
-    const lease = s.ledgerGet.get(write.fence.milestoneId) as { fencing_token: number } | undefined;
-    if (lease === undefined || lease.fencing_token !== write.fence.fencingToken) {
-      throw new StaleFencingTokenError(write.fence.milestoneId, write.fence.fencingToken, lease?.fencing_token ?? null);
+    const row = s.ledgerGet.get(write.fence.milestoneId);
+    const lease = row === undefined ? undefined : rowToLedger(row);
+    if (lease === undefined || lease.fencingToken !== write.fence.fencingToken) {
+      throw new StaleFencingTokenError(write.fence.milestoneId, write.fence.fencingToken, lease?.fencingToken ?? null);
     }
   }
   s.actorUpsert.run({
@@ -45,7 +48,7 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite, owner
     snapshot: write.snapshot,
     seq: write.seq,
     at: write.at,
-    owner: write.owner ?? existing?.owner_runtime ?? null,
+    owner: write.owner ?? existing?.ownerRuntime ?? null,
   });
   s.journalInsert.run({
     actor_id: write.actorId,
