@@ -1,8 +1,10 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../actors/processes.js';
 import { openStoreAt } from '../../persistence/openStore.js';
+import type { WorkerProjection } from '../../persistence/types.js';
 import { parsePlan } from '../../src/plan/load.js';
 import type { Plan } from '../../src/plan/types.js';
 import { createRuntime, type RunResult } from '../../src/runtime.js';
@@ -12,9 +14,10 @@ import { fixture, tempDir } from '../helpers/tempStore.js';
 
 /**
  * The fault-injection matrix of the store boundary: for each Store method, a real run (child
- * processes, a SQLite file) in which that method fails once (`transient`) or for good
- * (`fatal`), from the moment the first turn started — or from the start for methods a run
- * calls only while starting. Expected: no uncaught exception or unhandled rejection; a
+ * processes, a SQLite file; a dead runtime's unreadable actor to take over and quarantine; an
+ * operator's `stop --worker` once the first turn runs) in which that method fails once
+ * (`transient`) or for good (`fatal`), from the moment the first turn started — or from the
+ * start for methods a run calls only while starting. Expected: no uncaught exception or unhandled rejection; a
  * transient fault is waited out (`runtime.store-waiting`) and the run completes; a fatal one
  * stops the run with exit code 4 (`runtime.store-failed`, then `run.finished`, every turn
  * killed), and a second run on the same store completes every unit with invariants 1–3 (and
@@ -57,8 +60,44 @@ interface Run {
   readonly startError: Error | undefined;
 }
 
+/**
+ * What the first run of each case finds in the store besides its plan, so that the methods of
+ * takeover, quarantine and operator commands are called too: a dead runtime (a pid that does
+ * not exist on this host) owning an unreadable worker row, which the run takes over and
+ * quarantines.
+ */
+async function seed(file: string): Promise<void> {
+  const store = openStoreAt(file);
+  try {
+    await store.registerRuntime({ id: 'runtime-dead', host: os.hostname(), pid: 2 ** 22 + 7, procStartTime: '1', now: 0, ttlMs: 1 });
+    const row: WorkerProjection = { id: 'worker-old', state: 'between_turns', milestoneId: null, unitId: null, dispatchId: null, fencingToken: null, pid: null, turns: 0 };
+    await store.commitJob([
+      {
+        actorId: 'worker-old',
+        kind: 'worker',
+        machineId: 'statecrew.worker',
+        machineVersion: 1,
+        state: 'between_turns',
+        status: 'active',
+        snapshot: '{not json',
+        eventType: 'xstate.init',
+        fromState: null,
+        at: 0,
+        seq: 1,
+        owner: 'runtime-dead',
+        projection: { kind: 'worker', row },
+      },
+    ]);
+  } finally {
+    await store.close();
+  }
+}
+
 async function run(file: string, dir: string, injector: FaultInjector, armAtStart: boolean): Promise<Run> {
   const inner = openStoreAt(file);
+  // The operator, in another process: once the first turn runs, `statecrew stop --worker` for its worker.
+  const operator = openStoreAt(file);
+  let stopAsked = false;
   const runtime = createRuntime({ store: injector.wrap(inner), logsDir: path.join(dir, 'logs'), ...RUNTIME_OPTIONS });
   const events: string[] = [];
   const pids: number[] = [];
@@ -68,6 +107,9 @@ async function run(file: string, dir: string, injector: FaultInjector, armAtStar
   runtime.events.on('unit.started', (e) => {
     pids.push(e.pid);
     injector.arm();
+    if (stopAsked) return;
+    stopAsked = true;
+    void operator.enqueueCommand({ kind: 'stop', target: e.workerId, now: Date.now() });
   });
   if (armAtStart) injector.arm();
   let startError: Error | undefined;
@@ -76,6 +118,7 @@ async function run(file: string, dir: string, injector: FaultInjector, armAtStar
   });
   const result = await runtime.finished;
   await inner.close();
+  await operator.close();
   return { result, events, pids, injector, startError };
 }
 
@@ -85,6 +128,7 @@ type Phase = 'running' | 'start' | 'not called';
 async function probe(): Promise<Map<StoreMethod, Phase>> {
   const { dir, cleanup } = tempDir('statecrew-faults-probe-');
   try {
+    await seed(path.join(dir, 's.db'));
     const clean = await run(path.join(dir, 's.db'), dir, new FaultInjector(null, 'transient'), false);
     expect(clean.result.exitCode, 'the probe run completes').toBe(0);
     const phases = new Map<StoreMethod, Phase>();
@@ -125,13 +169,14 @@ export function describeFaultMatrix(name: string, methods: readonly StoreMethod[
           const { dir, cleanup } = tempDir('statecrew-faults-');
           const file = path.join(dir, 's.db');
           try {
+            await seed(file);
             const faulty = await run(file, dir, new FaultInjector(method, mode), phase === 'start');
             expect(unhandled, 'no uncaught exception or unhandled rejection').toEqual([]);
             for (const pid of faulty.pids) expect(isProcessAlive(pid, null), `turn ${pid} left running`).toBe(false);
             if (phase === 'not called') {
               expect(faulty.injector.faults, `${method} is not called by a run`).toBe(0);
               expect(faulty.result.exitCode).toBe(0);
-              outcomes.set(`${method} ${mode}`, 'not called by a run (CLI and host calls get the typed error); the run completes, exit 0');
+              outcomes.set(`${method} ${mode}`, 'not called by a run (only by the CLI, the inspector or a host); the run completes, exit 0');
               return;
             }
             expect(faulty.injector.faults, `the fault of ${method} was injected (${phase})`).toBeGreaterThan(0);
