@@ -360,12 +360,28 @@ export function rowToQuarantineSource(row: unknown): { kind: ActorKind; state: s
   return parseRow(seqRow, 'actors', row);
 }
 
-const seqOwnerRow = z.object({ seq: int, owner_runtime: nullableText });
-
-/** `actors.seq` and `owner_runtime` of one actor (the write path's compare-and-set reads). */
+/**
+ * `actors.seq` and `owner_runtime` of one actor: the write path reads it for every transition,
+ * so it is checked by hand (a zod parse per write cost more than the write's own checks).
+ * @throws StoreCorruptError when the row does not have that shape.
+ */
 export function rowToSeqOwner(row: unknown): { seq: number; ownerRuntime: string | null } {
-  const r = parseRow(seqOwnerRow, 'actors', row);
-  return { seq: r.seq, ownerRuntime: r.owner_runtime };
+  const r = row as { seq?: unknown; owner_runtime?: unknown } | null;
+  if (typeof r !== 'object' || r === null || !Number.isInteger(r.seq) || (r.owner_runtime !== null && typeof r.owner_runtime !== 'string')) {
+    throw new StoreCorruptError(`corrupt row in actors: expected { seq: integer, owner_runtime: string | null }, got ${JSON.stringify(row)}`);
+  }
+  return { seq: r.seq as number, ownerRuntime: r.owner_runtime };
+}
+
+/**
+ * The fencing token of a ledger row, for the write path's fence check (every fenced write),
+ * checked by hand like {@link rowToSeqOwner}.
+ * @throws StoreCorruptError when the row does not have that shape.
+ */
+export function rowToFencingToken(row: unknown): number {
+  const token = (row as { fencing_token?: unknown } | null)?.fencing_token;
+  if (!Number.isInteger(token)) throw new StoreCorruptError(`corrupt row in lease_ledger: expected an integer fencing_token, got ${JSON.stringify(row)}`);
+  return token as number;
 }
 
 const stateRow = z.object({ state: z.string() });

@@ -1,5 +1,5 @@
 import { ConcurrentWriteError, DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../core/errors.js';
-import { rowToLedger, rowToSeqOwner } from './rows.js';
+import { rowToFencingToken, rowToSeqOwner } from './rows.js';
 import { isUniqueViolation } from './sqliteErrors.js';
 import { writeProjection, type Statements } from './sqliteStatements.js';
 import type { TransitionWrite } from './types.js';
@@ -33,10 +33,8 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite, owner
   if ((existing?.seq ?? 0) !== write.seq - 1) throw new ConcurrentWriteError(write.actorId, write.seq, existing?.seq ?? null);
   if (write.fence !== undefined) {
     const row = s.ledgerGet.get(write.fence.milestoneId);
-    const lease = row === undefined ? undefined : rowToLedger(row);
-    if (lease === undefined || lease.fencingToken !== write.fence.fencingToken) {
-      throw new StaleFencingTokenError(write.fence.milestoneId, write.fence.fencingToken, lease?.fencingToken ?? null);
-    }
+    const token = row === undefined ? null : rowToFencingToken(row);
+    if (token !== write.fence.fencingToken) throw new StaleFencingTokenError(write.fence.milestoneId, write.fence.fencingToken, token);
   }
   s.actorUpsert.run({
     id: write.actorId,
