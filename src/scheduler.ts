@@ -116,6 +116,7 @@ export class Scheduler {
     const progress = this.progress();
     const paused = view.controls.has('paused');
     this.cancelUnrunnableDispatches(progress);
+    this.yieldPendingDispatches();
     this.applyCancellations(progress);
     for (const worker of this.liveWorkers()) this.driveWorker(worker, progress, paused);
     this.keepPoolSize(progress);
@@ -364,6 +365,31 @@ export class Scheduler {
       if (inPlan && milestone !== undefined && !isTerminalMilestone(milestone.state)) continue;
       const reason = inPlan ? `milestone ${milestoneId} is ${milestone?.state ?? 'gone'}` : 'unit removed from the plan';
       this.deps.host.send(dispatch.id, { type: 'CANCEL', reason, at: this.deps.clock.now() });
+    }
+  }
+
+  /**
+   * Cancels pending dispatches of this runtime whose milestone is now held, per the ledger, by
+   * a worker this runtime does not drive (its own worker's lease expired, and a worker of
+   * another runtime took the milestone). Only the holder may claim, and it cannot claim an
+   * actor it does not host: left pending, the dispatch would block the unit for as long as
+   * this runtime lives (crash fuzzing found two runtimes waiting on each other so). Canceled,
+   * it uses no attempt, and the holder creates the unit's next dispatch.
+   */
+  private yieldPendingDispatches(): void {
+    const { host, clock } = this.deps;
+    const now = clock.now();
+    for (const dispatch of handlesOf(host, 'dispatch')) {
+      if (dispatch.ended || topState(dispatch.state) !== 'pending') continue;
+      const ledger = this.ledger.get(dispatch.context.milestoneId);
+      if (ledger === undefined || ledger.holderId === null || ledger.expiresAt === null || ledger.expiresAt <= now) continue;
+      const holder = handleOf(host.get(ledger.holderId), 'worker');
+      if (holder !== undefined && !holder.ended) continue;
+      host.send(dispatch.id, {
+        type: 'CANCEL',
+        reason: `milestone ${dispatch.context.milestoneId} is held by ${ledger.holderId} (fencing token ${ledger.fencingToken}) of another runtime`,
+        at: now,
+      });
     }
   }
 

@@ -94,7 +94,13 @@ export interface StoreFacts {
 
 /** Checks 1–3 over the whole journal and the dispatch projection. */
 export async function checkJournal(store: Store, final: boolean, violations: string[]): Promise<StoreFacts> {
-  const history: History = { leaseRows: await readRows(store, 'lease'), dispatchRows: await readRows(store, 'dispatch'), projection: await store.listDispatches() };
+  // The journal is read in pages while runtimes keep committing: read the dispatches first,
+  // then the leases, so every claim read has the lease grant it was made under (committed
+  // before it) in what is read after it.
+  const dispatchRows = await readRows(store, 'dispatch');
+  const projection = await store.listDispatches();
+  const leaseRows = await readRows(store, 'lease');
+  const history: History = { leaseRows, dispatchRows, projection };
   return { ...checkHistory(history, final, violations), journalRows: await store.journalSize() };
 }
 
