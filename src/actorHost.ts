@@ -175,11 +175,6 @@ export class ActorHost {
     return this.sealedAt;
   }
 
-  /** True when no transition waits for its commit. */
-  idle(): boolean {
-    return this.open === undefined && this.queue.length === 0 && this.inFlight === undefined;
-  }
-
   /**
    * Closes the open job now instead of at the end of the microtask, and starts its commit:
    * for a fact that must be durable before anything else happens, such as the pid of a
