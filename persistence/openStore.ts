@@ -17,7 +17,7 @@ export interface OpenStoreOptions {
  * Everything outside `persistence/` opens stores through here and knows only {@link Store}.
  * @throws StoreNotFoundError when `readonly` or `mustExist` is set and there is no store there.
  * @throws StoreCorruptError / StoreVersionError when it cannot be used.
- * @throws StoreUnavailableError when another process held its lock past `busy_timeout` while it was migrated.
+ * @throws StoreUnavailableError when another process held its lock past `busyTimeoutMs` while it was migrated (SQLite's own busy handler waits there: the store is not open yet).
  */
 export function openStoreAt(location: string, options: OpenStoreOptions = {}): Store {
   return SqliteStore.fromPath(location, options);

@@ -4,7 +4,7 @@ import { StatecrewError, StoreFailedError, StoreUnavailableError } from '../core
 /**
  * Maps anything a better-sqlite3 call threw to the store's typed errors, by SQLite's error code
  * (never by a message's text): typed refusals pass through; `SQLITE_BUSY` / `SQLITE_LOCKED`
- * (the lock was still held after `busy_timeout`) become {@link StoreUnavailableError}, to be
+ * (the lock was still held after the store's `busyTimeoutMs`) become {@link StoreUnavailableError}, to be
  * retried; everything else — `SQLITE_FULL`, `SQLITE_IOERR_*`, `SQLITE_CORRUPT`, a closed
  * connection — becomes {@link StoreFailedError}, which stops the runtime.
  * @internal

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import { StoreCorruptError, StoreNotFoundError, StoreVersionError } from '../core/errors.js';
 import { migrate } from './migrations.js';
 import { classifySqliteError } from './sqliteErrors.js';
+import { LockWait } from './lockWait.js';
 import { journalQuerySql, pageJournal, rowToJournalRecord } from './journalQuery.js';
 import { QUARANTINE_PROJECTION, prepareStatements, type Statements } from './sqliteStatements.js';
 import { writeTransitionRows } from './transitionRows.js';
@@ -64,6 +65,7 @@ export class SqliteStore implements Store {
   /** Journal queries prepared on first use, by SQL text (one per combination of filters). */
   private readonly journalQueries = new Map<string, Database.Statement>();
   private readonly jobTransaction: Database.Transaction<(writes: readonly TransitionWrite[]) => void>;
+  private readonly lockWait: LockWait;
 
   constructor(db: Database.Database, options: SqliteStoreOptions = {}) {
     this.db = db;
@@ -76,6 +78,9 @@ export class SqliteStore implements Store {
     }
     db.pragma('foreign_keys = ON');
     migrate(db);
+    // From here on a lock held by another process is waited for asynchronously (LockWait).
+    db.pragma('busy_timeout = 0');
+    this.lockWait = new LockWait(options.busyTimeoutMs ?? 5_000);
     this.statements = prepareStatements(db);
     const s = this.statements;
     const running = new Map<string, boolean>();
@@ -123,13 +128,9 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Runs a synchronous better-sqlite3 call; anything it throws becomes a typed error. */
+  /** Runs a synchronous better-sqlite3 call in call order, waiting for the lock asynchronously; anything it throws becomes a typed error. */
   private call<T>(operation: string, body: () => T): Promise<T> {
-    try {
-      return Promise.resolve(body());
-    } catch (error) {
-      return Promise.reject(classifySqliteError(operation, error));
-    }
+    return this.lockWait.run(operation, body);
   }
 
   commitJob(writes: readonly TransitionWrite[]): Promise<void> {

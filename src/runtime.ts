@@ -72,7 +72,7 @@ export interface RuntimeOptions {
   readonly groupCommit?: boolean;
   /**
    * How long a store call keeps retrying transient faults (SQLite: the write lock held by
-   * another process past `busy_timeout`) before the runtime stops with exit code 4, in ms.
+   * another process past the store's `busyTimeoutMs`, 5 s) before the runtime stops with exit code 4, in ms.
    * While it waits, `runtime.store-waiting` is emitted before each retry. @default 60_000
    */
   readonly storeRetryMs?: number;

@@ -8,7 +8,8 @@ export interface StorePolicyOptions {
   /**
    * How long one call keeps retrying transient faults (`StoreUnavailableError`: a lock held by
    * another process, a dropped connection) before they count as fatal, in ms. Each SQLite
-   * attempt itself waits up to the store's `busy_timeout` (5 s by default) first.
+   * attempt itself first waits up to the store's `busyTimeoutMs` (5 s by default) for the
+   * lock, asynchronously (persistence/lockWait.ts).
    * @default 60_000
    */
   readonly retryForMs?: number;

@@ -135,6 +135,35 @@ describe('SqliteStore', () => {
     }
   });
 
+  it('waits for another process\'s lock without blocking the event loop, and keeps its calls in call order', async () => {
+    const { dir, cleanup } = tempDir();
+    const file = path.join(dir, 's.db');
+    await SqliteStore.fromPath(file).close();
+    const holder = spawn(process.execPath, [fixture('hold-write-lock.mjs'), file, '400'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await once(holder.stdout, 'data');
+    const store = SqliteStore.fromPath(file, { busyTimeoutMs: 5_000 });
+    try {
+      const settled: string[] = [];
+      const first = store.reserveSequence('x', 1).then((value) => settled.push(`first ${value}`));
+      // Queued behind the waiting write, though a read would not need the lock: a caller's
+      // read after its write sees the write.
+      const read = store.listActors().then((actors) => settled.push(`read ${actors.length}`));
+      const second = store.reserveSequence('x', 1).then((value) => settled.push(`second ${value}`));
+      // While the lock is held, timers and I/O of this process go on: count event-loop turns.
+      let turns = 0;
+      const ticking = setInterval(() => turns++, 10);
+      const [released] = await Promise.all([once(holder.stdout, 'data'), first, read, second]);
+      clearInterval(ticking);
+      expect(String(released)).toMatch(/released/);
+      expect(settled).toEqual(['first 1', 'read 0', 'second 2']);
+      expect(turns).toBeGreaterThan(5);
+    } finally {
+      await store.close();
+      await once(holder, 'exit');
+      cleanup();
+    }
+  });
+
   it('lets several processes create and migrate a new store at the same time', async () => {
     const { dir, cleanup } = tempDir();
     const file = path.join(dir, 'fresh.db');

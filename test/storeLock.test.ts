@@ -73,7 +73,7 @@ describe('a store locked by another process', () => {
     const { holder, exited } = await holdLock(HOLD_MS);
     const result = await run.done;
     expect(result.code, result.stdout + result.stderr).toBe(4);
-    // Each attempt waits SQLite's busy_timeout (5 s) for the lock: one is already past --store-wait.
+    // Each attempt waits the store's busyTimeoutMs (5 s) for the lock: one is already past --store-wait.
     expect(result.stdout).toMatch(/the store failed \(.*still unavailable after \d+ ms.*database is locked by another process/);
     expect(result.stderr).toMatch(/statecrew: store failure: .*database is locked.*fix the cause and run the same command again/);
     expect(result.stdout + result.stderr).not.toMatch(STACK_TRACE);
