@@ -62,7 +62,7 @@ export class LockWait {
       }
     }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ operation, body, since: performance.now(), attempts: this.queue.length === 0 ? 1 : 0, resolve: resolve, reject });
+      this.queue.push({ operation, body, since: performance.now(), attempts: this.queue.length === 0 ? 1 : 0, resolve, reject });
       if (this.queue.length === 1) this.schedule(this.queue[0]!);
     });
   }
