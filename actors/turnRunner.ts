@@ -20,10 +20,11 @@ import type { TurnAssignment, TurnResult, TurnResultKind, TurnStarted } from '..
 import type { Clock } from '../core/clock.js';
 import { formatDuration } from '../core/duration.js';
 import { ensureError } from '../core/errors.js';
+import { isLocalHost, localHostIdentity } from './hostIdentity.js';
 import { isProcessAlive, processStartTime } from './processes.js';
 import { openTurnLog } from './turnLog.js';
 import { errnoOf, turnStatusPath } from './turnStatus.js';
-import { combine, finishTurn, STOPPED, watchTurn, type TurnWatch } from './turnSupervisor.js';
+import { combine, finishTurn, outcomeFromStatus, readTurnStatus, STOPPED, watchTurn, type TurnWatch } from './turnSupervisor.js';
 
 export { STDERR_LINE_LIMIT_BYTES } from './turnStatus.js';
 
@@ -192,6 +193,7 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
     pid,
     pgid: pid,
     procStartTime,
+    hostId: localHostIdentity().id,
     startedAt,
     logPath: request.logPath,
     statusFile,
@@ -265,6 +267,7 @@ export async function adoptTurn(request: TurnRequest, started: TurnStarted, hook
   validateRequest(request);
   validateStart(started);
   const { clock } = hooks;
+  if (!isLocalHost(started.hostId)) return foreignTurnOutcome(started, clock);
   let watch: TurnWatch | null = null;
   const early: Error[] = [];
   const log = openTurnLog(request.logPath, (error) => {
@@ -303,6 +306,23 @@ export async function adoptTurn(request: TurnRequest, started: TurnStarted, hook
     observedBytes: watch.observedBytes(),
     lastActivityAt: watch.lastActivityAt(),
   });
+}
+
+/**
+ * A turn whose start was recorded under another host identity (another machine, boot or PID
+ * namespace): its pid and process group name nothing here, or someone else's processes, so
+ * nothing is probed or signalled. When its status file is readable here (a file system shared
+ * with that namespace), the turn had ended and the outcome comes from it; otherwise the turn is
+ * `lost`. Such a turn is only ever adopted after its runtime was declared dead by heartbeat;
+ * in a PID namespace the runtime is init, and its turns died with it. The log is not touched:
+ * its path may not exist on this host.
+ */
+function foreignTurnOutcome(started: TurnStarted, clock: Clock): TurnOutcome {
+  const status = readTurnStatus(started.statusFile);
+  const common = { endedAt: clock.now(), lastStderrLine: status?.lastStderrLine ?? null, outputBytes: status?.outputBytes ?? 0, pid: started.pid };
+  if (status !== null) return { ...outcomeFromStatus(status), ...common };
+  const reason = `the turn ran under host ${started.hostId ?? '?'}, whose processes cannot be seen or signalled from here, and left no exit status here`;
+  return { kind: 'lost', exitCode: null, signal: null, reason, ...common };
 }
 
 function markerEnv(request: TurnRequest): Record<string, string> {

@@ -4,6 +4,7 @@ import type { TurnAssignment, TurnResult, TurnStarted } from '../machines/turn.j
 import type { StopTurnInput, StopTurnOutput, WorkerEvent } from '../machines/worker.js';
 import { ensureError } from '../core/errors.js';
 import { afterCommit } from './afterCommit.js';
+import { isLocalHost } from './hostIdentity.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
 import { createStreamJsonParser, turnVerdict } from './streamJson.js';
@@ -69,7 +70,9 @@ export function createWorkerEffects(effects: EffectContext) {
     }),
     stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(async ({ input, signal }) => {
       await afterCommit(signal, effects.committed);
-      if (input.started !== null && listProcessGroup(input.started.pgid).length > 0) {
+      // A turn started under another host identity cannot be signalled from here (its runtime
+      // was declared dead by heartbeat; in a PID namespace, its turns died with it).
+      if (input.started !== null && isLocalHost(input.started.hostId) && listProcessGroup(input.started.pgid).length > 0) {
         await killProcessGroup(input.started.pgid, { graceMs: input.killGraceMs, clock: effects.clock });
       }
       return { endedAt: effects.clock.now() };

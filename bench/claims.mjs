@@ -23,7 +23,7 @@ const UNITS_PER_MILESTONE = 20;
 async function claimer({ file, index, processes, milestones, mode }) {
   const store = SqliteStore.fromPath(file);
   const runtimeId = `runtime-${await store.reserveSequence('runtime', 1)}`;
-  await store.registerRuntime({ id: runtimeId, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
+  await store.registerRuntime({ id: runtimeId, host: 'bench', hostId: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
   const workerId = `worker-of-${runtimeId}`;
   // As createRuntime builds it: jobs committed together, effects awaiting the commit.
   const groupCommit = true;

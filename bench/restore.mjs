@@ -71,7 +71,7 @@ async function populate(file, total) {
   const startTurns = new Set();
   const errors = [];
   const host = new ActorHost(store, systemClock, populateDefinitions(store, startTurns), hooksInto(errors));
-  await store.registerRuntime({ id: OWNER, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
+  await store.registerRuntime({ id: OWNER, host: 'bench', hostId: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
   host.owner = OWNER;
   const groups = Math.floor((total - SUPERVISORS) / 4);
   const supervisors = total - groups * 4;

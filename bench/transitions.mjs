@@ -40,7 +40,7 @@ export async function createBenchHost(store, hostOptions = { groupCommit: true }
   const host = new ActorHost(store, systemClock, definitions, hooks, hostOptions);
   if (store instanceof SqliteStore) {
     const runtimeId = `runtime-${await store.reserveSequence('runtime', 1)}`;
-    await store.registerRuntime({ id: runtimeId, host: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
+    await store.registerRuntime({ id: runtimeId, host: 'bench', hostId: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
     host.owner = runtimeId;
   }
   return { host, errors };

@@ -23,7 +23,9 @@ export type ErrorCode =
   | 'RUNTIME_STOPPED'
   | 'OWNERSHIP_LOST'
   | 'USAGE'
-  | 'MODEL_PATH_FAILED';
+  | 'MODEL_PATH_FAILED'
+  | 'HOST_IDENTITY'
+  | 'STORE_CONNECT';
 
 /**
  * What the caller of a failed call must do, as Restate's `RetryableError` / `TerminalError`
@@ -116,6 +118,24 @@ export class StoreCorruptError extends StatecrewError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STORE_CORRUPT', message, options);
     this.name = 'StoreCorruptError';
+  }
+}
+
+/**
+ * Thrown when a networked store cannot be opened because of how it is addressed or set up: the
+ * server is unreachable or refuses the connection, the password or user is wrong, the database
+ * does not exist, the role lacks a permission statecrew needs. The message names host, port,
+ * database and what was wrong, never the password. Nothing was written. Fix: correct the URL or
+ * the server, then run again; the CLI exits with code 2.
+ */
+export class StoreConnectionError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fix';
+  }
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_CONNECT', message, options);
+    this.name = 'StoreConnectionError';
   }
 }
 
@@ -218,6 +238,25 @@ export class KillNotVerifiedError extends StatecrewError {
     this.name = 'KillNotVerifiedError';
     this.pgid = pgid;
     this.survivors = survivors;
+  }
+}
+
+/**
+ * Thrown when this process cannot establish its host identity (`actors/hostIdentity.ts`):
+ * its `/proc` belongs to another PID namespace (a PID namespace entered without mounting a
+ * `/proc` of its own), so the pids it would record and probe name other processes, which
+ * statecrew must never signal. Fix: mount a `/proc` for the namespace (`unshare --pid --fork
+ * --mount-proc`, or a container runtime's default). A runtime refuses to start; nothing was
+ * written.
+ */
+export class HostIdentityError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fix';
+  }
+
+  constructor(message: string) {
+    super('HOST_IDENTITY', message);
+    this.name = 'HostIdentityError';
   }
 }
 

@@ -36,6 +36,12 @@ export interface TurnStarted {
   readonly pgid: number;
   /** Kernel start time of the process (Linux: clock ticks since boot), so a recycled pid is not mistaken for it. */
   readonly procStartTime: string | null;
+  /**
+   * Host identity (machine, boot, PID namespace) the pid belongs to: the pid is probed and
+   * signalled only by a runtime of the same identity. Absent in snapshots recorded before
+   * statecrew recorded it (then taken as local).
+   */
+  readonly hostId?: string;
   /** ms since epoch. */
   readonly startedAt: number;
   readonly logPath: string;

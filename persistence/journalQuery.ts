@@ -46,16 +46,17 @@ export function journalQuerySql(query: JournalQuery, pageSize?: number): { sql: 
 /**
  * Reads the rows a page at a time as the caller iterates (keyset pagination on the sort key),
  * so the connection is free between pages for the caller's other calls. `read` runs one page's
- * statement synchronously; it is called again only when the previous page was used up.
+ * statement (synchronously for SQLite, one round trip for a network store); it is called again
+ * only when the previous page was used up.
  */
 export async function* pageJournal(
-  read: (params: Record<string, string | number>) => unknown[],
+  read: (params: Record<string, string | number>) => unknown[] | Promise<unknown[]>,
   params: Record<string, string | number>,
   pageSize: number,
 ): AsyncGenerator<JournalRecord> {
   let after: Record<string, string | number> = { afterAt: Number.MIN_SAFE_INTEGER, afterActor: '', afterSeq: 0 };
   for (;;) {
-    const rows = read({ ...params, ...after });
+    const rows = await read({ ...params, ...after });
     for (const row of rows) yield rowToJournalRecord(row);
     const last = rows.at(-1);
     if (rows.length < pageSize || last === undefined) return;

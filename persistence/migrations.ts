@@ -217,6 +217,12 @@ export const MIGRATIONS: readonly string[] = [
     SELECT 'lease', COALESCE(MAX(value), 0) FROM sequences WHERE name LIKE 'lease:%'
     ON CONFLICT (name) DO NOTHING;
   `,
+  // 10: the host identity (machine, boot, PID namespace) that a runtime's and a turn's pids
+  // belong to: pids are evidence only under the same identity (actors/hostIdentity.ts).
+  `
+  ALTER TABLE runtimes ADD COLUMN host_id TEXT;
+  ALTER TABLE dispatches ADD COLUMN host_id TEXT;
+  `,
 ];
 
 /**

@@ -81,6 +81,7 @@ const dispatchRow = z.object({
   pid: nullableInt,
   pgid: nullableInt,
   proc_start_time: nullableText,
+  host_id: nullableText.optional(),
   log_path: nullableText,
   outcome: nullableText,
   exit_code: nullableInt,
@@ -201,6 +202,7 @@ export function rowToDispatch(row: unknown): DispatchProjection {
     pid: r.pid,
     pgid: r.pgid,
     procStartTime: r.proc_start_time,
+    hostId: r.host_id ?? null,
     logPath: r.log_path,
     outcome: r.outcome,
     exitCode: r.exit_code,
@@ -235,6 +237,7 @@ export function rowToLedger(row: unknown): LeaseLedgerEntry {
 const runtimeRow = z.object({
   id: z.string(),
   host: z.string(),
+  host_id: nullableText.optional(),
   pid: int,
   proc_start_time: nullableText,
   started_at: int,
@@ -250,6 +253,7 @@ export function rowToRuntime(row: unknown): RuntimeRecord {
   return {
     id: r.id,
     host: r.host,
+    hostId: r.host_id ?? null,
     pid: r.pid,
     procStartTime: r.proc_start_time,
     startedAt: r.started_at,

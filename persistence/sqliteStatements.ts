@@ -22,8 +22,8 @@ const SQL = {
   actorSeq: 'SELECT seq, owner_runtime FROM actors WHERE id = ?',
   actorsOwned: "SELECT * FROM actors WHERE status = 'active' AND owner_runtime = ? ORDER BY created_at, id",
   actorsTransfer: "UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND owner_runtime = ? RETURNING id",
-  runtimeInsert: `INSERT INTO runtimes (id, host, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, state)
-       VALUES (@id, @host, @pid, @procStartTime, @now, @now, @ttlMs, 'running')`,
+  runtimeInsert: `INSERT INTO runtimes (id, host, host_id, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, state)
+       VALUES (@id, @host, @hostId, @pid, @procStartTime, @now, @now, @ttlMs, 'running')`,
   runtimeBeat: "UPDATE runtimes SET heartbeat_at = ? WHERE id = ? AND state = 'running'",
   runtimeStop: "UPDATE runtimes SET state = 'stopped', ended_at = ?, end_reason = ? WHERE id = ? AND state = 'running'",
   runtimeDeclareDead: `UPDATE runtimes SET state = 'dead', ended_at = ?, end_reason = ?
@@ -58,12 +58,12 @@ const SQL = {
        VALUES (@id, @milestoneId, @workerId, @fencingToken, @state, @expiresAt, @at)
        ON CONFLICT (id) DO UPDATE SET fencing_token = @fencingToken, state = @state, expires_at = @expiresAt, updated_at = @at`,
   dispatchUpsert: `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
-         ended_at, pid, pgid, proc_start_time, log_path, outcome, exit_code, signal, last_stderr_line, reason, message_id, session_id, resume_mismatch, cost_usd, input_tokens, output_tokens, created_at, updated_at)
+         ended_at, pid, pgid, proc_start_time, host_id, log_path, outcome, exit_code, signal, last_stderr_line, reason, message_id, session_id, resume_mismatch, cost_usd, input_tokens, output_tokens, created_at, updated_at)
        VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
-         @endedAt, @pid, @pgid, @procStartTime, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @messageId, @sessionId, @resumeMismatch, @costUsd, @inputTokens, @outputTokens, @at, @at)
+         @endedAt, @pid, @pgid, @procStartTime, @hostId, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @messageId, @sessionId, @resumeMismatch, @costUsd, @inputTokens, @outputTokens, @at, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
          not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
-         proc_start_time = @procStartTime, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine, message_id = @messageId,
+         proc_start_time = @procStartTime, host_id = @hostId, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine, message_id = @messageId,
          session_id = @sessionId, resume_mismatch = @resumeMismatch, cost_usd = @costUsd, input_tokens = @inputTokens, output_tokens = @outputTokens,
          reason = @reason, updated_at = @at`,
   supervisorUpsert: `INSERT INTO supervisors (id, state, runtime_id, pid, started_at, updated_at)

@@ -24,6 +24,7 @@ import type {
   MessageRecord,
   PlanRecord,
   RuntimeRecord,
+  RuntimeRegistration,
   SupervisorProjection,
   TransitionWrite,
   TurnEventRecord,
@@ -305,7 +306,7 @@ export class SqliteStore implements Store {
     return this.call('listLeaseLedger', () => this.statements.ledgerAll.all().map(rows.rowToLedger));
   }
 
-  registerRuntime(runtime: { id: string; host: string; pid: number; procStartTime: string | null; now: number; ttlMs: number }): Promise<void> {
+  registerRuntime(runtime: RuntimeRegistration): Promise<void> {
     return this.call('registerRuntime', () => void this.statements.runtimeInsert.run(runtime));
   }
 
@@ -475,6 +476,11 @@ export class SqliteStore implements Store {
       const lines = (this.db.pragma('integrity_check') as unknown[]).map(rows.rowToIntegrityLine);
       return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
     });
+  }
+
+  /** Opened and migrated by the constructor: resolves at once. */
+  ready(): Promise<void> {
+    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -49,6 +49,14 @@ export interface Store extends ActorCheckpointer, LeaseLedger, RuntimeRegistry, 
    * problems found, `[]` when there are none.
    */
   checkIntegrity(): Promise<string[]>;
+  /**
+   * Resolves once the store can be used: a networked store has connected and migrated its
+   * schema (SQLite: at once, the file was opened and migrated by its constructor). Every other
+   * method waits for this first; call it to learn early.
+   * @throws StoreConnectionError (fix: the server is unreachable, the password, database or a permission is wrong),
+   *   StoreVersionError, StoreNotFoundError — nothing was written.
+   */
+  ready(): Promise<void>;
   /** Closes the connection; later calls fail with `StoreFailedError`. Idempotent. */
   close(): Promise<void>;
   /** Where the store is, for messages and for the default logs folder (a file path or a URL without its password). */

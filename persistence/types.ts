@@ -84,6 +84,8 @@ export interface DispatchProjection {
   readonly pid: number | null;
   readonly pgid: number | null;
   readonly procStartTime: string | null;
+  /** Host identity the turn's pid belongs to (see {@link RuntimeRecord.hostId}); `null` when recorded before it was. */
+  readonly hostId: string | null;
   readonly logPath: string | null;
   /** How the turn ended (`exited`, `timeout`, `stalled`, `lost`, …), `null` before it ended or when no turn ran. */
   readonly outcome: string | null;
@@ -163,11 +165,29 @@ export interface TransitionWrite {
   readonly owner?: string;
 }
 
+/** What a runtime records of itself when it starts (see {@link RuntimeRecord}). */
+export interface RuntimeRegistration {
+  readonly id: string;
+  readonly host: string;
+  readonly hostId: string;
+  readonly pid: number;
+  readonly procStartTime: string | null;
+  /** First heartbeat, ms since epoch. */
+  readonly now: number;
+  readonly ttlMs: number;
+}
+
 /** A runtime process registered in the store. */
 export interface RuntimeRecord {
   readonly id: string;
-  /** `os.hostname()` of the machine it runs on. */
+  /** `os.hostname()` of the machine it runs on, for people (containers share hostnames). */
   readonly host: string;
+  /**
+   * Host identity (`actors/hostIdentity.ts`: machine, boot and PID namespace) its pid belongs
+   * to; `null` for runtimes registered before statecrew recorded it. Its pid is evidence only
+   * to a runtime with the same identity.
+   */
+  readonly hostId: string | null;
   readonly pid: number;
   /** Kernel start time of the process (Linux: clock ticks since boot); `null` when unknown. */
   readonly procStartTime: string | null;

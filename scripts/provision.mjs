@@ -1,19 +1,41 @@
 // Provisions what the test suite needs beyond npm packages, before `npm test` runs it
-// (npm runs this as `pretest`): Chromium for the inspector's browser test, from Debian's
-// packages. No test tool ever downloads a browser of its own. A dependency that cannot be
-// provisioned fails here, loudly, with what to do; no test is skipped for it.
+// (npm runs this as `pretest`), from Debian's packages: Chromium for the inspector's browser
+// test, and PostgreSQL's server binaries for the PostgreSQL store's tests (each test run starts
+// throwaway servers of its own, scripts/pgServer.mjs). No test tool ever downloads a browser
+// of its own. A dependency that cannot be provisioned fails here, loudly, with what to do; no
+// test is skipped for it.
 //
-// Chromium: $STATECREW_CHROMIUM, else /usr/bin/chromium. When missing and this is a root shell
-// on Debian (apt-get present), it is installed with apt-get; otherwise this exits 1 saying how
-// to install it.
+// Chromium: $STATECREW_CHROMIUM, else /usr/bin/chromium. PostgreSQL: $STATECREW_PG_BIN, else
+// the newest /usr/lib/postgresql/*/bin. When missing and this is a root shell on Debian
+// (apt-get present), they are installed with apt-get; otherwise this exits 1 saying how to
+// install them.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { pgBinDir } from './pgServer.mjs';
 
 const chromium = process.env.STATECREW_CHROMIUM ?? '/usr/bin/chromium';
 
 function fail(message) {
   process.stderr.write(`provision: ${message}\n`);
   process.exit(1);
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
+let aptUpdated = false;
+
+/** Installs Debian `packages` with apt-get (root only); exits 1 with `manual` when that cannot be done. */
+function aptInstall(packages, why, manual) {
+  if (!isRoot || !hasApt) fail(manual);
+  process.stdout.write(`provision: installing Debian’s ${packages.join(', ')} (${why})…\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  try {
+    if (!aptUpdated) execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    aptUpdated = true;
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { stdio: 'inherit', env });
+  } catch (error) {
+    fail(`apt-get could not install ${packages.join(', ')} (${error.message}); install it by hand and run npm test again`);
+  }
 }
 
 function versionOf(binary) {
@@ -23,24 +45,31 @@ function versionOf(binary) {
 
 if (!fs.existsSync(chromium)) {
   if (process.env.STATECREW_CHROMIUM !== undefined) fail(`STATECREW_CHROMIUM is set to ${chromium}, which does not exist`);
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (!isRoot || !hasApt) {
-    fail(
-      `the inspector's browser test needs Chromium at ${chromium}, and it is missing. ` +
-        `Install Debian's package (\`sudo apt-get install chromium\`) or point STATECREW_CHROMIUM at a Chromium binary, then run npm test again.`,
-    );
-  }
-  process.stdout.write('provision: installing Debian’s chromium (the inspector’s browser test drives it)…\n');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  try {
-    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'chromium'], { stdio: 'inherit', env });
-  } catch (error) {
-    fail(`apt-get could not install chromium (${error.message}); install it by hand and run npm test again`);
-  }
+  aptInstall(
+    ['chromium'],
+    'the inspector’s browser test drives it',
+    `the inspector's browser test needs Chromium at ${chromium}, and it is missing. ` +
+      `Install Debian's package (\`sudo apt-get install chromium\`) or point STATECREW_CHROMIUM at a Chromium binary, then run npm test again.`,
+  );
   if (!fs.existsSync(chromium)) fail(`apt-get installed chromium, but ${chromium} is still missing`);
 }
 const version = versionOf(chromium);
 if (version === null) fail(`${chromium} is there but does not run (\`${chromium} --version\` failed)`);
 process.stdout.write(`provision: ${version} at ${chromium}\n`);
+
+let pgBin;
+try {
+  pgBin = pgBinDir();
+} catch (error) {
+  if (process.env.STATECREW_PG_BIN !== undefined) fail(error.message);
+  aptInstall(
+    ['postgresql'],
+    'the PostgreSQL store’s tests start throwaway servers',
+    `the PostgreSQL store's tests need PostgreSQL's server binaries, and they are missing. ` +
+      `Install Debian's package (\`sudo apt-get install postgresql\`) or point STATECREW_PG_BIN at a folder with initdb and postgres, then run npm test again.`,
+  );
+  pgBin = pgBinDir();
+}
+const pgVersion = versionOf(`${pgBin}/postgres`);
+if (pgVersion === null) fail(`${pgBin}/postgres is there but does not run (\`postgres --version\` failed)`);
+process.stdout.write(`provision: ${pgVersion} at ${pgBin}\n`);

@@ -1,4 +1,4 @@
-import os from 'node:os';
+import { localHostIdentity, type HostIdentity } from '../actors/hostIdentity.js';
 import { findProcessesByEnvPrefix, killProcesses } from '../actors/processes.js';
 import type { Store } from '../persistence/store.js';
 import type { Clock } from '../core/clock.js';
@@ -33,7 +33,7 @@ const ACTIVE_DISPATCH = new Set(['pending', 'claimed', 'running']);
  * `STATECREW_TURN_KEY` belongs to this store but whose dispatch no live runtime drives.
  * Reads only.
  */
-export async function diagnose(store: Store, clock: Clock, host = os.hostname()): Promise<DoctorReport> {
+export async function diagnose(store: Store, clock: Clock, host: HostIdentity = localHostIdentity()): Promise<DoctorReport> {
   const now = clock.now();
   const findings: DoctorFinding[] = [];
   const problems = await store.checkIntegrity();

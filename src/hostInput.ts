@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { z } from 'zod';
-import { openStoreAt, storeFromDatabase } from '../persistence/openStore.js';
+import pg from 'pg';
+import { openStoreAt, storeFromDatabase, storeFromPool } from '../persistence/openStore.js';
 import type { Store } from '../persistence/store.js';
 import type { Plan } from './plan/types.js';
 import type { RuntimeOptions } from './runtime.js';
@@ -18,9 +19,10 @@ export const externalEvent = z.looseObject({
     .refine((type) => !type.startsWith('xstate.'), { error: 'xstate.* events are XState internals and cannot be sent' }),
 });
 
-export function openStore(store: string | Store | Database.Database, durability: RuntimeOptions['durability']): Store {
+export function openStore(store: string | Store | Database.Database | pg.Pool, durability: RuntimeOptions['durability']): Store {
   if (typeof store === 'string') return openStoreAt(store, durability === undefined ? {} : { durability });
   if (store instanceof Database) return storeFromDatabase(store, durability === undefined ? {} : { durability });
+  if (store instanceof pg.Pool) return storeFromPool(store);
   return store;
 }
 

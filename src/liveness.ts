@@ -1,3 +1,4 @@
+import type { HostIdentity } from '../actors/hostIdentity.js';
 import { readProcessStat } from '../actors/processes.js';
 import type { RuntimeRecord } from '../persistence/types.js';
 
@@ -20,21 +21,25 @@ export type DeadVerdict = string | null;
  * Decides whether a registered runtime is dead, so its actors may be taken over.
  * Never trusts a pid alone: the process must match the recorded kernel start time.
  *
- * - On this host: dead when its process is gone (no such pid, a zombie, or a different
+ * - Under this host identity (same machine, boot and PID namespace, `actors/hostIdentity.ts`;
+ *   for a runtime registered before identities were recorded, the same hostname): dead when its process is gone (no such pid, a zombie, or a different
  *   process with a recycled pid) — at once, whatever its heartbeat says, since it can never
  *   beat again; also dead when its process is stopped (SIGSTOP, state `T`) and its heartbeat
  *   lapsed (`heartbeatAt + ttlMs <= now`): a stopped runtime makes no progress, and if it
  *   is resumed its writes are refused (fencing on the owner).
- * - On another host (the store on a shared file system): dead when its heartbeat lapsed by
- *   more than two TTLs; its process cannot be inspected from here.
+ * - Under another identity (another machine, another boot, or another PID namespace on this
+ *   machine, as two containers sharing a volume): dead when its heartbeat lapsed by more than
+ *   two TTLs. Its pid means nothing here — it may name no process, or an unrelated one — so
+ *   it is never read.
  * - A running process with a fresh or a late heartbeat is alive.
  * - In this very process: dead when it is no longer marked live here.
  */
-export function deadVerdict(runtime: RuntimeRecord, now: number, host: string): DeadVerdict {
+export function deadVerdict(runtime: RuntimeRecord, now: number, host: HostIdentity): DeadVerdict {
   if (runtime.state !== 'running') return null;
   const lapsed = runtime.heartbeatAt + runtime.ttlMs <= now;
-  if (runtime.host !== host) {
-    return runtime.heartbeatAt + 2 * runtime.ttlMs <= now ? `heartbeat of ${runtime.id} on ${runtime.host} lapsed` : null;
+  const local = runtime.hostId === null ? runtime.host === host.name : runtime.hostId === host.id;
+  if (!local) {
+    return runtime.heartbeatAt + 2 * runtime.ttlMs <= now ? `heartbeat of ${runtime.id} on ${runtime.host} (${runtime.hostId ?? 'identity not recorded'}) lapsed` : null;
   }
   const stat = readProcessStat(runtime.pid);
   if (runtime.pid === process.pid && (runtime.procStartTime === null || stat?.startTime === runtime.procStartTime)) {

@@ -1,4 +1,5 @@
 import type { Emitter } from 'mitt';
+import { redactUrl } from '../persistence/openStore.js';
 import type { Store } from '../persistence/store.js';
 import type { RuntimeEvents } from './events.js';
 import { planFingerprint } from './plan/load.js';
@@ -10,7 +11,9 @@ import type { Plan } from './plan/types.js';
  * `plan.changed` with the unit ids added, removed and changed (units are matched by id; a
  * completed unit stays completed whatever changed).
  */
-export async function recordPlan(store: Store, plan: Plan, now: number, events: Emitter<RuntimeEvents>): Promise<void> {
+export async function recordPlan(store: Store, given: Plan, now: number, events: Emitter<RuntimeEvents>): Promise<void> {
+  // A PostgreSQL URL's password is never recorded (nor anything derived from it).
+  const plan: Plan = { ...given, store: redactUrl(given.store) };
   const previous = await store.loadPlan();
   const fingerprint = planFingerprint(plan);
   if (previous !== undefined && previous.fingerprint !== fingerprint) {

@@ -99,6 +99,7 @@ export function deriveRows(kind: ActorKind, actorId: string, snapshot: MachineSn
             pid: c.started?.pid ?? null,
             pgid: c.started?.pgid ?? null,
             procStartTime: c.started?.procStartTime ?? null,
+            hostId: c.started?.hostId ?? null,
             logPath: c.started?.logPath ?? null,
             outcome: c.result?.kind ?? null,
             exitCode: c.result?.exitCode ?? null,

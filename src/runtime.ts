@@ -3,6 +3,7 @@ import type { Emitter } from 'mitt';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Durability } from '../persistence/sqliteStore.js';
 import type { Store } from '../persistence/store.js';
+import type pg from 'pg';
 import type { ActorKind, ActorStatus, ActorSummary } from '../persistence/types.js';
 import type { SnapshotMigration } from './actorHost.js';
 import type { Clock } from '../core/clock.js';
@@ -16,14 +17,15 @@ import { RuntimeImpl } from './runtimeImpl.js';
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
   /**
-   * The store: a path of a SQLite file (created with its folder when missing), an open
-   * better-sqlite3 `Database` (wrapped in a `SqliteStore` and migrated), or any
-   * {@link Store}. The runtime does not close it when the run ends (only `detach()`, the
+   * The store: a path of a SQLite file (created with its folder when missing), a
+   * `postgres://` URL (its schema created and migrated; the password never shown), an open
+   * better-sqlite3 `Database` (wrapped in a `SqliteStore` and migrated), a `pg.Pool` of the
+   * host's (wrapped in a `PostgresStore`, schema `statecrew`), or any {@link Store}. The runtime does not close it when the run ends (only `detach()`, the
    * simulated crash, does): results stay readable through `runtime.store`; close it with
    * `runtime.store.close()`.
    * @default '.statecrew/statecrew.db'
    */
-  readonly store?: string | Store | Database.Database;
+  readonly store?: string | Store | Database.Database | pg.Pool;
   /** SQLite `synchronous`: `normal` (a commit survives a crash of the process) or `full` (also a power cut). Not with a {@link Store}. @default 'normal' */
   readonly durability?: Durability;
   /** Source of time for every deadline. @default systemClock */

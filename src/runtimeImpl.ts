@@ -1,8 +1,7 @@
-import os from 'node:os';
-import path from 'node:path';
 import { z } from 'zod';
 import type { Emitter } from 'mitt';
 import type { SupervisorEvent } from '../machines/supervisor.js';
+import { localHostIdentity, isLocalHost, type HostIdentity } from '../actors/hostIdentity.js';
 import { killProcessGroup, processStartTime } from '../actors/processes.js';
 import type { SchedulerView, Store } from '../persistence/store.js';
 import type { ActorKind, ActorSummary } from '../persistence/types.js';
@@ -21,6 +20,7 @@ import type { ActorView, Runtime, RunResult, RuntimeOptions } from './runtime.js
 import { listActorSummaries, readActorView } from './actorViews.js';
 import { attachLogger } from './logger.js';
 import { emptyPlan, externalEvent, openStore } from './hostInput.js';
+import { defaultLogsDir, resolveStoreLocation } from '../persistence/openStore.js';
 import { extendPlan, type PlanAddition } from './plan/extend.js';
 import type { Plan } from './plan/types.js';
 import type { Progress } from './progress.js';
@@ -56,7 +56,8 @@ export class RuntimeImpl implements Runtime {
   private readonly leaseTtlMs: number;
   private readonly heartbeatTtlMs: number;
   private readonly pollMs: number;
-  private readonly hostName = os.hostname();
+  /** Where this runtime's pids mean something; set by `begin` (which fails the start when it cannot be known). */
+  private hostIdentity: HostIdentity | undefined;
   private readonly host: ActorHost;
   private readonly ids: SequenceBlocks;
   private readonly passes: PassLoop;
@@ -86,7 +87,7 @@ export class RuntimeImpl implements Runtime {
     });
     this.guarded = guardStore(this.store, policy);
     this.ids = new SequenceBlocks(this.guarded);
-    this.logsDir = options.logsDir ?? path.join(path.dirname(path.resolve(this.store.location)), 'logs');
+    this.logsDir = options.logsDir ?? defaultLogsDir(resolveStoreLocation(this.store.location, process.cwd()), process.cwd());
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
     this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
     this.pollMs = options.pollMs ?? 500;
@@ -176,12 +177,16 @@ export class RuntimeImpl implements Runtime {
   private async begin(given?: Plan): Promise<void> {
     await Promise.resolve();
     const store = this.guarded;
+    // A networked store connects and migrates first: its faults go through the store policy like any call's.
+    await store.ready();
     const base = given ?? (await readStoredPlan(store)) ?? emptyPlan(store.location);
     const plan = this.options.workers === undefined ? base : { ...base, workers: this.options.workers };
     const now = this.clock.now();
+    const identity = localHostIdentity();
+    this.hostIdentity = identity;
     const procStartTime = processStartTime(process.pid);
     this.id = `runtime-${await store.reserveSequence('runtime', 1)}`;
-    await store.registerRuntime({ id: this.id, host: this.hostName, pid: process.pid, procStartTime, now, ttlMs: this.heartbeatTtlMs });
+    await store.registerRuntime({ id: this.id, host: identity.name, hostId: identity.id, pid: process.pid, procStartTime, now, ttlMs: this.heartbeatTtlMs });
     markLiveInThisProcess(this.id, true);
     this.host.owner = this.id;
     this.supervisor = this.host.create('supervisor', `supervisor-${this.id}`, { runtimeId: this.id, pid: process.pid, procStartTime, startedAt: now });
@@ -190,7 +195,7 @@ export class RuntimeImpl implements Runtime {
     await recordPlan(store, plan, this.clock.now(), this.events);
     const storeId = await store.storeId();
     this.toSupervisor({ type: 'STORE_READY' });
-    await takeOverDeadRuntimes(store, this.id, this.hostName, this.clock.now(), this.events);
+    await takeOverDeadRuntimes(store, this.id, identity, this.clock.now(), this.events);
     const byKind = await this.restorer.restore(await store.listOwnedActors(this.id));
     this.commands = new OperatorCommands({
       store,
@@ -470,11 +475,16 @@ export class RuntimeImpl implements Runtime {
     return handleOf(this.supervisor, 'supervisor')?.context.drainReason ?? 'stopped';
   }
 
-  /** Process groups of the turns this runtime's workers run now. */
+  /**
+   * Process groups of the turns this runtime's workers run now. A turn recorded under another
+   * host identity (a worker taken over from a runtime in another PID namespace) is not among
+   * them: its process group id names nothing here, or someone else's group.
+   */
   private runningTurns(): { pgid: number; graceMs: number }[] {
-    return handlesOf(this.host, 'worker').flatMap((worker) =>
-      worker.context.started === null ? [] : [{ pgid: worker.context.started.pgid, graceMs: worker.context.turn?.killGraceMs ?? 5_000 }],
-    );
+    return handlesOf(this.host, 'worker').flatMap((worker) => {
+      const { started } = worker.context;
+      return started === null || !isLocalHost(started.hostId) ? [] : [{ pgid: started.pgid, graceMs: worker.context.turn?.killGraceMs ?? 5_000 }];
+    });
   }
 
   /** One scheduler pass: wait for the last job's commit, read the store once, decide, stage one job. */
@@ -513,10 +523,11 @@ export class RuntimeImpl implements Runtime {
     if (!this.active()) return;
     this.pollTimer = this.clock.setTimeout(() => {
       if (!this.active()) return;
-      if (this.phase() === 'running') {
+      const identity = this.hostIdentity;
+      if (this.phase() === 'running' && identity !== undefined) {
         this.background(
           'takeover',
-          takeOverDeadRuntimes(this.guarded, this.id, this.hostName, this.clock.now(), this.events).then((moved) => this.restorer.restore(moved)),
+          takeOverDeadRuntimes(this.guarded, this.id, identity, this.clock.now(), this.events).then((moved) => this.restorer.restore(moved)),
         );
       }
       this.passes.request();

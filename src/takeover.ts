@@ -1,4 +1,5 @@
 import type { Emitter } from 'mitt';
+import type { HostIdentity } from '../actors/hostIdentity.js';
 import type { Store } from '../persistence/store.js';
 import type { ActorRecord } from '../persistence/types.js';
 import type { RuntimeEvents } from './events.js';
@@ -14,7 +15,7 @@ import { deadVerdict } from './liveness.js';
 export async function takeOverDeadRuntimes(
   store: Store,
   takerId: string,
-  host: string,
+  host: HostIdentity,
   now: number,
   events: Emitter<RuntimeEvents>,
 ): Promise<ActorRecord[]> {

@@ -21,6 +21,7 @@ export async function recordedTurnStart(store: Store, turn: TurnAssignment): Pro
       pid: dispatch.pid,
       pgid: dispatch.pgid,
       procStartTime: dispatch.procStartTime,
+      ...(dispatch.hostId === null ? {} : { hostId: dispatch.hostId }),
       startedAt: dispatch.startedAt,
       logPath: dispatch.logPath,
       statusFile: turnStatusPath(dispatch.logPath),

@@ -13,10 +13,14 @@ afterEach(() => {
   for (const pid of children.splice(0)) process.kill(pid, 'SIGKILL');
 });
 
+/** The identity of the namespace the recorded runtimes are judged from. */
+const HERE = { id: 'machine-a/boot-1/pid:4026531836', name: 'here' };
+
 function record(overrides: Partial<RuntimeRecord>): RuntimeRecord {
   return {
     id: 'runtime-7',
     host: 'here',
+    hostId: HERE.id,
     pid: process.pid,
     procStartTime: null,
     startedAt: NOW - 60_000,
@@ -40,7 +44,7 @@ async function childProcess(): Promise<{ pid: number; startTime: string }> {
 describe('deadVerdict', () => {
   it('leaves a running process alone even when its heartbeat is late', async () => {
     const { pid, startTime } = await childProcess();
-    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 60_000 }), NOW, 'here')).toBeNull();
+    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 60_000 }), NOW, HERE)).toBeNull();
   });
 
   it('declares a runtime dead when its process is gone', async () => {
@@ -49,30 +53,49 @@ describe('deadVerdict', () => {
     process.kill(pid, 'SIGKILL');
     await waitGone(pid);
     // Gone, or a zombie not yet reaped by its parent: either way it can never beat again.
-    expect(deadVerdict(record({ pid, procStartTime: startTime }), NOW, 'here')).toMatch(/is gone|has exited/);
+    expect(deadVerdict(record({ pid, procStartTime: startTime }), NOW, HERE)).toMatch(/is gone|has exited/);
   });
 
   it('never trusts a recycled pid: the same pid with another start time is not the runtime', async () => {
     const { pid, startTime } = await childProcess();
-    expect(deadVerdict(record({ pid, procStartTime: `${startTime}0` }), NOW, 'here')).toMatch(/belongs to another process/);
+    expect(deadVerdict(record({ pid, procStartTime: `${startTime}0` }), NOW, HERE)).toMatch(/belongs to another process/);
   });
 
   it('declares a stopped (SIGSTOP) process dead only once its heartbeat lapsed', async () => {
     const { pid, startTime } = await childProcess();
     process.kill(pid, 'SIGSTOP');
     await waitState(pid, 'T');
-    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 5_000 }), NOW, 'here')).toBeNull();
-    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 10_000 }), NOW, 'here')).toMatch(/stopped and its heartbeat lapsed/);
+    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 5_000 }), NOW, HERE)).toBeNull();
+    expect(deadVerdict(record({ pid, procStartTime: startTime, heartbeatAt: NOW - 10_000 }), NOW, HERE)).toMatch(/stopped and its heartbeat lapsed/);
     process.kill(pid, 'SIGCONT');
   });
 
   it('judges a runtime on another host by its heartbeat alone, after two TTLs', () => {
-    expect(deadVerdict(record({ host: 'elsewhere', heartbeatAt: NOW - 15_000 }), NOW, 'here')).toBeNull();
-    expect(deadVerdict(record({ host: 'elsewhere', heartbeatAt: NOW - 20_000 }), NOW, 'here')).toMatch(/heartbeat .* lapsed/);
+    expect(deadVerdict(record({ host: 'elsewhere', hostId: 'machine-b/boot-1/pid:4026531836', heartbeatAt: NOW - 15_000 }), NOW, HERE)).toBeNull();
+    expect(deadVerdict(record({ host: 'elsewhere', hostId: 'machine-b/boot-1/pid:4026531836', heartbeatAt: NOW - 20_000 }), NOW, HERE)).toMatch(/heartbeat .* lapsed/);
+  });
+
+  it('never reads the pid of a runtime in another PID namespace or boot of this machine, whatever its hostname says', async () => {
+    // Its pid names no process here, or an unrelated one: a gone pid must not make it dead,
+    // a live one must not keep it alive past its heartbeat.
+    const { pid, startTime } = await childProcess();
+    children.splice(children.indexOf(pid), 1);
+    process.kill(pid, 'SIGKILL');
+    await waitGone(pid);
+    for (const hostId of ['machine-a/boot-1/pid:4026532178', 'machine-a/boot-2/pid:4026531836']) {
+      expect(deadVerdict(record({ hostId, pid, procStartTime: startTime, heartbeatAt: NOW - 15_000 }), NOW, HERE)).toBeNull();
+      expect(deadVerdict(record({ hostId, pid: process.pid, procStartTime: null, heartbeatAt: NOW - 20_000 }), NOW, HERE)).toMatch(/heartbeat .* lapsed/);
+    }
+  });
+
+  it('judges a runtime registered before identities were recorded by its hostname, as before', async () => {
+    const { pid, startTime } = await childProcess();
+    expect(deadVerdict(record({ hostId: null, pid, procStartTime: `${startTime}0` }), NOW, HERE)).toMatch(/belongs to another process/);
+    expect(deadVerdict(record({ hostId: null, host: 'elsewhere', pid, procStartTime: `${startTime}0` }), NOW, HERE)).toBeNull();
   });
 
   it('ignores runtimes that ended', () => {
-    expect(deadVerdict(record({ state: 'stopped', pid: 999_999_999 }), NOW, 'here')).toBeNull();
+    expect(deadVerdict(record({ state: 'stopped', pid: 999_999_999 }), NOW, HERE)).toBeNull();
   });
 });
 

@@ -62,6 +62,37 @@ describe('two statecrew runs on one store', () => {
     expect(view.dispatches.every((d) => d.state === 'completed')).toBe(true);
   });
 
+  it('in PID namespaces of their own (two containers sharing a volume): neither takes the other for dead; each unit runs once; both exit 0', async () => {
+    // Each run's pids mean nothing to the other: before host identities, each took the other
+    // for dead (its pid not in its own /proc) and took its actors over, again and again.
+    const units = writePlan(300, 2);
+    const namespace = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
+    const first = startStatecrew(dir, 'A', ['run', 'plan.yaml'], 'pipe', namespace);
+    const firstOut = collectStdout(first);
+    await whenTicks(ticks, (all) => all.some((t) => t.event === 'start'));
+    const second = startStatecrew(dir, 'B', ['run', 'plan.yaml'], 'pipe', namespace);
+    const secondOut = collectStdout(second);
+    expect(await exitOf(first), firstOut()).toBe(0);
+    expect(await exitOf(second), secondOut()).toBe(0);
+
+    const all = readTicks(ticks);
+    for (const unit of units) {
+      expect(all.filter((t) => t.unit === unit && t.event === 'start'), unit).toHaveLength(1);
+      expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
+    }
+    expect(overlaps(all)).toEqual([]);
+    expect(new Set(all.map((t) => t.run))).toEqual(new Set(['A', 'B']));
+    expect(firstOut() + secondOut()).not.toMatch(/took over|SIGTERM/);
+    const view = await storeView();
+    expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);
+    const [a, b] = view.runtimes.map((r) => r.hostId);
+    expect(a).toMatch(/\/pid:\d+$/);
+    expect(b).toMatch(/\/pid:\d+$/);
+    expect(a).not.toBe(b);
+    expect(view.dispatches.map((d) => `${d.unitId} ${d.state} attempt ${d.attempt}`).sort()).toEqual(units.map((unit) => `${unit} completed attempt 1`).sort());
+    expect(new Set(view.dispatches.map((d) => d.hostId))).toEqual(new Set([a, b]));
+  });
+
   it('takes over a runtime stopped (SIGSTOP) past its heartbeat TTL; resumed, it notices, stops driving and rejoins', async () => {
     const units = writePlan(700, 1);
     const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms'];

@@ -175,6 +175,30 @@ describe('adoptTurn', () => {
     expect(listProcessGroup(start.pgid)).toEqual([]);
   });
 
+  it('never probes or signals a turn recorded under another host identity: lost while no status is readable, else the status decides', async () => {
+    // The same pid in another PID namespace (or on another machine) is some other process:
+    // here it is a live turn of this namespace that the foreign record must not touch.
+    const go = join(dir, 'go');
+    const request = turn('exit-when-file.mjs', [go, '4', 'from the other namespace']);
+    const local = await startThenKillRuntime(request);
+    await whenLogged(request.logPath, 'waiting\n');
+    const foreign: TurnStarted = { ...local, hostId: 'another-machine/another-boot/pid:4026532178' };
+    const logBefore = readFileSync(request.logPath, 'utf8');
+
+    const lost = await adoptTurn(request, foreign, { clock: systemClock });
+    expect(lost).toMatchObject({ kind: 'lost', exitCode: null, signal: null, pid: local.pid });
+    expect(lost.reason).toMatch(/ran under host another-machine\/another-boot\/pid:4026532178, whose processes cannot be seen or signalled from here/);
+    expect(isProcessAlive(local.pid, local.procStartTime), 'not signalled').toBe(true);
+    expect(listProcessGroup(local.pgid).length).toBeGreaterThanOrEqual(2);
+    expect(readFileSync(request.logPath, 'utf8'), 'its log is not touched').toBe(logBefore);
+
+    // A status file readable here (a file system shared with that namespace) says how it ended.
+    writeFileSync(go, '');
+    await whenChanged(local.statusFile, () => existsSync(local.statusFile));
+    const ended = await adoptTurn(request, foreign, { clock: systemClock });
+    expect(ended).toMatchObject({ kind: 'exited', exitCode: 4, reason: 'exit code 4: from the other namespace', lastStderrLine: 'from the other namespace' });
+  });
+
   it('resolves lost when the shim was killed while the runtime was down, and kills the command it left', async () => {
     const request = turn('silent-forever.mjs');
     const start = await startThenKillRuntime(request);

@@ -1,4 +1,4 @@
-import type { RuntimeRecord } from '../types.js';
+import type { RuntimeRecord, RuntimeRegistration } from '../types.js';
 
 /**
  * The runtime registry role: every runtime process with its heartbeat, and the
@@ -7,7 +7,7 @@ import type { RuntimeRecord } from '../types.js';
  */
 export interface RuntimeRegistry {
   /** Registers a runtime process (`state: running`, first heartbeat at `now`, `ttlMs` ms). */
-  registerRuntime(runtime: { id: string; host: string; pid: number; procStartTime: string | null; now: number; ttlMs: number }): Promise<void>;
+  registerRuntime(runtime: RuntimeRegistration): Promise<void>;
   /**
    * Records a heartbeat. Resolves `false` when the runtime is no longer `running` in the store
    * — declared dead and taken over — so it must stop driving its actors.

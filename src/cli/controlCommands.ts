@@ -1,8 +1,7 @@
-import os from 'node:os';
-import path from 'node:path';
 import type { Store } from '../../persistence/store.js';
-import { openStoreAt } from '../../persistence/openStore.js';
+import { openStoreAt, resolveStoreLocation } from '../../persistence/openStore.js';
 import { systemClock } from '../../core/clock.js';
+import { localHostIdentity } from '../../actors/hostIdentity.js';
 import { deadVerdict } from '../liveness.js';
 import { CONTROL } from '../operatorCommands.js';
 import { readStatus } from '../status.js';
@@ -20,7 +19,7 @@ export interface ControlOptions {
 type Outcome = { readonly code: number; readonly message: string };
 
 async function withStore(options: ControlOptions, io: CliIO, act: (store: Store) => Promise<Outcome>): Promise<number> {
-  const store = openStoreAt(path.resolve(io.cwd, options.store), { mustExist: true });
+  const store = openStoreAt(resolveStoreLocation(options.store, io.cwd), { mustExist: true });
   try {
     const outcome = await act(store);
     (outcome.code === EXIT.ok ? io.stdout : io.stderr).write(`${outcome.code === EXIT.ok ? '' : 'statecrew: '}${outcome.message}\n`);
@@ -33,7 +32,7 @@ async function withStore(options: ControlOptions, io: CliIO, act: (store: Store)
 async function liveRuntimes(store: Store): Promise<string[]> {
   const now = systemClock.now();
   return (await store.listRuntimes())
-    .filter((runtime) => runtime.state === 'running' && deadVerdict(runtime, now, os.hostname()) === null)
+    .filter((runtime) => runtime.state === 'running' && deadVerdict(runtime, now, localHostIdentity()) === null)
     .map((runtime) => runtime.id);
 }
 

@@ -1,6 +1,5 @@
-import path from 'node:path';
 import pc from 'picocolors';
-import { openStoreAt } from '../../persistence/openStore.js';
+import { defaultLogsDir, openStoreAt, resolveStoreLocation } from '../../persistence/openStore.js';
 import { systemClock } from '../../core/clock.js';
 import { diagnose, repair, type DoctorReport, type RepairReport } from '../doctor.js';
 import { EXIT } from './exitCodes.js';
@@ -21,11 +20,11 @@ export interface DoctorCommandOptions {
  *   problems remain, 2 when there is no store at the path.
  */
 export async function doctorCommand(options: DoctorCommandOptions, io: CliIO): Promise<number> {
-  const file = path.resolve(io.cwd, options.store);
+  const file = resolveStoreLocation(options.store, io.cwd);
   const store = openStoreAt(file, options.fix ? { mustExist: true } : { readonly: true });
   try {
     let fixed: RepairReport | undefined;
-    if (options.fix) fixed = await repair(store, systemClock, file, path.join(path.dirname(file), 'logs'));
+    if (options.fix) fixed = await repair(store, systemClock, file, defaultLogsDir(file, io.cwd));
     const report = await diagnose(store, systemClock);
     io.stdout.write(options.json ? `${JSON.stringify({ ...report, ...(fixed === undefined ? {} : { fixed }) }, null, 2)}\n` : render(report, fixed, io.stdout.isTTY));
     return report.healthy ? EXIT.ok : EXIT.failed;

@@ -1,5 +1,5 @@
-import path from 'node:path';
 import open from 'open';
+import { resolveStoreLocation } from '../../persistence/openStore.js';
 import { startInspector } from '../inspector/server.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -21,7 +21,7 @@ export interface InspectCommandOptions {
  */
 export async function inspectCommand(options: InspectCommandOptions, io: CliIO, stopSignal?: AbortSignal): Promise<number> {
   const inspector = await startInspector({
-    store: path.resolve(io.cwd, options.store),
+    store: resolveStoreLocation(options.store, io.cwd),
     ...(options.port === undefined ? {} : { port: options.port }),
     onError: (error) => io.stderr.write(`statecrew inspect: ${error.message}\n`),
   });

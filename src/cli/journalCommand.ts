@@ -1,6 +1,5 @@
-import path from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { openStoreAt } from '../../persistence/openStore.js';
+import { openStoreAt, resolveStoreLocation } from '../../persistence/openStore.js';
 import type { JournalRecord } from '../../persistence/store.js';
 import type { ActorKind } from '../../persistence/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -50,7 +49,7 @@ const LINES_PER_WRITE = 256;
  * @throws StoreCorruptError when the file is not a store, or a row or a snapshot cannot be read (the CLI exits 2).
  */
 export async function journalCommand(options: JournalCommandOptions, io: CliIO, clock: Pick<Clock, 'now'> = systemClock): Promise<number> {
-  const store = openStoreAt(path.resolve(io.cwd, options.store), { readonly: true });
+  const store = openStoreAt(resolveStoreLocation(options.store, io.cwd), { readonly: true });
   try {
     const records = store.queryJournal({
       ...(options.actor === undefined ? {} : { actorId: options.actor }),

@@ -1,11 +1,11 @@
 import { InvalidArgumentError } from 'commander';
 import { closeSync, existsSync, openSync, readSync, watch } from 'node:fs';
-import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
+import { isLocalHost } from '../../actors/hostIdentity.js';
 import { isProcessAlive } from '../../actors/processes.js';
 import { turnStatusPath } from '../../actors/turnStatus.js';
 import type { Store } from '../../persistence/store.js';
-import { openStoreAt } from '../../persistence/openStore.js';
+import { openStoreAt, resolveStoreLocation } from '../../persistence/openStore.js';
 import type { DispatchProjection } from '../../persistence/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ensureError } from '../../core/errors.js';
@@ -66,7 +66,7 @@ const KNOWN_UNITS_SHOWN = 10;
  * @throws the file-system error when the log cannot be read or watched.
  */
 export async function logsCommand(unitId: string, options: LogsCommandOptions, io: CliIO, hooks: LogsFollowHooks = {}): Promise<number> {
-  const file = path.resolve(io.cwd, options.store);
+  const file = resolveStoreLocation(options.store, io.cwd);
   // Listening from the start: a Ctrl-C right after the first output must not find SIGINT's default action.
   const sigint = options.follow === true && hooks.interrupt === undefined ? sigintSignal() : null;
   let store: Store;
@@ -239,7 +239,8 @@ async function turnIsOver(store: Store, dispatch: DispatchProjection, statusFile
   if (row === undefined) return true;
   if (!FINAL_STATES.has(row.state)) return false;
   if (existsSync(statusFile)) return true;
-  return row.pid === null || !isProcessAlive(row.pid, row.procStartTime);
+  // Under another host identity the pid names nothing here: the final row is all there is.
+  return row.pid === null || !isLocalHost(row.hostId) || !isProcessAlive(row.pid, row.procStartTime);
 }
 
 /** An abort signal raised by this process's next SIGINT (Ctrl-C); `dispose` removes the listener. */

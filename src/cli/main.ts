@@ -1,5 +1,5 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PlanError, StatecrewError, StoreCorruptError, StoreFailedError, StoreNotFoundError, StoreUnavailableError, StoreVersionError } from '../../core/errors.js';
+import { PlanError, StatecrewError, StoreConnectionError, StoreCorruptError, StoreFailedError, StoreNotFoundError, StoreUnavailableError, StoreVersionError, UsageError } from '../../core/errors.js';
 import { MAX_WORKERS } from '../plan/schema.js';
 import { parseDuration } from '../../core/duration.js';
 import { CHARTED_MACHINE_NAMES, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
@@ -14,7 +14,8 @@ import { inspectCommand, type InspectCommandOptions } from './inspectCommand.js'
 import { runCommand } from './runCommand.js';
 import { statusCommand } from './statusCommand.js';
 
-const DEFAULT_STORE = '.statecrew/statecrew.db';
+/** The store of commands given no `--store`: `STATECREW_STORE` (a path or a postgres:// URL), else the default SQLite file. */
+const DEFAULT_STORE = process.env.STATECREW_STORE ?? '.statecrew/statecrew.db';
 
 /**
  * Entry point of the `statecrew` CLI.
@@ -34,7 +35,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .command('run')
     .description('run a plan of milestones and units; resumes what an earlier run left unfinished')
     .argument('<plan>', 'plan file (YAML, version: 1)')
-    .option('--store <path>', "SQLite store (default: the plan's `store`, else .statecrew/statecrew.db)")
+    .option('--store <path|url>', "store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else the plan's `store`, else .statecrew/statecrew.db)")
     .option('--workers <n>', "size of the worker pool (default: the plan's `workers`)", parsePositiveInt)
     .option('--heartbeat-ttl <duration>', 'runtime heartbeat TTL; a stopped runtime is taken over after it (default 10s)', parseDurationOption)
     .option('--lease-ttl <duration>', 'milestone lease TTL, renewed every third of it (default 30s)', parseDurationOption)
@@ -49,7 +50,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
       exitCode = await runCommand(
         {
           plan,
-          ...(options.store === undefined ? {} : { store: options.store }),
+          ...(options.store === undefined ? (process.env.STATECREW_STORE === undefined ? {} : { store: process.env.STATECREW_STORE }) : { store: options.store }),
           ...(options.workers === undefined ? {} : { workers: options.workers }),
           ...(options.heartbeatTtl === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtl }),
           ...(options.leaseTtl === undefined ? {} : { leaseTtlMs: options.leaseTtl }),
@@ -64,14 +65,14 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   program
     .command('status')
     .description('print every milestone, unit, worker, lease and dispatch of a store')
-    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
     .option('--json', 'print one JSON object', false)
     .action(async (options: { store: string; json: boolean }) => {
       exitCode = await statusCommand(options, io);
     });
 
   const control = (name: string, description: string) =>
-    program.command(name).description(description).option('--store <path>', 'SQLite store', DEFAULT_STORE);
+    program.command(name).description(description).option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE);
   control('stop', 'stop one worker (--worker) or every runtime on the store: kill, verify gone, then record')
     .option('--worker <id>', 'only this worker; its unit goes back to pending without using an attempt')
     .action(async (options: { store: string; worker?: string }) => {
@@ -98,7 +99,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   program
     .command('doctor')
     .description('check a store: integrity, stale runtimes, expired leases, orphaned dispatches and processes, quarantined rows')
-    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
     .option('--json', 'print one JSON object', false)
     .option('--fix', 'apply the reconciliation: take over stale runtimes, kill orphans, release expired leases', false)
     .action(async (options: DoctorCommandOptions) => {
@@ -108,7 +109,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   program
     .command('inspect')
     .description('serve a web page on 127.0.0.1 showing every actor, its statechart and its journal, live; prints its URL')
-    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
     .option('--port <n>', 'TCP port (default: any free port)', parsePort)
     .option('--open', "open the page in the system's browser", false)
     .action(async (options: InspectCommandOptions) => {
@@ -118,7 +119,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   program
     .command('journal')
     .description('print the persisted transitions of every actor, oldest first')
-    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
     .option('--actor <id>', 'only the transitions of this actor')
     .addOption(new Option('--kind <kind>', 'only the transitions of actors of this kind').choices(JOURNAL_KINDS))
     .option('--since <time>', 'only transitions at or after an ISO-8601 time (2026-11-21T06:00:00Z) or a duration ago (10m, 2h)', parseSince)
@@ -133,7 +134,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .command('logs')
     .description("print a unit's turn log (its latest dispatch's, or one attempt's)")
     .argument('<unitId>', 'unit id, as in the plan')
-    .option('--store <path>', 'SQLite store', DEFAULT_STORE)
+    .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
     .option('--attempt <n>', 'the log of attempt N (the latest dispatch with that number)', parseAttempt)
     .option('--follow', 'keep printing appended output until the turn is over; Ctrl-C exits 130', false)
     .action(async (unitId: string, options: LogsCommandOptions) => {
@@ -157,7 +158,10 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.invalidInput;
     }
-    if (error instanceof PlanError || error instanceof StoreNotFoundError || error instanceof StoreCorruptError || error instanceof StoreVersionError) {
+    if (
+      error instanceof PlanError || error instanceof StoreNotFoundError || error instanceof StoreCorruptError
+      || error instanceof StoreVersionError || error instanceof StoreConnectionError || error instanceof UsageError
+    ) {
       io.stderr.write(`statecrew: ${error.message}\n`);
       return EXIT.invalidInput;
     }

@@ -3,7 +3,7 @@ import { loadPlan } from '../plan/load.js';
 import type { Plan } from '../plan/types.js';
 import { createRuntime, type Runtime, type RunResult } from '../runtime.js';
 import { formatDuration } from '../../core/duration.js';
-import { openStoreAt } from '../../persistence/openStore.js';
+import { defaultLogsDir, isPostgresUrl, openStoreAt, redactUrl, resolveStoreLocation } from '../../persistence/openStore.js';
 import { ensureError, StoreFailedError, StoreUnavailableError } from '../../core/errors.js';
 import { startInspector, type Inspector } from '../inspector/server.js';
 import { attachReporter } from './reporter.js';
@@ -43,10 +43,15 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
   const loaded = loadPlan(options.plan, { cwd: io.cwd });
   const plan: Plan = {
     ...loaded,
-    ...(options.store === undefined ? {} : { store: path.resolve(io.cwd, options.store) }),
+    ...(options.store === undefined ? {} : { store: resolveStoreLocation(options.store, io.cwd) }),
     ...(options.workers === undefined ? {} : { workers: options.workers }),
   };
   const store = openStoreAt(plan.store, { durability: options.durability ?? 'normal' });
+  // A networked store that cannot be reached or used ends here (exit 2), before anything is written.
+  await store.ready().catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
   const inspector = options.inspect === true ? await startInspectorBeside(plan.store, io) : undefined;
   const started = Date.now();
   let transitions = 0;
@@ -65,7 +70,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     for (;;) {
       const runtime = createRuntime({
         store,
-        logsDir: path.join(path.dirname(plan.store), 'logs'),
+        logsDir: defaultLogsDir(plan.store, io.cwd),
         ...(options.heartbeatTtlMs === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtlMs }),
         ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
         ...(options.storeRetryMs === undefined ? {} : { storeRetryMs: options.storeRetryMs }),
@@ -127,6 +132,6 @@ function summary(result: RunResult, plan: Plan, io: CliIO, elapsedMs: number, tr
   const parts = [`${done}/${units.length} units completed in ${formatDuration(elapsedMs)}`];
   if (failed.length > 0) parts.push(`failed: ${failed.join(', ')}`);
   if (blocked.length > 0) parts.push(`blocked: ${blocked.join(', ')}`);
-  parts.push(`${transitions} transitions persisted to ${path.relative(io.cwd, plan.store) || plan.store}`);
+  parts.push(`${transitions} transitions persisted to ${isPostgresUrl(plan.store) ? redactUrl(plan.store) : path.relative(io.cwd, plan.store) || plan.store}`);
   return parts.join(' · ');
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type * as z from 'zod';
 import { ensureError, PlanError, type PlanIssue } from '../../core/errors.js';
+import { resolveStoreLocation } from '../../persistence/openStore.js';
 import { PLAN_FIELDS, planDocumentSchema, type PlanDocument } from './schema.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './types.js';
 
@@ -362,7 +363,7 @@ export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan 
       };
     }),
   }));
-  return { file, version: doc.version, workers: doc.workers, store: path.resolve(cwd, doc.store), milestones };
+  return { file, version: doc.version, workers: doc.workers, store: resolveStoreLocation(doc.store, cwd), milestones };
 }
 
 /** JSON with object keys sorted at every level, so equal values always serialise the same. */

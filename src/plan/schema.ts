@@ -243,8 +243,8 @@ export const planDocumentSchema = z.strictObject(
     }),
     workers: positiveIntSchema('a number of workers', MAX_WORKERS).default(DEFAULT_WORKERS),
     store: z
-      .string({ error: expecting('a file path for the store') })
-      .min(1, { error: 'expected a file path for the store, got an empty string' })
+      .string({ error: expecting('a file path or a postgres:// URL for the store') })
+      .min(1, { error: 'expected a file path or a postgres:// URL for the store, got an empty string' })
       .default(DEFAULT_STORE),
     defaults: defaultsSchema.prefault({}),
     agents: z.record(idSchema('an agent name'), agentSchema, mapping('a mapping of agent names to agents')).optional(),

@@ -60,7 +60,7 @@ export interface Plan {
   readonly version: 1;
   /** Size of the worker pool. @default 2 */
   readonly workers: number;
-  /** Absolute path of the SQLite store. @default `<cwd>/.statecrew/statecrew.db` */
+  /** Absolute path of the SQLite store, or a `postgres://` URL. @default `<cwd>/.statecrew/statecrew.db` */
   readonly store: string;
   readonly milestones: readonly MilestoneSpec[];
 }

@@ -40,6 +40,7 @@ export function dispatchWrite(
     endedAt: null,
     pid: null,
     pgid: null,
+    hostId: null,
     procStartTime: null,
     logPath: null,
     outcome: null,

@@ -79,8 +79,8 @@ export function describeCheckpointer(backend: ConformanceBackend): void {
     });
 
     it('refuses writes of a runtime that no longer owns the actor, or that was declared dead', async () => {
-      await t.store.registerRuntime({ id: 'r1', host: 'h', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
-      await t.store.registerRuntime({ id: 'r2', host: 'h', pid: 2, procStartTime: null, now: 0, ttlMs: 10 });
+      await t.store.registerRuntime({ id: 'r1', host: 'h', hostId: 'machine/boot/pid:1', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
+      await t.store.registerRuntime({ id: 'r2', host: 'h', hostId: 'machine/boot/pid:1', pid: 2, procStartTime: null, now: 0, ttlMs: 10 });
       await t.store.commitJob([workerWrite('w1', 1, 'booting', { owner: 'r1' })]);
       await expect(t.store.commitJob([workerWrite('w1', 2, 'between_turns', { owner: 'r2' })])).rejects.toBeInstanceOf(OwnershipLostError);
       expect(await t.store.takeOverRuntime({ deadId: 'r1', heartbeatAt: 0, takerId: 'r2', now: 50, reason: 'test' })).toEqual(['w1']);
@@ -95,7 +95,7 @@ export function describeCheckpointer(backend: ConformanceBackend): void {
     });
 
     it('lists active actors (all or of a kind), owned ones, and every actor without its snapshot', async () => {
-      await t.store.registerRuntime({ id: 'r1', host: 'h', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
+      await t.store.registerRuntime({ id: 'r1', host: 'h', hostId: 'machine/boot/pid:1', pid: 1, procStartTime: null, now: 0, ttlMs: 10 });
       await t.store.commitJob([
         dispatchWrite('d1', 1, 'pending.ready', 'xstate.init', { owner: 'r1' }),
         dispatchWrite('d2', 1, 'completed', 'xstate.init', { status: 'done', unitId: 'u2', owner: 'r1' }),

@@ -23,4 +23,5 @@ describeFaultMatrix('checkpointer-ledger', [
   'readSchedulerView',
   'reserveSequence',
   'storeId',
+  'ready',
 ]);

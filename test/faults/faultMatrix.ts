@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { localHostIdentity } from '../../actors/hostIdentity.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../actors/processes.js';
 import { openStoreAt } from '../../persistence/openStore.js';
@@ -69,7 +70,7 @@ interface Run {
 async function seed(file: string): Promise<void> {
   const store = openStoreAt(file);
   try {
-    await store.registerRuntime({ id: 'runtime-dead', host: os.hostname(), pid: 2 ** 22 + 7, procStartTime: '1', now: 0, ttlMs: 1 });
+    await store.registerRuntime({ id: 'runtime-dead', host: os.hostname(), hostId: localHostIdentity().id, pid: 2 ** 22 + 7, procStartTime: '1', now: 0, ttlMs: 1 });
     const row: WorkerProjection = { id: 'worker-old', state: 'between_turns', milestoneId: null, unitId: null, dispatchId: null, fencingToken: null, pid: null, turns: 0 };
     await store.commitJob([
       {

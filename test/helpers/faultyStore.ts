@@ -49,6 +49,7 @@ const METHODS = {
   changeCounter: true,
   externalChangeCounter: true,
   checkIntegrity: true,
+  ready: true,
   close: true,
 } as const satisfies { readonly [K in Exclude<keyof Store, 'location'>]: true };
 

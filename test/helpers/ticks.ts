@@ -15,9 +15,14 @@ export interface Tick {
 /** The built CLI. */
 export const CLI_PATH = path.resolve('bin/statecrew.js');
 
-/** Starts `statecrew <args>` in `cwd` with `RUN=<run>` (inherited by the turns, which log it). */
-export function startStatecrew(cwd: string, run: string, args: readonly string[], output: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
-  return spawn(process.execPath, [CLI_PATH, ...args], { cwd, env: { ...process.env, RUN: run }, stdio: ['ignore', output, output] });
+/**
+ * Starts `statecrew <args>` in `cwd` with `RUN=<run>` (inherited by the turns, which log it),
+ * after `prefix` when given (e.g. `unshare --pid --fork --mount-proc --kill-child`: a PID
+ * namespace of its own, as a container would give it).
+ */
+export function startStatecrew(cwd: string, run: string, args: readonly string[], output: 'ignore' | 'pipe' = 'ignore', prefix: readonly string[] = []): ChildProcess {
+  const [program = process.execPath, ...rest] = [...prefix, process.execPath, CLI_PATH, ...args];
+  return spawn(program, rest, { cwd, env: { ...process.env, RUN: run }, stdio: ['ignore', output, output] });
 }
 
 /** Resolves with the exit code, or `null` when the process was ended by a signal. */
@@ -64,15 +69,17 @@ export function tickUnit(id: string, ms: number, ticksFile: string): string {
 }
 
 /**
- * The execution spans of one unit, one per process (pid), from its first to its last tick.
+ * The execution spans of one unit, one per process (run and pid: runs in PID namespaces of
+ * their own may reuse each other's pids), from its first to its last tick.
  * Spans of one unit must never overlap (no two executions at the same time).
  */
 export function executionSpans(ticks: readonly Tick[], unit: string): { pid: number; run: string; from: number; to: number; ended: boolean }[] {
-  const byPid = new Map<number, { pid: number; run: string; from: number; to: number; ended: boolean }>();
+  const byPid = new Map<string, { pid: number; run: string; from: number; to: number; ended: boolean }>();
   for (const t of ticks) {
     if (t.unit !== unit) continue;
-    const span = byPid.get(t.pid) ?? { pid: t.pid, run: t.run, from: t.t, to: t.t, ended: false };
-    byPid.set(t.pid, { ...span, from: Math.min(span.from, t.t), to: Math.max(span.to, t.t), ended: span.ended || t.event === 'end' });
+    const key = `${t.run}:${t.pid}`;
+    const span = byPid.get(key) ?? { pid: t.pid, run: t.run, from: t.t, to: t.t, ended: false };
+    byPid.set(key, { ...span, from: Math.min(span.from, t.t), to: Math.max(span.to, t.t), ended: span.ended || t.event === 'end' });
   }
   return [...byPid.values()].sort((a, b) => a.from - b.from);
 }
