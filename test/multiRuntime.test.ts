@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../actors/processes.js';
 import { openStoreAt } from '../persistence/openStore.js';
 import { tempDir } from './helpers/tempStore.js';
-import { collectStdout, exitOf, overlaps, readTicks, startStatecrew, tickUnit, whenTicks } from './helpers/ticks.js';
+import { collectStdout, exitOf, expectSharedOnce, overlaps, readTicks, startStatecrew, tickUnit, whenTicks } from './helpers/ticks.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -50,13 +50,7 @@ describe('two statecrew runs on one store', () => {
     expect(await exitOf(first)).toBe(0);
     expect(await exitOf(second)).toBe(0);
 
-    const all = readTicks(ticks);
-    for (const unit of units) {
-      expect(all.filter((t) => t.unit === unit && t.event === 'start'), unit).toHaveLength(1);
-      expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
-    }
-    expect(overlaps(all)).toEqual([]);
-    expect(new Set(all.map((t) => t.run))).toEqual(new Set(['A', 'B']));
+    expectSharedOnce(readTicks(ticks), units, ['A', 'B'], expect);
     const view = await storeView();
     expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);
     expect(view.dispatches.every((d) => d.state === 'completed')).toBe(true);
@@ -75,13 +69,7 @@ describe('two statecrew runs on one store', () => {
     expect(await exitOf(first), firstOut()).toBe(0);
     expect(await exitOf(second), secondOut()).toBe(0);
 
-    const all = readTicks(ticks);
-    for (const unit of units) {
-      expect(all.filter((t) => t.unit === unit && t.event === 'start'), unit).toHaveLength(1);
-      expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
-    }
-    expect(overlaps(all)).toEqual([]);
-    expect(new Set(all.map((t) => t.run))).toEqual(new Set(['A', 'B']));
+    expectSharedOnce(readTicks(ticks), units, ['A', 'B'], expect);
     expect(firstOut() + secondOut()).not.toMatch(/took over|SIGTERM/);
     const view = await storeView();
     expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);

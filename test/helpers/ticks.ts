@@ -97,3 +97,19 @@ export function overlaps(ticks: readonly Tick[]): string[] {
   }
   return found;
 }
+
+/**
+ * What every shared run must show in its tick log: each of `units` started and ended exactly
+ * once, no two executions of a unit overlapped, and every run in `runs` did some of the work.
+ */
+export function expectSharedOnce(all: readonly Tick[], units: readonly string[], runs: readonly string[], check: ExpectLike): void {
+  for (const unit of units) {
+    check(all.filter((t) => t.unit === unit && t.event === 'start'), unit).toHaveLength(1);
+    check(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
+  }
+  check(overlaps(all)).toEqual([]);
+  check(new Set(all.map((t) => t.run))).toEqual(new Set(runs));
+}
+
+/** vitest's `expect`, as far as {@link expectSharedOnce} uses it (helpers do not import vitest's globals). */
+export type ExpectLike = (value: unknown, message?: string) => { toHaveLength(n: number): void; toEqual(value: unknown): void };

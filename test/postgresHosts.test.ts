@@ -1,0 +1,110 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PostgresStore } from '../persistence/postgres/pgStore.js';
+import { startPgServer, type PgServer } from '../scripts/pgServer.mjs';
+import { tempDir } from './helpers/tempStore.js';
+import { collectStdout, exitOf, expectSharedOnce, overlaps, readTicks, startStatecrew, tickUnit, whenTicks } from './helpers/ticks.js';
+
+/**
+ * Several hosts on one PostgreSQL store, simulated on one machine: each `statecrew run` in a
+ * PID namespace of its own (`unshare --pid --fork --mount-proc`), so no runtime can see or
+ * signal another's processes, as on separate hosts. `--kill-child`: when the namespace's
+ * `unshare` dies, its runtime (the namespace's init) is killed, and with it every turn it ran.
+ */
+const HOST = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
+
+let server: PgServer;
+let dir: string;
+let cleanup: () => void;
+let ticks: string;
+let schemas = 0;
+let url: string;
+
+beforeAll(async () => {
+  server = await startPgServer();
+}, 60_000);
+
+afterAll(async () => {
+  await server.stop();
+});
+
+beforeEach(() => {
+  ({ dir, cleanup } = tempDir('statecrew-pg-hosts-'));
+  ticks = path.join(dir, 'ticks.jsonl');
+  url = `${server.url}?schema=hosts_${++schemas}`;
+});
+
+afterEach(() => cleanup());
+
+/** Four independent milestones of three units each, `ms` per unit, on the PostgreSQL store. */
+function writePlan(ms: number, workers: number): string[] {
+  const units: string[] = [];
+  const lines = ['version: 1', `workers: ${workers}`, `store: ${JSON.stringify(url)}`, 'defaults: { retryBackoff: 100ms }', 'milestones:'];
+  for (const m of ['m1', 'm2', 'm3', 'm4']) {
+    lines.push(`  - id: ${m}`, '    units:');
+    for (const u of ['a', 'b', 'c']) {
+      units.push(`${m}/${u}`);
+      lines.push(tickUnit(`${m}/${u}`, ms, ticks));
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'plan.yaml'), lines.join('\n'));
+  return units;
+}
+
+async function storeView() {
+  const store = new PostgresStore(url, { readonly: true });
+  try {
+    return { runtimes: await store.listRuntimes(), dispatches: await store.listDispatches() };
+  } finally {
+    await store.close();
+  }
+}
+
+describe('hosts sharing one PostgreSQL store', () => {
+  it('two hosts share one plan: each unit runs once, never twice at a time, and both exit 0', async () => {
+    const units = writePlan(300, 2);
+    const first = startStatecrew(dir, 'A', ['run', 'plan.yaml'], 'pipe', HOST);
+    const firstOut = collectStdout(first);
+    await whenTicks(ticks, (all) => all.some((t) => t.event === 'start'));
+    const second = startStatecrew(dir, 'B', ['run', 'plan.yaml'], 'pipe', HOST);
+    const secondOut = collectStdout(second);
+    expect(await exitOf(first), firstOut()).toBe(0);
+    expect(await exitOf(second), secondOut()).toBe(0);
+
+    expectSharedOnce(readTicks(ticks), units, ['A', 'B'], expect);
+    expect(firstOut() + secondOut()).not.toMatch(/took over|SIGTERM/);
+    expect(firstOut() + secondOut()).not.toContain(server.password);
+    const view = await storeView();
+    expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);
+    expect(new Set(view.runtimes.map((r) => r.hostId)).size).toBe(2);
+    expect(view.dispatches.map((d) => `${d.unitId} ${d.state} attempt ${d.attempt}`).sort()).toEqual(units.map((unit) => `${unit} completed attempt 1`).sort());
+  });
+
+  it('a host killed (SIGKILL) mid-run is taken over by the other once its heartbeat lapsed; its turns died with it; nothing ran twice at once', async () => {
+    const units = writePlan(700, 1);
+    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms', '--lease-ttl', '1s'];
+    const doomed = startStatecrew(dir, 'A', args, 'pipe', HOST);
+    await whenTicks(ticks, (all) => all.some((t) => t.run === 'A' && t.event === 'start'));
+    const survivor = startStatecrew(dir, 'B', args, 'pipe', HOST);
+    const survivorOut = collectStdout(survivor);
+    await whenTicks(ticks, (all) => all.some((t) => t.run === 'B' && t.event === 'start'));
+    const killedAt = Date.now();
+    doomed.kill('SIGKILL');
+    expect(await exitOf(doomed)).toBeNull();
+
+    expect(await exitOf(survivor), survivorOut()).toBe(0);
+    expect(survivorOut()).toMatch(/took over runtime-1 \(heartbeat of runtime-1 on .* lapsed\): \d+ actors restored/);
+    const all = readTicks(ticks);
+    // A's turn in flight was killed with its namespace at once; B retried it only after the takeover.
+    expect(overlaps(all)).toEqual([]);
+    for (const unit of units) expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
+    expect(all.filter((t) => t.run === 'A' && t.t > killedAt + 100), 'no tick of host A after it was killed').toEqual([]);
+    const view = await storeView();
+    expect(view.runtimes.find((r) => r.id === 'runtime-1')).toMatchObject({ state: 'dead' });
+    expect(view.runtimes.find((r) => r.id === 'runtime-2')).toMatchObject({ state: 'stopped' });
+    const retried = view.dispatches.filter((d) => d.attempt > 1);
+    expect(retried.length, 'the unit A was running is run again').toBeGreaterThanOrEqual(1);
+    for (const unit of units) expect(view.dispatches.filter((d) => d.unitId === unit && d.state === 'completed'), unit).toHaveLength(1);
+  });
+});
