@@ -36,6 +36,8 @@ import type { Readable } from 'node:stream';
 import { createLineTail } from './turnLineTail.js';
 import { describeSpawnFailure, STDERR_LINE_LIMIT_BYTES, writeTurnStatus, type TurnStatus } from './turnStatus.js';
 
+/** The turn's key from the runtime (`STATECREW_TURN_KEY`), recorded in the status file; `null` without one. */
+const TURN_KEY = process.env.STATECREW_TURN_KEY ?? null;
 /** After the command exits, the pipes count as drained once they stay silent this long, in ms. */
 const DRAIN_QUIET_MS = 100;
 /** After the command exits, the shim stops reading its pipes after this long at most, in ms. */
@@ -85,7 +87,7 @@ function main(argv: readonly string[]): void {
   const cwd = parsed.cwd ?? process.cwd();
   const finishWithoutCommand = (spawnError: string): void => {
     writeTurnStatus(statusFile, {
-      exitCode: null, signal: null, lastStderrLine: null, outputBytes: 0, endedAt: Date.now(), spawnError, logError: null,
+      exitCode: null, signal: null, lastStderrLine: null, outputBytes: 0, endedAt: Date.now(), spawnError, logError: null, turnKey: TURN_KEY,
     });
     process.exit(SPAWN_FAILED_EXIT_CODE);
   };
@@ -158,6 +160,7 @@ function superviseCommand(
       endedAt: exit.at,
       spawnError: null,
       logError,
+      turnKey: TURN_KEY,
     };
     writeTurnStatus(statusFile, status);
     closeSync(logFd);

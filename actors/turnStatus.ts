@@ -25,6 +25,13 @@ export interface TurnStatus {
   readonly spawnError: string | null;
   /** First error that stopped the shim from appending output to the log (e.g. ENOSPC); `null` when every byte was logged. */
   readonly logError: string | null;
+  /**
+   * The turn's `STATECREW_TURN_KEY` (`<store id>:<dispatch id>`) from the shim's environment, so
+   * that a status file left under the same path by another store's turn (a deleted and
+   * recreated store, a second PostgreSQL schema run from the same folder) is never taken for
+   * this one's; `null` when the turn had no key (or an older shim wrote the file).
+   */
+  readonly turnKey: string | null;
 }
 
 /** Bound of {@link TurnStatus.lastStderrLine}, in bytes of UTF-8. */

@@ -327,6 +327,7 @@ const turnStatusSchema = z.object({
   endedAt: z.number(),
   spawnError: z.string().nullable(),
   logError: z.string().nullable().default(null),
+  turnKey: z.string().nullable().default(null),
 });
 
 /**

@@ -37,9 +37,12 @@ export function createWorkerEffects(effects: EffectContext) {
         const recorded = await effects.recordedStart(input);
         if (recorded !== null) return adopt(effects, input, recorded);
         // The turn ran and ended between its spawn and the record of its start: its shim's
-        // status file says how. Never run it a second time.
+        // status file says how. Never run it a second time. A status of another turn that
+        // logged to the same path (another store's: its key differs) is not this turn's.
         const status = readTurnStatus(turnStatusPath(input.logPath));
-        if (status !== null) return await interpretProtocol(effects, input, resultFromStatus(status));
+        if (status !== null && (status.turnKey === null || status.turnKey === input.turnKey)) {
+          return await interpretProtocol(effects, input, resultFromStatus(status));
+        }
         const orphans = findProcessesByEnv('STATECREW_TURN_KEY', input.turnKey);
         if (orphans.length > 0) {
           await killProcesses(orphans, { graceMs: input.killGraceMs, clock: effects.clock });

@@ -286,6 +286,19 @@ describe('statecrew run then status', () => {
     for (const id of ['compile-core', 'test-core', 'package-cli', 'core', 'cli']) expect(human.stdout).toContain(id);
   });
 
+  it('runs every unit again on a new store, though the old store\'s logs and status files are still in its folder', async () => {
+    // The same dispatch ids log to the same paths: an old status file must not pass for the new turn's.
+    const ran = path.join(dir, 'ran.jsonl');
+    writePlan(dir, plan([{ id: 'm', units: [{ id: 'u', command: fixtureCommand('tick-logger.mjs', ran, '20') }] }]));
+    expect((await runCli(dir, 'run', 'plan.yaml')).code).toBe(0);
+    for (const suffix of ['', '-wal', '-shm']) fs.rmSync(path.join(dir, `${STORE}${suffix}`), { force: true });
+    const again = await runCli(dir, 'run', 'plan.yaml');
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/start +u attempt 1/);
+    const starts = fs.readFileSync(ran, 'utf8').split('\n').filter((line) => line.includes('"event":"start"'));
+    expect(starts).toHaveLength(2);
+  });
+
   it('exits 1 and status shows the unit failed and its dependents blocked when a unit runs out of attempts', async () => {
     writePlan(dir, {
       version: 1,

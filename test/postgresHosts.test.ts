@@ -108,3 +108,27 @@ describe('hosts sharing one PostgreSQL store', () => {
     for (const unit of units) expect(view.dispatches.filter((d) => d.unitId === unit && d.state === 'completed'), unit).toHaveLength(1);
   });
 });
+
+describe('a PostgreSQL store that goes away mid-run', () => {
+  it('waits out a restart of the server and pg_terminate_backend of its connections, then finishes every unit once', async () => {
+    const units = writePlan(400, 2);
+    const run = startStatecrew(dir, 'A', ['run', 'plan.yaml'], 'pipe', HOST);
+    const out = collectStdout(run);
+    await whenTicks(ticks, (all) => all.filter((t) => t.event === 'end').length >= 2);
+    // Every connection of the runtime (pool and listener) is cut, mid-job or idle.
+    server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'statecrew%' AND pid <> pg_backend_pid()");
+    await whenTicks(ticks, (all) => all.filter((t) => t.event === 'end').length >= 5);
+    await server.restart();
+    const code = await Promise.race([exitOf(run), new Promise((r) => setTimeout(() => r('hung'), 30_000))]);
+    expect(code, out()).toBe(0);
+
+    expect(out()).toMatch(/the store is unavailable .*; waiting, retry \d+ in/);
+    expect(out()).toMatch(/the store is available again after/);
+    expect(out()).toMatch(/12\/12 units completed/);
+    const all = readTicks(ticks);
+    expect(overlaps(all)).toEqual([]);
+    for (const unit of units) expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
+    const view = await storeView();
+    expect(view.dispatches.filter((d) => d.state === 'completed').map((d) => d.unitId).sort()).toEqual([...units].sort());
+  });
+});
