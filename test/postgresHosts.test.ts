@@ -114,13 +114,20 @@ describe('a PostgreSQL store that goes away mid-run', () => {
     const units = writePlan(400, 2);
     const run = startStatecrew(dir, 'A', ['run', 'plan.yaml'], 'pipe', HOST);
     const out = collectStdout(run);
-    await whenTicks(ticks, (all) => all.filter((t) => t.event === 'end').length >= 2);
+    let errors = '';
+    run.stderr?.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    // A run that ends early (it once died of an unheard 'error' event of a pooled connection) fails the test at once.
+    const ended = exitOf(run).then((code) => {
+      throw new Error(`the run ended (${code}) before its units:\n${out()}\n${errors}`);
+    });
+    const ends = (n: number) => Promise.race([whenTicks(ticks, (all) => all.filter((t) => t.event === 'end').length >= n), ended]);
+    await ends(2);
     // Every connection of the runtime (pool and listener) is cut, mid-job or idle.
     server.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'statecrew%' AND pid <> pg_backend_pid()");
-    await whenTicks(ticks, (all) => all.filter((t) => t.event === 'end').length >= 5);
+    await ends(5);
     await server.restart();
-    const code = await Promise.race([exitOf(run), new Promise((r) => setTimeout(() => r('hung'), 30_000))]);
-    expect(code, out()).toBe(0);
+    expect(await exitOf(run), out() + errors).toBe(0);
+    expect(errors).not.toMatch(/Unhandled|uncaught/i);
 
     expect(out()).toMatch(/the store is unavailable .*; waiting, retry \d+ in/);
     expect(out()).toMatch(/the store is available again after/);

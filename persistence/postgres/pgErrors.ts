@@ -33,10 +33,11 @@ const TRANSIENT_STATES = new Set([
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND']);
 
 /**
- * node-postgres reports a connection that ended under a query with a plain Error and one of
- * these messages (pg's own texts; it gives them no code).
+ * node-postgres reports a connection that ended under a query, and a query past the store's
+ * `query_timeout`, with a plain Error and one of these messages (pg's own texts; it gives them
+ * no code).
  */
-const PG_CONNECTION_LOST = /^(Connection terminated|Client has encountered a connection error|Connection terminated unexpectedly|timeout exceeded when trying to connect|Client was closed)/;
+const PG_CONNECTION_LOST = /^(Connection terminated|Client has encountered a connection error|Connection terminated unexpectedly|timeout exceeded when trying to connect|Client was closed|Query read timeout)/;
 
 function codeOf(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;

@@ -27,6 +27,13 @@ export interface PostgresStoreOptions {
   readonly poolSize?: number;
   /** How long opening a connection may take, ms. @default 10_000 */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long one call may wait for the server's answer before it fails with
+   * `StoreUnavailableError` (retried) and its connection is discarded, ms. A bound on every
+   * call: a connection cut under a query (`pg_terminate_backend`, a server restart) was seen to
+   * leave node-postgres waiting for an answer that never came. @default 15_000
+   */
+  readonly queryTimeoutMs?: number;
 }
 
 /** Rows per page of an unlimited journal query. */
@@ -104,6 +111,7 @@ export class PostgresStore implements Store {
         connectionString,
         max: options.poolSize ?? 10,
         connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+        query_timeout: options.queryTimeoutMs ?? 15_000,
         types: STORE_TYPES,
         options: `-c search_path="${target.schema}" -c statecrew.sender=${this.sender}`,
         application_name: 'statecrew',
@@ -122,7 +130,12 @@ export class PostgresStore implements Store {
     });
     const listen = typeof connection === 'string'
       ? async (): Promise<pg.Client> => {
-        const client = new pg.Client({ connectionString: parsePgUrl(connection).connectionString, connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000, application_name: 'statecrew-listen' });
+        const client = new pg.Client({
+          connectionString: parsePgUrl(connection).connectionString,
+          connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+          query_timeout: options.queryTimeoutMs ?? 15_000,
+          application_name: 'statecrew-listen',
+        });
         await client.connect();
         return client;
       }
@@ -148,6 +161,10 @@ export class PostgresStore implements Store {
   private async open(options: PostgresStoreOptions): Promise<void> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await this.prepareHostClient(client);
       if (options.readonly === true || options.mustExist === true) {
@@ -160,6 +177,7 @@ export class PostgresStore implements Store {
       broken = error instanceof Error ? error : new Error(String(error));
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
@@ -189,10 +207,19 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Runs `body` on one pooled connection (its `search_path` set); a connection that failed is destroyed, not reused. */
+  /**
+   * Runs `body` on one pooled connection (its `search_path` set); a connection that failed is
+   * destroyed, not reused. While it is checked out, its `error` event (the connection cut
+   * between two statements) is caught here: unheard, node-postgres's client would throw it as an
+   * uncaught exception; the next statement then fails and the call is retried.
+   */
   private async onClient<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
     try {
       await this.prepareHostClient(client);
       return await body(client);
@@ -200,6 +227,7 @@ export class PostgresStore implements Store {
       broken = error instanceof Error ? error : new Error(String(error));
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
