@@ -12,7 +12,7 @@
  * deadline and stall watchdog, and learn how it ended.
  */
 import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,9 @@ import type { Clock } from '../core/clock.js';
 import { formatDuration } from '../core/duration.js';
 import { ensureError } from '../core/errors.js';
 import { isLocalHost, localHostIdentity } from './hostIdentity.js';
+import type { TurnKeepAlive } from './keepAlive.js';
 import { isProcessAlive, processStartTime } from './processes.js';
+import { turnKeepAlivePath } from './turnKeepAlive.js';
 import { openTurnLog } from './turnLog.js';
 import { errnoOf, turnStatusPath } from './turnStatus.js';
 import { combine, finishTurn, outcomeFromStatus, readTurnStatus, STOPPED, watchTurn, type TurnWatch } from './turnSupervisor.js';
@@ -73,6 +75,12 @@ export interface TurnHooks {
   readonly onStart: (start: TurnStarted) => void;
   /** Operator stop: aborting kills the group and resolves with kind `signaled`, reason `stopped by runtime`. */
   readonly signal?: AbortSignal;
+  /**
+   * The runtime's keep-alive: the turn's keep-alive file is held while the runner watches the
+   * turn, and its shim kills the turn once the file lapses (the runtime died, or lost its store).
+   * Without one, the turn has no keep-alive and outlives a dead runner until its command ends.
+   */
+  readonly keepAlive?: TurnKeepAlive;
 }
 
 /** What the caller gives {@link adoptTurn} besides the request and the recorded start. */
@@ -80,6 +88,8 @@ export interface AdoptHooks {
   readonly clock: Clock;
   /** Operator stop, as in {@link TurnHooks.signal}. */
   readonly signal?: AbortSignal;
+  /** The adopting runtime's keep-alive, held for the adopted turn while it is watched (see {@link TurnHooks.keepAlive}). */
+  readonly keepAlive?: TurnKeepAlive;
 }
 
 /** Longest wait for the runtime's end of stdin to close once the group is gone, in ms. */
@@ -117,6 +127,23 @@ const STDIN_DRAIN_MS = 1_000;
 export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<TurnOutcome> {
   await Promise.resolve();
   validateRequest(request);
+  const release = holdKeepAlive(request.logPath, hooks.keepAlive);
+  try {
+    return await runHeldTurn(request, hooks);
+  } finally {
+    release();
+  }
+}
+
+/** Holds the keep-alive file of the turn logging to `logPath` (creating its folder), when there is a keep-alive. */
+function holdKeepAlive(logPath: string, keepAlive: TurnKeepAlive | undefined): () => void {
+  if (keepAlive === undefined) return () => undefined;
+  mkdirSync(dirname(logPath), { recursive: true });
+  return keepAlive.hold(turnKeepAlivePath(logPath));
+}
+
+/** {@link runTurn} once its request is valid and its keep-alive held. */
+async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<TurnOutcome> {
   const { clock } = hooks;
   const shim = turnShimPath();
   const statusFile = turnStatusPath(request.logPath);
@@ -155,6 +182,9 @@ export async function runTurn(request: TurnRequest, hooks: TurnHooks): Promise<T
       '--cwd',
       resolvePath(request.cwd),
       ...(request.stdoutPath === undefined ? [] : ['--stdout', request.stdoutPath]),
+      ...(hooks.keepAlive === undefined
+        ? []
+        : ['--keepalive', turnKeepAlivePath(request.logPath), '--kill-grace', String(hooks.keepAlive.lapseKillGraceMs(request.killGraceMs))]),
       '--',
       program,
       ...args,
@@ -295,7 +325,14 @@ export async function adoptTurn(request: TurnRequest, started: TurnStarted, hook
   log.note(`${adopted}: process ${started.pid} still running, ${formatDuration(Math.max(0, started.deadlineAt - clock.now()))} left before the timeout`);
   watch = watchTurn({ request, started, log, clock, signal: hooks.signal, lastActivityAt });
   for (const error of early.splice(0)) watch.fail(error);
+  let release: () => void = () => undefined;
+  try {
+    release = holdKeepAlive(request.logPath, hooks.keepAlive);
+  } catch (error) {
+    watch.fail(ensureError(error));
+  }
   const ending = await watch.ended;
+  release();
   return finishTurn({
     request,
     started,

@@ -3,9 +3,11 @@
  * command's fate can still be learned when the runtime process that started it is gone
  * (the role conmon plays for a container).
  *
- * Usage: `node turnShim.js <statusFile> <logFile> [--cwd <dir>] [--stdout <file>] -- <program> [args...]`
+ * Usage: `node turnShim.js <statusFile> <logFile> [--cwd <dir>] [--stdout <file>]
+ * [--keepalive <file> --kill-grace <ms>] -- <program> [args...]`
  * (`--stdout`: also append the command's stdout alone to `<file>`, for protocols such as
- * stream-json whose events must not be mixed with stderr)
+ * stream-json whose events must not be mixed with stderr; `--keepalive`: the turn's keep-alive
+ * file, `actors/turnKeepAlive.ts`)
  *
  * The runtime spawns the shim detached (its own process group) with the turn's
  * environment. The shim
@@ -20,7 +22,13 @@
  *   {@link DRAIN_QUIET_MS}, at most {@link DRAIN_MAX_MS} after the exit: a grandchild may hold
  *   them open forever), writes the status file atomically (`actors/turnStatus.ts`) and exits
  *   with the command's exit code, or 128 + n for signal n;
- * - when the command cannot be started, writes the status file with `spawnError` and exits 127.
+ * - when the command cannot be started, writes the status file with `spawnError` and exits 127;
+ * - with `--keepalive`: reads the keep-alive file every {@link KEEPALIVE_POLL_MS}; once the
+ *   instant it holds has passed (or the file is gone), no runtime watches the turn any more, so
+ *   the shim kills it: SIGTERM to its process group, SIGKILL to the command after `--kill-grace`
+ *   ms, then, once the status (with `keepAliveLapsedAt`) is written, SIGKILL to the whole group,
+ *   itself included. So the turn is gone at most poll + kill grace + drain (1 s) after the
+ *   keep-alive's instant, however its runtime died.
  *
  * It ignores SIGHUP (the runtime's terminal going away is no reason to end a turn) and
  * SIGTERM: a kill of the turn's process group reaches the command too, and the shim stays to
@@ -33,6 +41,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
+import { KEEPALIVE_POLL_MS, readKeepAlive } from './turnKeepAlive.js';
 import { createLineTail } from './turnLineTail.js';
 import { describeSpawnFailure, STDERR_LINE_LIMIT_BYTES, writeTurnStatus, type TurnStatus } from './turnStatus.js';
 
@@ -47,11 +56,16 @@ const SPAWN_FAILED_EXIT_CODE = 127;
 /** Exit code of the shim for a malformed command line. */
 const USAGE_EXIT_CODE = 2;
 
+const OPTIONS = new Set(['--cwd', '--stdout', '--keepalive', '--kill-grace']);
+
 interface ShimArguments {
   readonly statusFile: string;
   readonly logFile: string;
   readonly cwd: string | null;
   readonly stdoutFile: string | null;
+  readonly keepAliveFile: string | null;
+  /** SIGTERM to SIGKILL when the keep-alive lapsed, in ms. */
+  readonly killGraceMs: number;
   readonly program: string;
   readonly args: readonly string[];
 }
@@ -67,10 +81,21 @@ function parseArguments(argv: readonly string[]): ShimArguments | null {
   for (let i = 0; i < options.length; i += 2) {
     const flag = options[i];
     const value = options[i + 1];
-    if ((flag !== '--cwd' && flag !== '--stdout') || value === undefined || values.has(flag)) return null;
+    if (flag === undefined || !OPTIONS.has(flag) || value === undefined || values.has(flag)) return null;
     values.set(flag, value);
   }
-  return { statusFile, logFile, cwd: values.get('--cwd') ?? null, stdoutFile: values.get('--stdout') ?? null, program, args };
+  const killGraceMs = Number(values.get('--kill-grace') ?? 0);
+  if (!Number.isFinite(killGraceMs) || killGraceMs < 0) return null;
+  return {
+    statusFile,
+    logFile,
+    cwd: values.get('--cwd') ?? null,
+    stdoutFile: values.get('--stdout') ?? null,
+    keepAliveFile: values.get('--keepalive') ?? null,
+    killGraceMs,
+    program,
+    args,
+  };
 }
 
 function main(argv: readonly string[]): void {
@@ -88,6 +113,7 @@ function main(argv: readonly string[]): void {
   const finishWithoutCommand = (spawnError: string): void => {
     writeTurnStatus(statusFile, {
       exitCode: null, signal: null, lastStderrLine: null, outputBytes: 0, endedAt: Date.now(), spawnError, logError: null, turnKey: TURN_KEY,
+      keepAliveLapsedAt: null,
     });
     process.exit(SPAWN_FAILED_EXIT_CODE);
   };
@@ -119,22 +145,25 @@ function main(argv: readonly string[]): void {
     child.once('error', (error) => finishWithoutCommand(describeSpawnFailure(error, cwd)));
     return;
   }
-  superviseCommand(child, statusFile, logFd, stdoutFd);
+  superviseCommand(child, parsed, logFd, stdoutFd);
 }
 
 /** Copies the command's output to the log until it exits and its pipes drained, then records how it ended and exits. */
 function superviseCommand(
   child: ChildProcessByStdio<null, Readable, Readable>,
-  statusFile: string,
+  options: ShimArguments,
   logFd: number,
   stdoutFd: number | null,
 ): void {
+  const { statusFile } = options;
   const tail = createLineTail(STDERR_LINE_LIMIT_BYTES);
   let outputBytes = 0;
   let logError: string | null = null;
   let exit: { code: number | null; signal: NodeJS.Signals | null; at: number } | null = null;
   let quietTimer: NodeJS.Timeout | null = null;
   let finished = false;
+  let keepAliveLapsedAt: number | null = null;
+  let keepAliveTimer: NodeJS.Timeout | null = null;
 
   const append = (chunk: Buffer): void => {
     outputBytes += chunk.length;
@@ -150,6 +179,7 @@ function superviseCommand(
     if (finished || exit === null) return;
     finished = true;
     if (quietTimer !== null) clearTimeout(quietTimer);
+    if (keepAliveTimer !== null) clearTimeout(keepAliveTimer);
     child.stdout.destroy();
     child.stderr.destroy();
     const status: TurnStatus = {
@@ -161,10 +191,13 @@ function superviseCommand(
       spawnError: null,
       logError,
       turnKey: TURN_KEY,
+      keepAliveLapsedAt,
     };
     writeTurnStatus(statusFile, status);
     closeSync(logFd);
     if (stdoutFd !== null) closeSync(stdoutFd);
+    // No runtime will clean up after a lapsed turn: what is left of the group goes, and the shim with it.
+    if (keepAliveLapsedAt !== null) signalGroup('SIGKILL');
     process.exit(exit.signal === null ? exit.code ?? 1 : 128 + (constants.signals[exit.signal] ?? 0));
   };
   const quietSoon = (): void => {
@@ -197,12 +230,45 @@ function superviseCommand(
   };
   child.stdout.on('error', onPipeError);
   child.stderr.on('error', onPipeError);
+  if (options.keepAliveFile !== null) {
+    const file = options.keepAliveFile;
+    const lapse = (): void => {
+      keepAliveLapsedAt = Date.now();
+      signalGroup('SIGTERM');
+      keepAliveTimer = setTimeout(() => {
+        if (exit === null) child.kill('SIGKILL');
+      }, options.killGraceMs);
+    };
+    const check = (): void => {
+      if (exit !== null) return;
+      let validUntil: number | null;
+      try {
+        validUntil = readKeepAlive(file);
+      } catch {
+        // Unreadable (EACCES, EIO): the runtime cannot renew it either; the turn lapses as if it were gone.
+        validUntil = null;
+      }
+      if (validUntil === null || Date.now() >= validUntil) lapse();
+      else keepAliveTimer = setTimeout(check, Math.min(KEEPALIVE_POLL_MS, validUntil - Date.now()));
+    };
+    check();
+  }
   child.once('exit', (code, signal) => {
     exit = { code, signal, at: Date.now() };
     quietSoon();
     setTimeout(finish, DRAIN_MAX_MS);
     void pipesClosed.then(finish);
   });
+}
+
+/** Sends `signal` to the shim's own process group (the turn's); the shim ignores SIGTERM. */
+function signalGroup(signal: NodeJS.Signals): void {
+  try {
+    process.kill(-process.pid, signal);
+  } catch (error) {
+    // ESRCH: the group is already empty; nothing else can fail for the caller's own group.
+    if (!(error instanceof Error && 'code' in error && error.code === 'ESRCH')) throw error;
+  }
 }
 
 function errorMessage(error: unknown): string {

@@ -32,6 +32,11 @@ export interface TurnStatus {
    * this one's; `null` when the turn had no key (or an older shim wrote the file).
    */
   readonly turnKey: string | null;
+  /**
+   * When the shim found the turn's keep-alive lapsed and killed the turn (ms since the epoch,
+   * its wall clock): no runtime had renewed it (`actors/turnKeepAlive.ts`); `null` otherwise.
+   */
+  readonly keepAliveLapsedAt: number | null;
 }
 
 /** Bound of {@link TurnStatus.lastStderrLine}, in bytes of UTF-8. */

@@ -292,13 +292,18 @@ function describeOutcome(ending: Ending | null, status: TurnStatus | null, lastS
 
 /**
  * How a turn ended by itself, from its shim's status file: `spawn-failed` (with the spawn
- * error), `signaled` (`killed by signal SIGTERM`) or `exited` (`exit code 3: <last stderr line>`).
+ * error), `signaled` (`killed by signal SIGTERM`, or `killed by its turn shim at <ISO time>: no
+ * runtime renewed the turn's keep-alive`) or `exited` (`exit code 3: <last stderr line>`).
  * The one mapping of a status to an outcome, for the runner and for a turn that ended while no
  * runtime watched it.
  */
 export function outcomeFromStatus(status: TurnStatus): Pick<TurnOutcome, 'kind' | 'exitCode' | 'signal' | 'reason'> {
   if (status.spawnError !== null) return { kind: 'spawn-failed', reason: status.spawnError, exitCode: null, signal: null };
   const { exitCode, signal, lastStderrLine } = status;
+  if (status.keepAliveLapsedAt !== null) {
+    const lapsed = new Date(status.keepAliveLapsedAt).toISOString();
+    return { kind: 'signaled', reason: `killed by its turn shim at ${lapsed}: no runtime renewed the turn's keep-alive`, exitCode, signal };
+  }
   if (exitCode === null) return { kind: 'signaled', reason: `killed by signal ${signal ?? 'unknown'}`, exitCode, signal };
   const reason = exitCode === 0 || lastStderrLine === null ? `exit code ${exitCode}` : `exit code ${exitCode}: ${lastStderrLine}`;
   return { kind: 'exited', reason, exitCode, signal };
@@ -328,6 +333,7 @@ const turnStatusSchema = z.object({
   spawnError: z.string().nullable(),
   logError: z.string().nullable().default(null),
   turnKey: z.string().nullable().default(null),
+  keepAliveLapsedAt: z.number().nullable().default(null),
 });
 
 /**

@@ -51,6 +51,7 @@ export function createWorkerEffects(effects: EffectContext) {
         const request = input.protocol === 'stream-json' ? { ...input, stdoutPath: streamJsonPath(input) } : input;
         const outcome = await runTurn(request, {
           clock: effects.clock,
+          keepAlive: effects.turnKeepAlive,
           onStart: (start) => {
             sendBack({ type: 'TURN_STARTED', started: start });
             // The pid is the evidence adoption needs: its commit starts now, not at the end of the job.
@@ -91,7 +92,7 @@ export function createWorkerEffects(effects: EffectContext) {
  * outside its process group (they called `setsid`) are killed and verified gone as well.
  */
 async function adopt(effects: EffectContext, turn: TurnAssignment, started: TurnStarted): Promise<TurnResult> {
-  const outcome = await adoptTurn(turn, started, { clock: effects.clock });
+  const outcome = await adoptTurn(turn, started, { clock: effects.clock, keepAlive: effects.turnKeepAlive });
   const stragglers = findProcessesByEnv('STATECREW_TURN_KEY', turn.turnKey);
   if (stragglers.length > 0) await killProcesses(stragglers, { graceMs: turn.killGraceMs, clock: effects.clock });
   const result = toResult(outcome);

@@ -223,6 +223,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runtimes ADD COLUMN host_id TEXT;
   ALTER TABLE dispatches ADD COLUMN host_id TEXT;
   `,
+  // 11: how long after its last heartbeat a runtime's turns may still run: their keep-alive
+  // bound (actors/keepAlive.ts). A runtime on another host is taken over only after it.
+  `
+  ALTER TABLE runtimes ADD COLUMN turn_grace_ms INTEGER;
+  `,
 ];
 
 /**

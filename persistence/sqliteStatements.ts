@@ -22,8 +22,8 @@ const SQL = {
   actorSeq: 'SELECT seq, owner_runtime FROM actors WHERE id = ?',
   actorsOwned: "SELECT * FROM actors WHERE status = 'active' AND owner_runtime = ? ORDER BY created_at, id",
   actorsTransfer: "UPDATE actors SET owner_runtime = ? WHERE status = 'active' AND owner_runtime = ? RETURNING id",
-  runtimeInsert: `INSERT INTO runtimes (id, host, host_id, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, state)
-       VALUES (@id, @host, @hostId, @pid, @procStartTime, @now, @now, @ttlMs, 'running')`,
+  runtimeInsert: `INSERT INTO runtimes (id, host, host_id, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, turn_grace_ms, state)
+       VALUES (@id, @host, @hostId, @pid, @procStartTime, @now, @now, @ttlMs, @turnGraceMs, 'running')`,
   runtimeBeat: "UPDATE runtimes SET heartbeat_at = ? WHERE id = ? AND state = 'running'",
   runtimeStop: "UPDATE runtimes SET state = 'stopped', ended_at = ?, end_reason = ? WHERE id = ? AND state = 'running'",
   runtimeDeclareDead: `UPDATE runtimes SET state = 'dead', ended_at = ?, end_reason = ?

@@ -307,7 +307,7 @@ export class SqliteStore implements Store {
   }
 
   registerRuntime(runtime: RuntimeRegistration): Promise<void> {
-    return this.call('registerRuntime', () => void this.statements.runtimeInsert.run(runtime));
+    return this.call('registerRuntime', () => void this.statements.runtimeInsert.run({ ...runtime, turnGraceMs: runtime.turnGraceMs ?? null }));
   }
 
   heartbeatRuntime(id: string, now: number): Promise<boolean> {
@@ -449,6 +449,11 @@ export class SqliteStore implements Store {
   reserveSequence(name: string, count: number): Promise<number> {
     if (!Number.isInteger(count) || count < 1) return Promise.reject(new RangeError(`reserveSequence(${name}): count must be a whole number of at least 1, got ${count}`));
     return this.call('reserveSequence', () => Number(rows.rowToValue('sequences', this.statements.sequenceReserve.get(name, count))) - count + 1);
+  }
+
+  /** `null`: a SQLite file is used from the host it is on, whose clock is the runtime's own. */
+  readClock(): Promise<number | null> {
+    return this.call('readClock', () => null);
   }
 
   storeId(): Promise<string> {

@@ -37,6 +37,13 @@ export interface Store extends ActorCheckpointer, LeaseLedger, RuntimeRegistry, 
   /** A random id of this store (32 hex digits), fixed when it was created. */
   storeId(): Promise<string>;
   /**
+   * The store's clock, in ms since the epoch, read as late as the store can (PostgreSQL:
+   * `clock_timestamp()` on the server); `null` when the store has no clock of its own and shares
+   * the caller's host (SQLite). Runtimes on several hosts align the times they write and compare
+   * (heartbeats, lease expiries, deadlines) to it (`src/storeClock.ts`).
+   */
+  readClock(): Promise<number | null>;
+  /**
    * A number that grows whenever a change is committed to the store, by this connection or any
    * other; equal values mean nothing changed. Watchers (the inspector) poll it. Not comparable
    * across connections.

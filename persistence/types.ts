@@ -175,6 +175,8 @@ export interface RuntimeRegistration {
   /** First heartbeat, ms since epoch. */
   readonly now: number;
   readonly ttlMs: number;
+  /** See {@link RuntimeRecord.turnGraceMs}; left out: `null`. */
+  readonly turnGraceMs?: number | null;
 }
 
 /** A runtime process registered in the store. */
@@ -195,6 +197,12 @@ export interface RuntimeRecord {
   /** Last heartbeat, ms since epoch; the runtime is presumed live until `heartbeatAt + ttlMs`. */
   readonly heartbeatAt: number;
   readonly ttlMs: number;
+  /**
+   * Longest time after its last heartbeat that a turn of this runtime may still run, in ms
+   * (its turns' keep-alive bound, `actors/keepAlive.ts`); `null` when not recorded (an embedder's
+   * registration, or a runtime from before it was recorded: its turns had no keep-alive).
+   */
+  readonly turnGraceMs: number | null;
   /** `running`; `stopped` (ended cleanly); `dead` (declared dead and taken over). */
   readonly state: 'running' | 'stopped' | 'dead';
   readonly endedAt: number | null;

@@ -1,7 +1,8 @@
 // Provisions what the test suite needs beyond npm packages, before `npm test` runs it
 // (npm runs this as `pretest`), from Debian's packages: Chromium for the inspector's browser
 // test, and PostgreSQL's server binaries for the PostgreSQL store's tests (each test run starts
-// throwaway servers of its own, scripts/pgServer.mjs). No test tool ever downloads a browser
+// throwaway servers of its own, scripts/pgServer.mjs), and libfaketime for the clock-skew
+// test. No test tool ever downloads a browser
 // of its own. A dependency that cannot be provisioned fails here, loudly, with what to do; no
 // test is skipped for it.
 //
@@ -73,3 +74,17 @@ try {
 const pgVersion = versionOf(`${pgBin}/postgres`);
 if (pgVersion === null) fail(`${pgBin}/postgres is there but does not run (\`postgres --version\` failed)`);
 process.stdout.write(`provision: ${pgVersion} at ${pgBin}\n`);
+
+// libfaketime: the clock-skew test runs hosts whose wall clocks are set ±2 s apart (LD_PRELOAD).
+const libfaketime = process.env.STATECREW_LIBFAKETIME ?? '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+if (!fs.existsSync(libfaketime)) {
+  if (process.env.STATECREW_LIBFAKETIME !== undefined) fail(`STATECREW_LIBFAKETIME is set to ${libfaketime}, which does not exist`);
+  aptInstall(
+    ['faketime'],
+    'the clock-skew test sets hosts’ clocks apart',
+    `the clock-skew test needs libfaketime at ${libfaketime}, and it is missing. ` +
+      `Install Debian's package (\`sudo apt-get install faketime\`) or point STATECREW_LIBFAKETIME at libfaketime.so.1, then run npm test again.`,
+  );
+  if (!fs.existsSync(libfaketime)) fail(`apt-get installed faketime, but ${libfaketime} is still missing`);
+}
+process.stdout.write(`provision: libfaketime at ${libfaketime}\n`);

@@ -62,6 +62,11 @@ export type RuntimeEvents = {
    * connection) and is tried again after `delayMs` ms (attempt `attempt` just failed).
    */
   'runtime.store-waiting': { operation: string; attempt: number; delayMs: number; error: Error };
+  /**
+   * A turn's keep-alive file could not be renewed (`actors/keepAlive.ts`): unless a later
+   * renewal succeeds, the turn's shim kills the turn when its grace runs out.
+   */
+  'runtime.keep-alive-failed': { path: string; error: Error };
   /** A store call succeeded after waiting for a transient fault. */
   'runtime.store-recovered': { operation: string; attempts: number; waitedMs: number };
   /** The store cannot be used; the runtime killed its turns and stopped without writing (exit code 4); `run.finished` follows. */

@@ -46,7 +46,7 @@ export function machineDefinitions(
     const hosted = provided === undefined ? machine : machine.provide(hostImplementations(kind, provided, BASE_MACHINES[kind]));
     return { kind, machine: hosted, machineId, machineVersion, ...(migrate === undefined ? {} : { migrate }) };
   };
-  const supervisor = supervisorMachine.provide({ actors: createHeartbeat(effects.store, effects.clock, heartbeatIntervalMs) });
+  const supervisor = supervisorMachine.provide({ actors: createHeartbeat(effects.store, effects.clock, heartbeatIntervalMs, effects.heartbeatRecorded) });
   return {
     supervisor: define('supervisor', supervisor, SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION),
     worker: define('worker', provideWorker(effects), WORKER_MACHINE_ID, WORKER_MACHINE_VERSION),

@@ -14,6 +14,19 @@ export function markLiveInThisProcess(runtimeId: string, live: boolean): void {
   else liveInThisProcess.delete(runtimeId);
 }
 
+/** Added to a runtime's recorded turn grace before another host takes it over, in ms: timer and scheduling slack. */
+export const TAKEOVER_MARGIN_MS = 1_000;
+
+/**
+ * How long after its last heartbeat a runtime under another host identity is taken for dead,
+ * in ms: two TTLs, and never before every turn it may still be running has ended by its
+ * keep-alive ({@link RuntimeRecord.turnGraceMs} + {@link TAKEOVER_MARGIN_MS}), so that a unit
+ * retried here never runs beside the old turn there.
+ */
+export function foreignTakeoverAfterMs(runtime: Pick<RuntimeRecord, 'ttlMs' | 'turnGraceMs'>): number {
+  return Math.max(2 * runtime.ttlMs, runtime.turnGraceMs === null ? 0 : runtime.turnGraceMs + TAKEOVER_MARGIN_MS);
+}
+
 /** Why another runtime may be taken over, or `null` when it must be left alone. */
 export type DeadVerdict = string | null;
 
@@ -28,8 +41,8 @@ export type DeadVerdict = string | null;
  *   lapsed (`heartbeatAt + ttlMs <= now`): a stopped runtime makes no progress, and if it
  *   is resumed its writes are refused (fencing on the owner).
  * - Under another identity (another machine, another boot, or another PID namespace on this
- *   machine, as two containers sharing a volume): dead when its heartbeat lapsed by more than
- *   two TTLs. Its pid means nothing here — it may name no process, or an unrelated one — so
+ *   machine, as two containers sharing a volume): dead when its heartbeat lapsed by
+ *   {@link foreignTakeoverAfterMs} (two TTLs, and its turns' keep-alive bound). Its pid means nothing here — it may name no process, or an unrelated one — so
  *   it is never read.
  * - A running process with a fresh or a late heartbeat is alive.
  * - In this very process: dead when it is no longer marked live here.
@@ -39,7 +52,9 @@ export function deadVerdict(runtime: RuntimeRecord, now: number, host: HostIdent
   const lapsed = runtime.heartbeatAt + runtime.ttlMs <= now;
   const local = runtime.hostId === null ? runtime.host === host.name : runtime.hostId === host.id;
   if (!local) {
-    return runtime.heartbeatAt + 2 * runtime.ttlMs <= now ? `heartbeat of ${runtime.id} on ${runtime.host} (${runtime.hostId ?? 'identity not recorded'}) lapsed` : null;
+    return runtime.heartbeatAt + foreignTakeoverAfterMs(runtime) <= now
+      ? `heartbeat of ${runtime.id} on ${runtime.host} (${runtime.hostId ?? 'identity not recorded'}) lapsed`
+      : null;
   }
   const stat = readProcessStat(runtime.pid);
   if (runtime.pid === process.pid && (runtime.procStartTime === null || stat?.startTime === runtime.procStartTime)) {

@@ -26,6 +26,7 @@ export function attachLogger(events: Emitter<RuntimeEvents>, logger: Logger): ()
     'worker.started': (e) => logger.info(`worker ${e.workerId} started`, e),
     'worker.died': (e) => logger.warn(`worker ${e.workerId} died: ${e.reason}`, e),
     'runtime.draining': (e) => logger.warn(`draining: ${e.reason}`, e),
+    'runtime.keep-alive-failed': (e) => logger.warn(`turn keep-alive ${e.path} not renewed: ${e.error.message}`, e),
     'runtime.fenced': (e) => logger.error(`fenced: ${e.reason}`, e),
     'runtime.store-failed': (e) => logger.error(`store failed: ${e.error.message}`, { error: e.error, survivors: e.survivors }),
     'run.finished': (e) => logger.info(`run finished (exit code ${e.exitCode}): ${e.reason}`, e),

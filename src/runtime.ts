@@ -40,6 +40,16 @@ export interface RuntimeOptions {
    * heartbeat lapsed. Keep it below `leaseTtlMs`. @default 10_000
    */
   readonly heartbeatTtlMs?: number;
+  /**
+   * Keep-alive grace of this runtime's turns, in ms: each turn's shim kills it once no runtime
+   * has renewed its keep-alive for this long (the runtime died or lost its store, and no
+   * runtime on its host adopted the turn). The runtime renews while its last recorded
+   * heartbeat is under half a TTL old. Another host takes this runtime's actors over only once
+   * its heartbeat lapsed by `heartbeatTtlMs / 2 + turnGraceMs + 1.25 s + min(5 s,
+   * turnGraceMs / 2)` (the shim's poll and drain, its capped kill grace), plus a 1 s margin, and by two TTLs, so a retried unit never runs beside the old
+   * turn. @default 30_000
+   */
+  readonly turnGraceMs?: number;
   /** How often the runtime looks at the store for work and dead runtimes, in ms. @default 500 */
   readonly pollMs?: number;
   /**

@@ -2,12 +2,14 @@ import { z } from 'zod';
 import type { Emitter } from 'mitt';
 import type { SupervisorEvent } from '../machines/supervisor.js';
 import { localHostIdentity, isLocalHost, type HostIdentity } from '../actors/hostIdentity.js';
+import { TurnKeepAlive } from '../actors/keepAlive.js';
 import { killProcessGroup, processStartTime } from '../actors/processes.js';
 import type { SchedulerView, Store } from '../persistence/store.js';
 import type { ActorKind, ActorSummary } from '../persistence/types.js';
 import { ActorHost, type HostedActor, type PersistedTransition } from './actorHost.js';
 import { handleOf, handlesOf } from './actorHandles.js';
-import { systemClock, type Clock } from '../core/clock.js';
+import { systemClock } from '../core/clock.js';
+import { AlignedClock } from './storeClock.js';
 import { createEmitter } from './emitter.js';
 import { ensureError, OwnershipLostError, recoveryOf, RuntimeStoppedError, StoreFailedError, UsageError } from '../core/errors.js';
 import type { RuntimeEvents } from './events.js';
@@ -51,11 +53,16 @@ export class RuntimeImpl implements Runtime {
   readonly store: Store;
   id = '';
   private readonly guarded: Store;
-  private readonly clock: Clock;
+  /** The host's clock aligned to the store's (`storeClock.ts`): the one time line of every host sharing the store. */
+  private readonly clock: AlignedClock;
   private readonly logsDir: string;
   private readonly leaseTtlMs: number;
   private readonly heartbeatTtlMs: number;
   private readonly pollMs: number;
+  /** The keep-alive files of the turns this runtime watches, renewed while its heartbeat is recorded. */
+  private readonly turnKeepAlive: TurnKeepAlive;
+  /** Clock time of the last heartbeat the store recorded (registration counts as the first). */
+  private lastHeartbeatAt = Number.NEGATIVE_INFINITY;
   /** Where this runtime's pids mean something; set by `begin` (which fails the start when it cannot be known). */
   private hostIdentity: HostIdentity | undefined;
   private readonly host: ActorHost;
@@ -76,7 +83,7 @@ export class RuntimeImpl implements Runtime {
 
   constructor(private readonly options: RuntimeOptions) {
     checkMachineOverrides(options.machines ?? {});
-    this.clock = options.clock ?? systemClock;
+    this.clock = new AlignedClock(options.clock ?? systemClock);
     this.store = openStore(options.store ?? '.statecrew/statecrew.db', options.durability);
     const policy = new StorePolicy({
       clock: this.clock,
@@ -91,6 +98,13 @@ export class RuntimeImpl implements Runtime {
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
     this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
     this.pollMs = options.pollMs ?? 500;
+    this.turnKeepAlive = new TurnKeepAlive({
+      graceMs: options.turnGraceMs ?? 30_000,
+      renewEveryMs: Math.max(50, Math.min(1_000, this.heartbeatTtlMs / 6)),
+      // Half a TTL without a recorded heartbeat: other hosts will soon take this runtime for dead.
+      mayRenew: () => this.active() && this.clock.now() - this.lastHeartbeatAt <= this.heartbeatTtlMs / 2,
+      onError: (path, error) => this.events.emit('runtime.keep-alive-failed', { path, error }),
+    });
     this.finished = new Promise((resolve) => {
       this.resolveFinished = resolve;
     });
@@ -101,6 +115,11 @@ export class RuntimeImpl implements Runtime {
       recordedStart: (turn) => recordedTurnStart(this.guarded, turn),
       committed: () => this.host.committed(),
       flush: () => this.host.flush(),
+      turnKeepAlive: this.turnKeepAlive,
+      heartbeatRecorded: async (at) => {
+        this.lastHeartbeatAt = Math.max(this.lastHeartbeatAt, at);
+        await this.clock.sync(() => this.guarded.readClock());
+      },
     };
     this.host = new ActorHost(
       this.guarded,
@@ -162,6 +181,16 @@ export class RuntimeImpl implements Runtime {
     this.resolveFinished({ exitCode, reason, fenced: false, progress: EMPTY_PROGRESS });
   }
 
+  /**
+   * Longest time after this runtime's last recorded heartbeat that any turn it watches may
+   * still run, in ms: renewals go on for half a TTL without a recorded heartbeat, and a turn
+   * outlives its last renewal by at most the keep-alive's bound (`TurnKeepAlive.boundMs`).
+   * Recorded at registration; another host takes this runtime over only after it.
+   */
+  private turnGraceBoundMs(): number {
+    return Math.ceil(this.heartbeatTtlMs / 2 + this.turnKeepAlive.boundMs());
+  }
+
   /** The supervisor's state: the runtime's lifecycle (`created` before it exists). */
   private phase(): string {
     const value: unknown = this.supervisor?.actor.getSnapshot().value;
@@ -179,6 +208,7 @@ export class RuntimeImpl implements Runtime {
     const store = this.guarded;
     // A networked store connects and migrates first: its faults go through the store policy like any call's.
     await store.ready();
+    await this.clock.sync(() => store.readClock());
     const base = given ?? (await readStoredPlan(store)) ?? emptyPlan(store.location);
     const plan = this.options.workers === undefined ? base : { ...base, workers: this.options.workers };
     const now = this.clock.now();
@@ -186,7 +216,10 @@ export class RuntimeImpl implements Runtime {
     this.hostIdentity = identity;
     const procStartTime = processStartTime(process.pid);
     this.id = `runtime-${await store.reserveSequence('runtime', 1)}`;
-    await store.registerRuntime({ id: this.id, host: identity.name, hostId: identity.id, pid: process.pid, procStartTime, now, ttlMs: this.heartbeatTtlMs });
+    await store.registerRuntime({
+      id: this.id, host: identity.name, hostId: identity.id, pid: process.pid, procStartTime, now, ttlMs: this.heartbeatTtlMs, turnGraceMs: this.turnGraceBoundMs(),
+    });
+    this.lastHeartbeatAt = now;
     markLiveInThisProcess(this.id, true);
     this.host.owner = this.id;
     this.supervisor = this.host.create('supervisor', `supervisor-${this.id}`, { runtimeId: this.id, pid: process.pid, procStartTime, startedAt: now });
@@ -431,6 +464,7 @@ export class RuntimeImpl implements Runtime {
     const turns = state === 'failed' ? this.runningTurns() : [];
     markLiveInThisProcess(this.id, false);
     this.clearTimers();
+    this.turnKeepAlive.stop();
     let failure = this.failure ?? (state === 'failed' ? new StoreFailedError('heartbeat', { cause: new Error(this.reason()) }) : undefined);
     if (state === 'stopped') {
       this.host.flush();

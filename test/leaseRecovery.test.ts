@@ -1,3 +1,4 @@
+import { TurnKeepAlive } from '../actors/keepAlive.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, leaseMachine } from '../machines/lease.js';
 import { createLeaseEffects } from '../actors/leaseEffects.js';
@@ -40,6 +41,8 @@ function newHost(): { store: Store; host: ActorHost } {
       recordedStart: () => Promise.resolve(null),
       committed: () => holder.host?.committed() ?? Promise.resolve(),
       flush: () => holder.host?.flush(),
+      turnKeepAlive: new TurnKeepAlive({ graceMs: 30_000, renewEveryMs: 1_000, mayRenew: () => true, onError: (path, error) => { throw error; } }),
+      heartbeatRecorded: () => Promise.resolve(),
     }),
   });
   const host = new ActorHost(store, clock, { ...definitions, lease: { kind: 'lease', machine: lease, machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION } }, {

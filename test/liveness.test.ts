@@ -26,6 +26,7 @@ function record(overrides: Partial<RuntimeRecord>): RuntimeRecord {
     startedAt: NOW - 60_000,
     heartbeatAt: NOW,
     ttlMs: 10_000,
+    turnGraceMs: null,
     state: 'running',
     endedAt: null,
     endReason: null,
@@ -73,6 +74,16 @@ describe('deadVerdict', () => {
   it('judges a runtime on another host by its heartbeat alone, after two TTLs', () => {
     expect(deadVerdict(record({ host: 'elsewhere', hostId: 'machine-b/boot-1/pid:4026531836', heartbeatAt: NOW - 15_000 }), NOW, HERE)).toBeNull();
     expect(deadVerdict(record({ host: 'elsewhere', hostId: 'machine-b/boot-1/pid:4026531836', heartbeatAt: NOW - 20_000 }), NOW, HERE)).toMatch(/heartbeat .* lapsed/);
+  });
+
+  it('takes a runtime on another host over only once its turns ended by their keep-alive, when that is later than two TTLs', () => {
+    // Recorded bound 41.25 s (TTL 10 s / 2 + grace 30 s + poll, capped kill grace, drain): its turns may run until then.
+    const elsewhere = { host: 'elsewhere', hostId: 'machine-b/boot-1/pid:4026531836', turnGraceMs: 41_250 };
+    expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 20_000 }), NOW, HERE)).toBeNull();
+    expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 42_249 }), NOW, HERE)).toBeNull();
+    expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 42_250 }), NOW, HERE)).toMatch(/heartbeat .* lapsed/);
+    // A short grace does not shorten the two TTLs.
+    expect(deadVerdict(record({ ...elsewhere, turnGraceMs: 2_000, heartbeatAt: NOW - 19_999 }), NOW, HERE)).toBeNull();
   });
 
   it('never reads the pid of a runtime in another PID namespace or boot of this machine, whatever its hostname says', async () => {

@@ -3,6 +3,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../persistence/postgres/pgStore.js';
 import { startPgServer, type PgServer } from '../scripts/pgServer.mjs';
+import { runCli } from './helpers/cli.js';
+import { childOf, startIsolatedHost } from './helpers/netns.js';
 import { tempDir } from './helpers/tempStore.js';
 import { collectStdout, exitOf, expectSharedOnce, overlaps, readTicks, startStatecrew, tickUnit, whenTicks, type Tick } from './helpers/ticks.js';
 
@@ -13,6 +15,15 @@ import { collectStdout, exitOf, expectSharedOnce, overlaps, readTicks, startStat
  * `unshare` dies, its runtime (the namespace's init) is killed, and with it every turn it ran.
  */
 const HOST = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
+const LIBFAKETIME = process.env.STATECREW_LIBFAKETIME ?? '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+
+/**
+ * A host whose wall clock is `seconds` off the true time: libfaketime in every process of it
+ * (its runtime, its turns' shims), monotonic clocks untouched. Provisioned by scripts/provision.mjs.
+ */
+function skewedHost(seconds: number): string[] {
+  return ['env', `LD_PRELOAD=${LIBFAKETIME}`, `FAKETIME=${seconds >= 0 ? '+' : ''}${seconds}`, 'FAKETIME_DONT_FAKE_MONOTONIC=1', ...HOST];
+}
 
 let server: PgServer;
 let dir: string;
@@ -37,15 +48,20 @@ beforeEach(() => {
 
 afterEach(() => cleanup());
 
-/** Four independent milestones of three units each, `ms` per unit, on the PostgreSQL store. */
-function writePlan(ms: number, workers: number): string[] {
+/**
+ * Four independent milestones of three units each, `ms` per unit, on the PostgreSQL store.
+ * `trueClock`: the tick logger runs without libfaketime (`env -u LD_PRELOAD`), so that ticks of
+ * skewed hosts are on one time line.
+ */
+function writePlan(ms: number, workers: number, trueClock = false): string[] {
   const units: string[] = [];
   const lines = ['version: 1', `workers: ${workers}`, `store: ${JSON.stringify(url)}`, 'defaults: { retryBackoff: 100ms }', 'milestones:'];
   for (const m of ['m1', 'm2', 'm3', 'm4']) {
     lines.push(`  - id: ${m}`, '    units:');
     for (const u of ['a', 'b', 'c']) {
       units.push(`${m}/${u}`);
-      lines.push(tickUnit(`${m}/${u}`, ms, ticks));
+      const unit = tickUnit(`${m}/${u}`, ms, ticks);
+      lines.push(trueClock ? unit.replace('command: [', 'command: ["/usr/bin/env", "-u", "LD_PRELOAD", ') : unit);
     }
   }
   fs.writeFileSync(path.join(dir, 'plan.yaml'), lines.join('\n'));
@@ -55,7 +71,7 @@ function writePlan(ms: number, workers: number): string[] {
 async function storeView() {
   const store = new PostgresStore(url, { readonly: true });
   try {
-    return { runtimes: await store.listRuntimes(), dispatches: await store.listDispatches() };
+    return { runtimes: await store.listRuntimes(), dispatches: await store.listDispatches(), ledger: await store.listLeaseLedger() };
   } finally {
     await store.close();
   }
@@ -79,11 +95,23 @@ describe('hosts sharing one PostgreSQL store', () => {
     expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);
     expect(new Set(view.runtimes.map((r) => r.hostId)).size).toBe(2);
     expect(view.dispatches.map((d) => `${d.unitId} ${d.state} attempt ${d.attempt}`).sort()).toEqual(units.map((unit) => `${unit} completed attempt 1`).sort());
+
+    // `logs` from here (a third PID namespace): a log it can read is printed; one that is not here is named with its host and path.
+    const [shown, missing] = view.dispatches;
+    const printed = await runCli(dir, 'logs', shown?.unitId ?? '', '--store', url);
+    expect(printed.code, printed.stderr).toBe(0);
+    expect(printed.stdout).toMatch(/^# statecrew turn /);
+    fs.rmSync(missing?.logPath ?? '');
+    const named = await runCli(dir, 'logs', missing?.unitId ?? '', '--store', url);
+    expect(named.code).toBe(1);
+    const host = view.runtimes.find((r) => r.hostId === missing?.hostId);
+    expect(named.stderr).toContain(`is on host ${host?.host} (${missing?.hostId}), at ${missing?.logPath}: run \`statecrew logs\` there`);
+    expect(named.stderr).not.toContain(server.password);
   });
 
   it('a host killed (SIGKILL) mid-run is taken over by the other once its heartbeat lapsed; its turns died with it; nothing ran twice at once', async () => {
     const units = writePlan(1500, 1);
-    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms', '--lease-ttl', '1s'];
+    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms', '--lease-ttl', '1s', '--turn-grace', '1s'];
     const doomed = startStatecrew(dir, 'A', args, 'pipe', HOST);
     await whenTicks(ticks, (all) => all.some((t) => t.run === 'A' && t.event === 'start'));
     const survivor = startStatecrew(dir, 'B', args, 'pipe', HOST);
@@ -106,6 +134,100 @@ describe('hosts sharing one PostgreSQL store', () => {
     const retried = view.dispatches.filter((d) => d.attempt > 1);
     expect(retried.length, 'the unit A was running is run again').toBeGreaterThanOrEqual(1);
     for (const unit of units) expect(view.dispatches.filter((d) => d.unitId === unit && d.state === 'completed'), unit).toHaveLength(1);
+  });
+});
+
+describe('a host stopped (SIGSTOP) past its heartbeat TTL', () => {
+  it('its turn ends by its keep-alive, the other host takes over only after that and retries it, and resumed (SIGCONT) it is fenced and rejoins', async () => {
+    // Turns of 2.5 s, longer than the stopped host's bound (3.05 s after its last heartbeat, minus what was left of a TTL).
+    const units = writePlan(2500, 2);
+    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms', '--lease-ttl', '1s', '--turn-grace', '1s'];
+    const paused = startStatecrew(dir, 'A', args, 'pipe', HOST);
+    const pausedOut = collectStdout(paused);
+    await whenTicks(ticks, (all) => all.some((t) => t.run === 'A' && t.event === 'tick'));
+    // The runtime is the namespace's init, the child of `unshare`: the turn's shim is not stopped with it.
+    const runtimePid = await childOf(paused.pid ?? 0);
+    process.kill(runtimePid, 'SIGSTOP');
+    const stoppedAt = Date.now();
+    const taker = startStatecrew(dir, 'B', args, 'pipe', HOST);
+    const takerOut = collectStdout(taker);
+    await whenTicks(ticks, (all) => all.some((t) => t.run === 'B' && t.event === 'end'));
+    process.kill(runtimePid, 'SIGCONT');
+
+    expect(await exitOf(taker), takerOut()).toBe(0);
+    expect(await exitOf(paused), pausedOut()).toBe(0);
+    expect(takerOut()).toMatch(/took over runtime-1 \(heartbeat of runtime-1 on .* lapsed\)/);
+    expect(pausedOut()).toMatch(/runtime runtime-1 was taken over by another runtime .*; rejoining/);
+    const all = readTicks(ticks);
+    expect(overlaps(all)).toEqual([]);
+    for (const unit of units) expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
+    // A's turn in flight was ended by its shim; B ran that unit again only afterwards (no overlap above).
+    const view = await storeView();
+    const lapsed = view.dispatches.filter((d) => d.reason !== null && /no runtime renewed the turn's keep-alive/.test(d.reason));
+    expect(lapsed.length, 'the stopped host\'s turn ended by its keep-alive').toBeGreaterThanOrEqual(1);
+    const lastTickOfA = Math.max(...all.filter((t) => t.run === 'A' && lapsed.some((d) => d.unitId === t.unit)).map((t) => t.t));
+    expect(lastTickOfA - stoppedAt, 'ended within the recorded bound').toBeLessThanOrEqual(view.runtimes[0]?.turnGraceMs ?? 0);
+    expect(view.runtimes.find((r) => r.id === 'runtime-1')).toMatchObject({ state: 'dead', turnGraceMs: 3_050 });
+    for (const unit of units) expect(view.dispatches.filter((d) => d.unitId === unit && d.state === 'completed'), unit).toHaveLength(1);
+  });
+});
+
+describe('a host whose link to the database is cut while its turns run', () => {
+  it('its turn ends by its keep-alive; the other host takes over after the bound and retries it; nothing runs twice at once', async () => {
+    // Turns of 2.5 s, longer than the cut-off host's bound (3.05 s after its last heartbeat, minus what was left of a TTL).
+    const units = writePlan(2500, 2);
+    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms', '--lease-ttl', '1s', '--turn-grace', '1s', '--store-wait', '60s'];
+    const isolated = await startIsolatedHost(dir, 'A', args, url, dir);
+    try {
+      const cutOff = isolated.child;
+      const cutOffOut = collectStdout(cutOff);
+      await whenTicks(ticks, (all) => all.some((t) => t.run === 'A' && t.event === 'start'));
+      isolated.cut();
+      const cutAt = Date.now();
+      const survivor = startStatecrew(dir, 'B', args, 'pipe', HOST);
+      const survivorOut = collectStdout(survivor);
+
+      expect(await exitOf(survivor), survivorOut()).toBe(0);
+      expect(survivorOut()).toMatch(/took over runtime-1 \(heartbeat of runtime-1 on .* lapsed\)/);
+      const all = readTicks(ticks);
+      expect(overlaps(all)).toEqual([]);
+      for (const unit of units) expect(all.filter((t) => t.unit === unit && t.event === 'end'), unit).toHaveLength(1);
+      const view = await storeView();
+      const lapsed = view.dispatches.filter((d) => d.reason !== null && /no runtime renewed the turn's keep-alive/.test(d.reason));
+      expect(lapsed.length, 'the cut-off host\'s turn ended by its keep-alive').toBeGreaterThanOrEqual(1);
+      const lastTickOfA = Math.max(...all.filter((t) => t.run === 'A').map((t) => t.t));
+      expect(lastTickOfA - cutAt, 'A ran nothing past its recorded bound').toBeLessThanOrEqual(3_050);
+      expect(view.runtimes.find((r) => r.id === 'runtime-1')).toMatchObject({ state: 'dead' });
+      for (const unit of units) expect(view.dispatches.filter((d) => d.unitId === unit && d.state === 'completed'), unit).toHaveLength(1);
+      // Still cut off, A is waiting for its store (up to --store-wait) and runs nothing.
+      expect(cutOff.exitCode, cutOffOut()).toBeNull();
+      cutOff.kill('SIGKILL');
+      await exitOf(cutOff);
+    } finally {
+      await isolated.dispose();
+    }
+  });
+});
+
+describe('hosts whose clocks differ', () => {
+  it('two hosts 4 s apart (+2 s and -2 s) share one plan on the database clock: no lease taken from a live holder, no live runtime declared dead', async () => {
+    const units = writePlan(600, 2, true);
+    // Lease TTL 1 s and heartbeat TTL 600 ms, well under the skew: on their own clocks, each host would find every lease and heartbeat of the other long expired.
+    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms', '--lease-ttl', '1s', '--turn-grace', '1s'];
+    const ahead = startStatecrew(dir, 'A', args, 'pipe', skewedHost(2));
+    const behind = startStatecrew(dir, 'B', args, 'pipe', skewedHost(-2));
+    const aheadOut = collectStdout(ahead);
+    const behindOut = collectStdout(behind);
+    expect(await exitOf(ahead), aheadOut()).toBe(0);
+    expect(await exitOf(behind), behindOut()).toBe(0);
+
+    expect(aheadOut() + behindOut()).not.toMatch(/took over|lease .* lost|SIGTERM/);
+    expectSharedOnce(readTicks(ticks), units, ['A', 'B'], expect);
+    const view = await storeView();
+    expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);
+    expect(view.dispatches.map((d) => `${d.unitId} ${d.state} attempt ${d.attempt}`).sort()).toEqual(units.map((unit) => `${unit} completed attempt 1`).sort());
+    // One claim per milestone: no lease was ever taken over from a live holder.
+    expect(view.ledger.map((entry) => entry.fencingToken)).toEqual([1, 1, 1, 1]);
   });
 });
 
@@ -139,3 +261,4 @@ describe('a PostgreSQL store that goes away mid-run', () => {
     expect(view.dispatches.filter((d) => d.state === 'completed').map((d) => d.unitId).sort()).toEqual([...units].sort());
   });
 });
+

@@ -27,6 +27,7 @@ afterAll(async () => {
 
 const postgres: ConformanceBackend = {
   name: 'PostgresStore',
+  hasOwnClock: true,
   setup() {
     const running = server;
     if (running === undefined) throw new Error('the PostgreSQL server of this file did not start');

@@ -13,6 +13,7 @@ import { tempDir } from './helpers/tempStore.js';
 /** The SQLite backend of the shared conformance suite: a new file in a new temp folder per test. */
 const sqlite: ConformanceBackend = {
   name: 'SqliteStore',
+  hasOwnClock: false,
   setup() {
     const { dir, cleanup } = tempDir('statecrew-conformance-');
     const file = path.join(dir, 'nested', 'store.db');

@@ -9,7 +9,10 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, killProcessGroup, listProcessGroup } from '../actors/processes.js';
-import { adoptTurn, type TurnRequest, type TurnStarted } from '../actors/turnRunner.js';
+import { TurnKeepAlive } from '../actors/keepAlive.js';
+import { KEEPALIVE_POLL_MS } from '../actors/turnKeepAlive.js';
+import { adoptTurn, runTurn, type TurnRequest, type TurnStarted } from '../actors/turnRunner.js';
+import { readTurnStatus } from '../actors/turnSupervisor.js';
 import { systemClock } from '../core/clock.js';
 import { fixtureTurn } from './helpers/turnRequest.js';
 
@@ -47,11 +50,13 @@ function turn(script: string, args: readonly string[] = [], overrides: Partial<T
 
 /**
  * Starts `request` with the real runner in another runtime process
- * (`fixtures/run-turn-then-die.mjs`), reads the TurnStarted it reports, and SIGKILLs that
- * process: what is left is a turn whose runtime died, as after a crash.
+ * (`fixtures/run-turn-then-die.mjs`, with a keep-alive of `keepAliveGraceMs` when given),
+ * reads the TurnStarted it reports, and SIGKILLs that process: what is left is a turn whose
+ * runtime died, as after a crash.
  */
-async function startThenKillRuntime(request: TurnRequest): Promise<TurnStarted> {
-  const child = spawn(process.execPath, [fixture('run-turn-then-die.mjs'), JSON.stringify(request)], {
+async function startThenKillRuntime(request: TurnRequest, keepAliveGraceMs?: number): Promise<TurnStarted> {
+  const grace = keepAliveGraceMs === undefined ? [] : [String(keepAliveGraceMs)];
+  const child = spawn(process.execPath, [fixture('run-turn-then-die.mjs'), JSON.stringify(request), ...grace], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const runtime = { process: child, exited: once(child, 'exit') };
@@ -250,3 +255,70 @@ describe('adoptTurn', () => {
     expect(existsSync(request.logPath)).toBe(false);
   });
 });
+
+describe('the turn keep-alive', () => {
+  const GRACE_MS = 600;
+  const keepAlive = (): TurnKeepAlive =>
+    new TurnKeepAlive({ graceMs: GRACE_MS, renewEveryMs: GRACE_MS / 4, mayRenew: () => true, onError: (_path, error) => { throw error; } });
+
+  it('ends a turn whose runtime died and that no runtime adopted, by its shim, within the bound; even a command that ignores SIGTERM', async () => {
+    const request = turn('ignore-sigterm.mjs', [], { killGraceMs: 400 });
+    const start = await startThenKillRuntime(request, GRACE_MS);
+    const killedAt = Date.now();
+    await whenChanged(start.statusFile, () => existsSync(start.statusFile));
+    const status = readTurnStatus(start.statusFile);
+
+    // Never before one grace after the start; at most a grace (and a poll, and scheduling slack)
+    // after the runtime's death. Then SIGTERM, and SIGKILL after the (capped) kill grace.
+    // (Held for one grace just before the spawn, so a little before `startedAt`.)
+    expect(status?.keepAliveLapsedAt).toBeGreaterThanOrEqual(start.startedAt + GRACE_MS - 250);
+    expect(status?.keepAliveLapsedAt).toBeLessThanOrEqual(killedAt + GRACE_MS + KEEPALIVE_POLL_MS + 2_000);
+    expect(status).toMatchObject({ exitCode: null, signal: 'SIGKILL' });
+    expect(status?.endedAt).toBeGreaterThanOrEqual((status?.keepAliveLapsedAt ?? 0) + keepAlive().lapseKillGraceMs(400));
+    expect(readFileSync(request.logPath, 'utf8')).toContain('got SIGTERM, ignoring it\n');
+    // The shim SIGKILLs what is left of the group, itself included, right after its status.
+    await waitForEmptyGroup(start.pgid);
+    expect(isProcessAlive(start.pid, start.procStartTime)).toBe(false);
+
+    const outcome = await adoptTurn(request, start, { clock: systemClock });
+    expect(outcome.kind).toBe('signaled');
+    expect(outcome.reason).toMatch(/^killed by its turn shim at .*: no runtime renewed the turn's keep-alive$/);
+  });
+
+  it('keeps a turn alive for as long as the runtime that adopted it renews it, long past one grace', async () => {
+    const go = join(dir, 'go');
+    const request = turn('exit-when-file.mjs', [go, '3', 'adopted and kept']);
+    const start = await startThenKillRuntime(request, GRACE_MS);
+    const adopted = adoptTurn(request, start, { clock: systemClock, keepAlive: keepAlive() });
+    await whenLogged(request.logPath, ' still running, ');
+    // Four graces without the dead runtime (a deliberate span of time, not a wait for an event).
+    await delay(4 * GRACE_MS);
+    expect(isProcessAlive(start.pid, start.procStartTime)).toBe(true);
+    writeFileSync(go, '');
+    expect(await adopted).toMatchObject({ kind: 'exited', exitCode: 3, reason: 'exit code 3: adopted and kept' });
+    expect(readTurnStatus(start.statusFile)?.keepAliveLapsedAt).toBeNull();
+  });
+
+  it('lets the turns lapse once the runtime may no longer vouch for them (its heartbeat is not being recorded)', async () => {
+    let mayRenew = true;
+    const lapsing = new TurnKeepAlive({ graceMs: GRACE_MS, renewEveryMs: GRACE_MS / 4, mayRenew: () => mayRenew, onError: (_path, error) => { throw error; } });
+    const request = turn('silent-forever.mjs');
+    let reportStart: (start: TurnStarted) => void = () => undefined;
+    const started = new Promise<TurnStarted>((resolve) => { reportStart = resolve; });
+    const running = runTurn(request, { clock: systemClock, keepAlive: lapsing, onStart: (start) => reportStart(start) });
+    const { pgid } = await started;
+    mayRenew = false;
+    const stoppedAt = Date.now();
+    const outcome = await running;
+    expect(outcome.kind).toBe('signaled');
+    expect(outcome.reason).toMatch(/no runtime renewed the turn's keep-alive$/);
+    expect(outcome.endedAt - stoppedAt).toBeLessThanOrEqual(GRACE_MS + KEEPALIVE_POLL_MS + lapsing.lapseKillGraceMs(request.killGraceMs) + 1_500);
+    expect(listProcessGroup(pgid)).toEqual([]);
+  });
+});
+
+/** Resolves once process group `pgid` is empty; the shim's last act is SIGKILL to it, so this is immediate or nearly so. */
+async function waitForEmptyGroup(pgid: number): Promise<void> {
+  for (let i = 0; i < 100 && listProcessGroup(pgid).length > 0; i++) await delay(20);
+  expect(listProcessGroup(pgid)).toEqual([]);
+}

@@ -328,4 +328,8 @@ export const PG_MIGRATIONS: readonly string[] = [
   END
   $fn$;
   `,
+  // 2 (SQLite 11): how long after its last heartbeat a runtime's turns may still run (its keep-alive bound).
+  `
+  ALTER TABLE runtimes ADD COLUMN turn_grace_ms BIGINT;
+  `,
 ];

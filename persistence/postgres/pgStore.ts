@@ -395,9 +395,9 @@ export class PostgresStore implements Store {
   async registerRuntime(runtime: RuntimeRegistration): Promise<void> {
     await this.query(
       'registerRuntime',
-      `INSERT INTO runtimes (id, host, host_id, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, state)
-       VALUES ($1, $2, $3, $4, $5, $6, $6, $7, 'running')`,
-      [runtime.id, runtime.host, runtime.hostId, runtime.pid, runtime.procStartTime, runtime.now, runtime.ttlMs],
+      `INSERT INTO runtimes (id, host, host_id, pid, proc_start_time, started_at, heartbeat_at, ttl_ms, turn_grace_ms, state)
+       VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, 'running')`,
+      [runtime.id, runtime.host, runtime.hostId, runtime.pid, runtime.procStartTime, runtime.now, runtime.ttlMs, runtime.turnGraceMs ?? null],
     );
   }
 
@@ -580,6 +580,14 @@ export class PostgresStore implements Store {
       [name, count],
     );
     return Number(rows.rowToValue('sequences', row)) - count + 1;
+  }
+
+  /** The server's `clock_timestamp()`, in ms since the epoch (fractional: microseconds kept). */
+  async readClock(): Promise<number | null> {
+    const [row] = await this.query('readClock', 'SELECT extract(epoch FROM clock_timestamp()) * 1000 AS now');
+    const now = Number((row as { now?: unknown } | undefined)?.now);
+    if (!Number.isFinite(now)) throw new StoreFailedError('readClock', { cause: new Error(`the server's clock_timestamp() read as ${String(now)}`) });
+    return now;
   }
 
   async storeId(): Promise<string> {

@@ -58,8 +58,9 @@ const KNOWN_UNITS_SHOWN = 10;
  * (SIGINT, Ctrl-C) stops following: exit 130.
  *
  * Opens the store read-only and never creates it.
- * @returns exit code 0; 1 when the chosen dispatch never started a turn (no log yet) or its
- *   log file is gone; 2 for an unknown unit or attempt (the message on stderr says which);
+ * @returns exit code 0; 1 when the chosen dispatch never started a turn (no log yet), or its
+ *   log file is not here: gone, or on the other host its turn ran on (the message names that
+ *   host and the path); 2 for an unknown unit or attempt (the message on stderr says which);
  *   130 when following was interrupted.
  * @throws StoreNotFoundError when there is no store at the path (the CLI exits 2).
  * @throws StoreCorruptError when the file is not a store or its recorded plan is unreadable (the CLI exits 2).
@@ -88,7 +89,7 @@ export async function logsCommand(unitId: string, options: LogsCommandOptions, i
       fd = openSync(logPath, 'r');
     } catch (error) {
       if (!existsSync(logPath)) {
-        io.stderr.write(`statecrew: the log of ${describeDispatch(dispatch)} is gone: no file at ${logPath}\n`);
+        io.stderr.write(`statecrew: ${await describeMissingLog(store, dispatch, logPath)}\n`);
         return EXIT.failed;
       }
       throw error;
@@ -133,6 +134,18 @@ async function chooseDispatch(store: Store, file: string, unitId: string, attemp
     return { exitCode: EXIT.failed, message: `${describeDispatch(dispatch)} never started a turn (${dispatch.state}): no log` };
   }
   return { dispatch, logPath: dispatch.logPath };
+}
+
+/**
+ * Why the log at `logPath` cannot be read here: the turn ran under another host identity (its
+ * log is on that host: named with the hostname its runtime registered, and the path), or the
+ * file is gone.
+ */
+async function describeMissingLog(store: Store, dispatch: DispatchProjection, logPath: string): Promise<string> {
+  if (dispatch.hostId === null || isLocalHost(dispatch.hostId)) return `the log of ${describeDispatch(dispatch)} is gone: no file at ${logPath}`;
+  const runtime = (await store.listRuntimes()).find((r) => r.hostId === dispatch.hostId);
+  const host = runtime === undefined ? dispatch.hostId : `${runtime.host} (${dispatch.hostId})`;
+  return `the log of ${describeDispatch(dispatch)} is on host ${host}, at ${logPath}: run \`statecrew logs\` there, or read the file`;
 }
 
 function describeDispatch(dispatch: DispatchProjection): string {

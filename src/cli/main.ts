@@ -39,6 +39,11 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--workers <n>', "size of the worker pool (default: the plan's `workers`)", parsePositiveInt)
     .option('--heartbeat-ttl <duration>', 'runtime heartbeat TTL; a stopped runtime is taken over after it (default 10s)', parseDurationOption)
     .option('--lease-ttl <duration>', 'milestone lease TTL, renewed every third of it (default 30s)', parseDurationOption)
+    .option(
+      '--turn-grace <duration>',
+      "a turn is killed by its shim once no runtime renewed its keep-alive for this long; other hosts wait for it before taking this runtime's actors over (default 30s)",
+      parseDurationOption,
+    )
     .addOption(
       new Option('--durability <mode>', 'normal: a commit survives a crash of the process; full: also a power cut (an fsync per commit)')
         .choices(['normal', 'full'])
@@ -46,7 +51,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     )
     .option('--store-wait <duration>', 'how long to wait for a store that is locked by another process before stopping with exit 4 (default 60s)', parseDurationOption)
     .option('--inspect', 'serve the visual inspector of the store beside the run and print its URL', false)
-    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; storeWait?: number; durability: 'normal' | 'full'; inspect: boolean }) => {
+    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; turnGrace?: number; storeWait?: number; durability: 'normal' | 'full'; inspect: boolean }) => {
       exitCode = await runCommand(
         {
           plan,
@@ -54,6 +59,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
           ...(options.workers === undefined ? {} : { workers: options.workers }),
           ...(options.heartbeatTtl === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtl }),
           ...(options.leaseTtl === undefined ? {} : { leaseTtlMs: options.leaseTtl }),
+          ...(options.turnGrace === undefined ? {} : { turnGraceMs: options.turnGrace }),
           ...(options.storeWait === undefined ? {} : { storeRetryMs: options.storeWait }),
           durability: options.durability,
           inspect: options.inspect,

@@ -89,6 +89,8 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
     },
     'runtime.store-waiting': (e: RuntimeEvents['runtime.store-waiting']) =>
       line(color.yellow(`the store is unavailable (${e.error.message}); waiting, retry ${e.attempt} in ${formatDuration(e.delayMs)}`)),
+    'runtime.keep-alive-failed': (e: RuntimeEvents['runtime.keep-alive-failed']) =>
+      line(color.yellow(`turn keep-alive ${e.path} not renewed (${e.error.message}); the turn is killed when its grace runs out`)),
     'runtime.store-recovered': (e: RuntimeEvents['runtime.store-recovered']) =>
       line(color.green(`the store is available again after ${formatDuration(e.waitedMs)} (${e.attempts} attempts of ${e.operation})`)),
     'runtime.store-failed': (e: RuntimeEvents['runtime.store-failed']) =>

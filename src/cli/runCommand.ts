@@ -20,6 +20,8 @@ export interface RunCommandOptions {
   readonly heartbeatTtlMs?: number;
   /** Milestone lease TTL in ms (see `RuntimeOptions.leaseTtlMs`). */
   readonly leaseTtlMs?: number;
+  /** Keep-alive grace of turns in ms (see `RuntimeOptions.turnGraceMs`). */
+  readonly turnGraceMs?: number;
   /** How long store calls wait out a locked store, in ms (see `RuntimeOptions.storeRetryMs`). */
   readonly storeRetryMs?: number;
   /** SQLite `synchronous`: `normal` (default) or `full`. */
@@ -73,6 +75,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
         logsDir: defaultLogsDir(plan.store, io.cwd),
         ...(options.heartbeatTtlMs === undefined ? {} : { heartbeatTtlMs: options.heartbeatTtlMs }),
         ...(options.leaseTtlMs === undefined ? {} : { leaseTtlMs: options.leaseTtlMs }),
+        ...(options.turnGraceMs === undefined ? {} : { turnGraceMs: options.turnGraceMs }),
         ...(options.storeRetryMs === undefined ? {} : { storeRetryMs: options.storeRetryMs }),
       });
       current = runtime;

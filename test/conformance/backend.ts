@@ -9,6 +9,8 @@ import type { DispatchProjection, TransitionWrite, WorkerProjection } from '../.
  */
 export interface ConformanceBackend {
   readonly name: string;
+  /** Whether `readClock` reads a clock of the store's own (a server) rather than resolving `null` (the host's). */
+  readonly hasOwnClock: boolean;
   setup(): Promise<BackendStore>;
 }
 

@@ -6,12 +6,12 @@ export function describeRuntimeRegistry(backend: ConformanceBackend): void {
   describe(`RuntimeRegistry (${backend.name})`, () => {
     const t = useStore(backend);
 
-    const register = (id: string, now = 0) => t.store.registerRuntime({ id, host: 'host-a', hostId: 'machine-a/boot-1/pid:4026531836', pid: 100, procStartTime: '77', now, ttlMs: 30 });
+    const register = (id: string, now = 0) => t.store.registerRuntime({ id, host: 'host-a', hostId: 'machine-a/boot-1/pid:4026531836', pid: 100, procStartTime: '77', now, ttlMs: 30, turnGraceMs: 41_250 });
 
     it('registers a runtime running, records heartbeats, and stops it cleanly once', async () => {
       await register('r1', 5);
       expect(await t.store.listRuntimes()).toEqual([
-        { id: 'r1', host: 'host-a', hostId: 'machine-a/boot-1/pid:4026531836', pid: 100, procStartTime: '77', startedAt: 5, heartbeatAt: 5, ttlMs: 30, state: 'running', endedAt: null, endReason: null },
+        { id: 'r1', host: 'host-a', hostId: 'machine-a/boot-1/pid:4026531836', pid: 100, procStartTime: '77', startedAt: 5, heartbeatAt: 5, ttlMs: 30, turnGraceMs: 41_250, state: 'running', endedAt: null, endReason: null },
       ]);
       expect(await t.store.heartbeatRuntime('r1', 20)).toBe(true);
       expect((await t.store.listRuntimes())[0]).toMatchObject({ heartbeatAt: 20 });

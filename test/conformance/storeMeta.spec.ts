@@ -56,6 +56,19 @@ export function describeStoreMeta(backend: ConformanceBackend): void {
       }
     });
 
+    it(`readClock ${backend.hasOwnClock ? "reads the server's clock (here the same machine's, so within the round trip)" : 'is null: the store shares the host clock'}`, async () => {
+      const before = Date.now();
+      const clock = await t.store.readClock();
+      const after = Date.now();
+      if (!backend.hasOwnClock) {
+        expect(clock).toBeNull();
+        return;
+      }
+      // Microseconds on the server against milliseconds here: 1 ms either side.
+      expect(clock).toBeGreaterThanOrEqual(before - 1);
+      expect(clock).toBeLessThanOrEqual(after + 1);
+    });
+
     it('storeId is fixed for the store and the same on every connection', async () => {
       const id = await t.store.storeId();
       expect(id).toMatch(/^[0-9a-f]{32}$/);

@@ -23,5 +23,6 @@ describeFaultMatrix('checkpointer-ledger', [
   'readSchedulerView',
   'reserveSequence',
   'storeId',
+  'readClock',
   'ready',
 ]);

@@ -46,6 +46,7 @@ const METHODS = {
   readSchedulerView: true,
   reserveSequence: true,
   storeId: true,
+  readClock: true,
   changeCounter: true,
   externalChangeCounter: true,
   checkIntegrity: true,
