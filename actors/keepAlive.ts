@@ -60,13 +60,34 @@ export class TurnKeepAlive {
   }
 
   /**
-   * Holds `path` (creates it valid for one grace, now) until the returned function is called,
-   * which stops renewing it. The file stays: another runtime may hold it too (one that adopted
-   * the turn), and a turn whose file vanished would be killed.
+   * Resolves once the runtime may vouch for a turn (`mayRenew()`), at once or at one of the
+   * next renewal ticks; call it right before starting a turn. Rejects with `signal`'s reason
+   * once it is aborted (the worker was detached: its runtime was fenced or stopped).
+   */
+  vouched(signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (signal.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        if (this.options.mayRenew()) resolve();
+        else setTimeout(check, this.options.renewEveryMs).unref();
+      };
+      check();
+    });
+  }
+
+  /**
+   * Holds `path` until the returned function is called, which stops renewing it: creates it
+   * valid for one grace from now, or already lapsed when the runtime may not vouch for a turn
+   * now (call {@link TurnKeepAlive.vouched} before starting one). The file stays when released:
+   * another runtime may hold it too (one that adopted the turn), and a turn whose file vanished
+   * would be killed.
    * @throws the file-system error when the file cannot be written: the turn must not start.
    */
   hold(path: string): () => void {
-    writeKeepAlive(path, Date.now() + this.options.graceMs);
+    writeKeepAlive(path, Date.now() + (this.options.mayRenew() ? this.options.graceMs : 0));
     this.held.add(path);
     this.timer ??= setInterval(() => this.renew(), this.options.renewEveryMs).unref();
     return () => {

@@ -17,7 +17,10 @@ import { outcomeFromStatus, readTurnStatus } from './turnSupervisor.js';
  * process-group kill with verification, and the log folder. `runTurn` is idempotent across
  * restores: a turn whose start was recorded is never spawned again but adopted (see
  * {@link adopt}); a turn whose processes exist without a recorded start (killed between the
- * spawn and its record) has them killed and verified gone, and is reported `lost`.
+ * spawn and its record) has them killed and verified gone, and is reported `lost`. A new turn
+ * starts only while the runtime can vouch for it (its keep-alive, `actors/keepAlive.ts`) and the
+ * ledger still shows the worker's lease under the turn's fencing token, unexpired; otherwise it
+ * is reported `lost` with the reason, unstarted.
  */
 export function createWorkerEffects(effects: EffectContext) {
   return {
@@ -30,6 +33,7 @@ export function createWorkerEffects(effects: EffectContext) {
       // kill the turn: `stopTurn` kills and verifies on an operator stop, and a detached
       // runtime's turn belongs to whoever restores the worker. Results are then dropped.
       let detached = false;
+      const vouching = new AbortController();
       const run = async (): Promise<TurnResult> => {
         await effects.committed();
         // Stopped before the first await (its transition could not be persisted): do nothing.
@@ -47,6 +51,21 @@ export function createWorkerEffects(effects: EffectContext) {
         if (orphans.length > 0) {
           await killProcesses(orphans, { graceMs: input.killGraceMs, clock: effects.clock });
           return lostResult(effects.clock.now(), `unrecorded processes ${orphans.join(', ')} of this turn were killed`);
+        }
+        // Only while the runtime can vouch for it (its heartbeat recorded lately): a runtime that
+        // others may be declaring dead right now starts nothing, and once fenced it is detached.
+        await effects.turnKeepAlive.vouched(vouching.signal);
+        // Fencing at the last step before the turn's side effects begin: the lease must still be
+        // this worker's, under this token (a worker restored with a stale ASSIGN must not start).
+        const lease = await effects.store.getLease(input.milestoneId);
+        if (detached) return lostResult(effects.clock.now(), 'the worker was stopped before the turn started');
+        if (lease === undefined || lease.fencingToken !== input.fencingToken || lease.holderId !== input.workerId || (lease.expiresAt ?? 0) <= effects.clock.now()) {
+          const current = lease === undefined
+            ? 'has no lease'
+            : lease.fencingToken === input.fencingToken && lease.holderId === input.workerId
+              ? `lease under fencing token ${lease.fencingToken} expired at ${new Date(lease.expiresAt ?? 0).toISOString()}`
+              : `is held by ${lease.holderId ?? 'nobody'} under fencing token ${lease.fencingToken}, not by ${input.workerId} under ${input.fencingToken}`;
+          return lostResult(effects.clock.now(), `not started: milestone ${input.milestoneId} ${current}`);
         }
         const request = input.protocol === 'stream-json' ? { ...input, stdoutPath: streamJsonPath(input) } : input;
         const outcome = await runTurn(request, {
@@ -70,6 +89,7 @@ export function createWorkerEffects(effects: EffectContext) {
       );
       return () => {
         detached = true;
+        vouching.abort(new Error('the worker was detached before its turn started'));
       };
     }),
     stopTurn: fromPromise<StopTurnOutput, StopTurnInput>(async ({ input, signal }) => {

@@ -14,14 +14,16 @@ import { createDeadline } from '../dist/actors/deadline.js';
 import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION, dispatchMachine } from '../dist/machines/dispatch.js';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../dist/persistence/sqliteStore.js';
+import { PostgresStore } from '../dist/persistence/postgres/pgStore.js';
 import { runBenchmark, tempDir } from './lib/child.mjs';
 import { median, num, ratio, target } from './lib/stats.mjs';
 
-const UNITS_PER_MILESTONE = 20;
+export const UNITS_PER_MILESTONE = 20;
 
 /** One claiming process: a registered runtime with an ActorHost hosting dispatch actors. */
-async function claimer({ file, index, processes, milestones, mode }) {
-  const store = SqliteStore.fromPath(file);
+async function claimer({ file, url, index, processes, milestones, mode }) {
+  const store = url === undefined ? SqliteStore.fromPath(file) : new PostgresStore(url);
+  await store.ready();
   const runtimeId = `runtime-${await store.reserveSequence('runtime', 1)}`;
   await store.registerRuntime({ id: runtimeId, host: 'bench', hostId: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
   const workerId = `worker-of-${runtimeId}`;
@@ -107,13 +109,23 @@ async function claimer({ file, index, processes, milestones, mode }) {
   process.send({ type: 'done', stats: { ...stats, runtimeId, groupCommit, wallMs, cpuMs: (used.user + used.system) / 1000, persistErrors } });
 }
 
-/** Forks `processes` claimers on a fresh store, starts them together, and checks the store afterwards. */
-async function round(dir, label, processes, milestones, mode) {
+/**
+ * Forks `processes` claimers on a fresh store, starts them together, and checks the store
+ * afterwards. The store: a SQLite file in `dir`, or with `pgUrl` a fresh schema `claims_<label>`
+ * of that PostgreSQL database (checked with {@link verifyPg}).
+ */
+export async function round(dir, label, processes, milestones, mode, pgUrl) {
   const file = path.join(dir, `${label}.db`);
-  await SqliteStore.fromPath(file).close();
+  const url = pgUrl === undefined ? undefined : `${pgUrl}?schema=claims_${label.replace(/[^a-z0-9_]/gi, '_')}`;
+  if (url === undefined) await SqliteStore.fromPath(file).close();
+  else {
+    const store = new PostgresStore(url);
+    await store.ready();
+    await store.close();
+  }
   const self = fileURLToPath(import.meta.url);
   const children = Array.from({ length: processes }, (_, index) =>
-    fork(self, ['--claimer', JSON.stringify({ file, index, processes, milestones, mode })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(self, ['--claimer', JSON.stringify({ file, url, index, processes, milestones, mode })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
   const next = (child, type) =>
     new Promise((resolve, reject) => {
@@ -134,26 +146,50 @@ async function round(dir, label, processes, milestones, mode) {
   const results = await Promise.all(done.map((promise) => promise.then((message) => ({ ...message.stats, endMs: performance.now() - start }))));
   const wallMs = Math.max(...results.map((r) => r.endMs));
   await Promise.all(children.map((child) => (child.exitCode !== null ? null : new Promise((resolve) => child.once('exit', resolve)))));
-  return { wallMs, results, check: verify(file, milestones * UNITS_PER_MILESTONE, results, mode) };
+  const units = milestones * UNITS_PER_MILESTONE;
+  return { wallMs, results, check: url === undefined ? verify(file, units, results, mode) : await verifyPg(url, units, results, mode) };
 }
+
+/** The store checks of {@link verify}, as SQL that SQLite and PostgreSQL both run; `$1` is the expected state. */
+const CHECKS = {
+  dispatchRows: 'SELECT count(*) AS n FROM dispatches',
+  unitsWithDispatch: 'SELECT count(DISTINCT unit_id) AS n FROM dispatches',
+  unitsWithSeveralDispatches: 'SELECT count(*) AS n FROM (SELECT unit_id FROM dispatches GROUP BY unit_id HAVING count(*) > 1) AS t',
+  inExpectedState: 'SELECT count(*) AS n FROM dispatches WHERE state = $1',
+  claimTransitions: "SELECT count(*) AS n FROM journal WHERE event_type = 'CLAIM'",
+  dispatchesClaimedTwice: "SELECT count(*) AS n FROM (SELECT actor_id FROM journal WHERE event_type = 'CLAIM' GROUP BY actor_id HAVING count(*) > 1) AS t",
+  tokensWithSeveralHolders: 'SELECT count(*) AS n FROM (SELECT milestone_id, fencing_token FROM dispatches GROUP BY milestone_id, fencing_token HAVING count(DISTINCT worker_id) > 1) AS t',
+};
 
 /** Reads the store after a round: exactly one dispatch per unit, claimed once, one holder per fencing token. */
 function verify(file, units, results, mode) {
   const store = new Database(file, { fileMustExist: true });
-  const q = (sql) => store.prepare(sql).get();
   const active = mode === 'lease' ? 'claimed' : 'pending';
-  const check = {
-    dispatchRows: q('SELECT count(*) AS n FROM dispatches').n,
-    unitsWithDispatch: q('SELECT count(DISTINCT unit_id) AS n FROM dispatches').n,
-    unitsWithSeveralDispatches: q('SELECT count(*) AS n FROM (SELECT unit_id FROM dispatches GROUP BY unit_id HAVING count(*) > 1)').n,
-    inExpectedState: store.prepare('SELECT count(*) AS n FROM dispatches WHERE state = ?').get(active).n,
-    claimTransitions: q("SELECT count(*) AS n FROM journal WHERE event_type = 'CLAIM'").n,
-    dispatchesClaimedTwice: q("SELECT count(*) AS n FROM (SELECT actor_id FROM journal WHERE event_type = 'CLAIM' GROUP BY actor_id HAVING count(*) > 1)").n,
-    tokensWithSeveralHolders: q('SELECT count(*) AS n FROM (SELECT milestone_id, fencing_token FROM dispatches GROUP BY milestone_id, fencing_token HAVING count(DISTINCT worker_id) > 1)').n,
-    claimedByProcesses: results.reduce((sum, r) => sum + r.claimed.length, 0),
-    claimedByTwoProcesses: 0,
-  };
+  const counts = Object.fromEntries(Object.entries(CHECKS).map(([key, sql]) => {
+    const statement = store.prepare(sql.replace('$1', '?'));
+    return [key, (sql.includes('$1') ? statement.get(active) : statement.get()).n];
+  }));
   store.close();
+  return judge(counts, units, results, mode);
+}
+
+/** {@link verify} on a PostgreSQL schema. */
+async function verifyPg(url, units, results, mode) {
+  const { default: pg } = await import('pg');
+  const target = new URL(url);
+  const schema = target.searchParams.get('schema');
+  target.search = '';
+  const client = new pg.Client({ connectionString: target.href, options: `-c search_path=${schema}` });
+  await client.connect();
+  const active = mode === 'lease' ? 'claimed' : 'pending';
+  const counts = {};
+  for (const [key, sql] of Object.entries(CHECKS)) counts[key] = Number((await client.query(sql, sql.includes('$1') ? [active] : [])).rows[0].n);
+  await client.end();
+  return judge(counts, units, results, mode);
+}
+
+function judge(counts, units, results, mode) {
+  const check = { ...counts, claimedByProcesses: results.reduce((sum, r) => sum + r.claimed.length, 0), claimedByTwoProcesses: 0 };
   const seen = new Set();
   for (const r of results) {
     for (const unit of r.claimed) {
@@ -175,7 +211,7 @@ function verify(file, units, results, mode) {
   return check;
 }
 
-function summary(rounds, processes, units) {
+export function summary(rounds, processes, units) {
   const wall = median(rounds.map((r) => r.wallMs));
   const cpu = median(rounds.map((r) => r.results.reduce((sum, p) => sum + p.cpuMs, 0) / (r.wallMs * processes)));
   const sum = (key) => median(rounds.map((r) => r.results.reduce((total, p) => total + (Array.isArray(p[key]) ? p[key].length : p[key]), 0)));

@@ -1,4 +1,4 @@
-// `npm run bench`: runs the five benchmarks in sequence, each in a child process of its own
+// `npm run bench`: runs the six benchmarks in sequence, each in a child process of its own
 // (heaps and SQLite files do not mix), prints a table per benchmark with its targets, runs
 // `node --cpu-prof` on the statecrew side of every benchmark that missed a target, and
 // writes docs/benchmarks.md.
@@ -22,13 +22,14 @@ import { textTable } from './lib/stats.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const docsFile = path.resolve(here, '..', 'docs', 'benchmarks.md');
 
-/** The five benchmarks, in order. */
+/** The six benchmarks, in order. */
 const BENCHMARKS = [
   { id: 1, file: 'transitions.mjs', name: 'persisted transitions' },
   { id: 2, file: 'checkpointer.mjs', name: 'LangGraph SqliteSaver comparison' },
   { id: 3, file: 'restore.mjs', name: 'restore', execArgv: ['--expose-gc'] },
   { id: 4, file: 'claims.mjs', name: 'claims under contention' },
   { id: 5, file: 'endToEnd.mjs', name: 'end to end' },
+  { id: 6, file: 'postgres.mjs', name: 'PostgreSQL store' },
 ];
 
 function parseArgs(argv) {
@@ -42,7 +43,7 @@ function parseArgs(argv) {
     else if (arg === '--profile-only') options.profileOnly = argv[++i];
     else if (arg === '--only') {
       const ids = (argv[++i] ?? '').split(',').map(Number);
-      if (ids.some((id) => !BENCHMARKS.some((b) => b.id === id))) throw new Error(`--only takes benchmark numbers 1-5, got ${argv[i]}`);
+      if (ids.some((id) => !BENCHMARKS.some((b) => b.id === id))) throw new Error(`--only takes benchmark numbers 1-6, got ${argv[i]}`);
       options.only = ids;
     } else throw new Error(`unknown argument ${arg}; usage: node bench/index.mjs [--only N[,M]] [--quick] [--no-profile] [--write-docs] [--docs-from FILE] [--profile-only FILE]`);
   }
@@ -183,6 +184,7 @@ async function runAll(options, machine, source) {
   const resultsFile = path.join(resultsDir, `${run.startedAt.replace(/[:.]/g, '-')}.json`);
   writeFileSync(resultsFile, `${JSON.stringify(run, null, 2)}\n`);
   console.log(`\nresults: ${resultsFile}`);
+  if (!options.quick) recordResults(run);
   const complete = run.benchmarks.length === BENCHMARKS.length && !failed;
   if (options.writeDocs || (complete && !options.quick)) {
     writeFileSync(docsFile, renderDocs(run, readAnalysis()));
@@ -191,6 +193,26 @@ async function runAll(options, machine, source) {
     console.log(`docs/benchmarks.md not written (${complete ? '--quick' : 'not every benchmark ran'}; --write-docs forces it)`);
   }
   if (failed) process.exitCode = 1;
+}
+
+/**
+ * Keeps the latest full-size result of every benchmark in bench/results.json (committed with
+ * the code it measured): the benchmarks of this run replace their earlier entries, the others stay.
+ */
+function recordResults(run) {
+  const file = path.join(here, 'results.json');
+  let kept = [];
+  try {
+    kept = JSON.parse(readFileSync(file, 'utf8')).benchmarks ?? [];
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+  }
+  // A benchmark that failed this time keeps its earlier result.
+  const measured = run.benchmarks.filter((b) => b.result !== undefined);
+  const ran = new Set(measured.map((b) => b.id));
+  const benchmarks = [...kept.filter((b) => !ran.has(b.id)), ...measured.map((b) => ({ ...b, run: { startedAt: run.startedAt, machine: run.machine, source: run.source } }))].sort((a, b) => a.id - b.id);
+  writeFileSync(file, `${JSON.stringify({ updatedAt: new Date().toISOString(), benchmarks }, null, 2)}\n`);
+  console.log(`recorded in ${path.relative(process.cwd(), file)}`);
 }
 
 /** The hand-written analysis (bench/analysis.md) that docs/benchmarks.md carries below the figures, if any. */

@@ -38,7 +38,7 @@ export async function createBenchHost(store, hostOptions = { groupCommit: true }
     onJobFailed: (error, detached) => errors.push(`${detached.map((actor) => actor.id).join(', ')}: ${error.message}`),
   };
   const host = new ActorHost(store, systemClock, definitions, hooks, hostOptions);
-  if (store instanceof SqliteStore) {
+  if (typeof store.registerRuntime === 'function') {
     const runtimeId = `runtime-${await store.reserveSequence('runtime', 1)}`;
     await store.registerRuntime({ id: runtimeId, host: 'bench', hostId: 'bench', pid: process.pid, procStartTime: null, now: Date.now(), ttlMs: 3_600_000 });
     host.owner = runtimeId;

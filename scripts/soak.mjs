@@ -15,6 +15,10 @@
 //   --min-unit-ms N       shortest unit (default 20)
 //   --max-unit-ms N       longest unit (default 150)
 //   --simultaneous-start  start both runtimes of a round at the same instant on the fresh store
+//   --store KIND          sqlite (default: a file per round), postgres (a throwaway server started
+//                         here, scripts/pgServer.mjs) or a postgres:// URL; each round uses a
+//                         schema of its own (soak_<seed>) of that database
+//   --hosts               every runtime in a PID namespace of its own (unshare; root): two hosts
 //   --keep                keep every round's folder (always kept when a violation was found)
 //   --verbose             print every kill and check
 //
@@ -27,7 +31,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startVitest } from 'vitest/node';
 
-const usage = 'usage: npm run soak -- [--kills N] [--units N] [--seed N] [--kills-per-round N] [--min-unit-ms N] [--max-unit-ms N] [--simultaneous-start] [--keep] [--verbose]';
+const usage = 'usage: npm run soak -- [--kills N] [--units N] [--seed N] [--kills-per-round N] [--min-unit-ms N] [--max-unit-ms N] [--simultaneous-start] [--store sqlite|postgres|URL] [--hosts] [--keep] [--verbose]';
 
 let values;
 try {
@@ -40,6 +44,8 @@ try {
       'min-unit-ms': { type: 'string', default: '20' },
       'max-unit-ms': { type: 'string', default: '150' },
       'simultaneous-start': { type: 'boolean', default: false },
+      store: { type: 'string', default: 'sqlite' },
+      hosts: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -77,6 +83,18 @@ const parameters = {
   keep: values.keep,
   verbose: values.verbose,
 };
+if (!['sqlite', 'postgres'].includes(values.store) && !/^postgres(ql)?:\/\//.test(values.store)) {
+  process.stderr.write(`soak: --store must be sqlite, postgres or a postgres:// URL, got "${values.store}"\n${usage}\n`);
+  process.exit(2);
+}
+let server = null;
+if (values.store === 'postgres') {
+  const { startPgServer } = await import('./pgServer.mjs');
+  server = await startPgServer();
+  process.stdout.write(`soak: throwaway PostgreSQL server at ${server.url.replace(/:[^:@/]*@/, ':***@')}\n`);
+}
+parameters.store = values.store === 'sqlite' ? null : (server?.url ?? values.store);
+parameters.hosts = values.hosts;
 if (parameters.maxUnitMs < parameters.minUnitMs) {
   process.stderr.write(`soak: --max-unit-ms must not be below --min-unit-ms\n`);
   process.exit(2);
@@ -98,7 +116,7 @@ const watcher = fs.watch(reportFile, printNew);
 
 process.env.STATECREW_SOAK = JSON.stringify(parameters);
 process.env.STATECREW_SOAK_REPORT = reportFile;
-process.stdout.write(`soak: ${JSON.stringify(parameters)}\n`);
+process.stdout.write(`soak: ${JSON.stringify({ ...parameters, store: values.store === 'sqlite' ? 'sqlite' : 'postgres' })}\n`);
 
 let failed = true;
 try {
@@ -114,6 +132,7 @@ try {
   watcher.close();
   printNew();
   fs.rmSync(reportDir, { recursive: true, force: true });
+  await server?.stop();
 }
 process.stdout.write(failed ? '\nsoak: FAILED (see above)\n' : '\nsoak: passed\n');
 process.exit(failed ? 1 : 0);

@@ -28,7 +28,15 @@ export interface RestoreDeps {
  * job (the restart path) — quarantining rows that cannot be restored.
  */
 export class RestoreJob {
+  /** Actors detached by a refused job whose restore has not finished. */
+  private readonly pending = new Set<string>();
+
   constructor(private readonly deps: RestoreDeps) {}
+
+  /** Whether `actorId` was detached by a refused job and is still being restored. */
+  restoring(actorId: string): boolean {
+    return this.pending.has(actorId);
+  }
 
   /**
    * Restores `records` not hosted yet; closes the supervisors of dead runtimes (`RUNTIME_GONE`).
@@ -65,11 +73,16 @@ export class RestoreJob {
   async restoreRefused(detached: readonly { id: string; kind: ActorKind }[], error: Error): Promise<{ supervisor?: HostedActor }> {
     const { host, store, clock } = this.deps;
     const records: ActorRecord[] = [];
-    for (const actor of detached) {
-      const record = await store.getActor(actor.id);
-      if (record !== undefined && record.status === 'active') records.push(record);
+    for (const actor of detached) this.pending.add(actor.id);
+    try {
+      for (const actor of detached) {
+        const record = await store.getActor(actor.id);
+        if (record !== undefined && record.status === 'active') records.push(record);
+      }
+      await this.restore(records);
+    } finally {
+      for (const actor of detached) this.pending.delete(actor.id);
     }
-    await this.restore(records);
     if (error instanceof StaleFencingTokenError) {
       for (const lease of handlesOf(host, 'lease')) {
         if (!lease.ended && lease.context.milestoneId === error.milestoneId && lease.context.fencingToken === error.token) {

@@ -249,6 +249,7 @@ export class RuntimeImpl implements Runtime {
       startWorker: () => this.startWorker(),
       nextLeaseNumber: () => this.ids.take('lease'),
       wakeAt: (at) => this.wakeAt(at),
+      restoring: (actorId) => this.restorer.restoring(actorId),
     });
     const count = byKind.worker + byKind.lease + byKind.dispatch;
     this.toSupervisor({ type: 'RESTORED', count });

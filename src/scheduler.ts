@@ -30,6 +30,11 @@ export interface SchedulerDeps {
   readonly nextLeaseNumber: () => number | undefined;
   /** Asks for another pass at `at` (ms since epoch), e.g. when a lease held elsewhere expires. */
   readonly wakeAt: (at: number) => void;
+  /**
+   * Whether an actor of this runtime is detached and being restored from its committed row (after
+   * a refused job): absent for a moment, not gone. @default never
+   */
+  readonly restoring?: (actorId: string) => boolean;
 }
 
 const LIVE_LEASE = new Set(['claiming', 'held', 'releasing']);
@@ -188,6 +193,8 @@ export class Scheduler {
       const state = topState(dispatch.state);
       if (state !== 'claimed' && state !== 'running') continue;
       const worker = dispatch.context.workerId === null ? undefined : host.get(dispatch.context.workerId);
+      // A worker being restored after a refused job comes back with its turn (adopted): its dispatch is not abandoned meanwhile.
+      if (worker === undefined && dispatch.context.workerId !== null && this.deps.restoring?.(dispatch.context.workerId) === true) continue;
       if (worker === undefined || worker.ended) {
         const why = worker === undefined ? 'its worker is not running' : `its worker ended (${worker.state})`;
         host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${why}`, at: clock.now() });

@@ -13,6 +13,7 @@ import type {
 import { migrateSchema, STORE_TYPES } from './pgConnection.js';
 import { classifyPgError, connectionError } from './pgErrors.js';
 import { ChangeListener } from './pgListener.js';
+import { CLAIM_LEASE_SQL, positional, schedulerViewSql } from './pgStatements.js';
 import { parsePgUrl, type PgTarget } from './pgTarget.js';
 
 /** How a {@link PostgresStore} is opened. */
@@ -38,35 +39,6 @@ export interface PostgresStoreOptions {
 
 /** Rows per page of an unlimited journal query. */
 const JOURNAL_PAGE = 500;
-
-/** `@name` placeholders (journalQuery.ts) as `$n` with their values in order. */
-function positional(sql: string, params: Record<string, string | number>): { text: string; values: (string | number)[] } {
-  const names: string[] = [];
-  const text = sql.replace(/@([a-zA-Z]+)/g, (_, name: string) => {
-    let index = names.indexOf(name);
-    if (index < 0) index = names.push(name) - 1;
-    return `$${index + 1}`;
-  });
-  return { text, values: names.map((name) => params[name] ?? null) as (string | number)[] };
-}
-
-/**
- * The statements of one scheduler pass, sent as one simple query (one round trip), in one
- * REPEATABLE READ snapshot: every dispatch row, or (`units`, already escaped literals) only theirs.
- */
-const schedulerViewSql = (units: readonly string[] | null): string => [
-  'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
-  units === null
-    ? 'SELECT * FROM dispatches ORDER BY created_at, pos'
-    : `SELECT * FROM dispatches WHERE unit_id IN (${units.length === 0 ? 'NULL' : units.join(', ')}) ORDER BY created_at, pos`,
-  'SELECT * FROM leases ORDER BY pos',
-  'SELECT * FROM lease_ledger ORDER BY milestone_id',
-  'SELECT key, value, updated_at FROM controls ORDER BY key',
-  'SELECT * FROM unit_cancellations ORDER BY canceled_at, unit_id',
-  'SELECT * FROM messages ORDER BY id',
-  'SELECT * FROM commands WHERE done_at IS NULL ORDER BY id',
-  'COMMIT',
-].join(';\n');
 
 /**
  * The PostgreSQL store (node-postgres): one fleet's state shared by runtimes on several hosts.
@@ -159,27 +131,14 @@ export class PostgresStore implements Store {
   }
 
   private async open(options: PostgresStoreOptions): Promise<void> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    const onError = (error: Error): void => {
-      broken = error;
-    };
-    client.on('error', onError);
-    try {
-      await this.prepareHostClient(client);
+    await this.onClient(async (client) => {
       if (options.readonly === true || options.mustExist === true) {
         const found = await client.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [`${this.target.schema}.schema_migrations`]);
         if (found.rows[0]?.present !== true) throw new StoreNotFoundError(this.target.display);
       }
       await migrateSchema(client, this.target, options.readonly === true);
-      await this.listener.start();
-    } catch (error) {
-      broken = error instanceof Error ? error : new Error(String(error));
-      throw error;
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
-    }
+    });
+    await this.listener.start();
   }
 
   /** A connection of a host's pool gets this store's `search_path` and `statecrew.sender` (a pool the store made has them from the start). */
@@ -342,15 +301,9 @@ export class PostgresStore implements Store {
 
   async claimLease(request: { milestoneId: string; holderId: string; leaseId: string; ttlMs: number; now: number }): Promise<LeaseClaimResult> {
     const expiresAt = request.now + request.ttlMs;
-    // One statement: a new milestone gets token 1; the same lease renews under its token; a
-    // free or expired one goes to the new holder with the next token; a held one is refused.
     const [granted] = await this.query(
       'claimLease',
-      `INSERT INTO lease_ledger AS l (milestone_id, holder_id, lease_id, fencing_token, expires_at) VALUES ($1, $2, $3, 1, $4)
-       ON CONFLICT (milestone_id) DO UPDATE SET holder_id = EXCLUDED.holder_id, lease_id = EXCLUDED.lease_id, expires_at = EXCLUDED.expires_at,
-         fencing_token = CASE WHEN l.lease_id = EXCLUDED.lease_id AND l.holder_id = EXCLUDED.holder_id THEN l.fencing_token ELSE l.fencing_token + 1 END
-       WHERE (l.lease_id = EXCLUDED.lease_id AND l.holder_id = EXCLUDED.holder_id) OR l.holder_id IS NULL OR l.expires_at IS NULL OR l.expires_at <= $5
-       RETURNING fencing_token`,
+      CLAIM_LEASE_SQL,
       [request.milestoneId, request.holderId, request.leaseId, expiresAt, request.now],
     );
     if (granted !== undefined) return { granted: true, fencingToken: rows.rowToFencingToken(granted), expiresAt };

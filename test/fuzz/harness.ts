@@ -74,6 +74,20 @@ export interface FuzzOptions {
   readonly finishTimeoutMs?: number;
   /** Limit of silence of the tick log while killing before the run counts as hung. @default 30_000 */
   readonly stallTimeoutMs?: number;
+  /**
+   * The store: a `postgres://` URL with a `?schema=` of its own (fresh), shared by every
+   * runtime. @default a SQLite file in the temp folder
+   */
+  readonly store?: string;
+  /**
+   * Run every `statecrew run` in a PID namespace of its own (`unshare --pid --fork
+   * --mount-proc --kill-child`): each is a host of its own that cannot see another's processes,
+   * and a kill takes its turns with it. Takeovers then wait for the dead runtime's heartbeat to
+   * lapse by its turn grace. @default false
+   */
+  readonly hosts?: boolean;
+  /** `--turn-grace` of every runtime. @default '1s' with hosts, else the CLI's default */
+  readonly turnGrace?: string;
   /** Keep the temp folder (it is always kept when a violation was found). @default false */
   readonly keepDir?: boolean;
   /** Progress lines (kills, restarts, checks). */
@@ -132,7 +146,9 @@ export interface FuzzReport {
 }
 
 import { createRng, generatePlan, planDocument } from './plan.js';
-import { type Incarnation, type RunContext, startIncarnation, tail, findRunProcesses, isRunProcessAlive, TickLog, openStoreIfReady, whenRegistered } from './processes.js';
+import {
+  type Incarnation, type RunContext, childNamespace, startIncarnation, tail, findRunProcesses, isRunProcessAlive, registeredBy, TickLog, openStoreIfReady, whenRegistered,
+} from './processes.js';
 import { groupBy, type StoreFacts, checkJournal, executionsOf, describeExecution, capped, checkTicks, readCompleteTicks, describeActive } from './checks.js';
 
 export { checkHistory, checkTicks, type FuzzTick, type History, type Row } from './checks.js';
@@ -171,11 +187,18 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'statecrew-fuzz-'));
   fs.mkdirSync(path.join(dir, 'out'));
   const ticksFile = path.join(dir, 'ticks.jsonl');
-  const storeFile = path.join(dir, 'state', 'statecrew.db');
+  const storeFile = options.store ?? path.join(dir, 'state', 'statecrew.db');
+  const hosts = options.hosts === true;
   const plan = generatePlan(rng, settings);
   const units = plan.flatMap((m) => m.units);
-  fs.writeFileSync(path.join(dir, 'plan.yaml'), planDocument(plan, ticksFile, options.workers ?? 2));
-  const ctx: RunContext = { dir, marker: dir, args: ['--heartbeat-ttl', options.heartbeatTtl ?? '1s', '--lease-ttl', options.leaseTtl ?? '3s'] };
+  fs.writeFileSync(path.join(dir, 'plan.yaml'), planDocument(plan, ticksFile, options.workers ?? 2, options.store));
+  const turnGrace = options.turnGrace ?? (hosts ? '1s' : undefined);
+  const ctx: RunContext = {
+    dir,
+    marker: dir,
+    args: ['--heartbeat-ttl', options.heartbeatTtl ?? '1s', '--lease-ttl', options.leaseTtl ?? '3s', ...(turnGrace === undefined ? [] : ['--turn-grace', turnGrace])],
+    prefix: hosts ? ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'] : [],
+  };
   const tickLog = new TickLog(ticksFile);
   const violations: string[] = [];
   const seen = new Set<string>();
@@ -200,7 +223,12 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
     await tickLog.waitForLines(1, first.exit, stallMs);
     // The runtimes run dist/ and the harness runs the sources: they must agree on the schema.
     try {
-      await openStoreAt(storeFile, { readonly: true }).close();
+      const created = openStoreAt(storeFile, { readonly: true });
+      try {
+        await created.storeId();
+      } finally {
+        await created.close();
+      }
     } catch (error) {
       first.child.kill('SIGKILL');
       await first.exit;
@@ -268,7 +296,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       const behind = tickLog.update() / killBudgetLines > kills / options.kills;
       const pace = behind ? 0.3 : 1;
       const registered = rng.next() >= (behind ? Math.max(startupKillRate, 0.5) : startupKillRate);
-      if (registered && !(await whenRegistered(storeFile, victim.pid, anyExit, stallMs))) {
+      if (registered && !(await whenRegistered(storeFile, victim, hosts, anyExit, stallMs))) {
         if (victim.exited === null && slots[slot === 'A' ? 'B' : 'A'].exited === null) {
           addViolations([`[progress] ${victim.label} (pid ${victim.pid}) did not register its runtime within ${stallMs} ms:\n    ${tail(victim.outFile)}`], 'while killing');
           break;
@@ -285,6 +313,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       if (waited === 'stopped') continue;
       await sleep(Math.round(pace * rng.int(minKillDelay, maxKillDelay)));
       if (victim.exited !== null) continue;
+      if (hosts) victim.namespace ??= childNamespace(victim.pid);
       victim.killed = true;
       victim.child.kill('SIGKILL');
       await victim.exit;
@@ -366,7 +395,8 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       }
     }
     const ticks = readCompleteTicks(ticksFile);
-    for (const pid of new Set(ticks.map((t) => t.pid))) {
+    // (Hosts: the tick log's pids are of the hosts' PID namespaces, meaningless here; the marker scan above covers their processes.)
+    for (const pid of hosts ? [] : new Set(ticks.map((t) => t.pid))) {
       if (isRunProcessAlive(pid, ctx.marker)) found.push(`[6 orphan] turn pid ${pid} of the tick log is still alive`);
     }
     // After a timeout the harness SIGKILLed the runtimes itself: their registry rows and
@@ -424,7 +454,7 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       kills,
       incarnations: all.length,
       takeovers: runtimes.filter((r) => r.state === 'dead').length,
-      startupKills: all.filter((i) => i.killed && !runtimes.some((r) => r.pid === i.pid)).length,
+      startupKills: all.filter((i) => i.killed && !runtimes.some((r) => registeredBy(i, r))).length,
       executions,
       repeatedExecutions: repeated,
       interruptedExecutions: interrupted,

@@ -72,14 +72,14 @@ export function generatePlan(rng: Rng, options: Required<Pick<FuzzOptions, 'unit
   return milestones;
 }
 
-export function planDocument(milestones: readonly PlannedMilestone[], ticksFile: string, workers: number): string {
+export function planDocument(milestones: readonly PlannedMilestone[], ticksFile: string, workers: number, store = 'state/statecrew.db'): string {
   const command = (unit: PlannedUnit): string[] => [process.execPath, FUZZ_UNIT, ticksFile, String(unit.ms), unit.kind];
   // JSON is YAML: the plan loader reads it as any other plan.
   return JSON.stringify(
     {
       version: 1,
       workers,
-      store: 'state/statecrew.db',
+      store,
       defaults: { retryBackoff: '50ms' },
       milestones: milestones.map((m) => ({
         id: m.id,

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { openStoreAt } from '../../persistence/openStore.js';
 import type { Store } from '../../persistence/store.js';
+import type { RuntimeRecord } from '../../persistence/types.js';
 import { StoreVersionError } from '../../core/errors.js';
 
 import { CLI, MARKER } from './plan.js';
@@ -20,7 +21,10 @@ export interface Exit {
 export interface Incarnation {
   readonly label: string;
   readonly child: ChildProcess;
+  /** Pid of the spawned process: the runtime's, or (hosts) its namespace's `unshare`. */
   readonly pid: number;
+  /** Hosts: the inode of the runtime's PID namespace, once seen (its host identity ends with `/pid:<inode>`). */
+  namespace: string | null;
   readonly outFile: string;
   readonly startedAt: number;
   readonly exit: Promise<Exit>;
@@ -32,6 +36,8 @@ export interface RunContext {
   readonly dir: string;
   readonly marker: string;
   readonly args: readonly string[];
+  /** Run before `node`: `unshare …` for a PID namespace (a host) of its own; `[]` for none. */
+  readonly prefix: readonly string[];
 }
 
 export function startIncarnation(ctx: RunContext, label: string): Incarnation {
@@ -39,7 +45,8 @@ export function startIncarnation(ctx: RunContext, label: string): Incarnation {
   const fd = fs.openSync(outFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [CLI, 'run', 'plan.yaml', ...ctx.args], {
+    const [program = process.execPath, ...rest] = [...ctx.prefix, process.execPath, CLI, 'run', 'plan.yaml', ...ctx.args];
+    child = spawn(program, rest, {
       cwd: ctx.dir,
       env: { ...process.env, RUN: label, [MARKER]: ctx.marker },
       stdio: ['ignore', fd, fd],
@@ -54,7 +61,7 @@ export function startIncarnation(ctx: RunContext, label: string): Incarnation {
       resolve({ code: -1, signal: null });
     });
   });
-  const incarnation: Incarnation = { label, child, pid: child.pid ?? -1, outFile, startedAt: Date.now(), exit, exited: null, killed: false };
+  const incarnation: Incarnation = { label, child, pid: child.pid ?? -1, namespace: null, outFile, startedAt: Date.now(), exit, exited: null, killed: false };
   void exit.then((result) => {
     incarnation.exited = result;
   });
@@ -182,11 +189,41 @@ export class TickLog {
   }
 }
 
+/** Whether the store is a PostgreSQL URL (else a SQLite file). */
+export function isStoreUrl(location: string): boolean {
+  return /^postgres(ql)?:\/\//.test(location);
+}
+
+/**
+ * The inode of the PID namespace of the first child of `pid` (for `unshare --fork`: the
+ * namespace's init, the runtime), as a host identity ends with it; `null` before it exists.
+ */
+export function childNamespace(pid: number): string | null {
+  const children = `/proc/${pid}/task/${pid}/children`;
+  try {
+    const [child] = fs.readFileSync(children, 'utf8').trim().split(/\s+/);
+    if (child === undefined || child === '') return null;
+    return /\[(\d+)\]/.exec(fs.readlinkSync(`/proc/${child}/ns/pid`))?.[1] ?? null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ESRCH') return null;
+    throw error;
+  }
+}
+
+/** Whether `runtime` is the one `incarnation` registered: by pid, or (hosts) by its PID namespace. */
+export function registeredBy(incarnation: Incarnation, runtime: RuntimeRecord): boolean {
+  if (incarnation.namespace === null) return runtime.pid === incarnation.pid;
+  return runtime.hostId?.endsWith(`/pid:${incarnation.namespace}`) === true;
+}
+
 /**
  * Opens the store read-only, or returns `null` while it does not exist yet or is still being
  * created (its schema is not at the current version: a read-only connection refuses that).
+ * A PostgreSQL store is opened as it is (it connects on first use).
  */
 export function openStoreIfReady(storeFile: string): Store | null {
+  if (isStoreUrl(storeFile)) return openStoreAt(storeFile, { readonly: true });
   if (!fs.existsSync(storeFile)) return null;
   try {
     return openStoreAt(storeFile, { readonly: true });
@@ -197,18 +234,19 @@ export function openStoreIfReady(storeFile: string): Store | null {
 }
 
 /**
- * Resolves `true` once a runtime with `pid` is registered in the store, watching the store's
- * folder (every committed transaction touches its WAL file); `false` when `stop` settles or
- * after `timeoutMs`.
+ * Resolves `true` once `incarnation`'s runtime is registered in the store ({@link registeredBy}),
+ * watching the store's folder (every committed transaction touches its WAL file), or for a
+ * PostgreSQL store looking every 100 ms; `false` when `stop` settles or after `timeoutMs`.
  */
-export function whenRegistered(storeFile: string, pid: number, stop: Promise<unknown>, timeoutMs: number): Promise<boolean> {
+export function whenRegistered(storeFile: string, incarnation: Incarnation, hosts: boolean, stop: Promise<unknown>, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     let done = false;
     let store: Store | null = null;
     const finish = (registered: boolean | Error) => {
       if (done) return;
       done = true;
-      watcher.close();
+      watcher?.close();
+      clearInterval(poll);
       clearTimeout(timer);
       const closing = store?.close();
       store = null;
@@ -220,19 +258,24 @@ export function whenRegistered(storeFile: string, pid: number, stop: Promise<unk
     const check = () => {
       if (done) return;
       const look = async (): Promise<void> => {
+        if (hosts) incarnation.namespace ??= childNamespace(incarnation.pid);
+        if (hosts && incarnation.namespace === null) return;
         store ??= openStoreIfReady(storeFile);
         if (store === null) return;
-        if ((await store.listRuntimes()).some((runtime) => runtime.pid === pid)) finish(true);
+        if ((await store.listRuntimes()).some((runtime) => registeredBy(incarnation, runtime))) finish(true);
       };
       look().catch((error: unknown) => finish(error instanceof Error ? error : new Error(String(error))));
     };
-    fs.mkdirSync(path.dirname(storeFile), { recursive: true });
+    const url = isStoreUrl(storeFile);
+    if (!url) fs.mkdirSync(path.dirname(storeFile), { recursive: true });
     // Only the writers' files: every commit appends to the WAL. (Our own read-only opens touch
     // the shared-memory file, which must not wake us up again.)
     const names = new Set([path.basename(storeFile), `${path.basename(storeFile)}-wal`]);
-    const watcher = fs.watch(path.dirname(storeFile), (_event, name) => {
+    const watcher = url ? null : fs.watch(path.dirname(storeFile), (_event, name) => {
       if (name === null || names.has(name)) check();
     });
+    // A PostgreSQL store has no file to watch; a namespace's runtime appears a moment after its `unshare`.
+    const poll = url || hosts ? setInterval(check, 100) : undefined;
     const timer = setTimeout(() => finish(false), timeoutMs);
     void stop.then(() => finish(false));
     check();

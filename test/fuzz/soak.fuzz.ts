@@ -19,6 +19,9 @@ interface SoakParameters {
   readonly minUnitMs: number;
   readonly maxUnitMs: number;
   readonly simultaneousStart: boolean;
+  /** A PostgreSQL URL (each round a schema `soak_<seed>` of it), or `null` for SQLite. */
+  readonly store: string | null;
+  readonly hosts: boolean;
   readonly keep: boolean;
   readonly verbose: boolean;
 }
@@ -32,6 +35,8 @@ const soak: SoakParameters = {
   minUnitMs: parameters.minUnitMs ?? 20,
   maxUnitMs: parameters.maxUnitMs ?? 150,
   simultaneousStart: parameters.simultaneousStart ?? false,
+  store: parameters.store ?? null,
+  hosts: parameters.hosts ?? false,
   keep: parameters.keep ?? false,
   verbose: parameters.verbose ?? false,
 };
@@ -81,6 +86,8 @@ it('soak: crash fuzz with many kills', async () => {
       minUnitMs: soak.minUnitMs,
       maxUnitMs: soak.maxUnitMs,
       simultaneousStart: soak.simultaneousStart,
+      ...(soak.store === null ? {} : { store: `${soak.store}?schema=soak_${seed}` }),
+      hosts: soak.hosts,
       keepDir: soak.keep,
       ...(soak.verbose ? { log: (line: string) => write(line) } : {}),
     });
@@ -90,7 +97,7 @@ it('soak: crash fuzz with many kills', async () => {
     if (report.kills === 0) break;
   }
   const text = summary(rounds, Date.now() - started);
-  write(`\n== soak: ${JSON.stringify(soak)}\n${text}`);
+  write(`\n== soak: ${JSON.stringify({ ...soak, store: soak.store === null ? 'sqlite' : 'postgres' })}\n${text}`);
   // The figures and every violation were written above; keep the failure message short.
   expect(rounds.flatMap((r) => r.violations).length, 'invariant violations (listed above)').toBe(0);
   expect(delivered, 'kills delivered').toBeGreaterThanOrEqual(soak.kills);
