@@ -68,7 +68,7 @@ export class TurnKeepAlive {
     return new Promise((resolve, reject) => {
       const check = (): void => {
         if (signal.aborted) {
-          reject(signal.reason);
+          reject(ensureError(signal.reason));
           return;
         }
         if (this.options.mayRenew()) resolve();
