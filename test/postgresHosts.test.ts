@@ -151,8 +151,18 @@ describe('a host stopped (SIGSTOP) past its heartbeat TTL', () => {
     const stoppedAt = Date.now();
     const taker = startStatecrew(dir, 'B', args, 'pipe', HOST);
     const takerOut = collectStdout(taker);
+    // Resumed only once B took it over (after the recorded bound) and ran something itself.
+    await new Promise<void>((resolve) => {
+      const look = (): void => {
+        if (!/took over runtime-1/.test(takerOut())) return;
+        taker.stdout?.off('data', look);
+        resolve();
+      };
+      taker.stdout?.on('data', look);
+    });
     await whenTicks(ticks, (all) => all.some((t) => t.run === 'B' && t.event === 'end'));
     process.kill(runtimePid, 'SIGCONT');
+    const resumedAt = Date.now();
 
     expect(await exitOf(taker), takerOut()).toBe(0);
     expect(await exitOf(paused), pausedOut()).toBe(0);
@@ -165,7 +175,8 @@ describe('a host stopped (SIGSTOP) past its heartbeat TTL', () => {
     const view = await storeView();
     const lapsed = view.dispatches.filter((d) => d.reason !== null && /no runtime renewed the turn's keep-alive/.test(d.reason));
     expect(lapsed.length, 'the stopped host\'s turn ended by its keep-alive').toBeGreaterThanOrEqual(1);
-    const lastTickOfA = Math.max(...all.filter((t) => t.run === 'A' && lapsed.some((d) => d.unitId === t.unit)).map((t) => t.t));
+    // (Before the resume: resumed, A rejoins as a new runtime and may run units again.)
+    const lastTickOfA = Math.max(...all.filter((t) => t.run === 'A' && t.t < resumedAt && lapsed.some((d) => d.unitId === t.unit)).map((t) => t.t));
     expect(lastTickOfA - stoppedAt, 'ended within the recorded bound').toBeLessThanOrEqual(view.runtimes[0]?.turnGraceMs ?? 0);
     expect(view.runtimes.find((r) => r.id === 'runtime-1')).toMatchObject({ state: 'dead', turnGraceMs: 3_050 });
     for (const unit of units) expect(view.dispatches.filter((d) => d.unitId === unit && d.state === 'completed'), unit).toHaveLength(1);

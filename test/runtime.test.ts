@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createManualClock } from '../core/clock.js';
+import { createManualClock, type ManualClock } from '../core/clock.js';
 import { parsePlan } from '../src/plan/load.js';
 import { createRuntime } from '../src/runtime.js';
 import { readStatus } from '../src/status.js';
@@ -173,8 +173,9 @@ describe('createRuntime', () => {
     await drainEventLoop();
     expect((await second.store.getActor('m/flaky#2'))?.state).toBe('pending.backoff');
 
-    clock.advance(39_999);
-    await drainEventLoop();
+    // Time passes as it does for a live runtime: in steps its heartbeat and lease renewals keep
+    // up with (a runtime frozen for 40 s would be taken for dead, and start no turn).
+    await advanceInSteps(clock, 39_999);
     expect(startedAt).toBeNull();
     expect((await second.store.getActor('m/flaky#2'))?.state).toBe('pending.backoff');
 
@@ -184,8 +185,13 @@ describe('createRuntime', () => {
     expect(startedAt).toBe(clock.now());
 
     await nextEvent(second.events, 'unit.failed', (e) => e.attempt === 2);
-    clock.advance(120_000);
-    const result = await second.finished;
+    let ended = false;
+    const finished = second.finished.then((result) => {
+      ended = true;
+      return result;
+    });
+    for (let advanced = 0; !ended && advanced < 120_000; advanced += 1_000) await advanceInSteps(clock, 1_000);
+    const result = await finished;
     await second.store.close();
     expect(result.exitCode).toBe(1);
     // Three identical failures in a row: stuck (stuckAfter defaults to 3, like maxAttempts here).
@@ -283,3 +289,11 @@ describe('createRuntime', () => {
     ]);
   });
 });
+
+/** Advances `clock` by `ms` in steps of at most `step` ms, letting the event loop run after each (heartbeats, renewals, commits). */
+async function advanceInSteps(clock: ManualClock, ms: number, step = 1_000): Promise<void> {
+  for (let left = ms; left > 0; left -= step) {
+    clock.advance(Math.min(step, left));
+    await drainEventLoop();
+  }
+}
