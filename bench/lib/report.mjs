@@ -66,7 +66,7 @@ function profileSection(profile) {
   ];
 }
 
-function benchmarkSection(entry) {
+export function benchmarkSection(entry) {
   const lines = ['', `## ${entry.id}. ${entry.error === undefined ? entry.result.title : entry.name}`, ''];
   if (entry.error !== undefined) return [...lines, 'Failed:', '', '```', entry.error, '```'];
   const { result } = entry;
