@@ -1,6 +1,7 @@
 import type { Store } from '../../persistence/store.js';
 import { openStoreAt, resolveStoreLocation } from '../../persistence/openStore.js';
 import { systemClock } from '../../core/clock.js';
+import { AlignedClock } from '../storeClock.js';
 import { localHostIdentity } from '../../actors/hostIdentity.js';
 import { deadVerdict } from '../liveness.js';
 import { CONTROL } from '../operatorCommands.js';
@@ -30,7 +31,10 @@ async function withStore(options: ControlOptions, io: CliIO, act: (store: Store)
 }
 
 async function liveRuntimes(store: Store): Promise<string[]> {
-  const now = systemClock.now();
+  // Heartbeats are stamped on the store's clock (PostgreSQL: the server's): judged on it too.
+  const clock = new AlignedClock(systemClock);
+  await clock.sync(() => store.readClock());
+  const now = clock.now();
   return (await store.listRuntimes())
     .filter((runtime) => runtime.state === 'running' && deadVerdict(runtime, now, localHostIdentity()) === null)
     .map((runtime) => runtime.id);

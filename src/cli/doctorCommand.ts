@@ -1,6 +1,7 @@
 import pc from 'picocolors';
 import { defaultLogsDir, openStoreAt, resolveStoreLocation } from '../../persistence/openStore.js';
 import { systemClock } from '../../core/clock.js';
+import { AlignedClock } from '../storeClock.js';
 import { diagnose, repair, type DoctorReport, type RepairReport } from '../doctor.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -23,9 +24,12 @@ export async function doctorCommand(options: DoctorCommandOptions, io: CliIO): P
   const file = resolveStoreLocation(options.store, io.cwd);
   const store = openStoreAt(file, options.fix ? { mustExist: true } : { readonly: true });
   try {
+    // Heartbeats and lease expiries are on the store's clock (PostgreSQL: the server's); so are the judgments here.
+    const clock = new AlignedClock(systemClock);
+    await clock.sync(() => store.readClock());
     let fixed: RepairReport | undefined;
-    if (options.fix) fixed = await repair(store, systemClock, file, defaultLogsDir(file, io.cwd));
-    const report = await diagnose(store, systemClock);
+    if (options.fix) fixed = await repair(store, clock, file, defaultLogsDir(file, io.cwd));
+    const report = await diagnose(store, clock);
     io.stdout.write(options.json ? `${JSON.stringify({ ...report, ...(fixed === undefined ? {} : { fixed }) }, null, 2)}\n` : render(report, fixed, io.stdout.isTTY));
     return report.healthy ? EXIT.ok : EXIT.failed;
   } finally {
