@@ -52,6 +52,14 @@ export interface Store extends ActorCheckpointer, LeaseLedger, RuntimeRegistry, 
   /** Like {@link Store.changeCounter}, but moved only by commits of other connections. */
   externalChangeCounter(): Promise<number>;
   /**
+   * Calls `onChange` after each commit of another connection this store is notified of
+   * (PostgreSQL: LISTEN/NOTIFY, one notification per transaction), so that a watcher acts at
+   * once instead of at its next poll; returns the function that stops it. `onChange` must not
+   * throw (what it throws is kept as the listener's last error). Left out by stores without
+   * notifications (SQLite): their watchers poll {@link Store.externalChangeCounter}.
+   */
+  watchChanges?(onChange: () => void): () => void;
+  /**
    * Checks the store's physical integrity (SQLite: `PRAGMA integrity_check`); resolves the
    * problems found, `[]` when there are none.
    */

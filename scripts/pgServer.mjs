@@ -133,7 +133,9 @@ export async function startPgServer(options = {}) {
     },
     /** Runs `sql` as the superuser over the server's socket (trust), in database `statecrew`; returns psql's output. */
     psql(sql) {
-      return execFileSync(path.join(binDir, 'psql'), ['-h', root, '-p', String(port), '-U', 'postgres', '-d', 'statecrew', '-v', 'ON_ERROR_STOP=1', '-Atqc', sql], { ...asServer, encoding: 'utf8' });
+      // Notices (DROP … CASCADE lists every object) are not output: warnings and errors still are.
+      const env = { ...asServer.env, PGOPTIONS: '-c client_min_messages=warning' };
+      return execFileSync(path.join(binDir, 'psql'), ['-h', root, '-p', String(port), '-U', 'postgres', '-d', 'statecrew', '-v', 'ON_ERROR_STOP=1', '-Atqc', sql], { ...asServer, env, encoding: 'utf8' });
     },
   };
 }

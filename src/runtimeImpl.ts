@@ -77,6 +77,8 @@ export class RuntimeImpl implements Runtime {
   private resolveFinished: (result: RunResult) => void = () => undefined;
   private readonly wakeTimers = new Map<number, unknown>();
   private pollTimer: unknown;
+  /** Stops the store's change notifications (a PostgreSQL store wakes a pass on another host's commit). */
+  private unwatchChanges: () => void = () => undefined;
   private readonly milestoneStates = new Map<string, string>();
   /** The store fault that ends the run, for `runtime.store-failed` (the supervisor's context keeps only its message). */
   private failure: Error | undefined;
@@ -251,6 +253,8 @@ export class RuntimeImpl implements Runtime {
       wakeAt: (at) => this.wakeAt(at),
       restoring: (actorId) => this.restorer.restoring(actorId),
     });
+    // Another host's commit (an operator command, a submission, a released lease) wakes a pass at once; the poll stays as the fallback.
+    this.unwatchChanges = this.store.watchChanges?.(() => this.passes.request()) ?? (() => undefined);
     const count = byKind.worker + byKind.lease + byKind.dispatch;
     this.toSupervisor({ type: 'RESTORED', count });
     this.events.emit('runtime.restored', { count, byKind });
@@ -580,6 +584,7 @@ export class RuntimeImpl implements Runtime {
   }
 
   private clearTimers(): void {
+    this.unwatchChanges();
     for (const timer of this.wakeTimers.values()) this.clock.clearTimeout(timer);
     this.wakeTimers.clear();
     this.clock.clearTimeout(this.pollTimer);

@@ -85,4 +85,57 @@ describe('statecrew on a PostgreSQL store', () => {
     }
     expect(server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'statecrew'").trim(), 'the wrong password created nothing').toBe('0');
   });
+
+  it('every command takes the URL: journal, logs, doctor, pause, resume, send, cancel, stop', async () => {
+    const url = `${server.url}?schema=cli_commands`;
+    // u2 never runs: its milestone waits on one that fails.
+    writePlan(dir, {
+      version: 1,
+      store: url,
+      milestones: [
+        { id: 'm', units: [{ id: 'u1', command: fixtureCommand('exit-with.mjs', '0') }] },
+        { id: 'f', units: [{ id: 'bad', maxAttempts: 1, command: fixtureCommand('exit-with.mjs', '3') }] },
+        { id: 'later', dependsOn: ['f'], units: [{ id: 'u2', command: fixtureCommand('exit-with.mjs', '0') }] },
+      ],
+    });
+    expect((await runCli(dir, 'run', 'plan.yaml')).code).toBe(1);
+    const cli = async (...args: string[]) => {
+      const result = await runCli(dir, ...args, '--store', url);
+      expect(result.stdout + result.stderr, args.join(' ')).not.toContain(server.password);
+      return result;
+    };
+    const journal = await cli('journal', '--actor', 'u1#1');
+    expect(journal.code, journal.stderr).toBe(0);
+    expect(journal.stdout).toMatch(/u1#1/);
+    const logs = await cli('logs', 'u1');
+    expect(logs.code, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/^# statecrew turn u1#1 attempt 1 started/);
+    const doctor = await cli('doctor', '--json');
+    expect(doctor.code, doctor.stdout + doctor.stderr).toBe(0);
+    // With no runtime running, the operator commands record what they were asked and say nothing runs (exit 1).
+    const pause = await cli('pause');
+    expect([pause.code, pause.stderr]).toEqual([1, 'statecrew: paused, but nothing is running: the next run starts paused\n']);
+    expect(server.psql("SELECT value FROM cli_commands.controls WHERE key = 'paused'").trim()).toBe('paused');
+    expect((await cli('resume')).stderr).toMatch(/resumed, but nothing is running/);
+    expect(server.psql("SELECT count(*) FROM cli_commands.controls WHERE key = 'paused' AND value IS NOT NULL").trim()).toBe('0');
+    expect((await cli('send', 'u2', 'look again')).code).toBe(1);
+    expect(server.psql('SELECT text FROM cli_commands.messages').trim()).toBe('look again');
+    expect((await cli('cancel', 'u2')).stderr).toMatch(/unit u2 canceled, but nothing is running/);
+    expect(server.psql('SELECT unit_id FROM cli_commands.unit_cancellations').trim()).toBe('u2');
+    const stop = await cli('stop');
+    expect(stop.code).toBe(1);
+    expect(stop.stdout + stop.stderr).toMatch(/nothing is running|no runtime/i);
+  });
+
+  it('exits 2 naming the missing permission when the role may not create the schema; nothing is written', async () => {
+    server.psql("DROP ROLE IF EXISTS limited; CREATE ROLE limited LOGIN PASSWORD 'limited-secret'; REVOKE CREATE ON DATABASE statecrew FROM PUBLIC; REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+    const store = `postgres://limited:limited-secret@127.0.0.1:${server.port}/statecrew?schema=not_allowed`;
+    writePlan(dir, { version: 1, store, milestones: [{ id: 'm', units: [{ id: 'u', command: fixtureCommand('exit-with.mjs', '0') }] }] });
+    const run = await runCli(dir, 'run', 'plan.yaml');
+    expect(run.code, run.stdout + run.stderr).toBe(2);
+    expect(run.stderr).toMatch(/PostgreSQL at 127\.0\.0\.1:\d+, database statecrew/);
+    expect(run.stderr).toMatch(/permission denied/);
+    expect(run.stdout + run.stderr).not.toContain('limited-secret');
+    expect(server.psql("SELECT count(*) FROM pg_namespace WHERE nspname = 'not_allowed'").trim()).toBe('0');
+  });
 });

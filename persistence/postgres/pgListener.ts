@@ -14,6 +14,7 @@ const RECONNECT_MS = { first: 100, max: 5_000 } as const;
  */
 export class ChangeListener {
   private count = 0;
+  private readonly watchers = new Set<() => void>();
   private client: pg.Client | pg.PoolClient | null = null;
   private listening = false;
   private stopped = false;
@@ -32,6 +33,12 @@ export class ChangeListener {
     private readonly channel: string,
     private readonly sender: string,
   ) {}
+
+  /** Calls `watcher` on every notification of another connection's commit, until the returned function is called. */
+  watch(watcher: () => void): () => void {
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
+  }
 
   /** Other connections' commits seen so far (moved on every read while not listening). */
   get external(): number {
@@ -54,7 +61,16 @@ export class ChangeListener {
   async start(): Promise<void> {
     const client = await this.connect();
     client.on('notification', (message) => {
-      if (message.channel === this.channel && message.payload !== this.sender) this.count++;
+      if (message.channel !== this.channel || message.payload === this.sender) return;
+      this.count++;
+      for (const watcher of this.watchers) {
+        try {
+          watcher();
+        } catch (error) {
+          // Thrown inside node-postgres's event: kept for diagnostics, never thrown into the client.
+          this.lastError = error instanceof Error ? error : new Error(String(error));
+        }
+      }
     });
     const lost = (error?: Error): void => {
       if (this.client !== client) return;

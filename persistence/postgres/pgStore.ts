@@ -572,6 +572,14 @@ export class PostgresStore implements Store {
    * The store's logical integrity: every actor's `seq` is its last journal row, every projection
    * row has its actor. Physical integrity is the server's (data checksums, `amcheck`).
    */
+  /** Woken by the LISTEN connection's notifications of other connections' commits (pgListener.ts). */
+  watchChanges(onChange: () => void): () => void {
+    const stop = this.listener.watch(onChange);
+    return () => {
+      stop();
+    };
+  }
+
   async checkIntegrity(): Promise<string[]> {
     const found = await this.query(
       'checkIntegrity',

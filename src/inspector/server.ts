@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { AnyStateMachine } from 'xstate';
 import { openStoreAt } from '../../persistence/openStore.js';
+import { redactUrl } from '../../persistence/postgres/pgTarget.js';
 import type { Store } from '../../persistence/store.js';
 import { ensureError } from '../../core/errors.js';
 import { loadInspectorAssets } from './assets.js';
@@ -136,8 +137,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     // A comment every ~15 s keeps proxies and the browser from timing the stream out.
     return ticks % Math.ceil(15_000 / (options.pollMs ?? 250)) === 0 ? ': keep-alive\n\n' : '';
   };
-  const watcher = setInterval(() => {
-    ticks++;
+  const push = (): void => {
     if (streams.size === 0 || checking) return;
     checking = true;
     void check()
@@ -151,8 +151,14 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       .finally(() => {
         checking = false;
       });
+  };
+  const watcher = setInterval(() => {
+    ticks++;
+    push();
   }, options.pollMs ?? 250);
   watcher.unref();
+  // A store with notifications (PostgreSQL) pushes another connection's commit at once; the poll stays as the fallback.
+  const unwatch = store.watchChanges?.(push);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -166,6 +172,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     token,
     close: async () => {
       clearInterval(watcher);
+      unwatch?.();
       for (const stream of streams) stream.end();
       streams.clear();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -209,6 +216,7 @@ function readCookie(header: string | undefined, name: string): string | undefine
   return undefined;
 }
 
+/** The store as shown on the page: its location, a URL without its password (`redactUrl`), or `embedded store`. */
 function storeName(store: string | Store): string {
-  return typeof store === 'string' ? store : 'embedded store';
+  return typeof store === 'string' ? redactUrl(store) : 'embedded store';
 }

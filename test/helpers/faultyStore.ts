@@ -52,7 +52,7 @@ const METHODS = {
   checkIntegrity: true,
   ready: true,
   close: true,
-} as const satisfies { readonly [K in Exclude<keyof Store, 'location'>]: true };
+} as const satisfies { readonly [K in Exclude<keyof Store, 'location' | 'watchChanges'>]: true };
 
 export type StoreMethod = keyof typeof METHODS;
 export const STORE_METHODS = Object.keys(METHODS) as StoreMethod[];
