@@ -8,6 +8,7 @@ import { isLocalHost } from './hostIdentity.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
 import { createStreamJsonParser, turnVerdict } from './streamJson.js';
+import { shipTurnOutput } from './turnOutput.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 import { turnStatusPath, type TurnStatus } from './turnStatus.js';
 import { outcomeFromStatus, readTurnStatus } from './turnSupervisor.js';
@@ -20,7 +21,8 @@ import { outcomeFromStatus, readTurnStatus } from './turnSupervisor.js';
  * spawn and its record) has them killed and verified gone, and is reported `lost`. A new turn
  * starts only while the runtime can vouch for it (its keep-alive, `actors/keepAlive.ts`) and the
  * ledger still shows the worker's lease under the turn's fencing token, unexpired; otherwise it
- * is reported `lost` with the reason, unstarted.
+ * is reported `lost` with the reason, unstarted. A turn's log is copied to the store as it grows
+ * (`actors/turnOutput.ts`), for `statecrew logs` on any host.
  */
 export function createWorkerEffects(effects: EffectContext) {
   return {
@@ -68,6 +70,7 @@ export function createWorkerEffects(effects: EffectContext) {
           return lostResult(effects.clock.now(), `not started: milestone ${input.milestoneId} ${current}`);
         }
         const request = input.protocol === 'stream-json' ? { ...input, stdoutPath: streamJsonPath(input) } : input;
+        const shipping = shipTurnOutput(input.logPath, input.dispatchId, (chunk, cap) => effects.store.appendTurnOutput(chunk, cap));
         const outcome = await runTurn(request, {
           clock: effects.clock,
           keepAlive: effects.turnKeepAlive,
@@ -76,7 +79,7 @@ export function createWorkerEffects(effects: EffectContext) {
             // The pid is the evidence adoption needs: its commit starts now, not at the end of the job.
             effects.flush();
           },
-        });
+        }).finally(() => shipping.finish());
         return await interpretProtocol(effects, input, toResult(outcome));
       };
       run().then(
@@ -112,7 +115,10 @@ export function createWorkerEffects(effects: EffectContext) {
  * outside its process group (they called `setsid`) are killed and verified gone as well.
  */
 async function adopt(effects: EffectContext, turn: TurnAssignment, started: TurnStarted): Promise<TurnResult> {
-  const outcome = await adoptTurn(turn, started, { clock: effects.clock, keepAlive: effects.turnKeepAlive });
+  // The copy of its log in the store continues after what the earlier runtime stored.
+  const last = (await effects.store.readTurnOutput(turn.dispatchId)).at(-1);
+  const shipping = shipTurnOutput(turn.logPath, turn.dispatchId, (chunk, cap) => effects.store.appendTurnOutput(chunk, cap), last === undefined ? 0 : last.offset + last.bytes.length);
+  const outcome = await adoptTurn(turn, started, { clock: effects.clock, keepAlive: effects.turnKeepAlive }).finally(() => shipping.finish());
   const stragglers = findProcessesByEnv('STATECREW_TURN_KEY', turn.turnKey);
   if (stragglers.length > 0) await killProcesses(stragglers, { graceMs: turn.killGraceMs, clock: effects.clock });
   const result = toResult(outcome);

@@ -228,6 +228,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE runtimes ADD COLUMN turn_grace_ms INTEGER;
   `,
+  // 12: every turn's log in chunks (its tail, capped), for \`statecrew logs\` on any host.
+  `
+  CREATE TABLE turn_output (
+    dispatch_id TEXT NOT NULL,
+    byte_offset INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (dispatch_id, byte_offset)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /**

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { StoreCorruptError } from '../core/errors.js';
 import type {
   ActorKind,
+  TurnOutputChunk,
   ActorRecord,
   PlanRecord,
   TurnEventRecord,
@@ -409,4 +410,15 @@ const integrityRow = z.object({ integrity_check: z.string() });
 /** One line of `PRAGMA integrity_check`. */
 export function rowToIntegrityLine(row: unknown): string {
   return parseRow(integrityRow, 'pragma_integrity_check', row).integrity_check;
+}
+
+const turnOutputRow = z.object({
+  dispatch_id: z.string(),
+  byte_offset: int,
+  bytes: z.instanceof(Uint8Array),
+});
+
+export function rowToTurnOutput(row: unknown): TurnOutputChunk {
+  const r = parseRow(turnOutputRow, 'turn_output', row);
+  return { dispatchId: r.dispatch_id, offset: r.byte_offset, bytes: r.bytes };
 }

@@ -5,6 +5,10 @@ import type { Projection } from './types.js';
 const SQL = {
   turnEventInsert: 'INSERT OR IGNORE INTO turn_events (dispatch_id, line, type, subtype, body) VALUES (?, ?, ?, ?, ?)',
   turnEventsOf: 'SELECT * FROM turn_events WHERE dispatch_id = ? ORDER BY line',
+  turnOutputInsert: 'INSERT INTO turn_output (dispatch_id, byte_offset, bytes) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+  turnOutputTrim: `DELETE FROM turn_output WHERE dispatch_id = @dispatchId
+       AND byte_offset + length(bytes) <= (SELECT max(byte_offset + length(bytes)) FROM turn_output WHERE dispatch_id = @dispatchId) - @cap`,
+  turnOutputOf: 'SELECT * FROM turn_output WHERE dispatch_id = ? AND byte_offset + length(bytes) > ? ORDER BY byte_offset',
   commandInsert: 'INSERT INTO commands (kind, target, created_at) VALUES (?, ?, ?) RETURNING id',
   commandsPending: 'SELECT * FROM commands WHERE done_at IS NULL ORDER BY id',
   commandGet: 'SELECT * FROM commands WHERE id = ?',

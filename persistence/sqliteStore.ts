@@ -28,6 +28,7 @@ import type {
   SupervisorProjection,
   TransitionWrite,
   TurnEventRecord,
+  TurnOutputChunk,
   WorkerProjection,
 } from './types.js';
 import * as rows from './rows.js';
@@ -405,6 +406,21 @@ export class SqliteStore implements Store {
 
   turnEvents(dispatchId: string): Promise<TurnEventRecord[]> {
     return this.call('turnEvents', () => this.statements.turnEventsOf.all(dispatchId).map(rows.rowToTurnEvent));
+  }
+
+  appendTurnOutput(chunk: TurnOutputChunk, capBytes: number): Promise<void> {
+    return this.call('appendTurnOutput', () =>
+      this.db
+        .transaction(() => {
+          this.statements.turnOutputInsert.run(chunk.dispatchId, chunk.offset, Buffer.from(chunk.bytes));
+          this.statements.turnOutputTrim.run({ dispatchId: chunk.dispatchId, cap: capBytes });
+        })
+        .immediate(),
+    );
+  }
+
+  readTurnOutput(dispatchId: string, fromOffset = 0): Promise<TurnOutputChunk[]> {
+    return this.call('readTurnOutput', () => this.statements.turnOutputOf.all(dispatchId, fromOffset).map(rows.rowToTurnOutput));
   }
 
   savePlan(record: PlanRecord): Promise<void> {

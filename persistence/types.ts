@@ -165,6 +165,14 @@ export interface TransitionWrite {
   readonly owner?: string;
 }
 
+/** A piece of a turn's log file as kept in the store: `bytes` from byte `offset` of the file. */
+export interface TurnOutputChunk {
+  readonly dispatchId: string;
+  /** Where the bytes start in the log file, in bytes. */
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
 /** What a runtime records of itself when it starts (see {@link RuntimeRecord}). */
 export interface RuntimeRegistration {
   readonly id: string;

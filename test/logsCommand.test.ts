@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openStoreAt } from '../persistence/openStore.js';
@@ -126,13 +127,25 @@ describe('statecrew logs of a finished run', () => {
     expect(result.stdout).toBe(await logOf(dir, 'hello', 1));
   });
 
-  it('exits 1 when the log file is gone', async () => {
+  it('prints the copy the store kept when the log file is gone, and exits 1 when that is gone too', async () => {
     const logPath = (await dispatchesOf(dir, 'doomed')).at(-1)?.logPath ?? '';
+    const file = fs.readFileSync(logPath, 'utf8');
     fs.renameSync(logPath, `${logPath}.moved`);
     try {
-      const result = await runCli(dir, 'logs', 'doomed');
-      expect(result).toMatchObject({ code: 1, stdout: '' });
-      expect(result.stderr).toMatch(new RegExp(`^statecrew: the log of attempt 1 of unit doomed \\(dispatch \\S+\\) is gone: no file at ${logPath}\n$`));
+      const stored = await runCli(dir, 'logs', 'doomed');
+      expect(stored).toMatchObject({ code: 0, stdout: file, stderr: '' });
+      const db = new Database(path.join(dir, STORE));
+      const saved = db.prepare('SELECT * FROM turn_output').all();
+      db.prepare('DELETE FROM turn_output').run();
+      try {
+        const result = await runCli(dir, 'logs', 'doomed');
+        expect(result).toMatchObject({ code: 1, stdout: '' });
+        expect(result.stderr).toMatch(new RegExp(`^statecrew: the log of attempt 1 of unit doomed \\(dispatch \\S+\\) is gone: no file at ${logPath}\n$`));
+      } finally {
+        const insert = db.prepare('INSERT INTO turn_output (dispatch_id, byte_offset, bytes) VALUES (@dispatch_id, @byte_offset, @bytes)');
+        for (const row of saved) insert.run(row);
+        db.close();
+      }
     } finally {
       fs.renameSync(`${logPath}.moved`, logPath);
     }

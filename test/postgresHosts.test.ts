@@ -101,7 +101,14 @@ describe('hosts sharing one PostgreSQL store', () => {
     const printed = await runCli(dir, 'logs', shown?.unitId ?? '', '--store', url);
     expect(printed.code, printed.stderr).toBe(0);
     expect(printed.stdout).toMatch(/^# statecrew turn /);
+    // Its file gone from here, the log comes from the copy its runtime kept in the store, the same bytes.
+    const file = fs.readFileSync(missing?.logPath ?? '', 'utf8');
     fs.rmSync(missing?.logPath ?? '');
+    const stored = await runCli(dir, 'logs', missing?.unitId ?? '', '--store', url);
+    expect(stored.code, stored.stderr).toBe(0);
+    expect(stored.stdout).toBe(file);
+    // Without a stored copy either, the message names the host and path that hold the file.
+    server.psql(`DELETE FROM hosts_${schemas}.turn_output WHERE dispatch_id = '${missing?.id ?? ''}'`);
     const named = await runCli(dir, 'logs', missing?.unitId ?? '', '--store', url);
     expect(named.code).toBe(1);
     const host = view.runtimes.find((r) => r.hostId === missing?.hostId);

@@ -332,4 +332,14 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE runtimes ADD COLUMN turn_grace_ms BIGINT;
   `,
+  // 3 (SQLite 12): every turn's log in chunks (its tail, capped), for \`statecrew logs\` on any
+  // host. No change notification: output is not a change the scheduler or the inspector follows.
+  `
+  CREATE TABLE turn_output (
+    dispatch_id TEXT COLLATE "C" NOT NULL,
+    byte_offset BIGINT NOT NULL,
+    bytes BYTEA NOT NULL,
+    PRIMARY KEY (dispatch_id, byte_offset)
+  );
+  `,
 ];

@@ -8,7 +8,7 @@ import type { SchedulerView, SchedulerViewRequest, Store } from '../store.js';
 import type {
   ActorKind, ActorRecord, ActorSummary, CommandRecord, DispatchProjection, JournalEntry, LeaseClaimResult, LeaseLedgerEntry,
   LeaseProjection, LeaseRenewResult, MessageRecord, PlanRecord, RuntimeRecord, RuntimeRegistration, SupervisorProjection,
-  TransitionWrite, TurnEventRecord, WorkerProjection,
+  TransitionWrite, TurnEventRecord, TurnOutputChunk, WorkerProjection,
 } from '../types.js';
 import { migrateSchema, STORE_TYPES } from './pgConnection.js';
 import { classifyPgError, connectionError } from './pgErrors.js';
@@ -473,6 +473,23 @@ export class PostgresStore implements Store {
 
   async turnEvents(dispatchId: string): Promise<TurnEventRecord[]> {
     return (await this.query('turnEvents', 'SELECT * FROM turn_events WHERE dispatch_id = $1 ORDER BY line', [dispatchId])).map(rows.rowToTurnEvent);
+  }
+
+  async appendTurnOutput(chunk: TurnOutputChunk, capBytes: number): Promise<void> {
+    // One round trip: the insert and the trim as one multi-statement transaction (a CTE would not see the inserted row).
+    await this.transaction('appendTurnOutput', async (client) => {
+      await client.query('INSERT INTO turn_output (dispatch_id, byte_offset, bytes) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [chunk.dispatchId, chunk.offset, Buffer.from(chunk.bytes)]);
+      await client.query(
+        `DELETE FROM turn_output WHERE dispatch_id = $1
+           AND byte_offset + length(bytes) <= (SELECT max(byte_offset + length(bytes)) FROM turn_output WHERE dispatch_id = $1) - $2`,
+        [chunk.dispatchId, capBytes],
+      );
+    });
+  }
+
+  async readTurnOutput(dispatchId: string, fromOffset = 0): Promise<TurnOutputChunk[]> {
+    return (await this.query('readTurnOutput', 'SELECT * FROM turn_output WHERE dispatch_id = $1 AND byte_offset + length(bytes) > $2 ORDER BY byte_offset', [dispatchId, fromOffset]))
+      .map(rows.rowToTurnOutput);
   }
 
   async savePlan(record: PlanRecord): Promise<void> {

@@ -11,6 +11,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { ensureError } from '../../core/errors.js';
 import { readStoredPlan } from '../storedPlan.js';
 import { EXIT } from './exitCodes.js';
+import { printStoredLog } from './storedLog.js';
 import type { CliIO } from './io.js';
 
 /** Options of {@link logsCommand}, as parsed from `statecrew logs`. */
@@ -44,7 +45,10 @@ const KNOWN_UNITS_SHOWN = 10;
  * `statecrew logs <unitId> [--store PATH] [--attempt N] [--follow]`: prints the log file of
  * one of a unit's turns, as the turn wrote it (its output, between the runner's `# …` header
  * and footer lines): by default the latest dispatch's, with `attempt` the latest dispatch
- * with that attempt number. The log's path comes from the dispatch's row (`logPath`).
+ * with that attempt number. The log's path comes from the dispatch's row (`logPath`). When
+ * the file is not on this host, the copy the runtime kept in the store is printed (its last
+ * 8 MiB, `storedLog.ts`), followed there with `follow`; without one, the message names the host
+ * and path that hold the file.
  *
  * With `follow`, it then keeps printing what is appended to the log — woken by `fs.watch`
  * on the file, and at every store poll in case an event was missed — until the turn is over,
@@ -89,6 +93,12 @@ export async function logsCommand(unitId: string, options: LogsCommandOptions, i
       fd = openSync(logPath, 'r');
     } catch (error) {
       if (!existsSync(logPath)) {
+        // Not on this host: the copy the runtime kept in the store, if any.
+        const interrupt = hooks.interrupt ?? sigint?.signal ?? new AbortController().signal;
+        const stored = await printStoredLog({
+          store, dispatch, io, follow: options.follow === true, clock: hooks.clock ?? systemClock, interrupt, pollMs: FOLLOW_POLL_MS, finalStates: FINAL_STATES,
+        });
+        if (stored !== null) return stored;
         io.stderr.write(`statecrew: ${await describeMissingLog(store, dispatch, logPath)}\n`);
         return EXIT.failed;
       }

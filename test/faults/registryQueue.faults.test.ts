@@ -20,6 +20,8 @@ describeFaultMatrix('registry-queue-events-plans', [
   'listMessages',
   'recordTurnEvents',
   'turnEvents',
+  'appendTurnOutput',
+  'readTurnOutput',
   'savePlan',
   'loadPlan',
   'changeCounter',

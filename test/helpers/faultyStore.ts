@@ -41,6 +41,8 @@ const METHODS = {
   listMessages: true,
   recordTurnEvents: true,
   turnEvents: true,
+  appendTurnOutput: true,
+  readTurnOutput: true,
   savePlan: true,
   loadPlan: true,
   readSchedulerView: true,
