@@ -14,8 +14,12 @@ export function markLiveInThisProcess(runtimeId: string, live: boolean): void {
   else liveInThisProcess.delete(runtimeId);
 }
 
-/** Added to a runtime's recorded turn grace before another host takes it over, in ms: timer and scheduling slack. */
-export const TAKEOVER_MARGIN_MS = 1_000;
+/**
+ * Added to a runtime's recorded turn grace before another host takes it over, in ms: the two
+ * hosts' clock error (each at most half its sample's round trip, `storeClock.ts`) and timer and
+ * scheduling slack on loaded machines (crash fuzzing on a busy 2-core machine needed more than 1 s).
+ */
+export const TAKEOVER_MARGIN_MS = 2_000;
 
 /**
  * How long after its last heartbeat a runtime under another host identity is taken for dead,

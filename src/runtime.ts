@@ -46,7 +46,7 @@ export interface RuntimeOptions {
    * runtime on its host adopted the turn). The runtime renews while its last recorded
    * heartbeat is under half a TTL old. Another host takes this runtime's actors over only once
    * its heartbeat lapsed by `heartbeatTtlMs / 2 + turnGraceMs + 1.25 s + min(5 s,
-   * turnGraceMs / 2)` (the shim's poll and drain, its capped kill grace), plus a 1 s margin, and by two TTLs, so a retried unit never runs beside the old
+   * turnGraceMs / 2)` (the shim's poll and drain, its capped kill grace), plus a 2 s margin, and by two TTLs, so a retried unit never runs beside the old
    * turn. @default 30_000
    */
   readonly turnGraceMs?: number;

@@ -7,7 +7,7 @@ interface Sample {
 }
 
 /** Samples whose round trip is longer than this are not used, in ms: their midpoint says too little. */
-export const MAX_SAMPLE_ROUND_TRIP_MS = 1_000;
+export const MAX_SAMPLE_ROUND_TRIP_MS = 500;
 
 /**
  * The runtime's clock when its store has a clock of its own (PostgreSQL shared by several

@@ -80,8 +80,8 @@ describe('deadVerdict', () => {
     // Recorded bound 41.25 s (TTL 10 s / 2 + grace 30 s + poll, capped kill grace, drain): its turns may run until then.
     const elsewhere = { host: 'elsewhere', hostId: 'machine-b/boot-1/pid:4026531836', turnGraceMs: 41_250 };
     expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 20_000 }), NOW, HERE)).toBeNull();
-    expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 42_249 }), NOW, HERE)).toBeNull();
-    expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 42_250 }), NOW, HERE)).toMatch(/heartbeat .* lapsed/);
+    expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 43_249 }), NOW, HERE)).toBeNull();
+    expect(deadVerdict(record({ ...elsewhere, heartbeatAt: NOW - 43_250 }), NOW, HERE)).toMatch(/heartbeat .* lapsed/);
     // A short grace does not shorten the two TTLs.
     expect(deadVerdict(record({ ...elsewhere, turnGraceMs: 2_000, heartbeatAt: NOW - 19_999 }), NOW, HERE)).toBeNull();
   });
