@@ -15,9 +15,10 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, listProcessGroup } from '../actors/processes.js';
+import { findProcessesByEnv, isProcessAlive, killProcesses, listProcessGroup } from '../actors/processes.js';
 import { adoptTurn, runTurn, type TurnOutcome, type TurnRequest, type TurnStarted } from '../actors/turnRunner.js';
 import { systemClock } from '../core/clock.js';
+import { killTurnGroupIfOurs } from './helpers/turnRequest.js';
 
 /** Wall-clock limit of a hostile turn, in ms. */
 const TIMEOUT_MS = 1_500;
@@ -40,7 +41,7 @@ const TURN_KEY_ENV = 'STATECREW_TURN_KEY';
 
 let dir: string;
 let turnKey: string;
-const groups: number[] = [];
+const groups: TurnStarted[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'statecrew-hostile-'));
@@ -49,7 +50,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   // Cleanup only (a failed test must not leave a fixture running): the assertions are in the tests.
-  for (const pgid of groups.splice(0)) await killProcessGroup(pgid, { graceMs: 0, clock: systemClock });
+  for (const start of groups.splice(0)) await killTurnGroupIfOurs(start);
   const left = findProcessesByEnv(TURN_KEY_ENV, turnKey);
   if (left.length > 0) await killProcesses(left, { graceMs: 0, clock: systemClock });
   rmSync(dir, { recursive: true, force: true });
@@ -99,7 +100,7 @@ async function runHostile(request: TurnRequest): Promise<HostileRun> {
     clock: systemClock,
     onStart: (start) => {
       starts.push(start);
-      groups.push(start.pgid);
+      groups.push(start);
     },
   });
   const resolvedAt = systemClock.now();
@@ -287,7 +288,7 @@ async function startThenKillRuntime(request: TurnRequest): Promise<TurnStarted> 
   runtime.kill('SIGKILL');
   await exited;
   if (start === null) throw new Error('the runtime stand-in ended without reporting a start');
-  groups.push(start.pgid);
+  groups.push(start);
   return start;
 }
 

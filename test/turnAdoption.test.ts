@@ -8,20 +8,20 @@ import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isProcessAlive, killProcessGroup, listProcessGroup } from '../actors/processes.js';
+import { isProcessAlive, listProcessGroup } from '../actors/processes.js';
 import { TurnKeepAlive } from '../actors/keepAlive.js';
 import { KEEPALIVE_POLL_MS } from '../actors/turnKeepAlive.js';
 import { adoptTurn, runTurn, type TurnRequest, type TurnStarted } from '../actors/turnRunner.js';
 import { readTurnStatus } from '../actors/turnSupervisor.js';
 import { systemClock } from '../core/clock.js';
-import { fixtureTurn } from './helpers/turnRequest.js';
+import { fixtureTurn, killTurnGroupIfOurs } from './helpers/turnRequest.js';
 
 const LOST = "the turn's process is gone and left no exit status";
 
 let dir: string;
 type Runtime = { readonly process: ChildProcessByStdio<null, Readable, null>; readonly exited: Promise<unknown> };
 const runtimes: Runtime[] = [];
-const groups: number[] = [];
+const groups: TurnStarted[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'statecrew-adopt-'));
@@ -35,7 +35,7 @@ afterEach(async () => {
       await runtime.exited;
     }
   }
-  for (const pgid of groups.splice(0)) await killProcessGroup(pgid, { graceMs: 0, clock: systemClock });
+  for (const start of groups.splice(0)) await killTurnGroupIfOurs(start);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -69,7 +69,7 @@ async function startThenKillRuntime(request: TurnRequest, keepAliveGraceMs?: num
   }
   lines.close();
   if (start === null) throw new Error('the runtime stand-in ended without reporting a start');
-  groups.push(start.pgid);
+  groups.push(start);
   child.kill('SIGKILL');
   await runtime.exited;
   return start;

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
-import type { TurnRequest } from '../../actors/turnRunner.js';
+import { killProcessGroup, readProcessStat } from '../../actors/processes.js';
+import type { TurnRequest, TurnStarted } from '../../actors/turnRunner.js';
+import { systemClock } from '../../core/clock.js';
 import { fixture } from './tempStore.js';
 
 /**
@@ -24,4 +26,15 @@ export function fixtureTurn(dir: string, script: string, args: readonly string[]
     logPath: join(dir, 'logs', 'unit-a', 'attempt-2.log'),
     ...overrides,
   };
+}
+
+/**
+ * Test cleanup: kills what is left of a turn's process group, unless its id now belongs to a
+ * process other than the recorded shim (the group had emptied and the pid was reused, by a
+ * process of a test running in parallel: killing that group would kill someone else's turn).
+ */
+export async function killTurnGroupIfOurs(start: Pick<TurnStarted, 'pgid' | 'procStartTime'>): Promise<void> {
+  const leader = readProcessStat(start.pgid);
+  if (leader !== null && start.procStartTime !== null && leader.startTime !== start.procStartTime) return;
+  await killProcessGroup(start.pgid, { graceMs: 0, clock: systemClock });
 }
