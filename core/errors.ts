@@ -25,7 +25,10 @@ export type ErrorCode =
   | 'USAGE'
   | 'MODEL_PATH_FAILED'
   | 'HOST_IDENTITY'
-  | 'STORE_CONNECT';
+  | 'STORE_CONNECT'
+  | 'GIT_FAILED'
+  | 'GIT_MISSING'
+  | 'WORKSPACE';
 
 /**
  * What the caller of a failed call must do, as Restate's `RetryableError` / `TerminalError`
@@ -395,4 +398,59 @@ export function ensureError(value: unknown): Error {
 
 function describeCause(cause: unknown): string {
   return cause === undefined ? 'unknown cause' : ensureError(cause).message;
+}
+
+/**
+ * Thrown by statecrew's git layer (`actors/git.ts`) when a git command it ran exited non-zero
+ * in a way the caller does not handle (a merge conflict is an outcome, not this error).
+ * `argv` is what ran (without `git`), `exitCode` its status and `stderr` its last 4 KiB. A
+ * workspace actor records it as its failure reason; an index.lock left by a killed git is
+ * cleaned when the workspace is prepared again. Fix: read the reason; run the command by hand
+ * in `cwd` to see it.
+ */
+export class GitError extends StatecrewError {
+  readonly argv: readonly string[];
+  readonly cwd: string;
+  readonly exitCode: number | null;
+  readonly stderr: string;
+
+  constructor(argv: readonly string[], cwd: string, exitCode: number | null, stderr: string, options?: { cause?: unknown }) {
+    const detail = stderr.trim().split('\n').filter((line) => line.trim() !== '').slice(-3).join(' / ');
+    super('GIT_FAILED', `git ${argv.join(' ')} failed in ${cwd} (exit code ${exitCode ?? 'none'})${detail === '' ? '' : `: ${detail}`}`, options);
+    this.name = 'GitError';
+    this.argv = argv;
+    this.cwd = cwd;
+    this.exitCode = exitCode;
+    this.stderr = stderr;
+  }
+}
+
+/**
+ * Thrown when a plan has a `workspace` and git cannot be run (not installed, not on `PATH`) or
+ * is older than 2.39 (worktree and update-ref behaviour statecrew relies on). Nothing was
+ * written. The CLI maps it to exit code 2. Fix: install git 2.39 or later.
+ */
+export class GitMissingError extends StatecrewError {
+  override get recovery(): Recovery {
+    return 'fix';
+  }
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GIT_MISSING', message, options);
+    this.name = 'GitMissingError';
+  }
+}
+
+/**
+ * Thrown by statecrew's workspace operations when the repository is not as a workspace needs
+ * it: the milestone's branch is checked out in a folder outside statecrew's workspaces, a
+ * recorded commit no longer exists, the base branch was deleted. The workspace actor records it
+ * as its failure reason and the milestone fails; its branch is kept. Fix: what the message says,
+ * then run the plan again.
+ */
+export class WorkspaceError extends StatecrewError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WORKSPACE', message, options);
+    this.name = 'WorkspaceError';
+  }
 }
