@@ -131,11 +131,17 @@ async function combine(temp: string, request: MergeRequest, baseHead: string, he
 }
 
 async function conflictIn(temp: string, baseHead: string, abort: readonly string[]): Promise<MergeOutcome> {
-  const files = (await runGit(['diff', '--name-only', '--diff-filter=U', '-z'], { cwd: temp })).stdout.split('\0').filter((name) => name !== '');
-  const diff = (await runGit(['diff'], { cwd: temp })).stdout;
+  const { files, hunks } = await describeConflict(temp);
   await runGit(abort, { cwd: temp, accept: [0, 128] });
   if (files.length === 0) throw new WorkspaceError(`merging into ${baseHead} failed without conflicting files`);
-  return { kind: 'conflict', files, hunks: diff.length > MAX_HUNKS ? `${diff.slice(0, MAX_HUNKS)}\n[… cut at ${MAX_HUNKS} characters]` : diff, baseHead };
+  return { kind: 'conflict', files, hunks, baseHead };
+}
+
+/** The unmerged files of a worktree in a conflicted merge, and its conflict hunks (`git diff`, at most 16 KiB). */
+export async function describeConflict(cwd: string): Promise<{ files: string[]; hunks: string }> {
+  const files = (await runGit(['diff', '--name-only', '--diff-filter=U', '-z'], { cwd })).stdout.split('\0').filter((name) => name !== '');
+  const diff = (await runGit(['diff'], { cwd })).stdout;
+  return { files, hunks: diff.length > MAX_HUNKS ? `${diff.slice(0, MAX_HUNKS)}\n[… cut at ${MAX_HUNKS} characters]` : diff };
 }
 
 /** Worktrees with the base checked out that are not statecrew's own. */

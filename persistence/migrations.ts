@@ -237,6 +237,50 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (dispatch_id, byte_offset)
   ) WITHOUT ROWID;
   `,
+  // 13: workspace actors (a milestone's git worktree) and their projection. SQLite cannot
+  // change a CHECK constraint in place, so the actors table is rebuilt with the new kind.
+  `
+  CREATE TABLE actors_next (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('supervisor', 'worker', 'lease', 'dispatch', 'workspace')),
+    machine_id TEXT NOT NULL,
+    machine_version INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'done', 'quarantined')),
+    snapshot TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    quarantine_reason TEXT,
+    owner_runtime TEXT
+  );
+  INSERT INTO actors_next (id, kind, machine_id, machine_version, state, status, snapshot, seq, created_at, updated_at, quarantine_reason, owner_runtime)
+    SELECT id, kind, machine_id, machine_version, state, status, snapshot, seq, created_at, updated_at, quarantine_reason, owner_runtime
+    FROM actors ORDER BY rowid;
+  DROP TABLE actors;
+  ALTER TABLE actors_next RENAME TO actors;
+  CREATE INDEX actors_active ON actors (kind, created_at) WHERE status = 'active';
+  CREATE INDEX actors_owner ON actors (owner_runtime) WHERE status = 'active';
+
+  CREATE TABLE workspaces (
+    id TEXT PRIMARY KEY,
+    milestone_id TEXT NOT NULL,
+    fencing_token INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    path TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    base TEXT NOT NULL,
+    base_commit TEXT,
+    head TEXT,
+    merged_commit TEXT,
+    reason TEXT,
+    fix_turns_used INTEGER NOT NULL,
+    fix_pending INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX workspaces_milestone ON workspaces (milestone_id, fencing_token);
+  `,
 ];
 
 /**

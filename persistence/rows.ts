@@ -13,6 +13,7 @@ import type {
   JournalEntry,
   LeaseLedgerEntry,
   LeaseProjection,
+  WorkspaceProjection,
   RuntimeRecord,
   SupervisorProjection,
   WorkerProjection,
@@ -20,12 +21,13 @@ import type {
 
 /** Row schemas: everything read back from SQLite is validated before it is used (snake_case stays here). */
 const int = z.number().int();
+const actorKind = z.enum(['supervisor', 'worker', 'lease', 'dispatch', 'workspace']);
 const nullableInt = int.nullable();
 const nullableText = z.string().nullable();
 
 const actorRow = z.object({
   id: z.string(),
-  kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']),
+  kind: actorKind,
   machine_id: z.string(),
   machine_version: int,
   state: z.string(),
@@ -187,6 +189,41 @@ export function rowToLease(row: unknown): LeaseProjection {
   };
 }
 
+const workspaceRow = z.object({
+  id: z.string(),
+  milestone_id: z.string(),
+  fencing_token: int,
+  state: z.string(),
+  path: z.string(),
+  branch: z.string(),
+  base: z.string(),
+  base_commit: nullableText,
+  head: nullableText,
+  merged_commit: nullableText,
+  reason: nullableText,
+  fix_turns_used: int,
+  fix_pending: int,
+});
+
+export function rowToWorkspace(row: unknown): WorkspaceProjection {
+  const r = parseRow(workspaceRow, 'workspaces', row);
+  return {
+    id: r.id,
+    milestoneId: r.milestone_id,
+    fencingToken: r.fencing_token,
+    state: r.state,
+    path: r.path,
+    branch: r.branch,
+    base: r.base,
+    baseCommit: r.base_commit,
+    head: r.head,
+    mergedCommit: r.merged_commit,
+    reason: r.reason,
+    fixTurnsUsed: r.fix_turns_used,
+    fixPending: r.fix_pending !== 0,
+  };
+}
+
 export function rowToDispatch(row: unknown): DispatchProjection {
   const r = parseRow(dispatchRow, 'dispatches', row);
   return {
@@ -328,7 +365,7 @@ export function rowToTurnEvent(row: unknown): TurnEventRecord {
   return { dispatchId: r.dispatch_id, line: r.line, type: r.type, subtype: r.subtype, body: r.body };
 }
 
-const quarantinedRow = z.object({ id: z.string(), kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']), quarantine_reason: nullableText });
+const quarantinedRow = z.object({ id: z.string(), kind: actorKind, quarantine_reason: nullableText });
 
 export function rowToQuarantined(row: unknown): { id: string; kind: ActorKind; reason: string | null } {
   const r = parseRow(quarantinedRow, 'actors', row);
@@ -361,7 +398,7 @@ export function rowToNumericId(table: string, row: unknown): number {
   return parseRow(numericIdRow, table, row).id;
 }
 
-const seqRow = z.object({ kind: z.enum(['supervisor', 'worker', 'lease', 'dispatch']), state: z.string(), seq: int, snapshot: z.string() });
+const seqRow = z.object({ kind: actorKind, state: z.string(), seq: int, snapshot: z.string() });
 
 export function rowToQuarantineSource(row: unknown): { kind: ActorKind; state: string; seq: number; snapshot: string } {
   return parseRow(seqRow, 'actors', row);

@@ -73,6 +73,13 @@ const SQL = {
   supervisorUpsert: `INSERT INTO supervisors (id, state, runtime_id, pid, started_at, updated_at)
        VALUES (@id, @state, @runtimeId, @pid, @startedAt, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, updated_at = @at`,
+  workspaceUpsert: `INSERT INTO workspaces (id, milestone_id, fencing_token, state, path, branch, base, base_commit, head, merged_commit,
+         reason, fix_turns_used, fix_pending, created_at, updated_at)
+       VALUES (@id, @milestoneId, @fencingToken, @state, @path, @branch, @base, @baseCommit, @head, @mergedCommit,
+         @reason, @fixTurnsUsed, @fixPending, @at, @at)
+       ON CONFLICT (id) DO UPDATE SET state = @state, base_commit = @baseCommit, head = @head, merged_commit = @mergedCommit,
+         reason = @reason, fix_turns_used = @fixTurnsUsed, fix_pending = @fixPending, updated_at = @at`,
+  workspacesAll: 'SELECT * FROM workspaces ORDER BY created_at, rowid',
   workersAll: 'SELECT * FROM workers ORDER BY rowid',
   leasesAll: 'SELECT * FROM leases ORDER BY rowid',
   dispatchesAll: 'SELECT * FROM dispatches ORDER BY created_at, rowid',
@@ -97,6 +104,7 @@ const SQL = {
   leaseQuarantine: "UPDATE leases SET state = 'quarantined', updated_at = ? WHERE id = ?",
   dispatchQuarantine: "UPDATE dispatches SET state = 'quarantined', updated_at = ? WHERE id = ?",
   supervisorQuarantine: "UPDATE supervisors SET state = 'quarantined', updated_at = ? WHERE id = ?",
+  workspaceQuarantine: "UPDATE workspaces SET state = 'quarantined', updated_at = ? WHERE id = ?",
 } as const;
 
 /** Every statement of the SQLite store, prepared once per connection. @internal */
@@ -114,6 +122,7 @@ export const QUARANTINE_PROJECTION = {
   lease: 'leaseQuarantine',
   dispatch: 'dispatchQuarantine',
   supervisor: 'supervisorQuarantine',
+  workspace: 'workspaceQuarantine',
 } as const;
 
 /** Upserts an actor's projection row. @internal */
@@ -130,6 +139,9 @@ export function writeProjection(s: Statements, projection: Projection, at: numbe
       return;
     case 'supervisor':
       s.supervisorUpsert.run({ ...projection.row, at });
+      return;
+    case 'workspace':
+      s.workspaceUpsert.run({ ...projection.row, fixPending: projection.row.fixPending ? 1 : 0, at });
       return;
   }
 }

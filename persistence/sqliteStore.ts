@@ -26,6 +26,7 @@ import type {
   RuntimeRecord,
   RuntimeRegistration,
   SupervisorProjection,
+  WorkspaceProjection,
   TransitionWrite,
   TurnEventRecord,
   TurnOutputChunk,
@@ -240,6 +241,10 @@ export class SqliteStore implements Store {
     return this.call('listDispatches', () =>
       (unitId === undefined ? this.statements.dispatchesAll.all() : this.statements.dispatchesOfUnit.all(unitId)).map(rows.rowToDispatch),
     );
+  }
+
+  listWorkspaces(): Promise<WorkspaceProjection[]> {
+    return this.call('listWorkspaces', () => this.statements.workspacesAll.all().map(rows.rowToWorkspace));
   }
 
   listSupervisors(): Promise<SupervisorProjection[]> {
@@ -457,6 +462,7 @@ export class SqliteStore implements Store {
           canceled: s.unitCancellations.all().map(rows.rowToCancellation),
           messages: s.messagesAll.all().map(rows.rowToMessage),
           commands: s.commandsPending.all().map(rows.rowToCommand),
+          workspaces: s.workspacesAll.all().map(rows.rowToWorkspace),
         };
       }).deferred(),
     );

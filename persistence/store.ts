@@ -4,7 +4,7 @@ import type { OperatorQueue } from './roles/operatorQueue.js';
 import type { PlanRecords } from './roles/planRecords.js';
 import type { RuntimeRegistry } from './roles/runtimeRegistry.js';
 import type { TurnEventLog } from './roles/turnEventLog.js';
-import type { CommandRecord, DispatchProjection, LeaseLedgerEntry, LeaseProjection, MessageRecord } from './types.js';
+import type { CommandRecord, DispatchProjection, LeaseLedgerEntry, LeaseProjection, MessageRecord, WorkspaceProjection } from './types.js';
 
 export type { JournalQuery, JournalRecord } from './journalTypes.js';
 export type { ActorCheckpointer, LeaseLedger, OperatorQueue, PlanRecords, RuntimeRegistry, TurnEventLog };
@@ -101,4 +101,6 @@ export interface SchedulerView {
   readonly messages: readonly MessageRecord[];
   /** Commands not yet done. */
   readonly commands: readonly CommandRecord[];
+  /** Every workspace row (one per lease of a milestone with a workspace), oldest first. */
+  readonly workspaces: readonly WorkspaceProjection[];
 }

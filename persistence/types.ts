@@ -3,8 +3,11 @@
  * These are the public, camelCase shapes; each adapter keeps its row types private.
  */
 
-/** The four kinds of actor statecrew persists. */
-export type ActorKind = 'supervisor' | 'worker' | 'lease' | 'dispatch';
+/** The kinds of actor statecrew persists. */
+export type ActorKind = 'supervisor' | 'worker' | 'lease' | 'dispatch' | 'workspace';
+
+/** Every {@link ActorKind}, in the order listings show them. */
+export const ACTOR_KINDS: readonly ActorKind[] = ['supervisor', 'worker', 'lease', 'dispatch', 'workspace'];
 
 /** `active`: to be restored after a restart; `done`: reached a final state; `quarantined`: unreadable, kept for inspection. */
 export type ActorStatus = 'active' | 'done' | 'quarantined';
@@ -124,12 +127,39 @@ export interface SupervisorProjection {
   readonly startedAt: number;
 }
 
+/** A milestone's workspace (one per lease of the milestone): its git worktree and where its work stands. */
+export interface WorkspaceProjection {
+  readonly id: string;
+  readonly milestoneId: string;
+  /** The milestone lease's fencing token it works under. */
+  readonly fencingToken: number;
+  /** `preparing | ready | recording | merging | fixing_conflict | merged | removed | check_failed | conflict | failed | released` */
+  readonly state: string;
+  /** Absolute path of the worktree. */
+  readonly path: string;
+  readonly branch: string;
+  readonly base: string;
+  /** The base commit the milestone started from. */
+  readonly baseCommit: string | null;
+  /** The branch head as last recorded. */
+  readonly head: string | null;
+  /** The base's head once it contains the milestone's work. */
+  readonly mergedCommit: string | null;
+  /** Why it failed (the check's last lines, the conflicting files) or was released. */
+  readonly reason: string | null;
+  /** Fix turns the milestone used so far. */
+  readonly fixTurnsUsed: number;
+  /** A fix turn (for a failed check or a conflict) is due and not yet committed. */
+  readonly fixPending: boolean;
+}
+
 /** The queryable row derived from an actor's snapshot, written with it. */
 export type Projection =
   | { readonly kind: 'worker'; readonly row: WorkerProjection }
   | { readonly kind: 'lease'; readonly row: LeaseProjection }
   | { readonly kind: 'dispatch'; readonly row: DispatchProjection }
-  | { readonly kind: 'supervisor'; readonly row: SupervisorProjection };
+  | { readonly kind: 'supervisor'; readonly row: SupervisorProjection }
+  | { readonly kind: 'workspace'; readonly row: WorkspaceProjection };
 
 /** Everything one persisted transition writes, in one transaction (invariant 5). */
 export interface TransitionWrite {

@@ -2,6 +2,7 @@ import type { DispatchContext } from '../machines/dispatch.js';
 import type { LeaseContext } from '../machines/lease.js';
 import type { SupervisorContext } from '../machines/supervisor.js';
 import type { WorkerContext } from '../machines/worker.js';
+import type { WorkspaceContext } from '../machines/workspace.js';
 import type { ActorKind } from '../persistence/types.js';
 import type { ActorHost, HostedActor } from './actorHost.js';
 
@@ -11,6 +12,7 @@ export interface ContextOf {
   readonly worker: WorkerContext;
   readonly lease: LeaseContext;
   readonly dispatch: DispatchContext;
+  readonly workspace: WorkspaceContext;
 }
 
 /** A hosted actor of a known kind, read through its own statechart's context type. */

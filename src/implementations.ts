@@ -2,6 +2,8 @@ import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION, dispatchMachine } from '
 import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, leaseMachine } from '../machines/lease.js';
 import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } from '../machines/supervisor.js';
 import { WORKER_MACHINE_ID, WORKER_MACHINE_VERSION, workerMachine } from '../machines/worker.js';
+import { WORKSPACE_MACHINE_ID, WORKSPACE_MACHINE_VERSION, workspaceMachine } from '../machines/workspace.js';
+import { createWorkspaceEffects } from '../actors/workspaceEffects.js';
 import { createDeadline } from '../actors/deadline.js';
 import { createHeartbeat } from '../actors/heartbeat.js';
 import type { EffectContext } from '../actors/effectContext.js';
@@ -29,8 +31,13 @@ export function provideDispatch(effects: EffectContext) {
   return dispatchMachine.provide({ actors: createDeadline(effects.clock, effects.committed) });
 }
 
+/** The workspace statechart with its git effects (see `actors/workspaceEffects.ts`). */
+export function provideWorkspace(effects: EffectContext) {
+  return workspaceMachine.provide({ actors: createWorkspaceEffects(effects) });
+}
+
 /**
- * The four machines a runtime hosts, each with its effects, machine id and version, and
+ * The machines a runtime hosts, each with its effects, machine id and version, and
  * the snapshot migration given for its kind (if any).
  * @param heartbeatIntervalMs how often the supervisor writes the runtime's heartbeat (ms).
  */
@@ -52,6 +59,7 @@ export function machineDefinitions(
     worker: define('worker', provideWorker(effects), WORKER_MACHINE_ID, WORKER_MACHINE_VERSION),
     lease: define('lease', provideLease(effects), LEASE_MACHINE_ID, LEASE_MACHINE_VERSION),
     dispatch: define('dispatch', provideDispatch(effects), DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION),
+    workspace: define('workspace', provideWorkspace(effects), WORKSPACE_MACHINE_ID, WORKSPACE_MACHINE_VERSION),
   };
 }
 
@@ -68,6 +76,7 @@ const BASE_MACHINES: Readonly<Record<ActorKind, AnyStateMachine>> = {
   worker: workerMachine,
   lease: leaseMachine,
   dispatch: dispatchMachine,
+  workspace: workspaceMachine,
 };
 
 type Implementations = Record<'actors' | 'actions' | 'guards' | 'delays', Record<string, unknown>>;
@@ -79,7 +88,7 @@ type Implementations = Record<'actors' | 'actions' | 'guards' | 'delays', Record
 export function checkMachineOverrides(overrides: MachineOverrides): void {
   for (const [kind, provided] of Object.entries(overrides) as [ActorKind, AnyStateMachine | undefined][]) {
     const base = BASE_MACHINES[kind];
-    if (base === undefined) throw new UsageError(`machines.${String(kind)}: unknown actor kind; expected worker, lease, dispatch or supervisor`);
+    if (base === undefined) throw new UsageError(`machines.${String(kind)}: unknown actor kind; expected worker, lease, dispatch, workspace or supervisor`);
     if (provided !== undefined && provided.config !== base.config) {
       throw new UsageError(
         `machines.${kind} must be the exported ${kind}Machine or made from it with .provide(); got a machine with id "${provided.id}" and its own definition`,

@@ -3,6 +3,7 @@ import type { DispatchContext } from '../machines/dispatch.js';
 import type { LeaseContext } from '../machines/lease.js';
 import type { SupervisorContext } from '../machines/supervisor.js';
 import type { WorkerContext } from '../machines/worker.js';
+import type { WorkspaceContext } from '../machines/workspace.js';
 import type { ActorKind, ActorStatus, Projection } from '../persistence/types.js';
 
 /** The parts of a machine snapshot the write path needs. */
@@ -115,6 +116,32 @@ export function deriveRows(kind: ActorKind, actorId: string, snapshot: MachineSn
           },
         },
         ...(fenced && c.fencingToken !== null ? { fence: { milestoneId: c.milestoneId, fencingToken: c.fencingToken } } : {}),
+      };
+    }
+    case 'workspace': {
+      const c = snapshot.context as WorkspaceContext;
+      return {
+        projection: {
+          kind,
+          row: {
+            id: actorId,
+            milestoneId: c.milestoneId,
+            fencingToken: c.fencingToken,
+            state,
+            path: c.path,
+            branch: c.branch,
+            base: c.base,
+            baseCommit: c.baseCommit,
+            head: c.head,
+            mergedCommit: c.mergedCommit,
+            reason: c.reason,
+            fixTurnsUsed: c.fixTurnsUsed,
+            fixPending: c.fix !== null && !c.fix.done,
+          },
+        },
+        // A workspace acts under its milestone's lease: every write but its release is fenced, so
+        // a holder whose lease passed on can record nothing more of the worktree (invariant 3).
+        ...(state === 'released' ? {} : { fence: { milestoneId: c.milestoneId, fencingToken: c.fencingToken } }),
       };
     }
     case 'supervisor': {

@@ -44,7 +44,7 @@ export class RestoreJob {
    */
   async restore(records: readonly ActorRecord[]): Promise<Record<ActorKind, number>> {
     const { host, store, clock, events } = this.deps;
-    const byKind: Record<ActorKind, number> = { supervisor: 0, worker: 0, lease: 0, dispatch: 0 };
+    const byKind: Record<ActorKind, number> = { supervisor: 0, worker: 0, lease: 0, dispatch: 0, workspace: 0 };
     for (const record of records) {
       if (!this.deps.active()) break;
       if (host.get(record.id) !== undefined) continue;

@@ -1,3 +1,5 @@
+import { WORKSPACE_MACHINE_ID, WORKSPACE_MACHINE_VERSION, workspaceMachine } from '../machines/workspace.js';
+import { inertActors } from '../src/testing/runPath.js';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -70,6 +72,7 @@ function inertDefinitions(): Record<ActorKind, MachineDefinition> {
       machineId: DISPATCH_MACHINE_ID,
       machineVersion: DISPATCH_MACHINE_VERSION,
     },
+    workspace: { kind: 'workspace', machine: inertActors(workspaceMachine), machineId: WORKSPACE_MACHINE_ID, machineVersion: WORKSPACE_MACHINE_VERSION },
   };
 }
 

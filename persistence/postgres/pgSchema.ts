@@ -18,7 +18,7 @@
  * which counts the ones of other senders (pgListener.ts).
  * @internal
  */
-export const PG_MIGRATIONS: readonly string[] = [
+const PG_MIGRATIONS_1_TO_3: readonly string[] = [
   // 1: the whole schema as of SQLite migration 10.
   `
   CREATE TABLE meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL);
@@ -343,3 +343,59 @@ export const PG_MIGRATIONS: readonly string[] = [
   );
   `,
 ];
+
+/** The text of migration 1's `commit_job`, from `CREATE FUNCTION commit_job` to its closing `$fn$;`. */
+function firstCommitJob(): string {
+  const first = PG_MIGRATIONS_1_TO_3[0] ?? '';
+  const start = first.indexOf('CREATE FUNCTION commit_job');
+  const end = first.indexOf('$fn$;', start);
+  if (start < 0 || end < 0) throw new Error('migration 1 has no commit_job function');
+  return first.slice(start, end + '$fn$;'.length);
+}
+
+/** The projection branch `commit_job` gains in migration 4. */
+const WORKSPACE_PROJECTION = `        WHEN 'workspace' THEN
+          INSERT INTO workspaces (id, milestone_id, fencing_token, state, path, branch, base, base_commit, head, merged_commit, reason,
+              fix_turns_used, fix_pending, created_at, updated_at)
+            VALUES (p->>'id', p->>'milestoneId', (p->>'fencingToken')::BIGINT, p->>'state', p->>'path', p->>'branch', p->>'base',
+              p->>'baseCommit', p->>'head', p->>'mergedCommit', p->>'reason', (p->>'fixTurnsUsed')::INTEGER,
+              CASE WHEN (p->>'fixPending')::BOOLEAN THEN 1 ELSE 0 END, (w->>'at')::BIGINT, (w->>'at')::BIGINT)
+            ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, base_commit = EXCLUDED.base_commit, head = EXCLUDED.head,
+              merged_commit = EXCLUDED.merged_commit, reason = EXCLUDED.reason, fix_turns_used = EXCLUDED.fix_turns_used,
+              fix_pending = EXCLUDED.fix_pending, updated_at = EXCLUDED.updated_at;
+      END CASE;`;
+
+/**
+ * Migration 4 (SQLite 13): workspace actors and their projection. `commit_job` is replaced by
+ * migration 1's text with one more projection branch (derived here rather than copied, so the
+ * two cannot drift; released migration texts never change).
+ */
+function workspacesMigration(): string {
+  const commitJob = firstCommitJob().replace('CREATE FUNCTION commit_job', 'CREATE OR REPLACE FUNCTION commit_job');
+  if (!commitJob.includes('      END CASE;')) throw new Error('migration 1 commit_job has no END CASE');
+  return `
+  ALTER TABLE actors DROP CONSTRAINT actors_kind_check;
+  ALTER TABLE actors ADD CONSTRAINT actors_kind_check CHECK (kind IN ('supervisor', 'worker', 'lease', 'dispatch', 'workspace'));
+  CREATE TABLE workspaces (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    milestone_id TEXT COLLATE "C" NOT NULL,
+    fencing_token BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    path TEXT NOT NULL,
+    branch TEXT NOT NULL,
+    base TEXT NOT NULL,
+    base_commit TEXT,
+    head TEXT,
+    merged_commit TEXT,
+    reason TEXT,
+    fix_turns_used INTEGER NOT NULL,
+    fix_pending INTEGER NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  );
+  CREATE INDEX workspaces_milestone ON workspaces (milestone_id, fencing_token);
+  ${commitJob.replace('      END CASE;', WORKSPACE_PROJECTION)}
+  `;
+}
+
+export const PG_MIGRATIONS: readonly string[] = [...PG_MIGRATIONS_1_TO_3, workspacesMigration()];

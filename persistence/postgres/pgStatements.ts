@@ -29,6 +29,7 @@ export const schedulerViewSql = (units: readonly string[] | null): string => [
   'SELECT * FROM unit_cancellations ORDER BY canceled_at, unit_id',
   'SELECT * FROM messages ORDER BY id',
   'SELECT * FROM commands WHERE done_at IS NULL ORDER BY id',
+  'SELECT * FROM workspaces ORDER BY created_at, id',
   'COMMIT',
 ].join(';\n');
 

@@ -8,6 +8,7 @@ import type { SchedulerView, SchedulerViewRequest, Store } from '../store.js';
 import type {
   ActorKind, ActorRecord, ActorSummary, CommandRecord, DispatchProjection, JournalEntry, LeaseClaimResult, LeaseLedgerEntry,
   LeaseProjection, LeaseRenewResult, MessageRecord, PlanRecord, RuntimeRecord, RuntimeRegistration, SupervisorProjection,
+  WorkspaceProjection,
   TransitionWrite, TurnEventRecord, TurnOutputChunk, WorkerProjection,
 } from '../types.js';
 import { migrateSchema, STORE_TYPES } from './pgConnection.js';
@@ -245,7 +246,7 @@ export class PostgresStore implements Store {
          VALUES ($1, $2, 'statecrew.quarantine', $3, 'quarantined', $4, $5, $6)`,
         [id, row.seq + 1, row.state, now, row.snapshot, JSON.stringify({ type: 'statecrew.quarantine', reason })],
       );
-      const table = { worker: 'workers', lease: 'leases', dispatch: 'dispatches', supervisor: 'supervisors' }[row.kind];
+      const table = { worker: 'workers', lease: 'leases', dispatch: 'dispatches', supervisor: 'supervisors', workspace: 'workspaces' }[row.kind];
       await client.query(`UPDATE ${table} SET state = 'quarantined', updated_at = $1 WHERE id = $2`, [now, id]);
     });
   }
@@ -293,6 +294,10 @@ export class PostgresStore implements Store {
       ? await this.query('listDispatches', 'SELECT * FROM dispatches ORDER BY created_at, pos')
       : await this.query('listDispatches', 'SELECT * FROM dispatches WHERE unit_id = $1 ORDER BY created_at, pos', [unitId]);
     return found.map(rows.rowToDispatch);
+  }
+
+  async listWorkspaces(): Promise<WorkspaceProjection[]> {
+    return (await this.query('listWorkspaces', 'SELECT * FROM workspaces ORDER BY created_at, id')).map(rows.rowToWorkspace);
   }
 
   async listSupervisors(): Promise<SupervisorProjection[]> {
@@ -525,7 +530,7 @@ export class PostgresStore implements Store {
     } catch (error) {
       throw classifyPgError('readSchedulerView', error, this.target);
     }
-    const [, dispatches, leases, ledger, controls, canceled, messages, commands] = results.map((result) => result.rows as unknown[]);
+    const [, dispatches, leases, ledger, controls, canceled, messages, commands, workspaces] = results.map((result) => result.rows as unknown[]);
     return {
       version,
       full,
@@ -539,6 +544,7 @@ export class PostgresStore implements Store {
       canceled: (canceled ?? []).map(rows.rowToCancellation),
       messages: (messages ?? []).map(rows.rowToMessage),
       commands: (commands ?? []).map(rows.rowToCommand),
+      workspaces: (workspaces ?? []).map(rows.rowToWorkspace),
     };
   }
 

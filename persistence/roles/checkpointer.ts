@@ -1,4 +1,4 @@
-import type { ActorKind, ActorRecord, ActorSummary, DispatchProjection, JournalEntry, LeaseProjection, SupervisorProjection, TransitionWrite, WorkerProjection } from '../types.js';
+import type { ActorKind, ActorRecord, ActorSummary, DispatchProjection, JournalEntry, LeaseProjection, SupervisorProjection, WorkspaceProjection, TransitionWrite, WorkerProjection } from '../types.js';
 import type { JournalQuery, JournalRecord } from '../journalTypes.js';
 
 /**
@@ -52,4 +52,6 @@ export interface ActorCheckpointer {
   /** Dispatch rows, of one unit or all, in creation order. */
   listDispatches(unitId?: string): Promise<DispatchProjection[]>;
   listSupervisors(): Promise<SupervisorProjection[]>;
+  /** Workspace rows (one per lease of a milestone with a workspace), oldest first. */
+  listWorkspaces(): Promise<WorkspaceProjection[]>;
 }

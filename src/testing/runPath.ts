@@ -1,3 +1,4 @@
+import { WORKSPACE_MACHINE_ID, WORKSPACE_MACHINE_VERSION, workspaceMachine } from '../../machines/workspace.js';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +56,7 @@ const BUILT_IN: Readonly<Record<ActorKind, { machine: AnyStateMachine; machineId
   lease: { machine: leaseMachine, machineId: LEASE_MACHINE_ID, machineVersion: LEASE_MACHINE_VERSION },
   dispatch: { machine: dispatchMachine, machineId: DISPATCH_MACHINE_ID, machineVersion: DISPATCH_MACHINE_VERSION },
   supervisor: { machine: supervisorMachine, machineId: SUPERVISOR_MACHINE_ID, machineVersion: SUPERVISOR_MACHINE_VERSION },
+  workspace: { machine: workspaceMachine, machineId: WORKSPACE_MACHINE_ID, machineVersion: WORKSPACE_MACHINE_VERSION },
 };
 
 /**
@@ -73,7 +75,7 @@ function definitionsWith(kind: ActorKind, machine: AnyStateMachine): Record<Acto
     const base = BUILT_IN[k];
     return { kind: k, machine: inertActors(k === kind ? machine : base.machine), machineId: base.machineId, machineVersion: base.machineVersion };
   };
-  return { worker: define('worker'), lease: define('lease'), dispatch: define('dispatch'), supervisor: define('supervisor') };
+  return { worker: define('worker'), lease: define('lease'), dispatch: define('dispatch'), supervisor: define('supervisor'), workspace: define('workspace') };
 }
 
 /**
@@ -179,6 +181,7 @@ async function projectedState(store: Store, kind: ActorKind): Promise<string | u
     lease: () => store.listLeases(),
     dispatch: () => store.listDispatches(),
     supervisor: () => store.listSupervisors(),
+    workspace: () => store.listWorkspaces(),
   };
   return (await rows[kind]()).find((row) => row.id === ACTOR_ID)?.state;
 }

@@ -15,6 +15,7 @@ describeFaultMatrix('checkpointer-ledger', [
   'listLeases',
   'listDispatches',
   'listSupervisors',
+  'listWorkspaces',
   'claimLease',
   'renewLease',
   'releaseLease',

@@ -17,6 +17,7 @@ const METHODS = {
   listLeases: true,
   listDispatches: true,
   listSupervisors: true,
+  listWorkspaces: true,
   claimLease: true,
   renewLease: true,
   releaseLease: true,

@@ -1,3 +1,5 @@
+import { WORKSPACE_MACHINE_ID, WORKSPACE_MACHINE_VERSION, workspaceMachine } from '../../machines/workspace.js';
+import { inertActors } from '../../src/testing/runPath.js';
 import { describe, it } from 'vitest';
 import { fromCallback, fromPromise } from 'xstate';
 import type { AnyStateMachine } from 'xstate';
@@ -32,6 +34,7 @@ export function inertDefinitions(): Record<ActorKind, MachineDefinition> {
     lease: define('lease', leaseMachine.provide({ actors: lease as never }), LEASE_MACHINE_ID, LEASE_MACHINE_VERSION),
     dispatch: define('dispatch', dispatchMachine.provide({ actors: dispatch as never }), DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION),
     supervisor: define('supervisor', supervisorMachine, SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION),
+    workspace: define('workspace', inertActors(workspaceMachine), WORKSPACE_MACHINE_ID, WORKSPACE_MACHINE_VERSION),
   };
 }
 
