@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { GitError, GitMissingError } from '../core/errors.js';
 
 /** What one git command printed and how it exited. */
@@ -62,6 +63,10 @@ export function runGit(argv: readonly string[], options: RunGitOptions): Promise
           return;
         }
         const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && child.pid === undefined && !existsSync(options.cwd)) {
+          reject(new GitError(argv, options.cwd, null, `the folder ${options.cwd} does not exist`, { cause: error }));
+          return;
+        }
         if (code === 'ENOENT' && child.pid === undefined) {
           reject(new GitMissingError('git is not installed or not on PATH; workspaces need git 2.39 or later', { cause: error }));
           return;

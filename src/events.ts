@@ -51,6 +51,12 @@ export type RuntimeEvents = {
    * the store refused a renewal) or `expired` (its TTL passed unrenewed); emitted after `lease.ended`.
    */
   'lease.lost': { milestoneId: string; workerId: string; fencingToken: number | null; state: 'lost' | 'expired'; reason: string | null };
+  /** A milestone's work landed on its base (`already`: an interrupted merge had landed it; it was not merged again). Commits are hex ids. */
+  'workspace.merged': { milestoneId: string; branch: string; base: string; commit: string; already: boolean };
+  /** A milestone's merge conflicted and no fix turn is left: the milestone failed; its branch is kept. */
+  'workspace.conflict': { milestoneId: string; branch: string; reason: string };
+  /** A milestone's check failed and no fix turn is left: the milestone failed; its branch is kept. */
+  'workspace.check_failed': { milestoneId: string; branch: string; reason: string };
   'worker.started': { workerId: string };
   /** `lastActivityAt`: the last output of its turn the runtime saw (else when the turn ended), ms since epoch. */
   'worker.died': { workerId: string; unitId: string | null; reason: string; lastActivityAt: number | null };

@@ -1,5 +1,5 @@
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
-import type { DispatchProjection, LeaseProjection, MessageRecord } from '../persistence/types.js';
+import type { DispatchProjection, LeaseProjection, MessageRecord, WorkspaceProjection } from '../persistence/types.js';
 
 /** State of a unit, derived from the plan and its dispatches (never stored separately). */
 export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'stuck' | 'canceled' | 'blocked';
@@ -48,6 +48,8 @@ export interface MilestoneProgress {
   readonly spec: MilestoneSpec;
   readonly state: MilestoneState;
   readonly units: readonly UnitProgress[];
+  /** The milestone's current workspace (the one of its latest lease), if it has had one. */
+  readonly workspace: WorkspaceProjection | null;
 }
 
 export interface Progress {
@@ -70,15 +72,19 @@ const TERMINAL_MILESTONE = new Set<MilestoneState>(['completed', 'failed', 'bloc
  *   same failure `stuckAfter` times in a row); `failed` when `failures >= maxAttempts`;
  *   `running` when a dispatch is claimed or running; `blocked` when its milestone failed or is
  *   blocked before it completed; else `pending`.
- * - milestone: `completed` when every unit completed; `failed` when a unit failed or is stuck; `blocked`
- *   when a dependency failed or is blocked; `running` when a lease is live or a unit was
- *   attempted; else `pending`.
+ * - milestone: `completed` when every unit completed (and, with a workspace, its branch merged);
+ *   `failed` when a unit failed or is stuck, or its workspace's check failed, its merge
+ *   conflicted or its workspace failed; `blocked` when a dependency failed or is blocked;
+ *   `running` when a lease is live or a unit was attempted; else `pending`.
+ * - a workspace with a fix turn due (a failed check, a merge conflict) makes the milestone's
+ *   last unit run one more turn: it is `pending` again until that turn completes.
  */
 export function deriveProgress(
   plan: Plan,
   dispatches: readonly DispatchProjection[],
   leases: readonly LeaseProjection[],
   operator: OperatorInput = NO_OPERATOR_INPUT,
+  workspaces: readonly WorkspaceProjection[] = [],
 ): Progress {
   const byUnit = new Map<string, DispatchProjection[]>();
   for (const dispatch of dispatches) {
@@ -88,17 +94,21 @@ export function deriveProgress(
   }
   const leased = new Set(leases.filter((lease) => ACTIVE_LEASE.has(lease.state)).map((lease) => lease.milestoneId));
 
-  const ownStates = new Map<string, { state: MilestoneState; units: UnitProgress[] }>();
+  const current = currentWorkspaces(workspaces);
+  const ownStates = new Map<string, { state: MilestoneState; units: UnitProgress[]; workspace: WorkspaceProjection | null }>();
   for (const milestone of plan.milestones) {
+    const workspace = milestone.workspace === undefined ? null : (current.get(milestone.id) ?? null);
+    const fixUnit = workspace?.fixPending === true ? fixTurnUnit(milestone) : undefined;
     const units = milestone.units.map((spec) =>
       unitProgress(
         spec,
         byUnit.get(spec.id) ?? [],
         operator.messages.filter((m) => m.unitId === spec.id),
         operator.canceled.get(spec.id) ?? null,
+        spec.id === fixUnit?.id,
       ),
     );
-    ownStates.set(milestone.id, { state: ownMilestoneState(units, leased.has(milestone.id)), units });
+    ownStates.set(milestone.id, { state: ownMilestoneState(units, leased.has(milestone.id), milestone.workspace === undefined ? undefined : workspace), units, workspace });
   }
 
   const resolved = new Map<string, MilestoneState>();
@@ -130,7 +140,7 @@ export function deriveProgress(
         : unit,
     );
     for (const unit of milestoneUnits) units.set(unit.spec.id, unit);
-    return { spec, state, units: milestoneUnits };
+    return { spec, state, units: milestoneUnits, workspace: own?.workspace ?? null };
   });
 
   return {
@@ -151,6 +161,7 @@ function unitProgress(
   dispatches: readonly DispatchProjection[],
   messages: readonly MessageRecord[],
   canceled: string | null,
+  fixDue = false,
 ): UnitProgress {
   let attempts = 0;
   let failures = 0;
@@ -184,7 +195,7 @@ function unitProgress(
   else if (stuck) state = 'stuck';
   else if (failures >= spec.maxAttempts) state = 'failed';
   else if (active !== null && active.state !== 'pending') state = 'running';
-  else if (completed && waiting.length === 0 && !retrying && active === null) state = 'completed';
+  else if (completed && waiting.length === 0 && !retrying && active === null && !fixDue) state = 'completed';
   return {
     spec,
     state,
@@ -237,8 +248,35 @@ export function countsAsFailure(dispatch: DispatchProjection): boolean {
   return dispatch.state === 'failed' && dispatch.outcome !== null && dispatch.outcome !== 'lost';
 }
 
-function ownMilestoneState(units: readonly UnitProgress[], leased: boolean): MilestoneState {
-  if (units.every((unit) => unit.state === 'completed')) return 'completed';
+/** Workspace states after which the milestone has failed: its check failed, its merge conflicted, git failed. */
+const FAILED_WORKSPACE = new Set(['check_failed', 'conflict', 'failed']);
+/** Workspace states in which the base holds the milestone's work. */
+const MERGED_WORKSPACE = new Set(['merged', 'removed']);
+
+/**
+ * The current workspace of each milestone: the one of its latest lease (highest fencing token),
+ * except that a merged one stays current (the milestone is done once its work is on the base).
+ */
+export function currentWorkspaces(workspaces: readonly WorkspaceProjection[]): Map<string, WorkspaceProjection> {
+  const current = new Map<string, WorkspaceProjection>();
+  for (const row of workspaces) {
+    const known = current.get(row.milestoneId);
+    if (known !== undefined && MERGED_WORKSPACE.has(known.state)) continue;
+    if (known === undefined || row.fencingToken >= known.fencingToken || MERGED_WORKSPACE.has(row.state)) current.set(row.milestoneId, row);
+  }
+  return current;
+}
+
+/** The unit a workspace's fix turn runs: the milestone's last own unit (not its check). */
+export function fixTurnUnit(milestone: MilestoneSpec): UnitSpec | undefined {
+  return milestone.units.filter((unit) => unit.role !== 'check').at(-1);
+}
+
+function ownMilestoneState(units: readonly UnitProgress[], leased: boolean, workspace?: WorkspaceProjection | null): MilestoneState {
+  if (workspace != null && FAILED_WORKSPACE.has(workspace.state)) return 'failed';
+  if (units.every((unit) => unit.state === 'completed')) {
+    return workspace === undefined || (workspace !== null && MERGED_WORKSPACE.has(workspace.state)) ? 'completed' : 'running';
+  }
   if (units.some((unit) => unit.state === 'failed' || unit.state === 'stuck' || unit.state === 'canceled')) return 'failed';
   if (leased || units.some((unit) => unit.attempts > 0)) return 'running';
   return 'pending';

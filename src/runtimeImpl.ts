@@ -32,6 +32,7 @@ import { Scheduler } from './scheduler.js';
 import { SequenceBlocks } from './sequenceBlocks.js';
 import { guardStore, StorePolicy } from './storePolicy.js';
 import { readStoredPlan } from './storedPlan.js';
+import { resolveWorkspaces } from './plan/workspaces.js';
 import { describeTransition } from './transitionEvents.js';
 import { RestoreJob } from './restoreJob.js';
 
@@ -212,7 +213,7 @@ export class RuntimeImpl implements Runtime {
     await store.ready();
     await this.clock.sync(() => store.readClock());
     const base = given ?? (await readStoredPlan(store)) ?? emptyPlan(store.location);
-    const plan = this.options.workers === undefined ? base : { ...base, workers: this.options.workers };
+    const plan = await resolveWorkspaces(this.options.workers === undefined ? base : { ...base, workers: this.options.workers }, store.location);
     const now = this.clock.now();
     const identity = localHostIdentity();
     this.hostIdentity = identity;
@@ -264,7 +265,9 @@ export class RuntimeImpl implements Runtime {
 
   async submit(addition: PlanAddition): Promise<string[]> {
     if (this.plan === undefined || this.scheduler === undefined || !this.active()) throw new RuntimeStoppedError();
-    const { plan, added } = extendPlan(this.plan, addition, { cwd: this.options.cwd ?? process.cwd(), file: this.plan.file });
+    const extended = extendPlan(this.plan, addition, { cwd: this.options.cwd ?? process.cwd(), file: this.plan.file });
+    const added = extended.added;
+    const plan = await resolveWorkspaces(extended.plan, this.store.location);
     await recordPlan(this.guarded, plan, this.clock.now(), this.events);
     this.plan = plan;
     this.scheduler.setPlan(plan);

@@ -13,6 +13,7 @@ import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import { DispatchRows } from './dispatchRows.js';
 import { countsAsFailure, deriveProgress, failureSignature, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
 import { topState } from './projections.js';
+import { isMergeLeaseKey, WorkspaceDriver } from './workspaceDriver.js';
 
 /** What the scheduler needs; owned by the runtime. */
 export interface SchedulerDeps {
@@ -56,9 +57,17 @@ export class Scheduler {
   /** The last view read; progress is derived from it and the dispatch rows. */
   private view: SchedulerView | undefined;
   private ledger = new Map<string, LeaseLedgerEntry>();
+  private readonly workspaces: WorkspaceDriver;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.plan = deps.plan;
+    this.workspaces = new WorkspaceDriver({
+      host: deps.host,
+      leaseTtlMs: deps.leaseTtlMs,
+      now: () => deps.clock.now(),
+      nextLeaseNumber: () => deps.nextLeaseNumber(),
+      wakeAt: (at) => deps.wakeAt(at),
+    });
   }
 
   /** Replaces the plan (units were submitted); the next pass schedules what it added. */
@@ -85,7 +94,13 @@ export class Scheduler {
   progress(): Progress {
     const view = this.view;
     const leases = view?.leases ?? [];
-    return deriveProgress(this.plan, this.dispatchRows.all(), leases, operatorInput(view?.canceled ?? [], view?.messages ?? []));
+    return deriveProgress(
+      this.plan,
+      this.dispatchRows.all(),
+      leases,
+      operatorInput(view?.canceled ?? [], view?.messages ?? []),
+      this.workspaces.current(),
+    );
   }
 
   /** Derived progress from a view read just now (does not change what the next pass reads). */
@@ -118,6 +133,7 @@ export class Scheduler {
     this.absorb(view);
     this.forwardTurnEvents(false);
     this.reconcileLeases(view.leases);
+    this.workspaces.drive(this.ledger);
     const progress = this.progress();
     const paused = view.controls.has('paused');
     this.cancelUnrunnableDispatches(progress);
@@ -142,6 +158,7 @@ export class Scheduler {
       const holderRuns = holder !== undefined && !holder.ended && holder.context.turn?.dispatchId === dispatch.id;
       if (!holderRuns) host.send(dispatch.id, { type: 'CANCEL', reason, at: clock.now() });
     }
+    this.workspaces.releaseAll(reason);
     for (const lease of handlesOf(host, 'lease')) {
       if (!lease.ended && topState(lease.state) === 'held') host.send(lease.id, { type: 'RELEASE', reason });
     }
@@ -154,6 +171,7 @@ export class Scheduler {
 
   private absorb(view: SchedulerView): void {
     this.dispatchRows.apply(view);
+    this.workspaces.absorb(view.workspaces);
     this.view = view;
     this.ledger = new Map(view.ledger.map((entry) => [entry.milestoneId, entry]));
   }
@@ -177,6 +195,10 @@ export class Scheduler {
         const dispatch = host.get(context.lastTurn.dispatchId);
         if (dispatch !== undefined && !dispatch.ended && topState(dispatch.state) !== 'pending') {
           const result = context.lastTurn.result;
+          // In a workspace, the attempt is recorded in the worktree (committed, or saved and reset) before its dispatch ends.
+          const unit = this.unitSpec(context.lastTurn.unitId);
+          const typed = handleOf(dispatch, 'dispatch');
+          if (typed !== undefined && this.milestoneSpec(typed.context.milestoneId)?.workspace !== undefined && !this.workspaces.recorded(typed, unit, result)) continue;
           const signature = this.stuckSignature(context.lastTurn.unitId, dispatch.id, result);
           if (result.kind === 'stopped' || (draining && result.kind === 'lost')) {
             host.send(dispatch.id, { type: 'CANCEL', reason: result.reason, at: result.endedAt });
@@ -222,6 +244,7 @@ export class Scheduler {
   private reconcileLeases(leaseRows: readonly LeaseProjection[]): void {
     const { host } = this.deps;
     for (const lease of handlesOf(host, 'lease')) {
+      if (isMergeLeaseKey(lease.context.milestoneId)) continue;
       const worker = handleOf(host.get(lease.context.workerId), 'worker');
       const state = topState(lease.state);
       const workerGone = worker === undefined || worker.ended;
@@ -265,12 +288,13 @@ export class Scheduler {
       if (lease !== undefined && topState(lease.state) === 'held') this.deps.host.send(lease.id, { type: 'RELEASE', reason });
       return;
     }
-    const unit = milestone.units.find((entry) => entry.state !== 'completed');
-    if (unit === undefined) return;
     // Act as the milestone's holder only while the ledger says so: a worker whose lease
     // expired (or whose runtime was taken over) must not create, claim or abandon anything.
     const ledger = this.ledger.get(context.milestoneId);
     if (ledger?.fencingToken !== context.fencingToken || ledger.holderId !== worker.id) return;
+    if (milestone.spec.workspace !== undefined && !this.workspaces.ready(worker, milestone, (unitId) => this.dispatchRows.of(unitId))) return;
+    const unit = milestone.units.find((entry) => entry.state !== 'completed');
+    if (unit === undefined) return;
     if (!paused) this.driveUnit(worker, context.fencingToken, unit);
   }
 
@@ -428,6 +452,14 @@ export class Scheduler {
     }
   }
 
+  private unitSpec(unitId: string): UnitSpec | undefined {
+    return this.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
+  }
+
+  private milestoneSpec(milestoneId: string): MilestoneSpec | undefined {
+    return this.plan.milestones.find((m) => m.id === milestoneId);
+  }
+
   /** The agent session the unit's last stream-json turn reported: the next turn resumes it. */
   private lastSessionId(unitId: string): string | null {
     return this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null;
@@ -453,7 +485,7 @@ export class Scheduler {
       resumeSessionId: session,
       cwd: unit.cwd,
       env: unit.env,
-      input: context.messageId == null ? unit.input : (this.messageText(context.messageId) ?? unit.input),
+      input: this.workspaces.fixInput(unit, fencingToken) ?? (context.messageId == null ? unit.input : (this.messageText(context.messageId) ?? unit.input)),
       timeoutMs: unit.timeoutMs,
       stallTimeoutMs: unit.stallTimeoutMs,
       killGraceMs: unit.killGraceMs,

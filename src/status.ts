@@ -5,8 +5,24 @@ import { readOperatorInput } from './operatorInput.js';
 import { deriveProgress, type MilestoneState, type UnitState } from './progress.js';
 
 /** The store's view of a run, as printed by `statecrew status --json`. Times are ISO-8601 strings or null. */
+/** A milestone's workspace in {@link StatusReport}: commits are full hex ids. */
+export interface WorkspaceStatus {
+  readonly path: string;
+  readonly branch: string;
+  readonly base: string;
+  readonly baseCommit: string | null;
+  readonly headCommit: string | null;
+  /** The workspace actor's state (`ready`, `merging`, `removed`, `check_failed`, …). */
+  readonly state: string;
+  readonly mergedCommit: string | null;
+  /** Why the check failed, the merge conflicted or the workspace failed. */
+  readonly reason: string | null;
+  readonly fixTurnsUsed: number;
+}
+
 export interface StatusReport {
-  readonly milestones: { id: string; state: MilestoneState }[];
+  /** `workspace`: `null` for a milestone without one, or before its first lease. */
+  readonly milestones: { id: string; state: MilestoneState; workspace: WorkspaceStatus | null }[];
   /** `costUsd`, `inputTokens`, `outputTokens`: summed over the unit's turns that reported them (stream-json), else null. */
   readonly units: {
     id: string;
@@ -37,11 +53,29 @@ export async function readStatus(store: Store): Promise<StatusReport> {
   const plan = await readStoredPlan(store);
   const dispatches = await store.listDispatches();
   const leases = await store.listLeases();
-  const progress = plan === undefined ? undefined : deriveProgress(plan, dispatches, leases, await readOperatorInput(store));
+  const workspaces = await store.listWorkspaces();
+  const progress = plan === undefined ? undefined : deriveProgress(plan, dispatches, leases, await readOperatorInput(store), workspaces);
   const workers = await store.listWorkers();
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   return {
-    milestones: (progress?.milestones ?? []).map((m) => ({ id: m.spec.id, state: m.state })),
+    milestones: (progress?.milestones ?? []).map((m) => ({
+      id: m.spec.id,
+      state: m.state,
+      workspace:
+        m.workspace === null
+          ? null
+          : {
+              path: m.workspace.path,
+              branch: m.workspace.branch,
+              base: m.workspace.base,
+              baseCommit: m.workspace.baseCommit,
+              headCommit: m.workspace.head,
+              state: m.workspace.state,
+              mergedCommit: m.workspace.mergedCommit,
+              reason: m.workspace.reason,
+              fixTurnsUsed: m.workspace.fixTurnsUsed,
+            },
+    })),
     units: (progress?.milestones ?? []).flatMap((m) =>
       m.units.map((u) => ({
         id: u.spec.id,

@@ -20,6 +20,20 @@ const unitSchema = z.object({
   stuckAfter: z.number().int().positive(),
   protocol: z.enum(['text', 'stream-json']),
   initialCommand: z.array(z.string()).nullable(),
+  role: z.literal('check').optional(),
+  workspaceCwd: z.string().optional(),
+});
+
+const workspaceSchema = z.object({
+  repo: z.string(),
+  base: z.string().nullable(),
+  branch: z.string(),
+  check: z.array(z.string()).min(1).nullable(),
+  merge: z.enum(['merge', 'squash', 'rebase']),
+  fixTurns: z.number().int().nonnegative(),
+  deleteBranch: z.boolean(),
+  author: z.object({ name: z.string(), email: z.string() }),
+  root: z.string().nullable(),
 });
 
 const planSchema = z.object({
@@ -28,7 +42,13 @@ const planSchema = z.object({
   workers: z.number().int().positive(),
   store: z.string(),
   milestones: z.array(
-    z.object({ id: z.string(), position: z.number().int(), dependsOn: z.array(z.string()), units: z.array(unitSchema) }),
+    z.object({
+      id: z.string(),
+      position: z.number().int(),
+      dependsOn: z.array(z.string()),
+      units: z.array(unitSchema),
+      workspace: workspaceSchema.optional(),
+    }),
   ),
 });
 

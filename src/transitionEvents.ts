@@ -2,6 +2,7 @@ import type { Emitter } from 'mitt';
 import type { DispatchContext } from '../machines/dispatch.js';
 import type { LeaseContext } from '../machines/lease.js';
 import type { WorkerContext } from '../machines/worker.js';
+import type { WorkspaceContext } from '../machines/workspace.js';
 import type { DispatchProjection } from '../persistence/types.js';
 import type { PersistedTransition } from './actorHost.js';
 import type { Clock } from '../core/clock.js';
@@ -62,6 +63,19 @@ export function describeTransition(
         }
       } else if (to === 'canceled') {
         events.emit('unit.canceled', { unitId: c.unitId, dispatchId: c.dispatchId, reason: c.endReason ?? 'canceled' });
+      }
+      return;
+    }
+    case 'workspace': {
+      const c = transition.context as WorkspaceContext;
+      const reason = c.reason ?? to;
+      if (to === 'merged' && c.mergedCommit !== null) {
+        const already = (transition.event as { output?: { already?: boolean } }).output?.already === true;
+        events.emit('workspace.merged', { milestoneId: c.milestoneId, branch: c.branch, base: c.base, commit: c.mergedCommit, already });
+      } else if (to === 'conflict') {
+        events.emit('workspace.conflict', { milestoneId: c.milestoneId, branch: c.branch, reason });
+      } else if (to === 'check_failed') {
+        events.emit('workspace.check_failed', { milestoneId: c.milestoneId, branch: c.branch, reason });
       }
       return;
     }

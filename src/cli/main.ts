@@ -1,5 +1,5 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { PlanError, StatecrewError, StoreConnectionError, StoreCorruptError, StoreFailedError, StoreNotFoundError, StoreUnavailableError, StoreVersionError, UsageError } from '../../core/errors.js';
+import { GitMissingError, PlanError, StatecrewError, StoreConnectionError, StoreCorruptError, StoreFailedError, StoreNotFoundError, StoreUnavailableError, StoreVersionError, UsageError } from '../../core/errors.js';
 import { MAX_WORKERS } from '../plan/schema.js';
 import { parseDuration } from '../../core/duration.js';
 import { CHARTED_MACHINE_NAMES, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
@@ -166,7 +166,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     }
     if (
       error instanceof PlanError || error instanceof StoreNotFoundError || error instanceof StoreCorruptError
-      || error instanceof StoreVersionError || error instanceof StoreConnectionError || error instanceof UsageError
+      || error instanceof StoreVersionError || error instanceof StoreConnectionError || error instanceof UsageError || error instanceof GitMissingError
     ) {
       io.stderr.write(`statecrew: ${error.message}\n`);
       return EXIT.invalidInput;

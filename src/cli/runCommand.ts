@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { loadPlan } from '../plan/load.js';
+import { resolveWorkspaces } from '../plan/workspaces.js';
 import type { Plan } from '../plan/types.js';
 import { createRuntime, type Runtime, type RunResult } from '../runtime.js';
 import { formatDuration } from '../../core/duration.js';
@@ -43,11 +44,15 @@ export interface RunCommandOptions {
  */
 export async function runCommand(options: RunCommandOptions, io: CliIO): Promise<number> {
   const loaded = loadPlan(options.plan, { cwd: io.cwd });
-  const plan: Plan = {
-    ...loaded,
-    ...(options.store === undefined ? {} : { store: resolveStoreLocation(options.store, io.cwd) }),
-    ...(options.workers === undefined ? {} : { workers: options.workers }),
-  };
+  // Workspaces are checked against their repositories before any store is opened: bad input exits 2 with nothing created.
+  const plan: Plan = await resolveWorkspaces(
+    {
+      ...loaded,
+      ...(options.store === undefined ? {} : { store: resolveStoreLocation(options.store, io.cwd) }),
+      ...(options.workers === undefined ? {} : { workers: options.workers }),
+    },
+    options.store === undefined ? loaded.store : resolveStoreLocation(options.store, io.cwd),
+  );
   const store = openStoreAt(plan.store, { durability: options.durability ?? 'normal' });
   // A networked store that cannot be reached or used ends here (exit 2), before anything is written.
   await store.ready().catch(async (error: unknown) => {

@@ -35,6 +35,11 @@ function renderStatus(report: StatusReport, tty: boolean): string {
   lines.push(c.bold(`units ${done}/${report.units.length} completed`));
   for (const milestone of report.milestones) {
     lines.push(`${c.bold('milestone')} ${milestone.id}  ${paint(milestone.state)}`);
+    const ws = milestone.workspace;
+    if (ws !== null) {
+      const commits = `${ws.base}@${short(ws.baseCommit)} → ${ws.branch}@${short(ws.headCommit)}${ws.mergedCommit === null ? '' : `, merged as ${short(ws.mergedCommit)}`}`;
+      lines.push(`  ${c.dim('workspace')} ${ws.path}  ${paint(ws.state)}  ${commits}${ws.reason === null ? '' : `  ${c.dim(ws.reason.split('\n')[0] ?? '')}`}`);
+    }
     for (const unit of report.units.filter((u) => u.milestoneId === milestone.id)) {
       const last = report.dispatches.filter((d) => d.unitId === unit.id).at(-1);
       const why = (unit.state === 'failed' || unit.state === 'stuck') && last?.reason ? `  ${c.dim(last.reason)}` : '';
@@ -54,4 +59,9 @@ function renderStatus(report: StatusReport, tty: boolean): string {
     lines.push(`  ${d.id.padEnd(28)} ${paint(d.state).padEnd(tty ? 19 : 10)} ${String(d.workerId ?? '-').padEnd(10)} ${d.startedAt ?? '-'}${reason}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The first 10 hex digits of a commit, `-` for none. */
+function short(commit: string | null): string {
+  return commit === null ? '-' : commit.slice(0, 10);
 }

@@ -11,7 +11,7 @@ import type * as z from 'zod';
 import { ensureError, PlanError, type PlanIssue } from '../../core/errors.js';
 import { resolveStoreLocation } from '../../persistence/openStore.js';
 import { PLAN_FIELDS, planDocumentSchema, type PlanDocument } from './schema.js';
-import type { MilestoneSpec, Plan, UnitSpec } from './types.js';
+import type { MilestoneSpec, Plan, UnitSpec, WorkspaceSpec } from './types.js';
 
 /** Options of {@link parsePlan}. */
 export interface ParsePlanOptions {
@@ -175,6 +175,8 @@ function unknownFieldMessage(key: string, at: readonly PropertyKey[]): string {
 function knownFieldsAt(at: readonly PropertyKey[]): readonly string[] {
   if (at.length === 0) return PLAN_FIELDS.plan;
   if (at[0] === 'defaults') return PLAN_FIELDS.defaults;
+  if (at[0] === 'workspace') return PLAN_FIELDS.workspace;
+  if (at[0] === 'milestones' && at[2] === 'workspace') return PLAN_FIELDS.milestoneWorkspace;
   return at.length <= 2 ? PLAN_FIELDS.milestone : PLAN_FIELDS.unit;
 }
 
@@ -271,7 +273,32 @@ function checkReferences(data: unknown, existing?: ExistingPlanIds): PlanIssue[]
     });
     if (milestone.id !== undefined && milestoneIndex.get(milestone.id) === milestone.index) edges.set(milestone.index, targets);
   }
-  return [...issues, ...findCycles(milestones, edges), ...checkAgents(data)];
+  return [...issues, ...findCycles(milestones, edges), ...checkAgents(data), ...checkWorkspaces(data)];
+}
+
+/**
+ * A milestone's `workspace` overrides need the plan's `workspace`; a unit of a milestone with a
+ * workspace has a `cwd` inside the worktree (relative, not leaving it).
+ */
+function checkWorkspaces(data: unknown): PlanIssue[] {
+  const issues: PlanIssue[] = [];
+  const planWorkspace = isRecord(data) ? data.workspace : undefined;
+  itemsAt(data, 'milestones').forEach((milestone, m) => {
+    const own = isRecord(milestone) ? milestone.workspace : undefined;
+    if (isRecord(own) && planWorkspace === undefined) {
+      issues.push({ path: `milestones[${m}].workspace`, message: 'no workspace to override: add a top-level workspace (for example workspace: { repo: . })' });
+    }
+    if (planWorkspace === undefined || own === false) return;
+    itemsAt(milestone, 'units').forEach((unit, u) => {
+      const cwd = stringAt(unit, 'cwd');
+      if (cwd === undefined) return;
+      const normal = path.posix.normalize(cwd.replaceAll('\\', '/'));
+      if (path.isAbsolute(cwd) || normal === '..' || normal.startsWith('../')) {
+        issues.push({ path: `milestones[${m}].units[${u}].cwd`, message: `expected a folder inside the milestone's worktree (relative, without leading ..), got ${JSON.stringify(cwd)}` });
+      }
+    });
+  });
+  return issues;
 }
 
 /** Every unit gives exactly one of `command` and `agent`, and its agent is defined under `agents`. */
@@ -336,11 +363,9 @@ function describeCycle(milestones: readonly MilestoneRefs[], cycle: readonly { r
 /** Applies defaults and resolves paths: a validated document → a {@link Plan}. @internal */
 export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan {
   const planFolder = path.dirname(file);
-  const milestones = doc.milestones.map((milestone, position): MilestoneSpec => ({
-    id: milestone.id,
-    position,
-    dependsOn: milestone.dependsOn,
-    units: milestone.units.map((unit, unitPosition): UnitSpec => {
+  const milestones = doc.milestones.map((milestone, position): MilestoneSpec => {
+    const workspace = resolveWorkspace(doc, milestone, planFolder);
+    const units = milestone.units.map((unit, unitPosition): UnitSpec => {
       const agent = unit.agent === undefined ? undefined : doc.agents?.[unit.agent];
       const command = unit.command ?? agent?.command;
       if (command === undefined) throw new Error(`unit ${unit.id} has neither command nor agent after validation`);
@@ -360,10 +385,60 @@ export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan 
         stuckAfter: unit.stuckAfter ?? doc.defaults.stuckAfter,
         protocol: unit.protocol ?? agent?.protocol ?? doc.defaults.protocol,
         initialCommand: unit.initialCommand ?? agent?.initialCommand ?? null,
+        ...(workspace === undefined ? {} : { workspaceCwd: unit.cwd ?? '.' }),
       };
-    }),
-  }));
+    });
+    if (workspace?.check != null) units.push(checkUnit(doc, milestone.id, units.length, workspace));
+    return { id: milestone.id, position, dependsOn: milestone.dependsOn, units, ...(workspace === undefined ? {} : { workspace }) };
+  });
   return { file, version: doc.version, workers: doc.workers, store: resolveStoreLocation(doc.store, cwd), milestones };
+}
+
+/** The milestone's workspace: the plan's, with the milestone's overrides; `undefined` without one or when it opts out. */
+function resolveWorkspace(doc: PlanDocument, milestone: PlanDocument['milestones'][number], planFolder: string): WorkspaceSpec | undefined {
+  const plan = doc.workspace;
+  const own = milestone.workspace;
+  if (plan === undefined || own === false) return undefined;
+  const author = /^(.+?) <(.+)>$/.exec(plan.author);
+  return {
+    repo: path.resolve(planFolder, plan.repo),
+    base: plan.base ?? null,
+    branch: plan.branch.replaceAll('{milestone}', milestone.id),
+    check: own?.check ?? plan.check ?? null,
+    merge: own?.merge ?? plan.merge,
+    fixTurns: own?.fixTurns ?? plan.fixTurns,
+    deleteBranch: own?.deleteBranch ?? plan.deleteBranch,
+    author: { name: author?.[1] ?? 'statecrew', email: author?.[2] ?? 'statecrew@localhost' },
+    root: plan.worktrees === undefined ? null : path.resolve(planFolder, plan.worktrees),
+  };
+}
+
+/**
+ * The check of a milestone's workspace as a unit run after the milestone's own: a turn like any
+ * other (timeouts, stall watchdog, kill-verify, logs), in the worktree's root. Each failure uses
+ * one of the workspace's fix turns, so it may fail `fixTurns + 1` times, retried at once after the
+ * fix turn, never stuck before that.
+ */
+function checkUnit(doc: PlanDocument, milestoneId: string, position: number, workspace: WorkspaceSpec): UnitSpec {
+  return {
+    id: `${milestoneId}#check`,
+    milestoneId,
+    position,
+    command: workspace.check ?? [],
+    cwd: workspace.repo,
+    env: {},
+    input: null,
+    maxAttempts: workspace.fixTurns + 1,
+    timeoutMs: doc.defaults.timeout,
+    stallTimeoutMs: doc.defaults.stallTimeout,
+    retryBackoffMs: 0,
+    killGraceMs: doc.defaults.killGrace,
+    stuckAfter: workspace.fixTurns + 2,
+    protocol: 'text',
+    initialCommand: null,
+    role: 'check',
+    workspaceCwd: '.',
+  };
 }
 
 /** JSON with object keys sorted at every level, so equal values always serialise the same. */

@@ -202,11 +202,82 @@ export const unitSchema = z.strictObject(
   mapping('a unit: a mapping with at least id and command'),
 );
 
+/** Defaults of `workspace:`. */
+export const WORKSPACE_DEFAULTS = {
+  repo: '.',
+  branch: 'statecrew/{milestone}',
+  merge: 'merge',
+  fixTurns: 0,
+  deleteBranch: false,
+  author: 'statecrew <statecrew@localhost>',
+} as const;
+
+const argvSchema = (example: string) =>
+  z
+    .array(z.string({ error: expecting('a string argument', quoteHint) }), {
+      error: expecting(`a list of strings such as ${example} (argv, never run through a shell)`),
+    })
+    .min(1, { error: 'expected a non-empty list: the program, then its arguments; got an empty list' });
+
+const mergeModeSchema = z.enum(['merge', 'squash', 'rebase'], { error: expecting('a merge mode: merge, squash or rebase') });
+const fixTurnsSchema = z.int({ error: expecting('a number of fix turns (a whole number of at least 0)') }).min(0, {
+  error: (issue) => `expected a number of fix turns of at least 0, got ${describeValue(issue.input)}`,
+});
+const deleteBranchSchema = z.boolean({ error: expecting('true or false') });
+
+/** `workspace:` — every milestone works in a git worktree of `repo` on its own branch, checked and merged into `base`. */
+export const workspaceSchema = z.strictObject(
+  {
+    repo: z
+      .string({ error: expecting('a path to a git repository, relative to the plan file') })
+      .min(1, { error: 'expected a path to a git repository, got an empty string' })
+      .default(WORKSPACE_DEFAULTS.repo),
+    base: z
+      .string({ error: expecting('a branch name such as main', quoteHint) })
+      .min(1, { error: 'expected a branch name such as main, got an empty string' })
+      .optional(),
+    branch: z
+      .string({ error: expecting('a branch name pattern such as "statecrew/{milestone}"') })
+      .refine((pattern) => pattern.includes('{milestone}'), {
+        error: (issue) => `expected a branch name pattern containing {milestone} (each milestone needs its own branch), got ${describeValue(issue.input)}`,
+      })
+      .default(WORKSPACE_DEFAULTS.branch),
+    check: argvSchema('[npm, test]').optional(),
+    merge: mergeModeSchema.default(WORKSPACE_DEFAULTS.merge),
+    fixTurns: fixTurnsSchema.default(WORKSPACE_DEFAULTS.fixTurns),
+    deleteBranch: deleteBranchSchema.default(WORKSPACE_DEFAULTS.deleteBranch),
+    author: z
+      .string({ error: expecting('an author such as "Name <email>"') })
+      .regex(/^[^<>]+ <[^<>\s]+>$/, { error: (issue) => `expected an author such as "Name <email>", got ${describeValue(issue.input)}` })
+      .default(WORKSPACE_DEFAULTS.author),
+    worktrees: z
+      .string({ error: expecting('a folder path relative to the plan file') })
+      .min(1, { error: 'expected a folder path relative to the plan file, got an empty string' })
+      .optional(),
+  },
+  mapping('a mapping of repo, base, branch, check, merge, fixTurns, deleteBranch, author, worktrees'),
+);
+
+/** A milestone's `workspace:` — `false` opts out; a mapping overrides the plan's check, merge, fixTurns or deleteBranch. */
+export const milestoneWorkspaceSchema = z.union(
+  [
+    z.literal(false),
+    z.strictObject({
+      check: argvSchema('[npm, run, test:api]').optional(),
+      merge: mergeModeSchema.optional(),
+      fixTurns: fixTurnsSchema.optional(),
+      deleteBranch: deleteBranchSchema.optional(),
+    }),
+  ],
+  { error: expecting('false, or a mapping of check, merge, fixTurns, deleteBranch') },
+);
+
 /** One entry of `milestones:`. */
 export const milestoneSchema = z.strictObject(
   {
     id: idSchema('a milestone id'),
     dependsOn: z.array(idSchema('a milestone id'), { error: expecting('a list of milestone ids') }).default([]),
+    workspace: milestoneWorkspaceSchema.optional(),
     units: z
       .array(unitSchema, { error: expecting('a list of units') })
       .min(1, { error: 'expected at least one unit, got an empty list' }),
@@ -248,11 +319,12 @@ export const planDocumentSchema = z.strictObject(
       .default(DEFAULT_STORE),
     defaults: defaultsSchema.prefault({}),
     agents: z.record(idSchema('an agent name'), agentSchema, mapping('a mapping of agent names to agents')).optional(),
+    workspace: workspaceSchema.optional(),
     milestones: z
       .array(milestoneSchema, { error: expecting('a list of milestones') })
       .min(1, { error: 'expected at least one milestone, got an empty list' }),
   },
-  mapping('a mapping with version, milestones and optional workers, store, defaults, agents'),
+  mapping('a mapping with version, milestones and optional workers, store, defaults, agents, workspace'),
 );
 
 /** A plan document after schema validation: defaults of `defaults` applied, durations in ms, paths unresolved. */
@@ -265,4 +337,6 @@ export const PLAN_FIELDS = {
   milestone: Object.keys(milestoneSchema.shape),
   unit: Object.keys(unitSchema.shape),
   agent: Object.keys(agentSchema.shape),
+  workspace: Object.keys(workspaceSchema.shape),
+  milestoneWorkspace: ['check', 'merge', 'fixTurns', 'deleteBranch'],
 } as const;

@@ -41,6 +41,44 @@ export interface UnitSpec {
    * placeholder; without it the first turn drops the placeholder's argument pair.
    */
   readonly initialCommand: readonly string[] | null;
+  /**
+   * `check`: the milestone's workspace check (`<milestone>#check`, added by statecrew after the
+   * milestone's own units; its failures use fix turns). Absent for the plan's own units.
+   */
+  readonly role?: 'check';
+  /**
+   * In a milestone with a workspace: the unit's `cwd` relative to the worktree's root (`cwd` is
+   * then inside the worktree once the workspace is resolved at run start).
+   */
+  readonly workspaceCwd?: string;
+}
+
+/** How a milestone's branch lands on its base. */
+export type MergeMode = 'merge' | 'squash' | 'rebase';
+
+/** A milestone's workspace: a git worktree on its own branch, checked and merged into `base`. */
+export interface WorkspaceSpec {
+  /** Absolute path of the git repository. */
+  readonly repo: string;
+  /** Branch to start from and merge into; `null` until resolved at run start (the repository's current branch). */
+  readonly base: string | null;
+  /** The milestone's branch (the plan's pattern with `{milestone}` replaced). */
+  readonly branch: string;
+  /** argv run in the worktree after the milestone's units, before merging; `null`: no check. */
+  readonly check: readonly string[] | null;
+  /** @default 'merge' */
+  readonly merge: MergeMode;
+  /** Agent turns allowed to fix a failing check or a merge conflict. @default 0 */
+  readonly fixTurns: number;
+  /** Delete the milestone's branch after it merged. @default false */
+  readonly deleteBranch: boolean;
+  /** Author and committer of statecrew's commits. @default statecrew <statecrew@localhost> */
+  readonly author: { readonly name: string; readonly email: string };
+  /**
+   * Folder of the store's worktrees; `null` until resolved at run start: `worktrees/` beside a
+   * SQLite store, `statecrew/worktrees` in the repository's git folder for a PostgreSQL store.
+   */
+  readonly root: string | null;
 }
 
 /** A milestone: units run in order by the one worker holding its lease. */
@@ -51,6 +89,8 @@ export interface MilestoneSpec {
   /** Milestones that must complete before this one starts. */
   readonly dependsOn: readonly string[];
   readonly units: readonly UnitSpec[];
+  /** The milestone's workspace; absent when the plan has none or the milestone opts out. */
+  readonly workspace?: WorkspaceSpec;
 }
 
 /** A validated plan. */
