@@ -1,0 +1,241 @@
+/**
+ * Workspaces end to end: `statecrew run` as a child process on plans with a `workspace`, real git
+ * repositories in temp folders, fixture agents (node scripts) that edit files in their worktree.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fixtureCommand, killRunningClis, runCli, writePlan } from './helpers/cli.js';
+import { createTestRepo, git, type TestRepo } from './helpers/gitRepo.js';
+
+const repos: TestRepo[] = [];
+afterEach(async () => {
+  await killRunningClis();
+  for (const repo of repos.splice(0)) repo.cleanup();
+});
+
+function repoWith(files?: Record<string, string>): TestRepo {
+  const t = createTestRepo(files);
+  repos.push(t);
+  return t;
+}
+
+const agent = (...args: string[]) => fixtureCommand('agent-edit.mjs', ...args);
+const check = (file: string, text: string) => fixtureCommand('check-contains.mjs', file, text);
+
+interface StatusJson {
+  milestones: {
+    id: string;
+    state: string;
+    workspace: { path: string; branch: string; state: string; baseCommit: string; headCommit: string; mergedCommit: string | null; reason: string | null } | null;
+  }[];
+  units: { id: string; state: string; attempts: number }[];
+}
+
+async function statusOf(dir: string): Promise<StatusJson> {
+  const result = await runCli(dir, 'status', '--json');
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as StatusJson;
+}
+
+function worktreesLeft(t: TestRepo): string[] {
+  return git(t.repo, 'worktree', 'list', '--porcelain')
+    .split('\n')
+    .filter((line) => line.startsWith('worktree '))
+    .map((line) => line.slice('worktree '.length))
+    .filter((worktree) => worktree !== t.repo);
+}
+
+describe('statecrew run with workspaces', () => {
+  it('runs milestones in parallel, each in its own worktree never seeing the other\'s files, and a dependent one on their merged work', async () => {
+    const t = repoWith();
+    const marks = path.join(t.dir, 'marks');
+    fs.mkdirSync(marks);
+    writePlan(t.dir, {
+      version: 1,
+      workers: 2,
+      workspace: { repo: 'repo' },
+      milestones: [
+        {
+          id: 'api',
+          units: [{ id: 'api-1', command: agent('--write', 'api.txt=api', '--touch', `${marks}/api`, '--wait-for', `${marks}/web`, '--expect-absent', 'web.txt') }],
+        },
+        {
+          id: 'web',
+          units: [{ id: 'web-1', command: agent('--write', 'web.txt=web', '--touch', `${marks}/web`, '--wait-for', `${marks}/api`, '--expect-absent', 'api.txt') }],
+        },
+        {
+          id: 'docs',
+          dependsOn: ['api', 'web'],
+          units: [{ id: 'docs-1', command: agent('--expect-present', 'api.txt', '--expect-present', 'web.txt', '--write', 'docs.txt=docs') }],
+        },
+      ],
+    });
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    for (const file of ['api.txt', 'web.txt', 'docs.txt']) expect(git(t.repo, 'show', `main:${file}`)).not.toBe('');
+    // Each unit's work is one commit on its milestone's branch, merged into main with a merge commit.
+    expect(git(t.repo, 'log', '--format=%s', 'statecrew/api', '-1')).toBe('statecrew: api-1 (attempt 1)');
+    expect(git(t.repo, 'log', '--format=%s', 'main', '--merges')).toMatch(/statecrew: merge docs[\s\S]*statecrew: merge (api|web)/);
+    const status = await statusOf(t.dir);
+    expect(status.milestones.map((m) => [m.id, m.state, m.workspace?.state])).toEqual([
+      ['api', 'completed', 'removed'],
+      ['web', 'completed', 'removed'],
+      ['docs', 'completed', 'removed'],
+    ]);
+    const docs = status.milestones[2]?.workspace;
+    // docs started from main once api and web were merged: its base commit contains both.
+    expect(git(t.repo, 'show', `${docs?.baseCommit ?? ''}:api.txt`)).toBe('api');
+    expect(git(t.repo, 'show', `${docs?.baseCommit ?? ''}:web.txt`)).toBe('web');
+    expect(docs?.mergedCommit).toBe(git(t.repo, 'rev-parse', 'main'));
+    expect(worktreesLeft(t)).toEqual([]);
+    // The user's checkout of main followed the merges and is clean.
+    expect(git(t.repo, 'status', '--porcelain')).toBe('');
+    expect(t.read('docs.txt')).toBe('docs\n');
+  });
+
+  it('runs a failing check, repairs it with a fix turn given the check\'s output, checks again, then merges', async () => {
+    const t = repoWith();
+    writePlan(t.dir, {
+      version: 1,
+      workspace: { repo: 'repo', fixTurns: 1, check: check('app.txt', 'fixed') },
+      milestones: [{ id: 'app', units: [{ id: 'app-1', command: agent('--write', 'app.txt=draft', '--fix', 'app.txt=fixed') }] }],
+    });
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/failed +app#check attempt 1: exit code 1: FAIL: app.txt does not contain "fixed"/);
+    expect(git(t.repo, 'show', 'main:app.txt')).toBe('fixed');
+    expect(git(t.repo, 'log', '--format=%s', 'statecrew/app', '-2').split('\n')).toEqual(['statecrew: app-1 (attempt 1)', 'statecrew: app-1 (attempt 1)']);
+    const status = await statusOf(t.dir);
+    expect(status.units.map((u) => [u.id, u.state, u.attempts])).toEqual([
+      ['app-1', 'completed', 2],
+      ['app#check', 'completed', 2],
+    ]);
+  });
+
+  it('fails the milestone with the check\'s last lines when the check fails and no fix turn is left, keeping its branch', async () => {
+    const t = repoWith();
+    writePlan(t.dir, {
+      version: 1,
+      workspace: { repo: 'repo', check: check('app.txt', 'fixed') },
+      milestones: [{ id: 'app', units: [{ id: 'app-1', command: agent('--write', 'app.txt=draft') }] }],
+    });
+    const main = git(t.repo, 'rev-parse', 'main');
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code).toBe(1);
+    const status = await statusOf(t.dir);
+    expect(status.milestones[0]).toMatchObject({ state: 'failed', workspace: { state: 'check_failed' } });
+    expect(status.milestones[0]?.workspace?.reason).toContain('FAIL: app.txt does not contain "fixed"');
+    expect(git(t.repo, 'rev-parse', 'main')).toBe(main);
+    expect(git(t.repo, 'show', 'statecrew/app:app.txt')).toBe('draft');
+  });
+
+  it('saves a failed attempt\'s changes on a side ref and resets the worktree before the retry', async () => {
+    const t = repoWith();
+    writePlan(t.dir, {
+      version: 1,
+      defaults: { retryBackoff: '10ms' },
+      workspace: { repo: 'repo' },
+      milestones: [
+        { id: 'app', units: [{ id: 'app-1', command: agent('--write', `junk-${'x'}.txt=junk`, '--fail-first', path.join(t.dir, 'first'), '--write', 'app.txt=done') }] },
+      ],
+    });
+    // The first attempt writes junk-x.txt and fails; the retry finds a clean worktree. The retry
+    // writes junk-x.txt again, so its presence in the commit says nothing: check the side ref instead.
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const refs = git(t.repo, 'for-each-ref', '--format=%(refname)', 'refs/statecrew/attempts/').split('\n');
+    expect(refs).toEqual(['refs/statecrew/attempts/statecrew_app/app-1_1']);
+    expect(git(t.repo, 'show', 'refs/statecrew/attempts/statecrew_app/app-1_1:junk-x.txt')).toBe('junk');
+    expect(git(t.repo, 'show', 'main:app.txt')).toBe('done');
+  });
+
+  it('gives a conflicting milestone a fix turn on the conflict, then lands both', async () => {
+    const t = repoWith({ 'shared.txt': 'base\n' });
+    const marks = path.join(t.dir, 'marks');
+    fs.mkdirSync(marks);
+    writePlan(t.dir, {
+      version: 1,
+      workers: 2,
+      workspace: { repo: 'repo', fixTurns: 1 },
+      milestones: [
+        { id: 'a', units: [{ id: 'a-1', command: agent('--write', 'shared.txt=from a', '--touch', `${marks}/a`, '--wait-for', `${marks}/b`, '--resolve') }] },
+        { id: 'b', units: [{ id: 'b-1', command: agent('--write', 'shared.txt=from b', '--touch', `${marks}/b`, '--wait-for', `${marks}/a`, '--resolve') }] },
+      ],
+    });
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const shared = git(t.repo, 'show', 'main:shared.txt');
+    expect(shared).toContain('from a');
+    expect(shared).toContain('from b');
+    expect(shared).not.toContain('<<<<<<<');
+    const status = await statusOf(t.dir);
+    expect(status.milestones.map((m) => m.state)).toEqual(['completed', 'completed']);
+  });
+
+  it('fails a conflicting milestone with the conflicting files when no fix turn is left, keeping its branch', async () => {
+    const t = repoWith({ 'shared.txt': 'base\n' });
+    const marks = path.join(t.dir, 'marks');
+    fs.mkdirSync(marks);
+    writePlan(t.dir, {
+      version: 1,
+      workers: 2,
+      workspace: { repo: 'repo' },
+      milestones: [
+        { id: 'a', units: [{ id: 'a-1', command: agent('--write', 'shared.txt=from a', '--touch', `${marks}/a`, '--wait-for', `${marks}/b`) }] },
+        { id: 'b', units: [{ id: 'b-1', command: agent('--write', 'shared.txt=from b', '--touch', `${marks}/b`, '--wait-for', `${marks}/a`) }] },
+      ],
+    });
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code).toBe(1);
+    const status = await statusOf(t.dir);
+    const states = status.milestones.map((m) => m.state).sort();
+    expect(states).toEqual(['completed', 'failed']);
+    const loser = status.milestones.find((m) => m.state === 'failed');
+    expect(loser?.workspace).toMatchObject({ state: 'conflict', reason: 'merge conflict in shared.txt' });
+    expect(git(t.repo, 'show', `${loser?.workspace?.branch ?? ''}:shared.txt`)).toMatch(/^from [ab]$/);
+    expect(worktreesLeft(t).length).toBeLessThanOrEqual(1);
+  });
+
+  it('leaves the uncommitted changes of the user\'s checkout of the base untouched', async () => {
+    const t = repoWith({ 'notes.txt': 'committed\n' });
+    t.write('notes.txt', 'my uncommitted edit\n');
+    t.write('scratch.txt', 'untracked\n');
+    writePlan(t.dir, {
+      version: 1,
+      workspace: { repo: 'repo' },
+      milestones: [{ id: 'app', units: [{ id: 'app-1', command: agent('--write', 'app.txt=app', '--expect-absent', 'scratch.txt') }] }],
+    });
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(t.read('notes.txt')).toBe('my uncommitted edit\n');
+    expect(t.read('scratch.txt')).toBe('untracked\n');
+    expect(t.read('app.txt')).toBe('app\n');
+    expect(git(t.repo, 'show', 'main:notes.txt')).toBe('committed');
+    expect(git(t.repo, 'diff', '--name-only')).toBe('notes.txt');
+    expect(git(t.repo, 'diff', '--cached', '--name-only')).toBe('');
+    expect(git(t.repo, 'ls-files', '--others', '--exclude-standard')).toBe('scratch.txt');
+  });
+
+  describe('bad input exits 2 and creates nothing', () => {
+    const cases: [string, (t: TestRepo) => Record<string, unknown>, RegExp][] = [
+      ['repo is not a git repository', () => ({ repo: 'not-a-repo' }), /workspace\.repo: not a git repository: .*not-a-repo/],
+      ['base does not exist', () => ({ repo: 'repo', base: 'develop' }), /workspace\.base: branch "develop" does not exist in .*; its branches: main/],
+      ['the branch pattern has no {milestone}', () => ({ repo: 'repo', branch: 'statecrew/work' }), /workspace\.branch: expected a branch name pattern containing \{milestone\}/],
+      ['a milestone id makes an invalid branch name', () => ({ repo: 'repo', branch: 'x/{milestone}..y' }), /workspace\.branch: "x\/app\.\.y" is not a valid git branch name/],
+    ];
+    for (const [name, workspace, message] of cases) {
+      it(`when ${name}`, async () => {
+        const t = repoWith();
+        fs.mkdirSync(path.join(t.dir, 'not-a-repo'));
+        writePlan(t.dir, { version: 1, workspace: workspace(t), milestones: [{ id: 'app', units: [{ id: 'app-1', command: agent() }] }] });
+        const refsBefore = git(t.repo, 'for-each-ref');
+        const run = await runCli(t.dir, 'run', 'plan.yaml');
+        expect(run.code).toBe(2);
+        expect(run.stderr).toMatch(message);
+        expect(fs.existsSync(path.join(t.dir, '.statecrew'))).toBe(false);
+        expect(git(t.repo, 'for-each-ref')).toBe(refsBefore);
+      });
+    }
+  });
+});
