@@ -29,6 +29,12 @@ export interface ModelSpec {
    * @throws Error from {@link createModel} when an event of a scenario takes no transition.
    */
   readonly scenarios?: readonly (readonly AnyEventObject[])[];
+  /**
+   * The facts of the context that the machine's guards read, as a short string: part of each
+   * vertex of the traversal (with the state value), so that a guard choosing by context (fix
+   * turns left) is explored both ways. Keep it finite: never counters or ids. @default none
+   */
+  readonly contextKey?: (context: unknown) => string;
   /** Called once on every new store file before the actor is created (e.g. to claim a lease). */
   readonly prepareStore?: (store: Store, clock: ManualClock) => void | Promise<void>;
 }
@@ -112,10 +118,10 @@ export function createModel(spec: ModelSpec): Model {
     events: spec.events,
     filterEvents: (snapshot: AnyMachineSnapshot, event: AnyEventObject) =>
       snapshot.status === 'active' && machine.getTransitionData(snapshot, event).length > 0 && changes(snapshot, event),
-    serializeState: (snapshot: AnyMachineSnapshot, event: AnyEventObject | undefined, previous: AnyMachineSnapshot | undefined) =>
-      event === undefined || previous === undefined
-        ? valueKey(snapshot)
-        : `${valueKey(snapshot)} ⟵ ${takenEdges(machine, previous, event).join(' + ')}`,
+    serializeState: (snapshot: AnyMachineSnapshot, event: AnyEventObject | undefined, previous: AnyMachineSnapshot | undefined) => {
+      const key = spec.contextKey === undefined ? valueKey(snapshot) : `${valueKey(snapshot)} {${spec.contextKey(snapshot.context)}}`;
+      return event === undefined || previous === undefined ? key : `${key} ⟵ ${takenEdges(machine, previous, event).join(' + ')}`;
+    },
   }) as StatePath<AnyMachineSnapshot, AnyEventObject>[];
   const sequence = (p: StatePath<AnyMachineSnapshot, AnyEventObject>) => p.steps.map((s) => JSON.stringify(s.event));
   const isPrefix = (short: string[], long: string[]) => short.length < long.length && short.every((e, i) => e === long[i]);

@@ -41,6 +41,12 @@ record('start');
 const timer = setInterval(() => {
   if (Date.now() - started >= total) {
     clearInterval(timer);
+    // In a workspace the unit's work is a file in its milestone's worktree (its cwd), committed
+    // by statecrew when the turn completes; a failing attempt's is saved aside and reset.
+    if (process.env.STATECREW_WORKSPACE !== undefined) {
+      fs.mkdirSync('units', { recursive: true });
+      fs.writeFileSync(`units/${process.env.STATECREW_UNIT_ID.replace(/[^A-Za-z0-9._-]/g, '_')}.txt`, `${process.env.STATECREW_UNIT_ID}\n`);
+    }
     if (fails) {
       record('end', { fail: true });
       process.stderr.write(`${mode}: attempt ${attempt} fails on purpose\n`);

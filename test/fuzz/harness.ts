@@ -88,6 +88,12 @@ export interface FuzzOptions {
   readonly hosts?: boolean;
   /** `--turn-grace` of every runtime. @default '1s' with hosts, else the CLI's default */
   readonly turnGrace?: string;
+  /**
+   * Give every milestone a workspace in a real repository (`<dir>/repo`): each unit writes a file
+   * in its worktree, and the end checks that main holds each milestone's work exactly once and
+   * that no worktree or lock is left over (`[8 workspace]`). @default false
+   */
+  readonly workspaces?: boolean;
   /** Keep the temp folder (it is always kept when a violation was found). @default false */
   readonly keepDir?: boolean;
   /** Progress lines (kills, restarts, checks). */
@@ -138,6 +144,9 @@ export interface FuzzReport {
   /** Lease actors that reached `held` (each a new fencing token). */
   readonly leaseGrants: number;
   readonly journalRows: number;
+  /** With workspaces: statecrew's merge commits on main, and side refs of failed or lost attempts; else `null`. */
+  readonly merges: number | null;
+  readonly savedRefs: number | null;
   /** Check passes run (after restarts and at the end). */
   readonly checks: number;
   readonly durationMs: number;
@@ -149,6 +158,7 @@ import { createRng, generatePlan, planDocument } from './plan.js';
 import {
   type Incarnation, type RunContext, childNamespace, startIncarnation, tail, findRunProcesses, isRunProcessAlive, registeredBy, TickLog, openStoreIfReady, whenRegistered,
 } from './processes.js';
+import { checkWorkspaceRepo, createFuzzRepo } from './workspaceRepo.js';
 import { groupBy, type StoreFacts, checkJournal, executionsOf, describeExecution, capped, checkTicks, readCompleteTicks, describeActive } from './checks.js';
 
 export { checkHistory, checkTicks, type FuzzTick, type History, type Row } from './checks.js';
@@ -191,7 +201,8 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const hosts = options.hosts === true;
   const plan = generatePlan(rng, settings);
   const units = plan.flatMap((m) => m.units);
-  fs.writeFileSync(path.join(dir, 'plan.yaml'), planDocument(plan, ticksFile, options.workers ?? 2, options.store));
+  const repo = options.workspaces === true ? createFuzzRepo(dir) : null;
+  fs.writeFileSync(path.join(dir, 'plan.yaml'), planDocument(plan, ticksFile, options.workers ?? 2, options.store, repo !== null));
   const turnGrace = options.turnGrace ?? (hosts ? '1s' : undefined);
   const ctx: RunContext = {
     dir,
@@ -416,6 +427,8 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
         found.push(`[7 exit] ${incarnation.label} exited with ${incarnation.exited?.code ?? incarnation.exited?.signal ?? 'nothing'}, expected ${expectedCode}:\n    ${tail(incarnation.outFile)}`);
       }
     }
+    // 8. Workspaces: the base holds each milestone's work once; nothing left over.
+    const workspaceFacts = repo === null ? null : checkWorkspaceRepo(repo, path.join(path.dirname(storeFile), 'worktrees'), plan, status, found);
     addViolations(found, 'at the end');
 
     // Figures.
@@ -469,6 +482,8 @@ export async function runCrashFuzz(options: FuzzOptions): Promise<FuzzReport> {
       abandonedDispatches: dispatches.filter((d) => d.state === 'failed' && d.outcome === null).length,
       leaseGrants: facts?.grants.length ?? 0,
       journalRows: facts?.journalRows ?? (await store.journalSize()),
+      merges: workspaceFacts?.merges ?? null,
+      savedRefs: workspaceFacts?.savedRefs ?? null,
     };
   } finally {
     await store.close();
@@ -494,6 +509,7 @@ export function formatReport(report: FuzzReport): string {
     ['dispatches', `${report.dispatches} (${report.lostDispatches} lost, ${report.abandonedDispatches} abandoned/fenced)`],
     ['lease grants', String(report.leaseGrants)],
     ['journal rows', String(report.journalRows)],
+    ...(report.merges === null ? [] : [['merges into main', `${report.merges} (${report.savedRefs ?? 0} failed or lost attempts saved on side refs)`] as [string, string]]),
     ['check passes', String(report.checks)],
     ['duration', `${(report.durationMs / 1000).toFixed(1)} s`],
     ['invariant violations', String(report.violations.length)],

@@ -72,7 +72,7 @@ export function generatePlan(rng: Rng, options: Required<Pick<FuzzOptions, 'unit
   return milestones;
 }
 
-export function planDocument(milestones: readonly PlannedMilestone[], ticksFile: string, workers: number, store = 'state/statecrew.db'): string {
+export function planDocument(milestones: readonly PlannedMilestone[], ticksFile: string, workers: number, store = 'state/statecrew.db', workspace = false): string {
   const command = (unit: PlannedUnit): string[] => [process.execPath, FUZZ_UNIT, ticksFile, String(unit.ms), unit.kind];
   // JSON is YAML: the plan loader reads it as any other plan.
   return JSON.stringify(
@@ -81,6 +81,7 @@ export function planDocument(milestones: readonly PlannedMilestone[], ticksFile:
       workers,
       store,
       defaults: { retryBackoff: '50ms' },
+      ...(workspace ? { workspace: { repo: 'repo' } } : {}),
       milestones: milestones.map((m) => ({
         id: m.id,
         ...(m.dependsOn.length === 0 ? {} : { dependsOn: m.dependsOn }),
