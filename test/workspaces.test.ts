@@ -5,7 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixtureCommand, killRunningClis, runCli, writePlan } from './helpers/cli.js';
+import { openStoreAt } from '../persistence/openStore.js';
+import { fixtureCommand, killRunningClis, runCli, startCli, writePlan } from './helpers/cli.js';
 import { createTestRepo, git, type TestRepo } from './helpers/gitRepo.js';
 
 const repos: TestRepo[] = [];
@@ -195,6 +196,58 @@ describe('statecrew run with workspaces', () => {
     expect(loser?.workspace).toMatchObject({ state: 'conflict', reason: 'merge conflict in shared.txt' });
     expect(git(t.repo, 'show', `${loser?.workspace?.branch ?? ''}:shared.txt`)).toMatch(/^from [ab]$/);
     expect(worktreesLeft(t).length).toBeLessThanOrEqual(1);
+  });
+
+  it('serializes the merges of two runtimes into one branch: one at a time under the merge lease, all land, the ref moving by compare-and-swap', async () => {
+    const t = repoWith();
+    const marks = path.join(t.dir, 'marks');
+    fs.mkdirSync(marks);
+    const ids = ['m1', 'm2', 'm3', 'm4'];
+    // Every unit waits until all four run, so the four merges are wanted at the same moment.
+    const waits = ids.flatMap((id) => ['--wait-for', `${marks}/${id}`]);
+    writePlan(t.dir, {
+      version: 1,
+      workers: 2,
+      workspace: { repo: 'repo' },
+      milestones: ids.map((id) => ({ id, units: [{ id: `${id}-1`, command: agent('--write', `${id}.txt=${id}`, '--touch', `${marks}/${id}`, ...waits) }] })),
+    });
+    const first = startCli(t.dir, ['run', 'plan.yaml']);
+    await first.waitForLine(/start/);
+    const second = startCli(t.dir, ['run', 'plan.yaml']);
+    const [a, b] = await Promise.all([first.done, second.done]);
+    expect(a.code, a.stdout + a.stderr).toBe(0);
+    expect(b.code, b.stdout + b.stderr).toBe(0);
+    for (const id of ids) expect(git(t.repo, 'show', `main:${id}.txt`)).toBe(id);
+
+    const store = openStoreAt(path.join(t.dir, '.statecrew', 'statecrew.db'), { readonly: true });
+    try {
+      const mergeLeases = (await store.listActors()).filter((actor) => actor.kind === 'lease' && actor.id.startsWith('merge:'));
+      // Both runtimes merged: each held the merge lease at least once.
+      expect(new Set(mergeLeases.map((lease) => lease.owner)).size).toBe(2);
+      const held: { id: string; from: number; to: number; token: number }[] = [];
+      for (const lease of mergeLeases) {
+        const rows = await store.journal(lease.id);
+        const grant = rows.find((row) => row.toState === 'held');
+        if (grant === undefined) continue;
+        const end = rows.find((row) => row.seq > grant.seq && row.toState !== 'held');
+        held.push({ id: lease.id, from: grant.at, to: end?.at ?? Infinity, token: (JSON.parse(grant.snapshot) as { context: { fencingToken: number } }).context.fencingToken });
+      }
+      held.sort((x, y) => x.from - y.from);
+      expect(held.length).toBeGreaterThanOrEqual(ids.length);
+      for (let i = 1; i < held.length; i++) {
+        const [before, after] = [held[i - 1], held[i]];
+        expect(after?.from, `${after?.id} was granted while ${before?.id} still held it`).toBeGreaterThanOrEqual(before?.to ?? Infinity);
+        expect(after?.token).toBeGreaterThan(before?.token ?? Infinity);
+      }
+    } finally {
+      await store.close();
+    }
+    // The base moved four times, each move starting from the one before (compare-and-swap).
+    const moves = git(t.repo, 'reflog', 'show', '--format=%H %gs', 'refs/heads/main').split('\n').reverse().slice(1);
+    expect(moves).toHaveLength(ids.length);
+    for (let i = 1; i < moves.length; i++) {
+      expect(git(t.repo, 'rev-parse', `${moves[i]?.slice(0, 40) ?? ''}^1`)).toBe(moves[i - 1]?.slice(0, 40));
+    }
   });
 
   it('leaves the uncommitted changes of the user\'s checkout of the base untouched', async () => {

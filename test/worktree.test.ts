@@ -132,6 +132,28 @@ describe('mergeBranch', () => {
     expect(git(t.repo, 'rev-parse', 'main')).toBe(main);
   });
 
+  it('lands two merges started at once into one base: the ref moves only by compare-and-swap, the loser redoes its merge', async () => {
+    const { t, spec } = setup();
+    await milestoneWith(spec('a'), t, 'a.txt', 'a\n');
+    await milestoneWith(spec('b'), t, 'b.txt', 'b\n');
+    const start = git(t.repo, 'rev-parse', 'main');
+    const [a, b] = await Promise.all([
+      mergeBranch({ spec: spec('a'), milestoneId: 'a', mode: 'merge', identity: TEST_IDENTITY, fencingToken: 1, stillHeld: () => Promise.resolve(true) }),
+      mergeBranch({ spec: spec('b'), milestoneId: 'b', mode: 'merge', identity: TEST_IDENTITY, fencingToken: 2, stillHeld: () => Promise.resolve(true) }),
+    ]);
+    expect([a.kind, b.kind]).toEqual(['merged', 'merged']);
+    expect(git(t.repo, 'show', 'main:a.txt')).toBe('a');
+    expect(git(t.repo, 'show', 'main:b.txt')).toBe('b');
+    // The reflog is one chain: each statecrew move starts where the previous one ended.
+    const moves = git(t.repo, 'reflog', 'show', '--format=%H %gs', 'refs/heads/main').split('\n').reverse();
+    expect(moves.map((line) => line.split(' ')[0])[0]).toBe(start);
+    expect(moves.slice(1).map((line) => line.slice(41))).toEqual(
+      expect.arrayContaining(['statecrew: merge a (merge lease fencing token 1)', 'statecrew: merge b (merge lease fencing token 2)']),
+    );
+    const second = moves[2]?.split(' ')[0] ?? '';
+    expect(git(t.repo, 'rev-parse', `${second}^1`)).toBe(moves[1]?.split(' ')[0]);
+  });
+
   it('moves nothing when the merge lease is no longer held', async () => {
     const { t, spec } = setup();
     await milestoneWith(spec('a'), t, 'a.txt', 'a\n');
