@@ -6,11 +6,12 @@ import { ensureError } from '../core/errors.js';
 import { deadVerdict } from './liveness.js';
 import { createRuntime } from './runtime.js';
 import { readStoredPlan } from './storedPlan.js';
+import { findWorkspaceOrphans, removeWorkspaceOrphans } from './workspaceDoctor.js';
 
 /** One problem `statecrew doctor` found. */
 export interface DoctorFinding {
-  readonly kind: 'integrity' | 'stale-runtime' | 'expired-lease' | 'orphaned-dispatch' | 'quarantined' | 'orphan-process';
-  /** What it is about: a runtime, milestone, dispatch or actor id, or a pid. */
+  readonly kind: 'integrity' | 'stale-runtime' | 'expired-lease' | 'orphaned-dispatch' | 'quarantined' | 'orphan-process' | 'orphan-worktree' | 'orphan-branch';
+  /** What it is about: a runtime, milestone, dispatch or actor id, a pid, a worktree's folder or a branch. */
   readonly subject: string;
   readonly detail: string;
 }
@@ -30,8 +31,8 @@ const ACTIVE_DISPATCH = new Set(['pending', 'claimed', 'running']);
  * Examines a store: its integrity ({@link Store.checkIntegrity}), runtimes whose heartbeat lapsed with their process
  * gone or stopped (stale), ledger leases held past their expiry, dispatches active without
  * a live owner runtime, quarantined rows, and orphan turn processes — live processes whose
- * `STATECREW_TURN_KEY` belongs to this store but whose dispatch no live runtime drives.
- * Reads only.
+ * `STATECREW_TURN_KEY` belongs to this store but whose dispatch no live runtime drives, and
+ * worktrees and branches of workspaces that nothing uses (`findWorkspaceOrphans`). Reads only.
  */
 export async function diagnose(store: Store, clock: Clock, host: HostIdentity = localHostIdentity()): Promise<DoctorReport> {
   const now = clock.now();
@@ -77,6 +78,14 @@ export async function diagnose(store: Store, clock: Clock, host: HostIdentity = 
   for (const process of orphanProcesses(await store.storeId(), drivenByLiveRuntime)) {
     findings.push({ kind: 'orphan-process', subject: String(process.pid), detail: `turn of dispatch ${process.dispatchId}, which no live runtime drives` });
   }
+  const plan = await readStoredPlan(store);
+  if (plan !== undefined) {
+    const workspaces = await store.listWorkspaces();
+    const live = new Set(workspaces.filter((w) => drivenByLiveRuntime(w.id)).map((w) => w.id));
+    for (const orphan of await findWorkspaceOrphans(plan, workspaces, live)) {
+      findings.push({ kind: orphan.kind, subject: orphan.subject, detail: `${orphan.detail} (repository ${orphan.repo})` });
+    }
+  }
   return { integrity, runtimes, findings, healthy: findings.filter((f) => f.kind !== 'quarantined').length === 0 };
 }
 
@@ -90,6 +99,8 @@ function orphanProcesses(storeId: string, driven: (actorId: string) => boolean):
 /** What `doctor --fix` did. */
 export interface RepairReport {
   readonly killed: readonly number[];
+  /** Orphan worktrees (folders) and branches removed. */
+  readonly removedWorkspaces: readonly string[];
   readonly reconciled: boolean;
   readonly releasedLeases: readonly string[];
   readonly errors: readonly string[];
@@ -100,7 +111,8 @@ export interface RepairReport {
  * kills orphan turn processes (verified gone); runs a runtime on the store's recorded plan
  * that takes over stale runtimes and ownerless actors, restores and reconciles them, and
  * drains at once (workers stopped, pending dispatches canceled, leases released); frees
- * expired ledger leases that no lease actor holds any more. Turns that a later run could
+ * expired ledger leases that no lease actor holds any more; removes orphan worktrees and
+ * branches of workspaces (`findWorkspaceOrphans`). Turns that a later run could
  * have adopted are killed instead: their units are retried by that run.
  */
 export async function repair(store: Store, clock: Clock, storeFile: string, logsDir: string): Promise<RepairReport> {
@@ -126,6 +138,9 @@ export async function repair(store: Store, clock: Clock, storeFile: string, logs
   }
   const releasedLeases: string[] = [];
   const now = clock.now();
+  // Workspaces a live runtime drives (doctor --fix beside a running run) are left alone.
+  const liveOwned = new Set(before.runtimes.filter((r) => r.live).map((r) => r.id));
+  const ownedByLive = new Set((await store.listActors()).filter((a) => a.status === 'active' && a.owner !== null && liveOwned.has(a.owner)).map((a) => a.id));
   const heldByActor = new Set((await store.listActiveActors('lease')).map((actor) => actor.id));
   for (const lease of await store.listLeaseLedger()) {
     const expired = lease.holderId !== null && lease.expiresAt !== null && lease.expiresAt <= now;
@@ -133,5 +148,17 @@ export async function repair(store: Store, clock: Clock, storeFile: string, logs
       if (await store.releaseLease({ milestoneId: lease.milestoneId, fencingToken: lease.fencingToken })) releasedLeases.push(lease.milestoneId);
     }
   }
-  return { killed: orphans, reconciled, releasedLeases, errors };
+  const removedWorkspaces: string[] = [];
+  const storedPlan = await readStoredPlan(store);
+  if (storedPlan !== undefined) {
+    try {
+      const workspaces = await store.listWorkspaces();
+      const found = await findWorkspaceOrphans(storedPlan, workspaces, new Set(workspaces.filter((w) => ownedByLive.has(w.id)).map((w) => w.id)));
+      await removeWorkspaceOrphans(found);
+      removedWorkspaces.push(...found.map((orphan) => orphan.subject));
+    } catch (error) {
+      errors.push(ensureError(error).message);
+    }
+  }
+  return { killed: orphans, reconciled, removedWorkspaces, releasedLeases, errors };
 }

@@ -270,6 +270,41 @@ describe('statecrew run with workspaces', () => {
     expect(git(t.repo, 'ls-files', '--others', '--exclude-standard')).toBe('scratch.txt');
   });
 
+  it('has doctor report orphan worktrees and branches, and doctor --fix remove them, keeping a failed milestone\'s for a person', async () => {
+    const t = repoWith();
+    writePlan(t.dir, {
+      version: 1,
+      workspace: { repo: 'repo', check: check('never.txt', 'x') },
+      milestones: [
+        { id: 'ok', workspace: { check: check('ok.txt', 'ok') }, units: [{ id: 'ok-1', command: agent('--write', 'ok.txt=ok') }] },
+        { id: 'bad', units: [{ id: 'bad-1', command: agent('--write', 'bad.txt=bad') }] },
+      ],
+    });
+    const run = await runCli(t.dir, 'run', 'plan.yaml');
+    expect(run.code).toBe(1);
+    const root = path.join(t.dir, '.statecrew', 'worktrees');
+    // Leftovers as a crash or a person could leave them: a worktree of a milestone not in the plan,
+    // a temporary merge worktree, a stray folder, and a branch of an unknown milestone.
+    git(t.repo, 'worktree', 'add', '-q', '-b', 'statecrew/gone', path.join(root, 'gone'), 'main');
+    git(t.repo, 'worktree', 'add', '-q', '--detach', path.join(root, '.merge', 'ok-7'), 'main');
+    fs.mkdirSync(path.join(root, 'stray'));
+    git(t.repo, 'branch', 'statecrew/old', 'main');
+    const doctor = await runCli(t.dir, 'doctor');
+    expect(doctor.code).toBe(1);
+    for (const subject of [path.join(root, 'gone'), path.join(root, '.merge', 'ok-7'), path.join(root, 'stray')]) {
+      expect(doctor.stdout).toContain(`orphan-worktree    ${subject}`);
+    }
+    expect(doctor.stdout).toContain('orphan-branch      statecrew/gone');
+    expect(doctor.stdout).toContain('orphan-branch      statecrew/old');
+    expect(doctor.stdout).not.toContain(path.join(root, 'bad'));
+    const fixed = await runCli(t.dir, 'doctor', '--fix');
+    expect(fixed.stdout).toContain('orphan worktrees and branches removed:');
+    expect(worktreesLeft(t)).toEqual([path.join(root, 'bad')]);
+    expect(fs.readdirSync(root).sort()).toEqual(['.gitignore', '.merge', 'bad']);
+    expect(git(t.repo, 'branch', '--format=%(refname:short)').split('\n').sort()).toEqual(['main', 'statecrew/bad', 'statecrew/ok']);
+    expect((await runCli(t.dir, 'doctor')).code).toBe(0);
+  });
+
   describe('bad input exits 2 and creates nothing', () => {
     const cases: [string, (t: TestRepo) => Record<string, unknown>, RegExp][] = [
       ['repo is not a git repository', () => ({ repo: 'not-a-repo' }), /workspace\.repo: not a git repository: .*not-a-repo/],

@@ -45,6 +45,7 @@ function render(report: DoctorReport, fixed: RepairReport | undefined, tty: bool
     lines.push(`  orphan processes killed: ${fixed.killed.length === 0 ? 'none' : fixed.killed.join(', ')}`);
     lines.push(`  reconciliation run: ${fixed.reconciled ? 'yes' : 'not needed'}`);
     lines.push(`  expired leases released: ${fixed.releasedLeases.length === 0 ? 'none' : fixed.releasedLeases.join(', ')}`);
+    lines.push(`  orphan worktrees and branches removed: ${fixed.removedWorkspaces.length === 0 ? 'none' : fixed.removedWorkspaces.join(', ')}`);
     for (const error of fixed.errors) lines.push(c.red(`  error: ${error}`));
   }
   lines.push(`${c.bold('integrity')} ${report.integrity.join('; ')}`);
