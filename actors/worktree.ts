@@ -159,7 +159,7 @@ export interface CommittedWork {
  */
 export async function commitWork(
   worktree: string,
-  message: { readonly unitId: string; readonly attempt: number; readonly dispatchId: string },
+  message: { readonly unitId: string; readonly attempt: number; readonly dispatchId: string; readonly fix?: 'check' | 'conflict' | null },
   identity: GitIdentity,
 ): Promise<CommittedWork> {
   await runGit(['add', '-A'], { cwd: worktree });
@@ -167,10 +167,16 @@ export async function commitWork(
   const merging = existsSync(await gitPath(worktree, 'MERGE_HEAD'));
   if (staged.exitCode === 0 && !merging) return { head: await requireCommit(worktree, 'HEAD'), committed: false };
   await runGit(
-    ['commit', '--no-verify', '--allow-empty', '-m', `statecrew: ${message.unitId} (attempt ${message.attempt})`, '-m', `Statecrew-Dispatch: ${message.dispatchId}`],
+    ['commit', '--no-verify', '--allow-empty', '-m', commitTitle(message), '-m', `Statecrew-Dispatch: ${message.dispatchId}`],
     { cwd: worktree, env: identityEnv(identity) },
   );
   return { head: await requireCommit(worktree, 'HEAD'), committed: true };
+}
+
+/** `statecrew: <unit> (attempt n)`; a fix turn's says what it fixed. */
+function commitTitle(message: { readonly unitId: string; readonly attempt: number; readonly fix?: 'check' | 'conflict' | null }): string {
+  const what = message.fix === 'check' ? 'fix of the failed check' : message.fix === 'conflict' ? 'fix of the merge conflict' : null;
+  return `statecrew: ${message.unitId} (attempt ${message.attempt}${what === null ? '' : `, ${what}`})`;
 }
 
 /**

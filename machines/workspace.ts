@@ -79,6 +79,8 @@ export interface WorkspaceRecord {
   readonly logPath: string | null;
   /** The check's command, for the fix turn's input and the failure reason. */
   readonly command: readonly string[] | null;
+  /** The attempt was a fix turn: for a failed check or a merge conflict. @default not one */
+  readonly fix?: 'check' | 'conflict' | null;
 }
 
 export type WorkspaceEvent =

@@ -127,9 +127,11 @@ export class WorkspaceDriver {
         : isTurnSuccess(result)
           ? 'commit'
           : 'save';
+    const fix = workspace.context.fix;
+    const fixing = fix !== null && !fix.done && unit.role !== 'check' ? fix.kind : null;
     this.deps.host.send(workspace.id, {
       type: 'RECORD',
-      record: { ...record({ id: dispatch.id, attempt: dispatch.context.attempt, logPath: dispatch.context.started?.logPath ?? null }, unit, outcome) },
+      record: { ...record({ id: dispatch.id, attempt: dispatch.context.attempt, logPath: dispatch.context.started?.logPath ?? null }, unit, outcome), fix: fixing },
     });
     return false;
   }

@@ -2,6 +2,7 @@
  * Workspaces end to end: `statecrew run` as a child process on plans with a `workspace`, real git
  * repositories in temp folders, fixture agents (node scripts) that edit files in their worktree.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -37,6 +38,13 @@ async function statusOf(dir: string): Promise<StatusJson> {
   const result = await runCli(dir, 'status', '--json');
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as StatusJson;
+}
+
+/** Runs `node <script> ...args` in `cwd`. */
+function runNode(cwd: string, script: string, ...args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [script, ...args], { cwd }, (error, _stdout, stderr) => resolve({ code: error === null ? 0 : (error.code as number | null), stderr }));
+  });
 }
 
 function worktreesLeft(t: TestRepo): string[] {
@@ -106,7 +114,7 @@ describe('statecrew run with workspaces', () => {
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/failed +app#check attempt 1: exit code 1: FAIL: app.txt does not contain "fixed"/);
     expect(git(t.repo, 'show', 'main:app.txt')).toBe('fixed');
-    expect(git(t.repo, 'log', '--format=%s', 'statecrew/app', '-2').split('\n')).toEqual(['statecrew: app-1 (attempt 1)', 'statecrew: app-1 (attempt 1)']);
+    expect(git(t.repo, 'log', '--format=%s', 'statecrew/app', '-2').split('\n')).toEqual(['statecrew: app-1 (attempt 1, fix of the failed check)', 'statecrew: app-1 (attempt 1)']);
     const status = await statusOf(t.dir);
     expect(status.units.map((u) => [u.id, u.state, u.attempts])).toEqual([
       ['app-1', 'completed', 2],
@@ -303,6 +311,29 @@ describe('statecrew run with workspaces', () => {
     expect(fs.readdirSync(root).sort()).toEqual(['.gitignore', '.merge', 'bad']);
     expect(git(t.repo, 'branch', '--format=%(refname:short)').split('\n').sort()).toEqual(['main', 'statecrew/bad', 'statecrew/ok']);
     expect((await runCli(t.dir, 'doctor')).code).toBe(0);
+  });
+
+  it('runs examples/workspaces.yaml: parallel milestones, a dependent one, a check repaired by a fix turn, a conflict resolved by a fix turn', async () => {
+    const t = repoWith();
+    const examples = path.join(t.dir, 'examples');
+    fs.mkdirSync(path.join(examples, 'workspaces'), { recursive: true });
+    const source = path.join(path.dirname(fixtureCommand('agent-edit.mjs')[1] ?? ''), '..', '..', 'examples');
+    fs.copyFileSync(path.join(source, 'workspaces.yaml'), path.join(examples, 'workspaces.yaml'));
+    for (const file of fs.readdirSync(path.join(source, 'workspaces'))) fs.copyFileSync(path.join(source, 'workspaces', file), path.join(examples, 'workspaces', file));
+    const made = await runNode(t.dir, path.join(examples, 'workspaces', 'make-repo.mjs'), examples);
+    expect(made.code, made.stderr).toBe(0);
+    const run = await runCli(t.dir, 'run', 'examples/workspaces.yaml');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const repo = path.join(examples, 'out', 'workspaces', 'repo');
+    const merges = git(repo, 'log', '--first-parent', '--format=%s', 'main').split('\n').filter((line) => line.startsWith('statecrew: merge '));
+    expect(merges).toHaveLength(6);
+    const changelog = git(repo, 'show', 'main:CHANGELOG.md');
+    expect(changelog).toContain('- Added a greeting.');
+    expect(changelog).toContain('- Added addition.');
+    expect(changelog).not.toMatch(/<<<<<<<|=======|>>>>>>>/);
+    expect(git(repo, 'show', 'main:docs/usage.md')).toContain('## Examples');
+    expect(git(repo, 'log', '--format=%s', 'main')).toMatch(/statecrew: docs-1 \(attempt 1, fix of the failed check\)/);
+    expect(git(repo, 'log', '--format=%s', 'main')).toMatch(/statecrew: changelog-[ab]-1 \(attempt 1, fix of the merge conflict\)/);
   });
 
   describe('bad input exits 2 and creates nothing', () => {
