@@ -170,6 +170,7 @@ export const workspaceMachine = setup({
     checkFailed: ({ context }) => context.pending?.outcome === 'check-failed',
     merged: (_, params: { output: MergedOutput }) => params.output.kind === 'merged',
     conflicted: (_, params: { output: MergedOutput }) => params.output.kind === 'conflict',
+    conflictFixable: ({ context }, params: { output: MergedOutput }) => params.output.kind === 'conflict' && context.fixTurnsUsed < context.fixTurns,
     fenced: (_, params: { output: MergedOutput }) => params.output.kind === 'fenced',
   },
   actions: {
@@ -287,7 +288,7 @@ export const workspaceMachine = setup({
                 actions: assign({ mergedCommit: ({ event }) => (event.output.kind === 'merged' ? event.output.commit : null) }),
               },
               {
-                guard: ({ context, event }) => event.output.kind === 'conflict' && context.fixTurnsUsed < context.fixTurns,
+                guard: { type: 'conflictFixable', params: ({ event }) => ({ output: event.output }) },
                 target: '#workspace.fixing_conflict',
               },
               {

@@ -3,6 +3,7 @@ import { DISPATCH_MACHINE_ID, dispatchMachine } from '../../machines/dispatch.js
 import { LEASE_MACHINE_ID, leaseMachine } from '../../machines/lease.js';
 import { SUPERVISOR_MACHINE_ID, supervisorMachine } from '../../machines/supervisor.js';
 import { WORKER_MACHINE_ID, workerMachine } from '../../machines/worker.js';
+import { WORKSPACE_MACHINE_ID, workspaceMachine } from '../../machines/workspace.js';
 import { layoutChart } from './layout.js';
 import { renderChartMermaid } from './mermaid.js';
 import { chartFromMachine } from './model.js';
@@ -14,15 +15,16 @@ export interface ChartedMachine {
   readonly machineId: string;
 }
 
-/** The four built-in statecharts by short name (`statecrew chart <name>`, `docs/charts/<name>.*`). */
+/** The built-in statecharts by short name (`statecrew chart <name>`, `docs/charts/<name>.*`). */
 export const CHARTED_MACHINES = {
   worker: { machine: workerMachine, machineId: WORKER_MACHINE_ID },
   lease: { machine: leaseMachine, machineId: LEASE_MACHINE_ID },
   dispatch: { machine: dispatchMachine, machineId: DISPATCH_MACHINE_ID },
   supervisor: { machine: supervisorMachine, machineId: SUPERVISOR_MACHINE_ID },
+  workspace: { machine: workspaceMachine, machineId: WORKSPACE_MACHINE_ID },
 } as const satisfies Record<string, ChartedMachine>;
 
-/** Short name of a built-in machine: `worker`, `lease`, `dispatch` or `supervisor`. */
+/** Short name of a built-in machine: `worker`, `lease`, `dispatch`, `supervisor` or `workspace`. */
 export type ChartedMachineName = keyof typeof CHARTED_MACHINES;
 
 /** The short names, in the order the docs list them. */

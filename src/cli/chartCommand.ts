@@ -16,7 +16,7 @@ export interface ChartCommandOptions {
 }
 
 /**
- * `statecrew chart <worker|lease|dispatch|supervisor> [--format svg|mermaid] [--out FILE]`:
+ * `statecrew chart <worker|lease|dispatch|supervisor|workspace> [--format svg|mermaid] [--out FILE]`:
  * draws a built-in statechart from its definition (no store is opened). Writes to stdout, or
  * to FILE (creating its folder) and then prints the path written.
  * @returns exit code: 0, or 1 when FILE cannot be written (the message says why).

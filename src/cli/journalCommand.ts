@@ -9,7 +9,7 @@ import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
 
 /** The values of `--kind`, in the order `--help` lists them. */
-export const JOURNAL_KINDS: readonly ActorKind[] = ['worker', 'lease', 'dispatch', 'supervisor'];
+export const JOURNAL_KINDS: readonly ActorKind[] = ['worker', 'lease', 'dispatch', 'supervisor', 'workspace'];
 
 /** Where `--since` starts the journal: at a time (ms since the Unix epoch), or `agoMs` milliseconds before now. */
 export type JournalSince = { readonly at: number } | { readonly agoMs: number };

@@ -3,6 +3,7 @@ import { DISPATCH_MACHINE_ID, dispatchMachine } from '../../machines/dispatch.js
 import { LEASE_MACHINE_ID, leaseMachine } from '../../machines/lease.js';
 import { SUPERVISOR_MACHINE_ID, supervisorMachine } from '../../machines/supervisor.js';
 import { WORKER_MACHINE_ID, workerMachine } from '../../machines/worker.js';
+import { WORKSPACE_MACHINE_ID, workspaceMachine } from '../../machines/workspace.js';
 import { chartFromMachine } from '../chart/model.js';
 import { layoutChart } from '../chart/layout.js';
 import { renderChartSvg } from '../chart/svg.js';
@@ -13,6 +14,7 @@ export const BUILT_IN_MACHINES: Readonly<Record<string, AnyStateMachine>> = {
   [WORKER_MACHINE_ID]: workerMachine,
   [LEASE_MACHINE_ID]: leaseMachine,
   [DISPATCH_MACHINE_ID]: dispatchMachine,
+  [WORKSPACE_MACHINE_ID]: workspaceMachine,
 };
 
 /** Laid-out SVG diagrams of machines by recorded machine id, computed once each (ELK layout takes tens of ms). */
