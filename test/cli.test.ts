@@ -251,8 +251,8 @@ describe('statecrew run then status', () => {
 
     const status = await statusJson('db/run.db');
     expect(status.milestones).toEqual([
-      { id: 'core', state: 'completed' },
-      { id: 'cli', state: 'completed' },
+      { id: 'core', state: 'completed', workspace: null },
+      { id: 'cli', state: 'completed', workspace: null },
     ]);
     expect(status.units).toEqual([
       { id: 'compile-core', milestoneId: 'core', state: 'completed', attempts: 1 , ...NO_USAGE },
@@ -315,8 +315,8 @@ describe('statecrew run then status', () => {
 
     const status = await statusJson();
     expect(status.milestones).toEqual([
-      { id: 'core', state: 'failed' },
-      { id: 'cli', state: 'blocked' },
+      { id: 'core', state: 'failed', workspace: null },
+      { id: 'cli', state: 'blocked', workspace: null },
     ]);
     expect(status.units).toEqual([
       { id: 'explode', milestoneId: 'core', state: 'failed', attempts: 2 , ...NO_USAGE },
@@ -343,7 +343,7 @@ describe('statecrew run then status', () => {
 
     const status = await statusJson('run.db');
     expect(status.units).toEqual([{ id: 'flaky', milestoneId: 'core', state: 'completed', attempts: 2 , ...NO_USAGE }]);
-    expect(status.milestones).toEqual([{ id: 'core', state: 'completed' }]);
+    expect(status.milestones).toEqual([{ id: 'core', state: 'completed', workspace: null }]);
     expect(status.dispatches).toMatchObject([
       { unitId: 'flaky', attempt: 1, state: 'failed' },
       { unitId: 'flaky', attempt: 2, state: 'completed' },

@@ -103,8 +103,8 @@ describe('operator control across processes', () => {
       ['b/u', 'blocked'],
     ]);
     expect(status.milestones).toEqual([
-      { id: 'a', state: 'failed' },
-      { id: 'b', state: 'blocked' },
+      { id: 'a', state: 'failed', workspace: null },
+      { id: 'b', state: 'blocked', workspace: null },
     ]);
   });
 

@@ -238,7 +238,32 @@ milestones:
     {
       when: 'the top level has an unknown field',
       plan: `retries: 3\nmilestones: [{ id: m, ${ok} }]`,
-      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, milestones',
+      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, workspace, milestones',
+    },
+    {
+      when: 'a workspace branch pattern has no {milestone}',
+      plan: `workspace: { branch: work }\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'workspace.branch', message: 'expected a branch name pattern containing {milestone} (each milestone needs its own branch), got string "work"',
+    },
+    {
+      when: 'a workspace field is misspelt',
+      plan: `workspace: { fixturns: 1 }\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'workspace.fixturns', message: 'unknown field "fixturns" (did you mean "fixTurns"?)',
+    },
+    {
+      when: 'a milestone overrides a workspace the plan does not have',
+      plan: `milestones: [{ id: m, workspace: { fixTurns: 1 }, ${ok} }]`,
+      path: 'milestones[0].workspace', message: 'no workspace to override: add a top-level workspace (for example workspace: { repo: . })',
+    },
+    {
+      when: 'a unit of a milestone with a workspace leaves its worktree',
+      plan: 'workspace: {}\nmilestones: [{ id: m, units: [{ id: u, command: [x], cwd: ../elsewhere }] }]',
+      path: 'milestones[0].units[0].cwd', message: 'expected a folder inside the milestone\'s worktree (relative, without leading ..), got "../elsewhere"',
+    },
+    {
+      when: 'the merge mode is unknown',
+      plan: `workspace: { merge: octopus }\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'workspace.merge', message: 'expected a merge mode: merge, squash or rebase, got string "octopus"',
     },
     {
       when: 'a unit field is misspelt',
@@ -265,7 +290,7 @@ milestones:
     { when: 'the version is missing', text: `milestones: [{ id: m, ${ok} }]\n`, path: 'version', message: 'missing required field; expected version: 1' },
     { when: 'the text is not YAML', text: 'version: 1\nmilestones: [\n  - id: m\nunits: ]\n', path: '', message: 'YAML syntax error at line 3, column 3: ' },
     { when: 'a key is repeated', text: 'version: 1\nversion: 1\n', path: '', message: 'YAML syntax error at line 2, column 1: Map keys must be unique' },
-    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, got a list' },
+    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, workspace, got a list' },
     { when: 'the file is empty', text: '', path: '', message: 'the plan is empty; expected a mapping with version and milestones' },
     { when: 'the file holds only a comment', text: '# nothing yet\n', path: '', message: 'the plan is empty' },
   ])('throws a PlanError when $when', ({ when, text, path: issuePath, message }) => {
@@ -361,5 +386,39 @@ milestones:
       env: { MODEL: 'sonnet', LEVEL: '2' },
       input: 'fix it',
     });
+  });
+});
+
+describe('parsePlan with a workspace', () => {
+  it('gives every milestone its workspace with its overrides, appends its check as a unit, and lets a milestone opt out', () => {
+    const text = [
+      'version: 1',
+      'workspace: { repo: repo, check: [npm, test], fixTurns: 1, author: "Bot <bot@example.invalid>" }',
+      'milestones:',
+      '  - { id: api, workspace: { check: [npm, run, test:api], merge: squash }, units: [{ id: api/u, command: [x], cwd: pkg }] }',
+      '  - { id: web, units: [{ id: web/u, command: [x] }] }',
+      '  - { id: ops, workspace: false, units: [{ id: ops/u, command: [x] }] }',
+    ].join('\n');
+    const plan = parsePlan(text, { file: '/work/plan.yaml', cwd: '/work' });
+    const [api, web, ops] = plan.milestones;
+    expect(api?.workspace).toEqual({
+      repo: '/work/repo',
+      base: null,
+      branch: 'statecrew/api',
+      check: ['npm', 'run', 'test:api'],
+      merge: 'squash',
+      fixTurns: 1,
+      deleteBranch: false,
+      author: { name: 'Bot', email: 'bot@example.invalid' },
+      root: null,
+    });
+    expect(api?.units.map((u) => [u.id, u.role ?? 'work', u.workspaceCwd, u.maxAttempts])).toEqual([
+      ['api/u', 'work', 'pkg', 3],
+      ['api#check', 'check', '.', 2],
+    ]);
+    expect(api?.units[1]?.command).toEqual(['npm', 'run', 'test:api']);
+    expect(web?.workspace?.check).toEqual(['npm', 'test']);
+    expect(ops?.workspace).toBeUndefined();
+    expect(ops?.units.map((u) => u.id)).toEqual(['ops/u']);
   });
 });

@@ -126,7 +126,7 @@ describe('createRuntime', () => {
     expect(dispatches.map((d) => d.state)).toEqual(['failed', 'failed', 'stuck']);
     expect(dispatches[2]?.reason).toBe('stuck: exit code 2: cannot find tsconfig.json');
     expect(status.units).toEqual([{ id: 'm/same', milestoneId: 'm', state: 'stuck', attempts: 3 , ...NO_USAGE }]);
-    expect(status.milestones).toEqual([{ id: 'm', state: 'failed' }]);
+    expect(status.milestones).toEqual([{ id: 'm', state: 'failed', workspace: null }]);
   });
 
   it('does not call a unit stuck when its failures differ, and uses every attempt', async () => {
