@@ -34,6 +34,8 @@ export interface WorkspaceInput {
   readonly baseCommit: string | null;
   /** Fix turns the milestone's earlier workspaces used. */
   readonly fixTurnsUsed: number;
+  /** The fix turn an earlier workspace of the milestone asked for, carried over (done or not). @default none */
+  readonly fix?: WorkspaceFix | null;
 }
 
 /** A fix turn the milestone's last unit is to run: the failing check's output or the conflict, as the turn's input. */
@@ -46,7 +48,7 @@ export interface WorkspaceFix {
   readonly done: boolean;
 }
 
-export interface WorkspaceContext extends WorkspaceInput {
+export interface WorkspaceContext extends Omit<WorkspaceInput, 'fix'> {
   /** The branch head as last recorded: every completed unit's work is committed up to it. */
   readonly head: string | null;
   /** Dispatches whose work was committed (completed) or saved on a side ref and reset (failed, lost). */
@@ -193,7 +195,7 @@ export const workspaceMachine = setup({
     ...input,
     head: null,
     handled: [],
-    fix: null,
+    fix: input.fix ?? null,
     mergeLease: null,
     mergedCommit: null,
     reason: null,

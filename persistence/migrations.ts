@@ -276,6 +276,7 @@ export const MIGRATIONS: readonly string[] = [
     reason TEXT,
     fix_turns_used INTEGER NOT NULL,
     fix_pending INTEGER NOT NULL,
+    fix TEXT,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
   );

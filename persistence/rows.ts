@@ -203,7 +203,21 @@ const workspaceRow = z.object({
   reason: nullableText,
   fix_turns_used: int,
   fix_pending: int,
+  fix: nullableText,
 });
+
+const fixJson = z.object({ id: z.string(), kind: z.enum(['check', 'conflict']), input: z.string(), done: z.boolean() });
+
+/** A JSON column checked against its shape. @throws StoreCorruptError when it is not JSON of that shape. */
+function jsonColumn<T extends z.ZodType>(schema: T, table: string, column: string, text: string): z.infer<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new StoreCorruptError(`corrupt row in ${table}: ${column} is not JSON`, { cause: error });
+  }
+  return parseRow(schema, `${table}.${column}`, value);
+}
 
 export function rowToWorkspace(row: unknown): WorkspaceProjection {
   const r = parseRow(workspaceRow, 'workspaces', row);
@@ -221,6 +235,7 @@ export function rowToWorkspace(row: unknown): WorkspaceProjection {
     reason: r.reason,
     fixTurnsUsed: r.fix_turns_used,
     fixPending: r.fix_pending !== 0,
+    fix: r.fix === null ? null : jsonColumn(fixJson, 'workspaces', 'fix', r.fix),
   };
 }
 

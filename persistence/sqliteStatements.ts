@@ -74,11 +74,11 @@ const SQL = {
        VALUES (@id, @state, @runtimeId, @pid, @startedAt, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, updated_at = @at`,
   workspaceUpsert: `INSERT INTO workspaces (id, milestone_id, fencing_token, state, path, branch, base, base_commit, head, merged_commit,
-         reason, fix_turns_used, fix_pending, created_at, updated_at)
+         reason, fix_turns_used, fix_pending, fix, created_at, updated_at)
        VALUES (@id, @milestoneId, @fencingToken, @state, @path, @branch, @base, @baseCommit, @head, @mergedCommit,
-         @reason, @fixTurnsUsed, @fixPending, @at, @at)
+         @reason, @fixTurnsUsed, @fixPending, @fix, @at, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, base_commit = @baseCommit, head = @head, merged_commit = @mergedCommit,
-         reason = @reason, fix_turns_used = @fixTurnsUsed, fix_pending = @fixPending, updated_at = @at`,
+         reason = @reason, fix_turns_used = @fixTurnsUsed, fix_pending = @fixPending, fix = @fix, updated_at = @at`,
   workspacesAll: 'SELECT * FROM workspaces ORDER BY created_at, rowid',
   workersAll: 'SELECT * FROM workers ORDER BY rowid',
   leasesAll: 'SELECT * FROM leases ORDER BY rowid',
@@ -141,7 +141,12 @@ export function writeProjection(s: Statements, projection: Projection, at: numbe
       s.supervisorUpsert.run({ ...projection.row, at });
       return;
     case 'workspace':
-      s.workspaceUpsert.run({ ...projection.row, fixPending: projection.row.fixPending ? 1 : 0, at });
+      s.workspaceUpsert.run({
+        ...projection.row,
+        fixPending: projection.row.fixPending ? 1 : 0,
+        fix: projection.row.fix === null ? null : JSON.stringify(projection.row.fix),
+        at,
+      });
       return;
   }
 }

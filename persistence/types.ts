@@ -151,6 +151,8 @@ export interface WorkspaceProjection {
   readonly fixTurnsUsed: number;
   /** A fix turn (for a failed check or a conflict) is due and not yet committed. */
   readonly fixPending: boolean;
+  /** The last fix turn asked for: what it fixes and its input (the check's last lines, the conflict); `null` before any. */
+  readonly fix: { readonly id: string; readonly kind: 'check' | 'conflict'; readonly input: string; readonly done: boolean } | null;
 }
 
 /** The queryable row derived from an actor's snapshot, written with it. */

@@ -1,8 +1,8 @@
 // Provisions what the test suite needs beyond npm packages, before `npm test` runs it
 // (npm runs this as `pretest`), from Debian's packages: Chromium for the inspector's browser
 // test, and PostgreSQL's server binaries for the PostgreSQL store's tests (each test run starts
-// throwaway servers of its own, scripts/pgServer.mjs), and libfaketime for the clock-skew
-// test. No test tool ever downloads a browser
+// throwaway servers of its own, scripts/pgServer.mjs), libfaketime for the clock-skew
+// test, and git (2.39 or later) for the workspace tests. No test tool ever downloads a browser
 // of its own. A dependency that cannot be provisioned fails here, loudly, with what to do; no
 // test is skipped for it.
 //
@@ -88,3 +88,18 @@ if (!fs.existsSync(libfaketime)) {
   if (!fs.existsSync(libfaketime)) fail(`apt-get installed faketime, but ${libfaketime} is still missing`);
 }
 process.stdout.write(`provision: libfaketime at ${libfaketime}\n`);
+
+// git 2.39 or later: the workspace tests make real repositories, worktrees and merges.
+const gitVersion = () => /git version (\d+)\.(\d+)/.exec(versionOf('git') ?? '');
+if (gitVersion() === null) {
+  aptInstall(
+    ['git'],
+    'the workspace tests run real repositories',
+    "the workspace tests need git 2.39 or later, and git is missing. Install Debian's package (`sudo apt-get install git`), then run npm test again.",
+  );
+}
+const [, gitMajor, gitMinor] = gitVersion() ?? [];
+if (gitMajor === undefined || Number(gitMajor) < 2 || (Number(gitMajor) === 2 && Number(gitMinor) < 39)) {
+  fail(`the workspace tests need git 2.39 or later, found ${versionOf('git') ?? 'none'}; install a newer git, then run npm test again`);
+}
+process.stdout.write(`provision: ${versionOf('git')}\n`);

@@ -137,6 +137,7 @@ export function deriveRows(kind: ActorKind, actorId: string, snapshot: MachineSn
             reason: c.reason,
             fixTurnsUsed: c.fixTurnsUsed,
             fixPending: c.fix !== null && !c.fix.done,
+            fix: c.fix,
           },
         },
         // A workspace acts under its milestone's lease: every write but its release is fenced, so

@@ -224,6 +224,7 @@ export class WorkspaceDriver {
       author: spec.author,
       baseCommit: earlier?.baseCommit ?? null,
       fixTurnsUsed: earlier?.fixTurnsUsed ?? 0,
+      fix: earlier?.fix ?? null,
     };
     this.deps.host.create('workspace', id, input);
   }

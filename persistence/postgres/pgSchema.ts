@@ -356,13 +356,14 @@ function firstCommitJob(): string {
 /** The projection branch `commit_job` gains in migration 4. */
 const WORKSPACE_PROJECTION = `        WHEN 'workspace' THEN
           INSERT INTO workspaces (id, milestone_id, fencing_token, state, path, branch, base, base_commit, head, merged_commit, reason,
-              fix_turns_used, fix_pending, created_at, updated_at)
+              fix_turns_used, fix_pending, fix, created_at, updated_at)
             VALUES (p->>'id', p->>'milestoneId', (p->>'fencingToken')::BIGINT, p->>'state', p->>'path', p->>'branch', p->>'base',
               p->>'baseCommit', p->>'head', p->>'mergedCommit', p->>'reason', (p->>'fixTurnsUsed')::INTEGER,
-              CASE WHEN (p->>'fixPending')::BOOLEAN THEN 1 ELSE 0 END, (w->>'at')::BIGINT, (w->>'at')::BIGINT)
+              CASE WHEN (p->>'fixPending')::BOOLEAN THEN 1 ELSE 0 END, CASE WHEN jsonb_typeof(p->'fix') = 'object' THEN (p->'fix')::TEXT END,
+              (w->>'at')::BIGINT, (w->>'at')::BIGINT)
             ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, base_commit = EXCLUDED.base_commit, head = EXCLUDED.head,
               merged_commit = EXCLUDED.merged_commit, reason = EXCLUDED.reason, fix_turns_used = EXCLUDED.fix_turns_used,
-              fix_pending = EXCLUDED.fix_pending, updated_at = EXCLUDED.updated_at;
+              fix_pending = EXCLUDED.fix_pending, fix = EXCLUDED.fix, updated_at = EXCLUDED.updated_at;
       END CASE;`;
 
 /**
@@ -390,6 +391,7 @@ function workspacesMigration(): string {
     reason TEXT,
     fix_turns_used INTEGER NOT NULL,
     fix_pending INTEGER NOT NULL,
+    fix TEXT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
   );
