@@ -32,12 +32,12 @@ function specOf(context: WorkspaceContext): WorktreeSpec {
 export function createWorkspaceEffects(effects: EffectContext) {
   return {
     prepareWorkspace: fromPromise(async ({ input, signal }: { input: WorkspaceContext; signal: AbortSignal }): Promise<PreparedOutput> => {
-      await afterCommit(signal, effects.committed);
+      await whileCurrent(effects, input, signal);
       const prepared = await prepareWorktree(specOf(input), input.baseCommit, input.author);
       return { baseCommit: prepared.baseCommit, head: prepared.head, savedRef: prepared.savedRef };
     }),
     recordAttempt: fromPromise(async ({ input, signal }: { input: RecordInput; signal: AbortSignal }): Promise<RecordedOutput> => {
-      await afterCommit(signal, effects.committed);
+      await whileCurrent(effects, input.context, signal);
       const { context, record } = input;
       if (record.outcome === 'commit') {
         const committed = await commitWork(context.path, record, context.author);
@@ -49,7 +49,7 @@ export function createWorkspaceEffects(effects: EffectContext) {
       return { head: context.head, savedRef, checkOutput };
     }),
     mergeWorkspace: fromPromise(async ({ input, signal }: { input: MergeInput; signal: AbortSignal }): Promise<MergedOutput> => {
-      await afterCommit(signal, effects.committed);
+      await whileCurrent(effects, input.context, signal);
       const { context, mergeLease } = input;
       const key = mergeLeaseKey(context.repo, context.base);
       const outcome = await mergeBranch({
@@ -72,15 +72,34 @@ export function createWorkspaceEffects(effects: EffectContext) {
       return outcome.kind === 'merged' ? { kind: 'merged', commit: outcome.commit, already: outcome.already } : outcome;
     }),
     holdConflict: fromPromise(async ({ input, signal }: { input: MergeInput; signal: AbortSignal }): Promise<ConflictHeld> => {
-      await afterCommit(signal, effects.committed);
+      await whileCurrent(effects, input.context, signal);
       return holdConflict(input.context);
     }),
     removeWorkspace: fromPromise(async ({ input, signal }: { input: WorkspaceContext; signal: AbortSignal }): Promise<void> => {
-      await afterCommit(signal, effects.committed);
+      await whileCurrent(effects, input, signal);
       await removeWorktreeAt(input.repo, input.path);
       if (input.deleteBranch) await runGit(['branch', '-D', '--end-of-options', input.branch], { cwd: input.repo, accept: [0, 1] });
     }),
   };
+}
+
+/**
+ * The first step of every workspace effect: after the invoking transition committed, reads the
+ * milestone's ledger row; while it still carries the workspace's fencing token, returns. A
+ * workspace whose lease passed to a newer holder must not touch the repository (the new holder's
+ * workspace owns the worktree) and could not record anything (its writes are fenced): the effect
+ * then waits, doing nothing, until the actor is released and stopped (rejecting with the abort).
+ * Without this, a stale workspace restored after a refused job would run its step again, be
+ * refused again, and take the other actors of its jobs down with it, pass after pass.
+ */
+async function whileCurrent(effects: EffectContext, context: WorkspaceContext, signal: AbortSignal): Promise<void> {
+  await afterCommit(signal, effects.committed);
+  const entry = await effects.store.getLease(context.milestoneId);
+  signal.throwIfAborted();
+  if (entry?.fencingToken === context.fencingToken) return;
+  await new Promise<never>((_, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('stopped')), { once: true });
+  });
 }
 
 /**

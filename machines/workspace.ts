@@ -143,7 +143,9 @@ function checkFixInput(record: WorkspaceRecord | null, output: string): string {
  * `fixing_conflict → ready` (a merge conflict with fix turns left: the base is merged into the
  * worktree and the milestone's last unit runs a fix turn), ending in `check_failed`, `conflict`
  * or `failed` (the milestone fails; its branch is kept), or `released` (the lease ended before the
- * merge; the next holder's workspace takes the worktree over).
+ * merge, or the runtime drained; the next holder's workspace takes the worktree over). A workspace
+ * whose lease passed on does nothing more: its effects wait, without touching the repository,
+ * until it is released (see `actors/workspaceEffects.ts`).
  *
  * Every step is idempotent against the repository, so a restore re-runs the invoked step safely:
  * preparing reconciles the worktree (recreates it, saves a lost turn's changes); recording finds a
@@ -265,6 +267,7 @@ export const workspaceMachine = setup({
         ],
         onError: { target: 'failed', actions: { type: 'fail', params: ({ event }) => ({ reason: `recording an attempt failed: ${errorText(event.error)}` }) } },
       },
+      on: { RELEASE: { target: 'released', actions: { type: 'fail', params: ({ event }) => ({ reason: event.reason }) } } },
     },
     merging: {
       initial: 'waiting',
@@ -336,6 +339,7 @@ export const workspaceMachine = setup({
         },
         onError: { target: 'failed', actions: { type: 'fail', params: ({ event }) => ({ reason: `holding the merge conflict failed: ${errorText(event.error)}` }) } },
       },
+      on: { RELEASE: { target: 'released', actions: { type: 'fail', params: ({ event }) => ({ reason: event.reason }) } } },
     },
     merged: {
       invoke: {

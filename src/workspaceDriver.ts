@@ -24,8 +24,10 @@ export interface WorkspaceDriverDeps {
 
 /** Dispatch states after which a dispatch's turn can no longer touch its worktree. */
 const FINAL_DISPATCH = new Set(['completed', 'failed', 'stuck', 'canceled']);
-/** Workspace states in which its milestone lease's end releases it. */
-const RELEASABLE = new Set(['preparing', 'ready', 'merging']);
+/** Workspace states a release ends (every state before the merge landed: each step is redone by the next holder's workspace). */
+const RELEASABLE = new Set(['preparing', 'ready', 'recording', 'merging', 'fixing_conflict']);
+/** Workspace states whose git step (if any) may be interrupted and redone: nothing of a completed unit is in flight. */
+const IDLE = new Set(['preparing', 'ready', 'merging']);
 /** Turn results that count as a failed check (a lost or stopped check is only run again). */
 const CHECK_FAILURE_KINDS = new Set<TurnResult['kind']>(['exited', 'signaled', 'timeout', 'stalled', 'spawn-failed']);
 
@@ -178,10 +180,19 @@ export class WorkspaceDriver {
     }
   }
 
-  /** Draining: every workspace not in the middle of a git step is released (the next run's workspace takes the worktree over). */
+  /**
+   * Draining: every workspace not in the middle of a git step is released (the next run's
+   * workspace takes the worktree over); one recording an attempt finishes first (a completed
+   * unit's commit), unless its lease already passed on (then it records nothing).
+   */
   releaseAll(reason: string): void {
-    for (const workspace of handlesOf(this.deps.host, 'workspace')) {
-      if (!workspace.ended && RELEASABLE.has(topState(workspace.state))) this.deps.host.send(workspace.id, { type: 'RELEASE', reason });
+    const { host } = this.deps;
+    for (const workspace of handlesOf(host, 'workspace')) {
+      if (workspace.ended) continue;
+      const state = topState(workspace.state);
+      const lease = handleOf(host.get(workspace.context.leaseId), 'lease');
+      const leaseHeld = lease !== undefined && !lease.ended && topState(lease.state) === 'held';
+      if (IDLE.has(state) || (!leaseHeld && RELEASABLE.has(state))) host.send(workspace.id, { type: 'RELEASE', reason });
     }
   }
 
