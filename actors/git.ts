@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { GitError, GitMissingError } from '../core/errors.js';
@@ -20,6 +21,22 @@ export interface RunGitOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Written to stdin. @default none */
   readonly input?: string;
+}
+
+/**
+ * The abort signal of the effect running git commands (see {@link withGitSignal}): once aborted,
+ * no further git command of that effect starts.
+ */
+const effectSignal = new AsyncLocalStorage<AbortSignal>();
+
+/**
+ * Runs `steps` so that every git command they start checks `signal` first and rejects with its
+ * reason once it is aborted: an effect whose actor was stopped (released, its job refused) never
+ * starts another git step, even one already awaited deep inside an operation. A command already
+ * running is left to finish (killing git mid-write would leave its locks behind).
+ */
+export function withGitSignal<T>(signal: AbortSignal, steps: () => Promise<T>): Promise<T> {
+  return effectSignal.run(signal, steps);
 }
 
 /** Largest output kept from one git command, in bytes (a diff of a large tree is cut, not buffered whole). */
@@ -52,6 +69,8 @@ function gitEnv(extra: Readonly<Record<string, string>> | undefined): NodeJS.Pro
 export function runGit(argv: readonly string[], options: RunGitOptions): Promise<GitOutput> {
   const accept = options.accept ?? [0];
   const full = ['-c', 'core.hooksPath=/dev/null', ...argv];
+  const signal = effectSignal.getStore();
+  if (signal?.aborted === true) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('stopped'));
   return new Promise((resolve, reject) => {
     const child = execFile(
       'git',

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { runGit } from './git.js';
 import { identityEnv, listWorktrees, refSegment, removeWorktreeAt, resolveCommit, type GitIdentity, type WorktreeSpec } from './worktree.js';
@@ -58,6 +60,7 @@ export function mergeTrailers(milestoneId: string, head: string): string {
 export async function mergeBranch(request: MergeRequest): Promise<MergeOutcome> {
   const { spec } = request;
   const temp = path.join(spec.root, '.merge', `${refSegment(request.milestoneId)}-${request.fencingToken}`);
+  await removeTemporaryWorktrees(spec, request.milestoneId);
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const baseHead = await mustResolve(spec.repo, `refs/heads/${spec.base}`);
     const head = await mustResolve(spec.repo, `refs/heads/${spec.branch}`);
@@ -87,6 +90,19 @@ export async function mergeBranch(request: MergeRequest): Promise<MergeOutcome> 
     }
   }
   throw new WorkspaceError(`${spec.base} moved ${MAX_ROUNDS} times while ${request.milestoneId} was being merged; the merge is tried again later`);
+}
+
+/**
+ * Removes the temporary merge worktrees of a milestone (`<root>/.merge/<milestone>-<token>`) that
+ * earlier merges left when their runtime died. Only the holder of the milestone's lease (and, when
+ * merging, of the merge lease) calls it, so none of them is in use.
+ */
+export async function removeTemporaryWorktrees(spec: WorktreeSpec, milestoneId: string): Promise<void> {
+  const folder = path.join(spec.root, '.merge');
+  const prefix = `${refSegment(milestoneId)}-`;
+  for (const name of existsSync(folder) ? await readdir(folder) : []) {
+    if (name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length))) await removeWorktreeAt(spec.repo, path.join(folder, name));
+  }
 }
 
 /**

@@ -9,11 +9,11 @@ import type {
   RecordInput,
   WorkspaceContext,
 } from '../machines/workspace.js';
-import { WorkspaceError } from '../core/errors.js';
+import { GitError, WorkspaceError } from '../core/errors.js';
 import { afterCommit } from './afterCommit.js';
 import type { EffectContext } from './effectContext.js';
-import { runGit } from './git.js';
-import { describeConflict, mergeBranch } from './merge.js';
+import { runGit, withGitSignal } from './git.js';
+import { describeConflict, mergeBranch, removeTemporaryWorktrees } from './merge.js';
 import { commitWork, identityEnv, prepareWorktree, removeWorktreeAt, saveChanges, type WorktreeSpec } from './worktree.js';
 
 /** Lines of a failed check's output handed to the fix turn (the issue's figure: its last 200 lines). */
@@ -33,26 +33,31 @@ export function createWorkspaceEffects(effects: EffectContext) {
   return {
     prepareWorkspace: fromPromise(async ({ input, signal }: { input: WorkspaceContext; signal: AbortSignal }): Promise<PreparedOutput> => {
       await whileCurrent(effects, input, signal);
-      const prepared = await prepareWorktree(specOf(input), input.baseCommit, input.author);
+      const prepared = await retryGit(effects, signal, async () => {
+        await removeTemporaryWorktrees(specOf(input), input.milestoneId);
+        return prepareWorktree(specOf(input), input.baseCommit, input.author);
+      });
+      signal.throwIfAborted();
       return { baseCommit: prepared.baseCommit, head: prepared.head, savedRef: prepared.savedRef };
     }),
     recordAttempt: fromPromise(async ({ input, signal }: { input: RecordInput; signal: AbortSignal }): Promise<RecordedOutput> => {
       await whileCurrent(effects, input.context, signal);
       const { context, record } = input;
       if (record.outcome === 'commit') {
-        const committed = await commitWork(context.path, record, context.author);
+        const committed = await retryGit(effects, signal, () => commitWork(context.path, record, context.author));
         return { head: committed.head, savedRef: null, checkOutput: null };
       }
-      if (context.head === null) throw new WorkspaceError(`workspace ${context.workspaceId} has no recorded head to reset to`);
-      const savedRef = await saveChanges(specOf(context), 'attempts', record.dispatchId, context.author, context.head);
+      const head = context.head;
+      if (head === null) throw new WorkspaceError(`workspace ${context.workspaceId} has no recorded head to reset to`);
+      const savedRef = await retryGit(effects, signal, () => saveChanges(specOf(context), 'attempts', record.dispatchId, context.author, head));
       const checkOutput = record.outcome === 'check-failed' ? await tailLines(record.logPath, CHECK_OUTPUT_LINES) : null;
-      return { head: context.head, savedRef, checkOutput };
+      return { head, savedRef, checkOutput };
     }),
     mergeWorkspace: fromPromise(async ({ input, signal }: { input: MergeInput; signal: AbortSignal }): Promise<MergedOutput> => {
       await whileCurrent(effects, input.context, signal);
       const { context, mergeLease } = input;
       const key = mergeLeaseKey(context.repo, context.base);
-      const outcome = await mergeBranch({
+      const outcome = await retryGit(effects, signal, () => mergeBranch({
         spec: specOf(context),
         milestoneId: context.milestoneId,
         mode: context.mergeMode,
@@ -68,17 +73,19 @@ export function createWorkspaceEffects(effects: EffectContext) {
             !signal.aborted
           );
         },
-      });
+      }));
       return outcome.kind === 'merged' ? { kind: 'merged', commit: outcome.commit, already: outcome.already } : outcome;
     }),
     holdConflict: fromPromise(async ({ input, signal }: { input: MergeInput; signal: AbortSignal }): Promise<ConflictHeld> => {
       await whileCurrent(effects, input.context, signal);
-      return holdConflict(input.context);
+      return retryGit(effects, signal, () => holdConflict(input.context));
     }),
     removeWorkspace: fromPromise(async ({ input, signal }: { input: WorkspaceContext; signal: AbortSignal }): Promise<void> => {
       await whileCurrent(effects, input, signal);
-      await removeWorktreeAt(input.repo, input.path);
-      if (input.deleteBranch) await runGit(['branch', '-D', '--end-of-options', input.branch], { cwd: input.repo, accept: [0, 1] });
+      await retryGit(effects, signal, async () => {
+        await removeWorktreeAt(input.repo, input.path);
+        if (input.deleteBranch) await runGit(['branch', '-D', '--end-of-options', input.branch], { cwd: input.repo, accept: [0, 1] });
+      });
     }),
   };
 }
@@ -97,8 +104,44 @@ async function whileCurrent(effects: EffectContext, context: WorkspaceContext, s
   const entry = await effects.store.getLease(context.milestoneId);
   signal.throwIfAborted();
   if (entry?.fencingToken === context.fencingToken) return;
-  await new Promise<never>((_, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason instanceof Error ? signal.reason : new Error('stopped')), { once: true });
+  await sleep(effects, signal, Infinity);
+}
+
+/** Attempts of a git step before its error fails the workspace. */
+const GIT_ATTEMPTS = 4;
+/** Delay before the second attempt, in ms; doubled before each further one. */
+const GIT_RETRY_MS = 250;
+
+/**
+ * Runs an idempotent git step, again after a delay when it fails with a GitError: a git process
+ * of a runtime that was killed may still be finishing in the worktree (a SIGKILLed runtime's
+ * children live on), holding its index lock or populating its folder. After
+ * {@link GIT_ATTEMPTS} attempts the last error stands (the workspace fails with it).
+ */
+async function retryGit<T>(effects: EffectContext, signal: AbortSignal, step: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withGitSignal(signal, step);
+    } catch (error) {
+      if (!(error instanceof GitError) || attempt >= GIT_ATTEMPTS) throw error;
+    }
+    await sleep(effects, signal, GIT_RETRY_MS * 2 ** (attempt - 1));
+  }
+}
+
+/** Waits `ms` on the effects' clock; rejects at once, or as soon as, `signal` is aborted. Never resolves for `ms` = Infinity. */
+function sleep(effects: EffectContext, signal: AbortSignal, ms: number): Promise<void> {
+  signal.throwIfAborted();
+  return new Promise<void>((resolve, reject) => {
+    const timer = Number.isFinite(ms) ? effects.clock.setTimeout(resolve, ms) : undefined;
+    signal.addEventListener(
+      'abort',
+      () => {
+        if (timer !== undefined) effects.clock.clearTimeout(timer);
+        reject(signal.reason instanceof Error ? signal.reason : new Error('stopped'));
+      },
+      { once: true },
+    );
   });
 }
 

@@ -186,8 +186,9 @@ export class Scheduler {
     for (const worker of handlesOf(host, 'worker')) {
       const context = worker.context;
       if (context.turn !== null && context.started !== null) {
-        const dispatch = host.get(context.turn.dispatchId);
-        if (dispatch !== undefined && topState(dispatch.state) === 'claimed') {
+        const dispatch = handleOf(host.get(context.turn.dispatchId), 'dispatch');
+        // `running` is fenced: a start under a token that passed on would be refused, and take its whole job with it.
+        if (dispatch !== undefined && topState(dispatch.state) === 'claimed' && this.staleToken(dispatch) === null) {
           host.send(dispatch.id, { type: 'START', started: context.started });
         }
       }
@@ -195,10 +196,23 @@ export class Scheduler {
         const dispatch = host.get(context.lastTurn.dispatchId);
         if (dispatch !== undefined && !dispatch.ended && topState(dispatch.state) !== 'pending') {
           const result = context.lastTurn.result;
+          const typed = handleOf(dispatch, 'dispatch');
+          const stale = typed === undefined ? null : this.staleToken(typed);
+          if (stale !== null && isTurnSuccess(result)) {
+            // `completed` is fenced and its lease passed on: the write would be refused with every
+            // other transition of this pass. The new holder runs the unit again (at least once).
+            host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: its turn succeeded after its lease passed on (${stale})`, at: clock.now() });
+            continue;
+          }
           // In a workspace, the attempt is recorded in the worktree (committed, or saved and reset) before its dispatch ends.
           const unit = this.unitSpec(context.lastTurn.unitId);
-          const typed = handleOf(dispatch, 'dispatch');
-          if (typed !== undefined && this.milestoneSpec(typed.context.milestoneId)?.workspace !== undefined && !this.workspaces.recorded(typed, unit, result)) continue;
+          const inWorkspace = typed !== undefined && stale === null && this.milestoneSpec(typed.context.milestoneId)?.workspace !== undefined;
+          const step = inWorkspace ? this.workspaces.recorded(typed, unit, result) : 'finish';
+          if (step === 'wait') continue;
+          if (step === 'abandon') {
+            host.send(dispatch.id, { type: 'ABANDON', reason: 'abandoned: its workspace ended before recording its work', at: clock.now() });
+            continue;
+          }
           const signature = this.stuckSignature(context.lastTurn.unitId, dispatch.id, result);
           if (result.kind === 'stopped' || (draining && result.kind === 'lost')) {
             host.send(dispatch.id, { type: 'CANCEL', reason: result.reason, at: result.endedAt });
@@ -450,6 +464,16 @@ export class Scheduler {
     for (let live = this.liveWorkers().length; live < this.plan.workers; live++) {
       if (!this.deps.startWorker()) return;
     }
+  }
+
+  /**
+   * How a dispatch's fencing token is stale per the ledger of the last view (`token 4, now 5`),
+   * or `null` while it is current (or the ledger has no row for its milestone).
+   */
+  private staleToken(dispatch: ActorHandle<'dispatch'>): string | null {
+    const token = dispatch.context.fencingToken;
+    const current = this.ledger.get(dispatch.context.milestoneId)?.fencingToken;
+    return token === null || current === undefined || current === token ? null : `fencing token ${token}, now ${current}`;
   }
 
   private unitSpec(unitId: string): UnitSpec | undefined {

@@ -24,6 +24,8 @@ export interface WorkspaceDriverDeps {
 
 /** Dispatch states after which a dispatch's turn can no longer touch its worktree. */
 const FINAL_DISPATCH = new Set(['completed', 'failed', 'stuck', 'canceled']);
+/** Final workspace states. */
+const FINAL_WORKSPACE = new Set(['removed', 'check_failed', 'conflict', 'failed', 'released']);
 /** Workspace states a release ends (every state before the merge landed: each step is redone by the next holder's workspace). */
 const RELEASABLE = new Set(['preparing', 'ready', 'recording', 'merging', 'fixing_conflict']);
 /** Workspace states whose git step (if any) may be interrupted and redone: nothing of a completed unit is in flight. */
@@ -106,19 +108,25 @@ export class WorkspaceDriver {
   }
 
   /**
-   * Whether a finished turn's result may be recorded by its dispatch now: its workspace has
-   * recorded the attempt (committed the unit's work, or saved its changes and reset the
-   * worktree). Asks the workspace to record it otherwise. A dispatch whose workspace is gone
-   * (its lease ended: the dispatch's own write is fenced) is not held back.
+   * What to do with a finished turn's result, whose lease is current: `finish` once its workspace
+   * has recorded the attempt (committed the unit's work, or saved its changes and reset the
+   * worktree); `wait` while it records it (asked here) or is being restored; `abandon` when its
+   * workspace ended without recording it (a success then may not be recorded as completed: its
+   * work is not on the branch; the unit runs again).
    */
-  recorded(dispatch: ActorHandle<'dispatch'>, unit: UnitSpec | undefined, result: TurnResult): boolean {
+  recorded(dispatch: ActorHandle<'dispatch'>, unit: UnitSpec | undefined, result: TurnResult): 'finish' | 'wait' | 'abandon' {
     const token = dispatch.context.fencingToken;
-    if (unit === undefined || token === null) return true;
-    const workspace = handlesOf(this.deps.host, 'workspace').find(
-      (w) => w.context.milestoneId === dispatch.context.milestoneId && w.context.fencingToken === token && !w.ended,
-    );
-    if (workspace === undefined || workspace.context.handled.includes(dispatch.id)) return true;
-    if (workspace.state !== 'ready') return false;
+    if (unit === undefined || token === null) return 'finish';
+    const mine = (w: { readonly milestoneId: string; readonly fencingToken: number }) => w.milestoneId === dispatch.context.milestoneId && w.fencingToken === token;
+    const workspace = handlesOf(this.deps.host, 'workspace').find((w) => mine(w.context));
+    if (workspace === undefined) {
+      // Not hosted: being restored (wait), or ended before this runtime started (its row is final).
+      const row = [...this.rows.values()].find(mine);
+      return row !== undefined && FINAL_WORKSPACE.has(row.state) ? (isTurnSuccess(result) ? 'abandon' : 'finish') : 'wait';
+    }
+    if (workspace.context.handled.includes(dispatch.id)) return 'finish';
+    if (workspace.ended) return isTurnSuccess(result) ? 'abandon' : 'finish';
+    if (workspace.state !== 'ready') return 'wait';
     const outcome: WorkspaceRecord['outcome'] =
       unit.role === 'check'
         ? isTurnSuccess(result)
@@ -135,7 +143,7 @@ export class WorkspaceDriver {
       type: 'RECORD',
       record: { ...record({ id: dispatch.id, attempt: dispatch.context.attempt, logPath: dispatch.context.started?.logPath ?? null }, unit, outcome), fix: fixing },
     });
-    return false;
+    return 'wait';
   }
 
   /** The input of a fix turn when `unit` is the one its milestone's workspace wants fixed, else `undefined`. */
