@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConcurrentWriteError, DispatchConflictError, OwnershipLostError, StaleFencingTokenError } from '../../core/errors.js';
+import type { TransitionWrite, WorkspaceProjection } from '../../persistence/types.js';
 import { collect, dispatchWrite, workerWrite, useStore, type ConformanceBackend } from './backend.js';
 
 /** The checkpointer role: commitJob all or nothing, actor rows, journal, projections, quarantine. */
@@ -172,6 +173,46 @@ export function describeCheckpointer(backend: ConformanceBackend): void {
       expect(await t.store.listDispatches('other')).toEqual([]);
       expect(await t.store.listLeases()).toEqual([]);
       expect(await t.store.listSupervisors()).toEqual([]);
+      expect(await t.store.listWorkspaces()).toEqual([]);
+    });
+
+    it('writes a workspace projection (its fix as JSON), fenced by its milestone lease, and lists it in the scheduler view', async () => {
+      await t.store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'm@lease-1', ttlMs: 60_000, now: 0 });
+      const fix = { id: 'm#check#1', kind: 'check' as const, input: 'FAIL: 1 test\n"quoted"', done: false };
+      await t.store.commitJob([workspaceWrite('m@workspace-1', 1, 'preparing', 1, null)]);
+      await t.store.commitJob([workspaceWrite('m@workspace-1', 2, 'ready', 1, fix)]);
+      const row = {
+        id: 'm@workspace-1', milestoneId: 'm', fencingToken: 1, state: 'ready', path: '/w/m', branch: 'statecrew/m', base: 'main',
+        baseCommit: 'a'.repeat(40), head: 'b'.repeat(40), mergedCommit: null, reason: null, fixTurnsUsed: 1, fixPending: true, fix,
+      };
+      expect(await t.store.listWorkspaces()).toEqual([row]);
+      expect((await t.store.readSchedulerView({ knownVersion: undefined, units: [] })).workspaces).toEqual([row]);
+      await t.store.claimLease({ milestoneId: 'm', holderId: 'w2', leaseId: 'm@lease-2', ttlMs: 60_000, now: 100_000 });
+      await expect(t.store.commitJob([workspaceWrite('m@workspace-1', 3, 'recording', 1, fix)])).rejects.toBeInstanceOf(StaleFencingTokenError);
+      // Its release is not fenced: a workspace whose lease passed on can still end.
+      await t.store.commitJob([{ ...workspaceWrite('m@workspace-1', 3, 'released', 1, fix, 'done'), fence: undefined }]);
+      expect(await t.store.listWorkspaces()).toMatchObject([{ state: 'released' }]);
     });
   });
+}
+
+function workspaceWrite(
+  id: string,
+  seq: number,
+  state: string,
+  token: number,
+  fix: { id: string; kind: 'check' | 'conflict'; input: string; done: boolean } | null,
+  status: 'active' | 'done' = 'active',
+): TransitionWrite {
+  const row: WorkspaceProjection = {
+    id, milestoneId: 'm', fencingToken: token, state, path: '/w/m', branch: 'statecrew/m', base: 'main',
+    baseCommit: 'a'.repeat(40), head: 'b'.repeat(40), mergedCommit: null, reason: null, fixTurnsUsed: fix === null ? 0 : 1, fixPending: fix !== null && !fix.done, fix,
+  };
+  return {
+    actorId: id, kind: 'workspace', machineId: 'statecrew.workspace', machineVersion: 1, state, status,
+    snapshot: JSON.stringify({ value: state, context: { workspaceId: id } }),
+    eventType: seq === 1 ? 'xstate.init' : 'EVENT', fromState: null, at: seq, seq,
+    projection: { kind: 'workspace', row },
+    fence: { milestoneId: 'm', fencingToken: token },
+  };
 }
