@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { runGit } from './git.js';
 import { identityEnv, listWorktrees, refSegment, removeWorktreeAt, resolveCommit, type GitIdentity, type WorktreeSpec } from './worktree.js';
@@ -61,6 +61,7 @@ export async function mergeBranch(request: MergeRequest): Promise<MergeOutcome> 
   const { spec } = request;
   const temp = path.join(spec.root, '.merge', `${refSegment(request.milestoneId)}-${request.fencingToken}`);
   await removeTemporaryWorktrees(spec, request.milestoneId);
+  await removeStaleRefLock(spec.repo, spec.base);
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const baseHead = await mustResolve(spec.repo, `refs/heads/${spec.base}`);
     const head = await mustResolve(spec.repo, `refs/heads/${spec.branch}`);
@@ -103,6 +104,24 @@ export async function removeTemporaryWorktrees(spec: WorktreeSpec, milestoneId: 
   for (const name of existsSync(folder) ? await readdir(folder) : []) {
     if (name.startsWith(prefix) && /^\d+$/.test(name.slice(prefix.length))) await removeWorktreeAt(spec.repo, path.join(folder, name));
   }
+}
+
+/** Age after which a ref's lock file is a leftover of a killed git (an update takes milliseconds), in ms. */
+const STALE_REF_LOCK_MS = 10_000;
+
+/**
+ * Removes `refs/heads/<base>.lock` when a killed git left it (older than 10 s): the holder of the
+ * merge lease is the only statecrew process that moves the base, and a lock that old belongs to
+ * no running update.
+ */
+async function removeStaleRefLock(repo: string, base: string): Promise<void> {
+  const common = path.resolve(repo, (await runGit(['rev-parse', '--git-common-dir'], { cwd: repo })).stdout.trim());
+  const lock = path.join(common, 'refs', 'heads', `${base}.lock`);
+  const info = await stat(lock).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  });
+  if (info !== null && Date.now() - info.mtimeMs > STALE_REF_LOCK_MS) await rm(lock, { force: true });
 }
 
 /**

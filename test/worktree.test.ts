@@ -154,6 +154,17 @@ describe('mergeBranch', () => {
     expect(git(t.repo, 'rev-parse', `${second}^1`)).toBe(moves[1]?.split(' ')[0]);
   });
 
+  it('removes a lock on the base ref that a killed git left (older than 10 s) and merges', async () => {
+    const { t, spec } = setup();
+    await milestoneWith(spec('a'), t, 'a.txt', 'a\n');
+    const lock = path.join(t.repo, '.git', 'refs', 'heads', 'main.lock');
+    fs.writeFileSync(lock, '');
+    const old = new Date(Date.now() - 60_000);
+    fs.utimesSync(lock, old, old);
+    expect(await merge(spec('a'), 'a')).toMatchObject({ kind: 'merged', already: false });
+    expect(fs.existsSync(lock)).toBe(false);
+  });
+
   it('moves nothing when the merge lease is no longer held', async () => {
     const { t, spec } = setup();
     await milestoneWith(spec('a'), t, 'a.txt', 'a\n');
