@@ -258,6 +258,14 @@ export class Scheduler {
   private reconcileLeases(leaseRows: readonly LeaseProjection[]): void {
     const { host } = this.deps;
     for (const lease of handlesOf(host, 'lease')) {
+      // A lease held under a token the ledger has moved past is lost now, not at its next renewal
+      // (which may be a third of its TTL away): its holder stops acting as the milestone's.
+      const entry = this.ledger.get(lease.context.milestoneId);
+      // Tokens only grow: a view read before this lease's own claim shows a smaller one, never a larger.
+      if (!lease.ended && topState(lease.state) === 'held' && entry !== undefined && entry.fencingToken > (lease.context.fencingToken ?? Infinity)) {
+        host.send(lease.id, { type: 'LOST', currentToken: entry.fencingToken });
+        continue;
+      }
       if (isMergeLeaseKey(lease.context.milestoneId)) continue;
       const worker = handleOf(host.get(lease.context.workerId), 'worker');
       const state = topState(lease.state);
@@ -468,12 +476,13 @@ export class Scheduler {
 
   /**
    * How a dispatch's fencing token is stale per the ledger of the last view (`token 4, now 5`),
-   * or `null` while it is current (or the ledger has no row for its milestone).
+   * or `null` while it is current (or the ledger has no row for its milestone). Tokens only grow,
+   * so only a larger one in the ledger makes it stale.
    */
   private staleToken(dispatch: ActorHandle<'dispatch'>): string | null {
     const token = dispatch.context.fencingToken;
     const current = this.ledger.get(dispatch.context.milestoneId)?.fencingToken;
-    return token === null || current === undefined || current === token ? null : `fencing token ${token}, now ${current}`;
+    return token === null || current === undefined || current <= token ? null : `fencing token ${token}, now ${current}`;
   }
 
   private unitSpec(unitId: string): UnitSpec | undefined {

@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive, killProcessGroup } from '../actors/processes.js';
 import Database from 'better-sqlite3';
 import { openStoreAt } from '../persistence/openStore.js';
+import type { SchedulerView, SchedulerViewRequest } from '../persistence/store.js';
+import type { LeaseLedgerEntry } from '../persistence/types.js';
 import { systemClock } from '../core/clock.js';
 import type { RuntimeEvents } from '../src/events.js';
 import { parsePlan } from '../src/plan/load.js';
@@ -217,32 +219,84 @@ describe('recovery (docs/recovery.md)', () => {
     expect(dispatches[0]?.reason).toMatch(/^abandoned: claimed by worker-1 under fencing token 1, now held by worker-1 under 3/);
   });
 
-  it('D9 a completion written under a stale fencing token is refused and recorded failed (fenced); the unit runs again', async () => {
+  it('D9 a completion whose lease passed on is not written: the dispatch is abandoned (no attempt used) and the unit runs again', async () => {
     const plan = onePlan(`[${node}, ${script('sleep-then-exit.mjs')}, "300"]`);
     const runtime = createRuntime({ store: storeFile, leaseTtlMs: 600_000 });
-    const refused = nextEvent(runtime.events, 'actor.persist-failed');
+    const refusals: string[] = [];
+    runtime.events.on('actor.persist-failed', (e) => refusals.push(e.error.name));
     let takenOver = false;
     runtime.events.on('unit.started', () => {
       if (takenOver) return;
       takenOver = true;
       // Another holder takes the milestone over while the first turn runs; its lease ends soon.
-      const raw = new Database(storeFile);
-      raw
-        .prepare("UPDATE lease_ledger SET fencing_token = fencing_token + 1, holder_id = 'elsewhere', expires_at = ? WHERE milestone_id = 'm'")
-        .run(Date.now() + 400);
-      raw.close();
+      bumpLedger(storeFile);
+    });
+    await runtime.start(plan);
+    const result = await runtime.finished;
+    const dispatches = await runtime.store.listDispatches('m/u');
+    await runtime.store.close();
+    expect(result.exitCode).toBe(0);
+    // The pass that would record the completion reads the newer token first: a `completed` write
+    // under the old one would be refused, and every other transition of its job with it.
+    expect(refusals).toEqual([]);
+    expect(dispatches[0]).toMatchObject({ id: 'm/u#1', state: 'failed' });
+    expect(dispatches[0]?.reason).toBe('abandoned: its turn succeeded after its lease passed on (fencing token 1, now 2)');
+    expect(dispatches.at(-1)).toMatchObject({ state: 'completed', fencingToken: 3 });
+  });
+
+  it('D9 a completion written under a stale fencing token (the ledger moved after the pass read it) is refused and recorded failed (fenced); the unit runs again', async () => {
+    const plan = onePlan(`[${node}, ${script('sleep-then-exit.mjs')}, "300"]`);
+    const real = openStoreAt(storeFile);
+    // The pass recording the completion sees the ledger as it was before the takeover (the
+    // takeover lands between its read and its commit); every later pass sees the store as it is.
+    let before: LeaseLedgerEntry | undefined;
+    let staleViews = false;
+    const store = new Proxy(real, {
+      get(target, property) {
+        if (property === 'readSchedulerView') {
+          return async (request: SchedulerViewRequest): Promise<SchedulerView> => {
+            const view = await target.readSchedulerView(request);
+            const old = before;
+            return staleViews && old !== undefined ? { ...view, ledger: view.ledger.map((entry) => (entry.milestoneId === 'm' ? old : entry)) } : view;
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const runtime = createRuntime({ store, leaseTtlMs: 600_000 });
+    const refused = nextEvent(runtime.events, 'actor.persist-failed');
+    runtime.events.on('actor.persist-failed', () => {
+      staleViews = false;
+    });
+    let takenOver = false;
+    runtime.events.on('unit.started', () => {
+      if (takenOver) return;
+      takenOver = true;
+      void real.getLease('m').then((entry) => {
+        before = entry;
+        staleViews = true;
+        bumpLedger(storeFile);
+      });
     });
     await runtime.start(plan);
     expect((await refused).error.name).toBe('StaleFencingTokenError');
     const result = await runtime.finished;
-    const dispatches = await runtime.store.listDispatches('m/u');
-    await runtime.store.close();
+    const dispatches = await real.listDispatches('m/u');
+    await real.close();
     expect(result.exitCode).toBe(0);
     expect(dispatches[0]).toMatchObject({ id: 'm/u#1', state: 'failed' });
     expect(dispatches[0]?.reason).toMatch(/^fenced: write under lease of milestone m with fencing token 1 refused: current token is 2/);
     expect(dispatches.at(-1)).toMatchObject({ state: 'completed', fencingToken: 3 });
   });
 });
+
+/** Another holder takes milestone `m` over (a new fencing token) with a lease that ends 400 ms later. */
+function bumpLedger(file: string): void {
+  const raw = new Database(file);
+  raw.prepare("UPDATE lease_ledger SET fencing_token = fencing_token + 1, holder_id = 'elsewhere', expires_at = ? WHERE milestone_id = 'm'").run(Date.now() + 400);
+  raw.close();
+}
 
 function listAlive(pgid: number): boolean {
   return isProcessAlive(pgid, null);
