@@ -178,6 +178,17 @@ async function holdConflict(context: WorkspaceContext): Promise<ConflictHeld> {
   return describeConflict(cwd);
 }
 
+/**
+ * A turn log's lines without the runner's own: its header (`# statecrew turn …`) and its footer
+ * (`# <how it ended> after <duration>`, see `actors/turnSupervisor.ts`), so that the fix turn and
+ * the failure reason get the check's output only.
+ */
+function withoutRunnerLines(lines: string[]): string[] {
+  const body = lines[0]?.startsWith('# statecrew turn ') === true ? lines.slice(1) : lines;
+  while (body.length > 0 && /^# .*(?:after|ended after) \d[\d.]*\s?(?:ms|s|m|h)\b.*$/.test(body.at(-1) ?? '')) body.pop();
+  return body;
+}
+
 /** The last `count` lines of a log file (read from its last 256 KiB); a note when there is no log on this host. */
 async function tailLines(file: string | null, count: number): Promise<string> {
   if (file === null) return '(the check wrote no log)';
@@ -193,7 +204,7 @@ async function tailLines(file: string | null, count: number): Promise<string> {
     const length = Math.min(size, CHECK_TAIL_BYTES);
     const buffer = Buffer.alloc(length);
     await handle.read(buffer, 0, length, size - length);
-    return buffer.toString('utf8').trimEnd().split('\n').slice(-count).join('\n');
+    return withoutRunnerLines(buffer.toString('utf8').trimEnd().split('\n')).slice(-count).join('\n');
   } finally {
     await handle.close();
   }

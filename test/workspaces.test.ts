@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStoreAt } from '../persistence/openStore.js';
-import { fixtureCommand, killRunningClis, runCli, startCli, writePlan } from './helpers/cli.js';
+import { CLI, fixtureCommand, killRunningClis, runCli, startCli, writePlan } from './helpers/cli.js';
 import { createTestRepo, git, type TestRepo } from './helpers/gitRepo.js';
 
 const repos: TestRepo[] = [];
@@ -38,6 +38,15 @@ async function statusOf(dir: string): Promise<StatusJson> {
   const result = await runCli(dir, 'status', '--json');
   expect(result.code, result.stderr).toBe(0);
   return JSON.parse(result.stdout) as StatusJson;
+}
+
+/** Runs the CLI in `cwd` with `env` over this process's environment. */
+function runCliWith(cwd: string, env: Record<string, string>, ...args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env } }, (error, _stdout, stderr) =>
+      resolve({ code: error === null ? 0 : (error.code as number | null), stderr }),
+    );
+  });
 }
 
 /** Runs `node <script> ...args` in `cwd`. */
@@ -82,6 +91,7 @@ describe('statecrew run with workspaces', () => {
     });
     const run = await runCli(t.dir, 'run', 'plan.yaml');
     expect(run.code, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout.match(/merged +statecrew\/(api|web|docs) into main as [0-9a-f]{10}\n/g)).toHaveLength(3);
     for (const file of ['api.txt', 'web.txt', 'docs.txt']) expect(git(t.repo, 'show', `main:${file}`)).not.toBe('');
     // Each unit's work is one commit on its milestone's branch, merged into main with a merge commit.
     expect(git(t.repo, 'log', '--format=%s', 'statecrew/api', '-1')).toBe('statecrew: api-1 (attempt 1)');
@@ -107,14 +117,16 @@ describe('statecrew run with workspaces', () => {
     const t = repoWith();
     writePlan(t.dir, {
       version: 1,
-      workspace: { repo: 'repo', fixTurns: 1, check: check('app.txt', 'fixed') },
+      workspace: { repo: 'repo', fixTurns: 1, check: check('app.txt', 'fixed'), deleteBranch: true },
       milestones: [{ id: 'app', units: [{ id: 'app-1', command: agent('--write', 'app.txt=draft', '--fix', 'app.txt=fixed') }] }],
     });
     const run = await runCli(t.dir, 'run', 'plan.yaml');
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/failed +app#check attempt 1: exit code 1: FAIL: app.txt does not contain "fixed"/);
     expect(git(t.repo, 'show', 'main:app.txt')).toBe('fixed');
-    expect(git(t.repo, 'log', '--format=%s', 'statecrew/app', '-2').split('\n')).toEqual(['statecrew: app-1 (attempt 1, fix of the failed check)', 'statecrew: app-1 (attempt 1)']);
+    expect(git(t.repo, 'log', '--format=%s', 'main^2', '-2').split('\n')).toEqual(['statecrew: app-1 (attempt 1, fix of the failed check)', 'statecrew: app-1 (attempt 1)']);
+    // deleteBranch: the branch is gone once merged; its commits are on main.
+    expect(git(t.repo, 'branch', '--list', 'statecrew/app')).toBe('');
     const status = await statusOf(t.dir);
     expect(status.units.map((u) => [u.id, u.state, u.attempts])).toEqual([
       ['app-1', 'completed', 2],
@@ -132,6 +144,7 @@ describe('statecrew run with workspaces', () => {
     const main = git(t.repo, 'rev-parse', 'main');
     const run = await runCli(t.dir, 'run', 'plan.yaml');
     expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/check +app failed, no fix turn left; statecrew\/app is kept: FAIL: app.txt does not contain "fixed"/);
     const status = await statusOf(t.dir);
     expect(status.milestones[0]).toMatchObject({ state: 'failed', workspace: { state: 'check_failed' } });
     expect(status.milestones[0]?.workspace?.reason).toContain('FAIL: app.txt does not contain "fixed"');
@@ -202,6 +215,7 @@ describe('statecrew run with workspaces', () => {
     expect(states).toEqual(['completed', 'failed']);
     const loser = status.milestones.find((m) => m.state === 'failed');
     expect(loser?.workspace).toMatchObject({ state: 'conflict', reason: 'merge conflict in shared.txt' });
+    expect(run.stdout).toMatch(/conflict +statecrew\/[ab]: merge conflict in shared.txt; the branch is kept/);
     expect(git(t.repo, 'show', `${loser?.workspace?.branch ?? ''}:shared.txt`)).toMatch(/^from [ab]$/);
     expect(worktreesLeft(t).length).toBeLessThanOrEqual(1);
   });
@@ -334,6 +348,15 @@ describe('statecrew run with workspaces', () => {
     expect(git(repo, 'show', 'main:docs/usage.md')).toContain('## Examples');
     expect(git(repo, 'log', '--format=%s', 'main')).toMatch(/statecrew: docs-1 \(attempt 1, fix of the failed check\)/);
     expect(git(repo, 'log', '--format=%s', 'main')).toMatch(/statecrew: changelog-[ab]-1 \(attempt 1, fix of the merge conflict\)/);
+  });
+
+  it('exits 2 creating nothing when git cannot be run', async () => {
+    const t = repoWith();
+    writePlan(t.dir, { version: 1, workspace: { repo: 'repo' }, milestones: [{ id: 'app', units: [{ id: 'app-1', command: agent() }] }] });
+    const run = await runCliWith(t.dir, { PATH: path.join(t.dir, 'no-git-here') }, 'run', 'plan.yaml');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('git is not installed or not on PATH; workspaces need git 2.39 or later');
+    expect(fs.existsSync(path.join(t.dir, '.statecrew'))).toBe(false);
   });
 
   describe('bad input exits 2 and creates nothing', () => {

@@ -79,6 +79,12 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
       const paint = e.state === 'completed' ? color.green : e.state === 'running' ? color.cyan : color.red;
       line(`${color.bold('milestone')} ${e.milestoneId} ${paint(e.state)}`);
     },
+    'workspace.merged': (e: RuntimeEvents['workspace.merged']) =>
+      line(`${color.green('merged')}   ${e.branch} into ${e.base} as ${e.commit.slice(0, 10)}${e.already ? ' (an interrupted merge had landed it)' : ''}`),
+    'workspace.conflict': (e: RuntimeEvents['workspace.conflict']) =>
+      line(`${color.red('conflict')} ${e.branch}: ${e.reason}; the branch is kept`),
+    'workspace.check_failed': (e: RuntimeEvents['workspace.check_failed']) =>
+      line(`${color.red('check')}    ${e.milestoneId} failed, no fix turn left; ${e.branch} is kept: ${e.reason.split('\n').at(-1) ?? ''}`),
     'runtime.took-over': (e: RuntimeEvents['runtime.took-over']) =>
       line(color.yellow(`took over ${e.runtimeId} (${e.reason}): ${e.actors} actors restored and reconciled`)),
     'worker.died': (e: RuntimeEvents['worker.died']) => line(color.red(`worker ${e.workerId} died: ${e.reason}`)),
