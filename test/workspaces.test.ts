@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStoreAt } from '../persistence/openStore.js';
+import { startInspector } from '../src/inspector/server.js';
 import { CLI, fixtureCommand, killRunningClis, runCli, startCli, writePlan } from './helpers/cli.js';
 import { createTestRepo, git, type TestRepo } from './helpers/gitRepo.js';
 
@@ -108,6 +109,20 @@ describe('statecrew run with workspaces', () => {
     expect(git(t.repo, 'show', `${docs?.baseCommit ?? ''}:web.txt`)).toBe('web');
     expect(docs?.mergedCommit).toBe(git(t.repo, 'rev-parse', 'main'));
     expect(worktreesLeft(t)).toEqual([]);
+    // The inspector lists workspace and merge-lease actors like the others, with their statechart.
+    const inspector = await startInspector({ store: path.join(t.dir, '.statecrew', 'statecrew.db') });
+    try {
+      const at = (route: string) => fetch(`http://127.0.0.1:${inspector.port}${route}${route.includes('?') ? '&' : '?'}token=${inspector.token}`);
+      const listed = (await (await at('/api/actors')).json()) as { actors: { id: string; kind: string; state: string; machineId: string }[]; byKind: Record<string, number> };
+      expect(listed.byKind.workspace).toBe(3);
+      expect(listed.actors.filter((a) => a.kind === 'workspace').map((a) => [a.state, a.machineId])).toEqual(Array(3).fill(['removed', 'statecrew.workspace']));
+      expect(listed.actors.filter((a) => a.kind === 'lease' && a.id.startsWith('merge:')).map((a) => a.state)).toEqual(['released', 'released', 'released']);
+      const chart = await at('/api/charts/statecrew.workspace.svg');
+      expect(chart.status).toBe(200);
+      expect(await chart.text()).toContain('fixing_conflict');
+    } finally {
+      await inspector.close();
+    }
     // The user's checkout of main followed the merges and is clean.
     expect(git(t.repo, 'status', '--porcelain')).toBe('');
     expect(t.read('docs.txt')).toBe('docs\n');
