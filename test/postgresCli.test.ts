@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startPgServer, type PgServer } from '../scripts/pgServer.mjs';
 import { fixtureCommand, killRunningClis, makeTempDir, runCli, writePlan } from './helpers/cli.js';
+import { createTestRepo, git } from './helpers/gitRepo.js';
 
 /**
  * `statecrew` against a real PostgreSQL server (started by the test, scripts/pgServer.mjs): a
@@ -33,6 +34,40 @@ interface StatusJson {
 }
 
 describe('statecrew on a PostgreSQL store', () => {
+  it('runs a plan with workspaces: worktrees in the repository\'s git folder, merges under the merge lease, status on the URL', async () => {
+    const t = createTestRepo();
+    try {
+      const url = `${server.url}?schema=cli_workspaces`;
+      const agent = (...args: string[]) => fixtureCommand('agent-edit.mjs', ...args);
+      writePlan(t.dir, {
+        version: 1,
+        workers: 2,
+        store: url,
+        workspace: { repo: 'repo', fixTurns: 1, check: fixtureCommand('check-contains.mjs', 'b.txt', 'fixed') },
+        milestones: [
+          { id: 'a', workspace: { check: fixtureCommand('check-contains.mjs', 'a.txt', 'a') }, units: [{ id: 'a-1', command: agent('--write', 'a.txt=a') }] },
+          { id: 'b', units: [{ id: 'b-1', command: agent('--write', 'b.txt=draft', '--fix', 'b.txt=fixed') }] },
+          { id: 'c', dependsOn: ['a', 'b'], workspace: false, units: [{ id: 'c-1', command: agent('--expect-present', 'repo/a.txt') }] },
+        ],
+      });
+      const run = await runCli(t.dir, 'run', 'plan.yaml');
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(git(t.repo, 'show', 'main:a.txt')).toBe('a');
+      expect(git(t.repo, 'show', 'main:b.txt')).toBe('fixed');
+      const status = await runCli(t.dir, 'status', '--store', url, '--json');
+      const report = JSON.parse(status.stdout) as { milestones: { id: string; state: string; workspace: { path: string; state: string; fixTurnsUsed: number } | null }[] };
+      expect(report.milestones.map((m) => [m.id, m.state, m.workspace?.state ?? null, m.workspace?.fixTurnsUsed ?? null])).toEqual([
+        ['a', 'completed', 'removed', 0],
+        ['b', 'completed', 'removed', 1],
+        ['c', 'completed', null, null],
+      ]);
+      expect(report.milestones[0]?.workspace?.path).toBe(`${t.repo}/.git/statecrew/worktrees/a`);
+      expect(git(t.repo, 'worktree', 'list', '--porcelain').split('\n').filter((line) => line.startsWith('worktree '))).toEqual([`worktree ${t.repo}`]);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('runs a plan whose store is a postgres:// URL, creating its schema, and status reads it', async () => {
     const url = `${server.url}?schema=cli_run`;
     writePlan(dir, {
