@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { DispatchInput } from '../machines/dispatch.js';
 import { leaseMachine, type LeaseInput } from '../machines/lease.js';
-import { isTurnSuccess, type TurnAssignment, type TurnResult } from '../machines/turn.js';
+import type { TurnAssignment } from '../machines/turn.js';
 import type { SchedulerView, SchedulerViewRequest } from '../persistence/store.js';
 import type { DispatchProjection, LeaseLedgerEntry, LeaseProjection, TransitionWrite } from '../persistence/types.js';
 import type { ActorHost } from './actorHost.js';
@@ -11,9 +11,10 @@ import { operatorInput } from './operatorInput.js';
 import { resolveSessionCommand } from './sessionCommand.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import { DispatchRows } from './dispatchRows.js';
-import { countsAsFailure, deriveProgress, failureSignature, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
+import { deriveProgress, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
 import { topState } from './projections.js';
 import { isMergeLeaseKey, WorkspaceDriver } from './workspaceDriver.js';
+import { forwardTurnEvents, type TurnForwarding } from './turnForwarding.js';
 
 /** What the scheduler needs; owned by the runtime. */
 export interface SchedulerDeps {
@@ -131,7 +132,7 @@ export class Scheduler {
   /** Runs one pass while the runtime is `running`. */
   tick(view: SchedulerView): Progress {
     this.absorb(view);
-    this.forwardTurnEvents(false);
+    forwardTurnEvents(this.forwarding(), false);
     this.reconcileLeases(view.leases);
     this.workspaces.drive(this.ledger);
     const progress = this.progress();
@@ -148,7 +149,7 @@ export class Scheduler {
   drain(view: SchedulerView, reason: string): void {
     this.absorb(view);
     const { host, clock } = this.deps;
-    this.forwardTurnEvents(true);
+    forwardTurnEvents(this.forwarding(), true);
     for (const worker of this.liveWorkers()) {
       if (worker.state !== 'stopping') host.send(worker.id, { type: 'STOP', reason });
     }
@@ -176,82 +177,21 @@ export class Scheduler {
     this.ledger = new Map(view.ledger.map((entry) => [entry.milestoneId, entry]));
   }
 
+  /** What turn forwarding reads: this pass's host, plan, ledger and dispatch rows. */
+  private forwarding(): TurnForwarding {
+    return {
+      host: this.deps.host,
+      clock: this.deps.clock,
+      ...(this.deps.restoring === undefined ? {} : { restoring: this.deps.restoring }),
+      workspaces: this.workspaces,
+      plan: this.plan,
+      ledger: this.ledger,
+      dispatchesOf: (unitId) => this.dispatchRows.of(unitId),
+    };
+  }
+
   private liveWorkers(): ActorHandle<'worker'>[] {
     return handlesOf(this.deps.host, 'worker').filter((worker) => !worker.ended);
-  }
-
-  /** Worker → dispatch: record turn starts and results (idempotent; repeats after a crash). */
-  private forwardTurnEvents(draining: boolean): void {
-    const { host, clock } = this.deps;
-    for (const worker of handlesOf(host, 'worker')) {
-      const context = worker.context;
-      if (context.turn !== null && context.started !== null) {
-        const dispatch = handleOf(host.get(context.turn.dispatchId), 'dispatch');
-        // `running` is fenced: a start under a token that passed on would be refused, and take its whole job with it.
-        if (dispatch !== undefined && topState(dispatch.state) === 'claimed' && this.staleToken(dispatch) === null) {
-          host.send(dispatch.id, { type: 'START', started: context.started });
-        }
-      }
-      if (context.lastTurn !== null) {
-        const dispatch = host.get(context.lastTurn.dispatchId);
-        if (dispatch !== undefined && !dispatch.ended && topState(dispatch.state) !== 'pending') {
-          const result = context.lastTurn.result;
-          const typed = handleOf(dispatch, 'dispatch');
-          const stale = typed === undefined ? null : this.staleToken(typed);
-          if (stale !== null && isTurnSuccess(result)) {
-            // `completed` is fenced and its lease passed on: the write would be refused with every
-            // other transition of this pass. The new holder runs the unit again (at least once).
-            host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: its turn succeeded after its lease passed on (${stale})`, at: clock.now() });
-            continue;
-          }
-          // In a workspace, the attempt is recorded in the worktree (committed, or saved and reset) before its dispatch ends.
-          const unit = this.unitSpec(context.lastTurn.unitId);
-          const inWorkspace = typed !== undefined && stale === null && this.milestoneSpec(typed.context.milestoneId)?.workspace !== undefined;
-          const step = inWorkspace ? this.workspaces.recorded(typed, unit, result) : 'finish';
-          if (step === 'wait') continue;
-          if (step === 'abandon') {
-            host.send(dispatch.id, { type: 'ABANDON', reason: 'abandoned: its workspace ended before recording its work', at: clock.now() });
-            continue;
-          }
-          const signature = this.stuckSignature(context.lastTurn.unitId, dispatch.id, result);
-          if (result.kind === 'stopped' || (draining && result.kind === 'lost')) {
-            host.send(dispatch.id, { type: 'CANCEL', reason: result.reason, at: result.endedAt });
-          } else if (signature !== null && topState(dispatch.state) === 'running') {
-            host.send(dispatch.id, { type: 'STUCK', signature, result });
-          } else {
-            host.send(dispatch.id, { type: 'FINISH', result });
-          }
-        }
-      }
-    }
-    for (const dispatch of handlesOf(host, 'dispatch')) {
-      if (dispatch.ended) continue;
-      const state = topState(dispatch.state);
-      if (state !== 'claimed' && state !== 'running') continue;
-      const worker = dispatch.context.workerId === null ? undefined : host.get(dispatch.context.workerId);
-      // A worker being restored after a refused job comes back with its turn (adopted): its dispatch is not abandoned meanwhile.
-      if (worker === undefined && dispatch.context.workerId !== null && this.deps.restoring?.(dispatch.context.workerId) === true) continue;
-      if (worker === undefined || worker.ended) {
-        const why = worker === undefined ? 'its worker is not running' : `its worker ended (${worker.state})`;
-        host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${why}`, at: clock.now() });
-      }
-    }
-  }
-
-  /**
-   * Stuck detection: the failure signature of `result` when the unit's previous
-   * `stuckAfter - 1` counted failures, in a row, had the same one; else `null`. The
-   * counters are the dispatch rows themselves, so they survive restarts.
-   */
-  private stuckSignature(unitId: string, dispatchId: string, result: TurnResult): string | null {
-    if (isTurnSuccess(result) || result.kind === 'lost' || result.kind === 'stopped') return null;
-    const spec = this.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
-    if (spec === undefined) return null;
-    const signature = failureSignature({ outcome: result.kind, exitCode: result.exitCode, signal: result.signal, lastStderrLine: result.lastStderrLine });
-    const previous = this.dispatchRows.of(unitId).filter((d) => d.id !== dispatchId && countsAsFailure(d));
-    const recent = previous.slice(-(spec.stuckAfter - 1));
-    if (recent.length < spec.stuckAfter - 1) return null;
-    return recent.every((d) => failureSignature(d) === signature) ? signature : null;
   }
 
   /** Lease ↔ worker: tell holders about grants and ends; release leases of ended holders. */
@@ -472,25 +412,6 @@ export class Scheduler {
     for (let live = this.liveWorkers().length; live < this.plan.workers; live++) {
       if (!this.deps.startWorker()) return;
     }
-  }
-
-  /**
-   * How a dispatch's fencing token is stale per the ledger of the last view (`token 4, now 5`),
-   * or `null` while it is current (or the ledger has no row for its milestone). Tokens only grow,
-   * so only a larger one in the ledger makes it stale.
-   */
-  private staleToken(dispatch: ActorHandle<'dispatch'>): string | null {
-    const token = dispatch.context.fencingToken;
-    const current = this.ledger.get(dispatch.context.milestoneId)?.fencingToken;
-    return token === null || current === undefined || current <= token ? null : `fencing token ${token}, now ${current}`;
-  }
-
-  private unitSpec(unitId: string): UnitSpec | undefined {
-    return this.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
-  }
-
-  private milestoneSpec(milestoneId: string): MilestoneSpec | undefined {
-    return this.plan.milestones.find((m) => m.id === milestoneId);
   }
 
   /** The agent session the unit's last stream-json turn reported: the next turn resumes it. */

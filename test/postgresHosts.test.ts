@@ -138,8 +138,10 @@ describe('hosts sharing one PostgreSQL store', () => {
     const view = await storeView();
     expect(view.runtimes.find((r) => r.id === 'runtime-1')).toMatchObject({ state: 'dead' });
     expect(view.runtimes.find((r) => r.id === 'runtime-2')).toMatchObject({ state: 'stopped' });
-    const retried = view.dispatches.filter((d) => d.attempt > 1);
-    expect(retried.length, 'the unit A was running is run again').toBeGreaterThanOrEqual(1);
+    // The unit A was running has a second dispatch: its first ended lost, or canceled when B's
+    // holder stopped the adopted turn first (its lease had passed on).
+    const dispatchesPerUnit = units.map((unit) => view.dispatches.filter((d) => d.unitId === unit).length);
+    expect(Math.max(...dispatchesPerUnit), 'the unit A was running is run again').toBeGreaterThanOrEqual(2);
     for (const unit of units) expect(view.dispatches.filter((d) => d.unitId === unit && d.state === 'completed'), unit).toHaveLength(1);
   });
 });

@@ -1,0 +1,114 @@
+import { isTurnSuccess, type TurnResult } from '../machines/turn.js';
+import type { Clock } from '../core/clock.js';
+import type { DispatchProjection, LeaseLedgerEntry } from '../persistence/types.js';
+import type { ActorHost } from './actorHost.js';
+import { handleOf, handlesOf, type ActorHandle } from './actorHandles.js';
+import type { Plan } from './plan/types.js';
+import { countsAsFailure, failureSignature } from './progress.js';
+import { topState } from './projections.js';
+import type { WorkspaceDriver } from './workspaceDriver.js';
+
+/** What turn forwarding reads: the scheduler's host, plan, ledger and dispatch rows as of this pass. */
+export interface TurnForwarding {
+  readonly host: ActorHost;
+  readonly clock: Clock;
+  /** Whether an actor is detached and being restored after a refused job (absent for a moment, not gone). */
+  readonly restoring?: (actorId: string) => boolean;
+  readonly workspaces: WorkspaceDriver;
+  readonly plan: Plan;
+  /** The lease ledger of this pass's view, by milestone (or merge lease key). */
+  readonly ledger: ReadonlyMap<string, LeaseLedgerEntry>;
+  /** The dispatch rows of one unit as the scheduler knows them, in creation order. */
+  readonly dispatchesOf: (unitId: string) => readonly DispatchProjection[];
+}
+
+/**
+ * Worker → dispatch, one step of a scheduler pass: records turn starts and results
+ * (idempotent; repeats after a crash), and abandons dispatches whose worker is gone.
+ *
+ * - A start or a success under a fencing token the ledger has moved past is never staged: its
+ *   write would be refused, and every other transition of the pass with it. The success is
+ *   abandoned instead (no attempt used); the new holder runs the unit again.
+ * - In a workspace, a result waits until the workspace recorded the attempt (committed the
+ *   unit's work, or saved it and reset the worktree); a success whose workspace ended without
+ *   recording it is abandoned.
+ * - While `draining`, a lost turn cancels its dispatch.
+ */
+export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
+  const { host, clock } = f;
+  for (const worker of handlesOf(host, 'worker')) {
+    const context = worker.context;
+    if (context.turn !== null && context.started !== null) {
+      const dispatch = handleOf(host.get(context.turn.dispatchId), 'dispatch');
+      // `running` is fenced: a start under a token that passed on would be refused, and take its whole job with it.
+      if (dispatch !== undefined && topState(dispatch.state) === 'claimed' && staleToken(dispatch, f.ledger) === null) {
+        host.send(dispatch.id, { type: 'START', started: context.started });
+      }
+    }
+    const last = context.lastTurn;
+    if (last === null) continue;
+    const dispatch = handleOf(host.get(last.dispatchId), 'dispatch');
+    if (dispatch === undefined || dispatch.ended || topState(dispatch.state) === 'pending') continue;
+    const result = last.result;
+    const stale = staleToken(dispatch, f.ledger);
+    if (stale !== null && isTurnSuccess(result)) {
+      host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: its turn succeeded after its lease passed on (${stale})`, at: clock.now() });
+      continue;
+    }
+    const unit = f.plan.milestones.flatMap((m) => m.units).find((u) => u.id === last.unitId);
+    const inWorkspace = stale === null && f.plan.milestones.find((m) => m.id === dispatch.context.milestoneId)?.workspace !== undefined;
+    const step = inWorkspace ? f.workspaces.recorded(dispatch, unit, result) : 'finish';
+    if (step === 'wait') continue;
+    if (step === 'abandon') {
+      host.send(dispatch.id, { type: 'ABANDON', reason: 'abandoned: its workspace ended before recording its work', at: clock.now() });
+      continue;
+    }
+    const signature = stuckSignature(f, last.unitId, dispatch.id, result);
+    if (result.kind === 'stopped' || (draining && result.kind === 'lost')) {
+      host.send(dispatch.id, { type: 'CANCEL', reason: result.reason, at: result.endedAt });
+    } else if (signature !== null && topState(dispatch.state) === 'running') {
+      host.send(dispatch.id, { type: 'STUCK', signature, result });
+    } else {
+      host.send(dispatch.id, { type: 'FINISH', result });
+    }
+  }
+  for (const dispatch of handlesOf(host, 'dispatch')) {
+    if (dispatch.ended) continue;
+    const state = topState(dispatch.state);
+    if (state !== 'claimed' && state !== 'running') continue;
+    const worker = dispatch.context.workerId === null ? undefined : host.get(dispatch.context.workerId);
+    // A worker being restored after a refused job comes back with its turn (adopted): its dispatch is not abandoned meanwhile.
+    if (worker === undefined && dispatch.context.workerId !== null && f.restoring?.(dispatch.context.workerId) === true) continue;
+    if (worker === undefined || worker.ended) {
+      const why = worker === undefined ? 'its worker is not running' : `its worker ended (${worker.state})`;
+      host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${why}`, at: clock.now() });
+    }
+  }
+}
+
+/**
+ * How a dispatch's fencing token is stale per the ledger (`fencing token 4, now 5`), or `null`
+ * while it is current (or the ledger has no row for its milestone). Tokens only grow, so only a
+ * larger one in the ledger makes it stale (a view read before a claim shows a smaller one).
+ */
+export function staleToken(dispatch: ActorHandle<'dispatch'>, ledger: ReadonlyMap<string, LeaseLedgerEntry>): string | null {
+  const token = dispatch.context.fencingToken;
+  const current = ledger.get(dispatch.context.milestoneId)?.fencingToken;
+  return token === null || current === undefined || current <= token ? null : `fencing token ${token}, now ${current}`;
+}
+
+/**
+ * Stuck detection: the failure signature of `result` when the unit's previous
+ * `stuckAfter - 1` counted failures, in a row, had the same one; else `null`. The
+ * counters are the dispatch rows themselves, so they survive restarts.
+ */
+function stuckSignature(f: TurnForwarding, unitId: string, dispatchId: string, result: TurnResult): string | null {
+  if (isTurnSuccess(result) || result.kind === 'lost' || result.kind === 'stopped') return null;
+  const spec = f.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
+  if (spec === undefined) return null;
+  const signature = failureSignature({ outcome: result.kind, exitCode: result.exitCode, signal: result.signal, lastStderrLine: result.lastStderrLine });
+  const previous = f.dispatchesOf(unitId).filter((d) => d.id !== dispatchId && countsAsFailure(d));
+  const recent = previous.slice(-(spec.stuckAfter - 1));
+  if (recent.length < spec.stuckAfter - 1) return null;
+  return recent.every((d) => failureSignature(d) === signature) ? signature : null;
+}
