@@ -165,15 +165,18 @@ describe('adoptTurn', () => {
     const start = await startThenKillRuntime(request);
     writeFileSync(go, '');
     await whenChanged(start.statusFile, () => existsSync(start.statusFile));
-    const grandchild = Number(/^grandchild (\d+)$/m.exec(readFileSync(request.logPath, 'utf8'))?.[1]);
-    expect(isProcessAlive(grandchild, null)).toBe(true);
+    const printed = readFileSync(request.logPath, 'utf8');
+    const grandchild = Number(/^grandchild (\d+)$/m.exec(printed)?.[1]);
+    // By pid and start time: pids are reused while the suite runs.
+    const grandchildStart = /^grandchild-start (\d+)$/m.exec(printed)?.[1] ?? null;
+    expect(isProcessAlive(grandchild, grandchildStart)).toBe(true);
 
     const adoptedAt = Date.now();
     const outcome = await adoptTurn(request, start, { clock: systemClock });
 
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, signal: null, reason: 'exit code 0' });
     expect(outcome.endedAt - adoptedAt).toBeLessThan(request.killGraceMs + 1_000); // no waiting on a deadline
-    expect(isProcessAlive(grandchild, null)).toBe(false);
+    expect(isProcessAlive(grandchild, grandchildStart)).toBe(false);
     const log = readFileSync(request.logPath, 'utf8');
     expect(log).toMatch(/^# adopted by runtime process \d+ at .*: the turn had ended$/m);
     expect(log).toMatch(/\n# exit code 0 after [^\n]*; process group \d+ sent SIGTERM\n$/);

@@ -211,8 +211,11 @@ describe('runTurn', () => {
     const { outcome, log } = await run(turn('fork-grandchild.mjs'));
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0, reason: 'exit code 0' });
     const grandchild = Number(/^grandchild (\d+)$/m.exec(log)?.[1]);
+    const startTime = /^grandchild-start (\d+)$/m.exec(log)?.[1] ?? null;
     expect(grandchild).toBeGreaterThan(0);
-    expect(isProcessAlive(grandchild, null)).toBe(false);
+    expect(startTime).not.toBeNull();
+    // By pid and start time: the suite spawns thousands of processes, and pids (max 32768 here) are reused.
+    expect(isProcessAlive(grandchild, startTime)).toBe(false);
     expect(listProcessGroup(outcome.pid ?? 0)).toEqual([]);
     expect(log).toMatch(/^# exit code 0 after .*; process group \d+ sent SIGTERM\n$/m);
   });
