@@ -198,14 +198,6 @@ export class Scheduler {
   private reconcileLeases(leaseRows: readonly LeaseProjection[]): void {
     const { host } = this.deps;
     for (const lease of handlesOf(host, 'lease')) {
-      // A lease held under a token the ledger has moved past is lost now, not at its next renewal
-      // (which may be a third of its TTL away): its holder stops acting as the milestone's.
-      const entry = this.ledger.get(lease.context.milestoneId);
-      // Tokens only grow: a view read before this lease's own claim shows a smaller one, never a larger.
-      if (!lease.ended && topState(lease.state) === 'held' && entry !== undefined && entry.fencingToken > (lease.context.fencingToken ?? Infinity)) {
-        host.send(lease.id, { type: 'LOST', currentToken: entry.fencingToken });
-        continue;
-      }
       if (isMergeLeaseKey(lease.context.milestoneId)) continue;
       const worker = handleOf(host.get(lease.context.workerId), 'worker');
       const state = topState(lease.state);

@@ -221,7 +221,8 @@ describe('recovery (docs/recovery.md)', () => {
 
   it('D9 a completion whose lease passed on is not written: the dispatch is abandoned (no attempt used) and the unit runs again', async () => {
     const plan = onePlan(`[${node}, ${script('sleep-then-exit.mjs')}, "300"]`);
-    const runtime = createRuntime({ store: storeFile, leaseTtlMs: 600_000 });
+    // A 3 s lease: its holder learns at its next renewal (1 s) that the lease passed on, and claims it again.
+    const runtime = createRuntime({ store: storeFile, leaseTtlMs: 3_000 });
     const refusals: string[] = [];
     runtime.events.on('actor.persist-failed', (e) => refusals.push(e.error.name));
     let takenOver = false;
