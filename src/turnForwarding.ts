@@ -2,7 +2,7 @@ import { isTurnSuccess, type TurnResult } from '../machines/turn.js';
 import type { Clock } from '../core/clock.js';
 import type { DispatchProjection, LeaseLedgerEntry } from '../persistence/types.js';
 import type { ActorHost } from './actorHost.js';
-import { handleOf, handlesOf, type ActorHandle } from './actorHandles.js';
+import { handleOf, handlesOf } from './actorHandles.js';
 import type { Plan } from './plan/types.js';
 import { countsAsFailure, failureSignature } from './progress.js';
 import { topState } from './projections.js';
@@ -26,9 +26,6 @@ export interface TurnForwarding {
  * Worker → dispatch, one step of a scheduler pass: records turn starts and results
  * (idempotent; repeats after a crash), and abandons dispatches whose worker is gone.
  *
- * - A start or a success under a fencing token the ledger has moved past is never staged: its
- *   write would be refused, and every other transition of the pass with it. The success is
- *   abandoned instead (no attempt used); the new holder runs the unit again.
  * - In a workspace, a result waits until the workspace recorded the attempt (committed the
  *   unit's work, or saved it and reset the worktree); a success whose workspace ended without
  *   recording it is abandoned.
@@ -40,8 +37,7 @@ export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
     const context = worker.context;
     if (context.turn !== null && context.started !== null) {
       const dispatch = handleOf(host.get(context.turn.dispatchId), 'dispatch');
-      // `running` is fenced: a start under a token that passed on would be refused, and take its whole job with it.
-      if (dispatch !== undefined && topState(dispatch.state) === 'claimed' && staleToken(dispatch, f.ledger) === null) {
+      if (dispatch !== undefined && topState(dispatch.state) === 'claimed') {
         host.send(dispatch.id, { type: 'START', started: context.started });
       }
     }
@@ -50,13 +46,8 @@ export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
     const dispatch = handleOf(host.get(last.dispatchId), 'dispatch');
     if (dispatch === undefined || dispatch.ended || topState(dispatch.state) === 'pending') continue;
     const result = last.result;
-    const stale = staleToken(dispatch, f.ledger);
-    if (stale !== null && isTurnSuccess(result)) {
-      host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: its turn succeeded after its lease passed on (${stale})`, at: clock.now() });
-      continue;
-    }
     const unit = f.plan.milestones.flatMap((m) => m.units).find((u) => u.id === last.unitId);
-    const inWorkspace = stale === null && f.plan.milestones.find((m) => m.id === dispatch.context.milestoneId)?.workspace !== undefined;
+    const inWorkspace = f.plan.milestones.find((m) => m.id === dispatch.context.milestoneId)?.workspace !== undefined;
     const step = inWorkspace ? f.workspaces.recorded(dispatch, unit, result) : 'finish';
     if (step === 'wait') continue;
     if (step === 'abandon') {
@@ -84,17 +75,6 @@ export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
       host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${why}`, at: clock.now() });
     }
   }
-}
-
-/**
- * How a dispatch's fencing token is stale per the ledger (`fencing token 4, now 5`), or `null`
- * while it is current (or the ledger has no row for its milestone). Tokens only grow, so only a
- * larger one in the ledger makes it stale (a view read before a claim shows a smaller one).
- */
-export function staleToken(dispatch: ActorHandle<'dispatch'>, ledger: ReadonlyMap<string, LeaseLedgerEntry>): string | null {
-  const token = dispatch.context.fencingToken;
-  const current = ledger.get(dispatch.context.milestoneId)?.fencingToken;
-  return token === null || current === undefined || current <= token ? null : `fencing token ${token}, now ${current}`;
 }
 
 /**
