@@ -244,7 +244,9 @@ export interface Execution {
 export function executionsOf(ticks: readonly FuzzTick[]): Execution[] {
   const byProcess = new Map<string, Execution>();
   for (const t of ticks) {
-    const key = `${t.unit}\0${t.pid}`;
+    // By incarnation too: with hosts, every runtime has a PID namespace of its own, and two of
+    // them often give a unit's turns the same small pid.
+    const key = `${t.unit}\0${t.run}\0${t.pid}`;
     const known = byProcess.get(key);
     byProcess.set(key, {
       unit: t.unit,
