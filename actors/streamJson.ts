@@ -22,8 +22,20 @@
  *   Other block types (`thinking`, `server_tool_use`, …) are not validated.
  * - `result`: `subtype` (`success`, `error_max_turns`, `error_during_execution`, …), `is_error`; optional `session_id`,
  *   `duration_ms`, `duration_api_ms`, `num_turns`, `result`, `total_cost_usd`, `errors` (strings), `usage` (`input_tokens`,
- *   `output_tokens`, optional `cache_creation_input_tokens`, `cache_read_input_tokens`).
- * - any other `type` (`stream_event`, `rate_limit_event`, …) is an event recorded as such.
+ *   `output_tokens`, optional `cache_creation_input_tokens`, `cache_read_input_tokens`), `api_error_status` (number),
+ *   `permission_denials` (`tool_name`, `tool_use_id`, `tool_input`), `modelUsage` and `model_usage_since_last_result`
+ *   (per model: `costUSD`, `inputTokens`, `outputTokens`).
+ * - `system`/`permission_denied` (`tool_name`, `tool_use_id`), `system`/`api_retry` (`attempt`, `error_status`,
+ *   `retry_delay_ms`) and `rate_limit_event` (`rate_limit_info.status`, `resetsAt` in epoch seconds) are read when
+ *   their fields have these types, and recorded as they are otherwise.
+ * - any other `type` (`stream_event`, …) is an event recorded as such.
+ *
+ * What the real CLI does, as run by this project's tests against a local mock of the Messages API
+ * (test/claudeCodeCli.test.ts, Claude Code 1.0.128, 2.0.76 and 2.1.332): `usage` is the process's own; `total_cost_usd`
+ * and `modelUsage` are per process in 1.0.128 but a running total of the whole session in 2.0.76 and 2.1.332, whose
+ * resumed turns report earlier turns' spend again; 2.1.332 adds `model_usage_since_last_result`, the turn's own
+ * figures. A denied tool leaves `subtype: success`, `is_error: false` with the denial in `permission_denials`. An API
+ * error after the CLI's own retries is `is_error: true` with `api_error_status` (429, 529, 5xx), exit code 1.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
@@ -58,12 +70,49 @@ export interface StreamJsonResult {
   /** Time spent in API calls, milliseconds. */
   readonly durationApiMs: number | null;
   readonly numTurns: number | null;
-  /** Cost in USD, cumulative over the CLI process (one `-p` process is one turn). */
+  /**
+   * `total_cost_usd` as reported, in USD: the CLI process's spend in older versions, the whole
+   * session's (earlier turns included) in newer ones. {@link turnCost} tells which.
+   */
   readonly totalCostUsd: number | null;
   readonly usage: TokenUsage | null;
   /** The `result` text; error results often have none and carry `errors` instead. */
   readonly text: string | null;
   readonly errors: readonly string[];
+  /** HTTP status of the API error that ended the turn (429, 529, 5xx, …), else `null`. */
+  readonly apiErrorStatus: number | null;
+  /** Tools the CLI refused to run for want of permission (`permission_denials`). */
+  readonly permissionDenials: readonly PermissionDenial[];
+  /** `modelUsage` summed over models: the process's figures, or the session's (see `totalCostUsd`). */
+  readonly modelUsage: UsageTotals | null;
+  /** `model_usage_since_last_result` summed over models: this turn's own figures, when the CLI reports them. */
+  readonly usageSinceLastResult: UsageTotals | null;
+}
+
+/** A tool call the CLI denied. */
+export interface PermissionDenial {
+  readonly toolName: string;
+  readonly toolUseId: string;
+  /** The tool's `file_path` or `command` input when it has one, for a readable reason. */
+  readonly target: string | null;
+}
+
+/** Per-model usage summed over models: USD and tokens. */
+export interface UsageTotals {
+  readonly costUsd: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  /** Per model: input plus output tokens (compared between two results of one session). */
+  readonly tokensByModel: Readonly<Record<string, number>>;
+}
+
+/** The latest `rate_limit_event`'s info. */
+export interface RateLimitInfo {
+  /** `allowed`, `allowed_warning`, `rejected`, … */
+  readonly status: string;
+  /** When the limit resets, ms since epoch (`resetsAt` is in seconds), or `null`. */
+  readonly resetsAt: number | null;
+  readonly rateLimitType: string | null;
 }
 
 /** A line that is not a JSON object with a string `type`, fails the schema of its known type, or is too long. */
@@ -88,6 +137,16 @@ export interface StreamJsonSummary {
   readonly resultEvents: number;
   /** `tool_use` blocks in `assistant` messages, sub-agents' included. */
   readonly toolUses: number;
+  /** `tool_use` blocks with no `tool_result` yet: the agent waits on a tool (a long Bash command prints nothing). */
+  readonly openToolUses: number;
+  /** Denied tool calls, from `system`/`permission_denied` events and the `result`, one per tool use id. */
+  readonly permissionDenials: readonly PermissionDenial[];
+  /** `system`/`api_retry` events: the CLI retrying a failed API request by itself. */
+  readonly apiRetries: number;
+  /** HTTP status of the last `api_retry`, or of an assistant message flagged as an API error; `null` when none. */
+  readonly lastApiErrorStatus: number | null;
+  /** The last `rate_limit_event`, if any. */
+  readonly rateLimit: RateLimitInfo | null;
   /** The first {@link MAX_MALFORMED_RECORDS} malformed lines, in order. */
   readonly malformed: readonly StreamJsonMalformedLine[];
   /** All malformed lines, recorded or not. */
@@ -156,6 +215,29 @@ const MessageEvent = z.object({ message: z.object({ content: Content }).loose() 
 const SystemEvent = z.object({ subtype: z.string() }).loose();
 const InitEvent = z.object({ subtype: z.literal('init'), session_id: z.string() }).loose();
 
+const ModelUsage = z
+  .record(z.string(), z.object({ costUSD: z.number().nullish(), inputTokens: z.number().nullish(), outputTokens: z.number().nullish() }).loose())
+  .transform((models): UsageTotals => {
+    const entries = Object.entries(models);
+    const tokensByModel: Record<string, number> = {};
+    for (const [model, usage] of entries) tokensByModel[model] = (usage.inputTokens ?? 0) + (usage.outputTokens ?? 0);
+    return {
+      costUsd: roundUsd(entries.reduce((total, [, usage]) => total + (usage.costUSD ?? 0), 0)),
+      inputTokens: entries.reduce((total, [, usage]) => total + (usage.inputTokens ?? 0), 0),
+      outputTokens: entries.reduce((total, [, usage]) => total + (usage.outputTokens ?? 0), 0),
+      tokensByModel,
+    };
+  });
+
+const Denial = z.object({ tool_name: z.string(), tool_use_id: z.string(), tool_input: z.unknown() }).loose();
+
+const PermissionDeniedEvent = z.object({ tool_name: z.string(), tool_use_id: z.string() }).loose();
+const ApiRetryEvent = z.object({ error_status: z.number().nullish() }).loose();
+const RateLimitEvent = z
+  .object({ rate_limit_info: z.object({ status: z.string(), resetsAt: z.number().nullish(), rateLimitType: z.string().nullish() }).loose() })
+  .loose();
+const ApiErrorAssistant = z.object({ api_error_status: z.number() }).loose();
+
 const ResultEvent = z
   .object({
     subtype: z.string(),
@@ -168,6 +250,10 @@ const ResultEvent = z
     total_cost_usd: z.number().nullish(),
     usage: Usage.nullish(),
     errors: z.array(z.string()).nullish(),
+    api_error_status: z.number().nullish(),
+    permission_denials: z.array(Denial).nullish(),
+    modelUsage: ModelUsage.nullish(),
+    model_usage_since_last_result: ModelUsage.nullish(),
   })
   .loose();
 
@@ -196,6 +282,11 @@ export function createStreamJsonParser(options: StreamJsonParserOptions = {}): S
   let result: StreamJsonResult | null = null;
   let resultEvents = 0;
   let toolUses = 0;
+  const openTools = new Set<string>();
+  const denials = new Map<string, PermissionDenial>();
+  let apiRetries = 0;
+  let lastApiErrorStatus: number | null = null;
+  let rateLimit: RateLimitInfo | null = null;
   let malformedLines = 0;
   const malformed: StreamJsonMalformedLine[] = [];
 
@@ -234,11 +325,38 @@ export function createStreamJsonParser(options: StreamJsonParserOptions = {}): S
     }
     events += 1;
     const { facts } = parsed;
-    if (facts.kind === 'init') initSessionId ??= facts.sessionId;
-    if (facts.kind === 'assistant') toolUses += facts.toolUses;
-    if (facts.kind === 'result') {
-      resultEvents += 1;
-      result = facts.result;
+    switch (facts.kind) {
+      case 'init':
+        initSessionId ??= facts.sessionId;
+        break;
+      case 'assistant':
+        toolUses += facts.toolUseIds.length;
+        for (const id of facts.toolUseIds) openTools.add(id);
+        if (facts.apiErrorStatus !== null) lastApiErrorStatus = facts.apiErrorStatus;
+        break;
+      case 'user':
+        for (const id of facts.toolResultIds) openTools.delete(id);
+        break;
+      case 'denied':
+        if (!denials.has(facts.denial.toolUseId)) denials.set(facts.denial.toolUseId, facts.denial);
+        break;
+      case 'api_retry':
+        apiRetries += 1;
+        if (facts.status !== null) lastApiErrorStatus = facts.status;
+        break;
+      case 'rate_limit':
+        rateLimit = facts.info;
+        break;
+      case 'result':
+        resultEvents += 1;
+        result = facts.result;
+        // The turn is over: whatever tool use is left open will get no result.
+        openTools.clear();
+        // The result's denials carry the tool's input: they replace the bare `permission_denied` events.
+        for (const denial of facts.result.permissionDenials) denials.set(denial.toolUseId, denial);
+        break;
+      case 'other':
+        break;
     }
     out.push({ line: lineNo, type: parsed.type, subtype: parsed.subtype, raw: parsed.raw });
   };
@@ -269,7 +387,21 @@ export function createStreamJsonParser(options: StreamJsonParserOptions = {}): S
     },
     summary() {
       const sessionId = initSessionId ?? result?.sessionId ?? null;
-      return { events, sessionId, initSessionId, result, resultEvents, toolUses, malformed: [...malformed], malformedLines };
+      return {
+        events,
+        sessionId,
+        initSessionId,
+        result,
+        resultEvents,
+        toolUses,
+        openToolUses: openTools.size,
+        permissionDenials: [...denials.values()],
+        apiRetries,
+        lastApiErrorStatus,
+        rateLimit,
+        malformed: [...malformed],
+        malformedLines,
+      };
     },
   };
 }
@@ -282,14 +414,26 @@ export function summarizeStreamJson(output: string | Buffer, options?: StreamJso
   return parser.summary();
 }
 
+/** How a turn treats tools the CLI denied: `fail` the turn (the default), or `accept` them (record only). */
+export type PermissionDenialPolicy = 'fail' | 'accept';
+
+/** What {@link turnVerdict} weighs besides the stream and the exit code. */
+export interface VerdictOptions {
+  /** The turn's last stderr line: the CLI's own explanation when it exits non-zero before any `result`. */
+  readonly lastStderrLine?: string | null;
+  /** @default 'fail' */
+  readonly permissionDenials?: PermissionDenialPolicy;
+}
+
 /**
  * Whether a turn succeeded, from its stream and its exit code (`null`: killed by a signal).
  * Fails, first match wins: a `result` with `is_error` or an `error*` subtype, even on exit 0
  * (`result <subtype> (is_error): <text or errors>`); a non-zero or missing exit code
- * (`exited with code N`, plus the first malformed line if any); a malformed line
- * (`malformed stream-json at line N: …`); no `result` (`exited 0 without a result event`).
+ * (`exited with code N: <last stderr line>`, plus the first malformed line if any); a malformed
+ * line (`malformed stream-json at line N: …`); no `result` (`exited 0 without a result event`);
+ * denied tools under the `fail` policy (`permission denied: Write /path, …`).
  */
-export function turnVerdict(summary: StreamJsonSummary, exitCode: number | null): { ok: boolean; reason: string } {
+export function turnVerdict(summary: StreamJsonSummary, exitCode: number | null, options: VerdictOptions = {}): { ok: boolean; reason: string } {
   const { result } = summary;
   const firstMalformed = summary.malformed[0];
   const malformedReason = firstMalformed === undefined ? null : `malformed stream-json at line ${firstMalformed.line}: ${firstMalformed.error}`;
@@ -298,10 +442,63 @@ export function turnVerdict(summary: StreamJsonSummary, exitCode: number | null)
     const exit = exitCode === 0 ? '' : `, ${describeExit(exitCode)}`;
     return { ok: false, reason: truncate(`result ${result.subtype}${result.isError ? ' (is_error)' : ''}${exit}: ${detail}`, MAX_REASON_CHARS) };
   }
-  if (exitCode !== 0) return { ok: false, reason: [describeExit(exitCode), malformedReason].filter((part) => part !== null).join('; ') };
+  if (exitCode !== 0) {
+    const stderr = options.lastStderrLine?.trim() ?? '';
+    const exit = stderr === '' ? describeExit(exitCode) : `${describeExit(exitCode)}: ${stderr}`;
+    return { ok: false, reason: truncate([exit, malformedReason].filter((part) => part !== null).join('; '), MAX_REASON_CHARS) };
+  }
   if (malformedReason !== null) return { ok: false, reason: malformedReason };
   if (result === null) return { ok: false, reason: 'exited 0 without a result event' };
+  if (summary.permissionDenials.length > 0 && (options.permissionDenials ?? 'fail') === 'fail') {
+    return { ok: false, reason: truncate(`permission denied: ${describeDenials(summary.permissionDenials)} (allow the tools in the command, e.g. --permission-mode acceptEdits or --allowedTools, or set permissionDenials: accept)`, MAX_REASON_CHARS) };
+  }
   return { ok: true, reason: `result ${result.subtype}${result.numTurns === null ? '' : ` after ${result.numTurns} turns`}` };
+}
+
+/** `Write /a/b.txt, Bash npm test`: denied tools with their targets. */
+export function describeDenials(denials: readonly PermissionDenial[]): string {
+  return denials.map((denial) => (denial.target === null ? denial.toolName : `${denial.toolName} ${denial.target}`)).join(', ');
+}
+
+/** Where a turn's cost figure came from; see {@link turnCost}. */
+export type TurnCostSource = 'since-last-result' | 'session-delta' | 'process-total';
+
+/**
+ * The turn's own cost in USD, from its `result` and, for a turn that resumed a session, the
+ * `result` of the turn it resumed (same session id), or `null` when the result reports no cost.
+ *
+ * Decided from what the events say, never from a version number:
+ * 1. `model_usage_since_last_result` present: its `costUSD` summed over models (Claude Code
+ *    2.1.x reports the turn's own figures there).
+ * 2. Else, when the previous result of the session is known and this result's `modelUsage`
+ *    covers it — every model's tokens at least the previous figure, and the total at least the
+ *    previous total plus this turn's own `usage` — the figures are a running total of the
+ *    session (Claude Code 2.0.x): the cost is `total_cost_usd` minus the previous one.
+ * 3. Else `total_cost_usd`: the process's own spend (Claude Code 1.0.x, or a first turn).
+ * Rounded to 1e-10 USD.
+ */
+export function turnCost(result: StreamJsonResult, previous: StreamJsonResult | null): { costUsd: number | null; source: TurnCostSource } {
+  if (result.usageSinceLastResult !== null) return { costUsd: result.usageSinceLastResult.costUsd, source: 'since-last-result' };
+  const total = result.totalCostUsd;
+  if (total !== null && previous !== null && previous.sessionId !== null && previous.sessionId === result.sessionId && coversSession(result, previous)) {
+    return { costUsd: roundUsd(Math.max(0, total - (previous.totalCostUsd ?? 0))), source: 'session-delta' };
+  }
+  return { costUsd: total === null ? null : roundUsd(total), source: 'process-total' };
+}
+
+/** True when `result`'s `modelUsage` is `previous`'s plus at least this turn's own `usage`: a running session total. */
+function coversSession(result: StreamJsonResult, previous: StreamJsonResult): boolean {
+  const now = result.modelUsage;
+  const before = previous.modelUsage;
+  if (now === null || before === null || result.usage === null) return false;
+  for (const [model, tokens] of Object.entries(before.tokensByModel)) if ((now.tokensByModel[model] ?? 0) < tokens) return false;
+  const sum = (totals: UsageTotals): number => Object.values(totals.tokensByModel).reduce((total, tokens) => total + tokens, 0);
+  return sum(now) >= sum(before) + result.usage.inputTokens + result.usage.outputTokens;
+}
+
+/** Rounds an amount of USD to 1e-10 USD, so float noise (0.036351999999999995) does not show or pile up. */
+export function roundUsd(usd: number): number {
+  return Math.round(usd * 1e10) / 1e10;
 }
 
 /** Adds two usages field by field; `null` (unknown) adds nothing, and two `null`s stay `null`. */
@@ -318,13 +515,17 @@ export function sumUsage(a: TokenUsage | null, b: TokenUsage | null): TokenUsage
 /** Adds two costs in USD, rounded to 1e-10 USD so float noise does not pile up; `null` adds nothing. */
 export function sumCost(a: number | null, b: number | null): number | null {
   if (a === null || b === null) return a ?? b;
-  return Math.round((a + b) * 1e10) / 1e10;
+  return roundUsd(a + b);
 }
 
 /** What the summary takes from one checked line. */
 type LineFacts =
   | { readonly kind: 'init'; readonly sessionId: string }
-  | { readonly kind: 'assistant'; readonly toolUses: number }
+  | { readonly kind: 'assistant'; readonly toolUseIds: readonly string[]; readonly apiErrorStatus: number | null }
+  | { readonly kind: 'user'; readonly toolResultIds: readonly string[] }
+  | { readonly kind: 'denied'; readonly denial: PermissionDenial }
+  | { readonly kind: 'api_retry'; readonly status: number | null }
+  | { readonly kind: 'rate_limit'; readonly info: RateLimitInfo }
   | { readonly kind: 'result'; readonly result: StreamJsonResult }
   | { readonly kind: 'other' };
 
@@ -349,15 +550,30 @@ function parseLine(text: string): ParsedLine | { readonly error: string } {
 function check(type: string, subtype: unknown, value: unknown): LineFacts | { readonly error: string } {
   switch (type) {
     case 'system':
+      if (subtype === 'permission_denied') {
+        const denied = PermissionDeniedEvent.safeParse(value);
+        if (denied.success) return { kind: 'denied', denial: { toolName: denied.data.tool_name, toolUseId: denied.data.tool_use_id, target: targetOf(denied.data['tool_input']) } };
+      }
+      if (subtype === 'api_retry') {
+        const retry = ApiRetryEvent.safeParse(value);
+        if (retry.success) return { kind: 'api_retry', status: retry.data.error_status ?? null };
+      }
       if (subtype !== 'init') return checked(type, SystemEvent.safeParse(value), () => ({ kind: 'other' }));
       return checked(type, InitEvent.safeParse(value), (init) => ({ kind: 'init', sessionId: init.session_id }));
+    case 'rate_limit_event': {
+      const event = RateLimitEvent.safeParse(value);
+      if (!event.success) return { kind: 'other' };
+      const info = event.data.rate_limit_info;
+      return { kind: 'rate_limit', info: { status: info.status, resetsAt: info.resetsAt == null ? null : info.resetsAt * 1000, rateLimitType: info.rateLimitType ?? null } };
+    }
     case 'assistant':
       return checked(type, MessageEvent.safeParse(value), ({ message: { content } }) => ({
         kind: 'assistant',
-        toolUses: typeof content === 'string' ? 0 : content.filter((block) => block.type === 'tool_use').length,
+        toolUseIds: blockIds(content, 'tool_use', 'id'),
+        apiErrorStatus: ApiErrorAssistant.safeParse(value).data?.api_error_status ?? null,
       }));
     case 'user':
-      return checked(type, MessageEvent.safeParse(value), () => ({ kind: 'other' }));
+      return checked(type, MessageEvent.safeParse(value), ({ message: { content } }) => ({ kind: 'user', toolResultIds: blockIds(content, 'tool_result', 'tool_use_id') }));
     case 'result':
       return checked(type, ResultEvent.safeParse(value), (event) => ({ kind: 'result', result: toResult(event) }));
     default:
@@ -372,6 +588,23 @@ function checked<T>(type: string, parsed: z.ZodSafeParseResult<T>, facts: (data:
   return { error: `${type}${path}: ${issue?.message ?? 'invalid'}` };
 }
 
+/** The string `key` of every block of `type` in a message's content. */
+function blockIds(content: string | readonly { readonly type: string }[], type: string, key: string): string[] {
+  if (typeof content === 'string') return [];
+  return content.flatMap((block) => {
+    const id = (block as Record<string, unknown>)[key];
+    return block.type === type && typeof id === 'string' ? [id] : [];
+  });
+}
+
+/** A denied tool's `file_path`, `path` or `command` input, at most 200 characters. */
+function targetOf(input: unknown): string | null {
+  if (typeof input !== 'object' || input === null) return null;
+  const fields = input as Record<string, unknown>;
+  const target = [fields['file_path'], fields['path'], fields['notebook_path'], fields['command'], fields['url']].find((v) => typeof v === 'string');
+  return typeof target === 'string' ? truncate(target, MAX_TEXT_CHARS) : null;
+}
+
 function toResult(event: z.infer<typeof ResultEvent>): StreamJsonResult {
   return {
     subtype: event.subtype,
@@ -384,7 +617,30 @@ function toResult(event: z.infer<typeof ResultEvent>): StreamJsonResult {
     usage: event.usage ?? null,
     text: event.result ?? null,
     errors: event.errors ?? [],
+    apiErrorStatus: event.api_error_status ?? null,
+    permissionDenials: (event.permission_denials ?? []).map((denial) => ({ toolName: denial.tool_name, toolUseId: denial.tool_use_id, target: targetOf(denial.tool_input) })),
+    modelUsage: event.modelUsage ?? null,
+    usageSinceLastResult: event.model_usage_since_last_result ?? null,
   };
+}
+
+/**
+ * Reads a recorded `result` event (the `raw` of a {@link StreamJsonEvent}, or its stored JSON),
+ * or returns `null` when it is not a valid one.
+ */
+export function parseResultEvent(raw: unknown): StreamJsonResult | null {
+  const value = typeof raw === 'string' ? safeJson(raw) : raw;
+  const parsed = ResultEvent.safeParse(value);
+  return parsed.success && (value as { type?: unknown }).type === 'result' ? toResult(parsed.data) : null;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    // Not JSON: not a result event, which is what the caller asked.
+    return null;
+  }
 }
 
 function describeExit(exitCode: number | null): string {

@@ -15,6 +15,7 @@ import {
   findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, readProcessStat,
   type KillReport, type KillSignal, type ProcessesKillReport,
 } from './processes.js';
+import { watchToolUses } from './toolWatch.js';
 import type { TurnLog } from './turnLog.js';
 import type { TurnOutcome, TurnRequest, TurnStarted } from './turnRunner.js';
 import { errnoOf, type TurnStatus } from './turnStatus.js';
@@ -72,7 +73,9 @@ export interface TurnWatch {
  * Watches a running turn until its shim is gone or the first of: the absolute deadline
  * `started.deadlineAt`, `request.stallTimeoutMs` without the log growing, the abort signal,
  * or a runner failure. The log's size is read every min({@link ACTIVITY_POLL_MS}, stall / 4)
- * ms of the clock, so a stall is declared at most that late and never early.
+ * ms of the clock, so a stall is declared at most that late and never early. A stream-json
+ * turn (`request.stdoutPath` and `request.toolTimeoutMs` given) whose stdout shows a tool use
+ * without its result is allowed `toolTimeoutMs` of silence instead.
  */
 export function watchTurn(options: WatchOptions): TurnWatch {
   const { request, started, log, clock } = options;
@@ -111,22 +114,38 @@ export function watchTurn(options: WatchOptions): TurnWatch {
   after(started.deadlineAt - clock.now(), () =>
     requestStop({ kind: 'timeout', reason: `killed after timeout of ${formatDuration(request.timeoutMs)}` }));
   const pollMs = Math.max(1, Math.min(ACTIVITY_POLL_MS, request.stallTimeoutMs / 4));
+  const tools = request.stdoutPath !== undefined && request.toolTimeoutMs !== undefined ? watchToolUses(request.stdoutPath) : null;
+  let inTool = false;
   const checkActivity = (): void => {
     try {
       const size = outputSize();
       if (size !== lastSize) {
         lastSize = size;
         lastActivityAt = clock.now();
+        // Output changed: what the agent waits on may have too.
+        if (tools !== null) inTool = tools.openToolUses() > 0;
       }
     } catch (error) {
       fail(ensureError(error));
       return;
     }
+    const limitMs = inTool ? Math.max(request.stallTimeoutMs, request.toolTimeoutMs ?? 0) : request.stallTimeoutMs;
     const silentMs = clock.now() - lastActivityAt;
-    if (silentMs >= request.stallTimeoutMs) {
-      requestStop({ kind: 'stalled', reason: `no output for ${formatDuration(request.stallTimeoutMs)} (stall timeout)` });
-    } else after(Math.min(pollMs, request.stallTimeoutMs - silentMs), checkActivity);
+    if (silentMs >= limitMs) {
+      const reason = inTool
+        ? `no output for ${formatDuration(limitMs)} while a tool call ran (tool timeout)`
+        : `no output for ${formatDuration(limitMs)} (stall timeout)`;
+      requestStop({ kind: 'stalled', reason });
+    } else after(Math.min(pollMs, limitMs - silentMs), checkActivity);
   };
+  if (tools !== null) {
+    try {
+      // An adopted turn may be inside a tool call already.
+      inTool = tools.openToolUses() > 0;
+    } catch (error) {
+      fail(ensureError(error));
+    }
+  }
   after(Math.min(pollMs, request.stallTimeoutMs - (clock.now() - lastActivityAt)), checkActivity);
 
   let gone: Promise<unknown>;

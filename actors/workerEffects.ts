@@ -7,7 +7,7 @@ import { afterCommit } from './afterCommit.js';
 import { isLocalHost } from './hostIdentity.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
-import { createStreamJsonParser, turnVerdict } from './streamJson.js';
+import { createStreamJsonParser, parseResultEvent, turnCost, turnVerdict, type StreamJsonResult } from './streamJson.js';
 import { shipTurnOutput } from './turnOutput.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 import { turnStatusPath, type TurnStatus } from './turnStatus.js';
@@ -118,7 +118,8 @@ async function adopt(effects: EffectContext, turn: TurnAssignment, started: Turn
   // The copy of its log in the store continues after what the earlier runtime stored.
   const last = (await effects.store.readTurnOutput(turn.dispatchId)).at(-1);
   const shipping = shipTurnOutput(turn.logPath, turn.dispatchId, (chunk, cap) => effects.store.appendTurnOutput(chunk, cap), last === undefined ? 0 : last.offset + last.bytes.length);
-  const outcome = await adoptTurn(turn, started, { clock: effects.clock, keepAlive: effects.turnKeepAlive }).finally(() => shipping.finish());
+  const request = turn.protocol === 'stream-json' ? { ...turn, stdoutPath: streamJsonPath(turn) } : turn;
+  const outcome = await adoptTurn(request, started, { clock: effects.clock, keepAlive: effects.turnKeepAlive }).finally(() => shipping.finish());
   const stragglers = findProcessesByEnv('STATECREW_TURN_KEY', turn.turnKey);
   if (stragglers.length > 0) await killProcesses(stragglers, { graceMs: turn.killGraceMs, clock: effects.clock });
   const result = toResult(outcome);
@@ -150,9 +151,11 @@ function streamJsonPath(turn: TurnAssignment): string {
 
 /**
  * For a stream-json turn: records every event of its stdout in the store, and lets the event
- * stream decide the outcome (a `result` with `is_error`, no `result`, a malformed line fail
- * the turn even on exit code 0); captures the session id (and whether it differs from the
- * one resumed), cost and tokens. A text turn is returned as it is.
+ * stream decide the outcome (a `result` with `is_error`, no `result`, a malformed line, denied
+ * tools under the unit's `permissionDenials: fail` fail the turn even on exit code 0; a
+ * non-zero exit keeps the CLI's last stderr line); captures the session id (and whether it
+ * differs from the one resumed), the turn's own cost ({@link turnCost}, against the result of
+ * the turn it resumed) and tokens. A text turn is returned as it is.
  */
 async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, result: TurnResult): Promise<TurnResult> {
   if (turn.protocol !== 'stream-json') return result;
@@ -166,16 +169,25 @@ async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, r
     ...summary.malformed.map((bad) => ({ dispatchId: turn.dispatchId, line: bad.line, type: '(malformed)', subtype: null, body: bad.text })),
   ]);
   const session = summary.sessionId;
+  const own = summary.result?.usageSinceLastResult ?? null;
   const reported = {
     sessionId: session,
     resumeMismatch: turn.resumeSessionId != null && session !== null && session !== turn.resumeSessionId,
-    costUsd: summary.result?.totalCostUsd ?? null,
-    inputTokens: summary.result?.usage?.inputTokens ?? null,
-    outputTokens: summary.result?.usage?.outputTokens ?? null,
+    costUsd: summary.result === null ? null : turnCost(summary.result, await resumedResult(effects, turn, session)).costUsd,
+    inputTokens: own?.inputTokens ?? summary.result?.usage?.inputTokens ?? null,
+    outputTokens: own?.outputTokens ?? summary.result?.usage?.outputTokens ?? null,
   };
   if (result.kind !== 'exited') return { ...result, ...reported };
-  const verdict = turnVerdict(summary, result.exitCode);
+  const verdict = turnVerdict(summary, result.exitCode, { lastStderrLine: result.lastStderrLine, permissionDenials: turn.permissionDenials ?? 'fail' });
   return verdict.ok ? { ...result, ...reported } : { ...result, ...reported, failure: verdict.reason, reason: verdict.reason };
+}
+
+/** The recorded `result` of the turn this one resumed, when it reported the same session. */
+async function resumedResult(effects: EffectContext, turn: TurnAssignment, session: string | null): Promise<StreamJsonResult | null> {
+  if (turn.resumeDispatchId == null || session === null || session !== turn.resumeSessionId) return null;
+  const events = await effects.store.turnEvents(turn.resumeDispatchId);
+  const last = events.filter((event) => event.type === 'result').at(-1);
+  return last === undefined ? null : parseResultEvent(last.body);
 }
 
 /** The result of a turn that ended while no runtime watched it, from its shim's status file. */

@@ -27,6 +27,12 @@ export interface TurnAssignment {
   readonly protocol?: 'text' | 'stream-json';
   /** The agent session this turn resumes (placed into `{sessionId}` of its command), if any. */
   readonly resumeSessionId?: string | null;
+  /** The dispatch whose turn reported `resumeSessionId`: its `result` tells a running session total from a turn's own cost. */
+  readonly resumeDispatchId?: string | null;
+  /** stream-json: the silence limit while a tool call has no result yet, in ms. @default stallTimeoutMs */
+  readonly toolTimeoutMs?: number;
+  /** stream-json: what denied tools do to the turn. @default 'fail' */
+  readonly permissionDenials?: 'fail' | 'accept';
 }
 
 /** Recorded as soon as the turn's process exists: the evidence used to find it after a crash. */
@@ -69,7 +75,7 @@ export interface TurnResult {
   readonly sessionId?: string | null;
   /** stream-json: the turn resumed a session but reported another one. */
   readonly resumeMismatch?: boolean;
-  /** stream-json: cost of the turn in USD, as the agent reported it. */
+  /** stream-json: cost of the turn in USD, the turn's own (a resumed session's running total is not counted again). */
   readonly costUsd?: number | null;
   /** stream-json: tokens of the turn, as the agent reported them. */
   readonly inputTokens?: number | null;

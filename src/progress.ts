@@ -9,7 +9,15 @@ export type MilestoneState = 'pending' | 'running' | 'completed' | 'failed' | 'b
 export interface UnitProgress {
   readonly spec: UnitSpec;
   readonly state: UnitState;
-  /** Dispatches that were claimed or ran (canceled ones excluded). */
+  /**
+   * Turns that were claimed or ran (canceled and quarantined dispatches excluded): the unit's
+   * own first turn, its retries, message turns and fix turns.
+   */
+  readonly turns: number;
+  /**
+   * Attempt number of the unit's latest turn that was claimed or ran (1-based; 0 before any):
+   * how many tries the current (or last) turn took, counted against `maxAttempts`.
+   */
   readonly attempts: number;
   /**
    * Dispatches that ended `failed` or `stuck` through their own turn (see
@@ -163,7 +171,7 @@ function unitProgress(
   canceled: string | null,
   fixDue = false,
 ): UnitProgress {
-  let attempts = 0;
+  let turns = 0;
   let failures = 0;
   let sinceCompletion = 0;
   let completed = false;
@@ -175,7 +183,7 @@ function unitProgress(
     if (ACTIVE_DISPATCH.has(dispatch.state)) active = dispatch;
     if (dispatch.state !== 'canceled' && dispatch.messageId !== null) taken.add(dispatch.messageId);
     if (dispatch.state === 'canceled' || dispatch.state === 'quarantined') continue;
-    if (dispatch.state !== 'pending') attempts++;
+    if (dispatch.state !== 'pending') turns++;
     lastCounted = dispatch;
     if (dispatch.state === 'completed') {
       completed = true;
@@ -199,7 +207,8 @@ function unitProgress(
   return {
     spec,
     state,
-    attempts,
+    turns,
+    attempts: dispatches.filter((d) => d.state !== 'pending' && d.state !== 'canceled' && d.state !== 'quarantined').at(-1)?.attempt ?? 0,
     failures,
     active,
     last: dispatches.at(-1) ?? null,
@@ -278,7 +287,7 @@ function ownMilestoneState(units: readonly UnitProgress[], leased: boolean, work
     return workspace === undefined || (workspace !== null && MERGED_WORKSPACE.has(workspace.state)) ? 'completed' : 'running';
   }
   if (units.some((unit) => unit.state === 'failed' || unit.state === 'stuck' || unit.state === 'canceled')) return 'failed';
-  if (leased || units.some((unit) => unit.attempts > 0)) return 'running';
+  if (leased || units.some((unit) => unit.turns > 0)) return 'running';
   return 'pending';
 }
 

@@ -406,9 +406,10 @@ export class Scheduler {
     }
   }
 
-  /** The agent session the unit's last stream-json turn reported: the next turn resumes it. */
-  private lastSessionId(unitId: string): string | null {
-    return this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null;
+  /** The unit's last stream-json turn that reported a session: the next turn resumes that session. */
+  private lastSession(unitId: string): { sessionId: string; dispatchId: string } | null {
+    const last = this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1);
+    return last === undefined || last.sessionId === null ? null : { sessionId: last.sessionId, dispatchId: last.id };
   }
 
   private messageText(id: number): string | undefined {
@@ -418,7 +419,8 @@ export class Scheduler {
   private assignment(workerId: string, fencingToken: number, unit: UnitSpec, dispatch: ActorHandle<'dispatch'>): TurnAssignment {
     const context = dispatch.context;
     const sequence = context.dispatchId.slice(context.dispatchId.lastIndexOf('#') + 1);
-    const session = unit.protocol === 'stream-json' ? this.lastSessionId(unit.id) : null;
+    const last = unit.protocol === 'stream-json' ? this.lastSession(unit.id) : null;
+    const session = last?.sessionId ?? null;
     return {
       dispatchId: context.dispatchId,
       unitId: unit.id,
@@ -429,6 +431,9 @@ export class Scheduler {
       command: resolveSessionCommand(unit.command, unit.initialCommand, session),
       protocol: unit.protocol,
       resumeSessionId: session,
+      resumeDispatchId: last?.dispatchId ?? null,
+      toolTimeoutMs: unit.toolTimeoutMs,
+      permissionDenials: unit.permissionDenials,
       cwd: unit.cwd,
       env: unit.env,
       input: this.workspaces.fixInput(unit, fencingToken) ?? (context.messageId == null ? unit.input : (this.messageText(context.messageId) ?? unit.input)),

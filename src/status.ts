@@ -1,5 +1,6 @@
 import type { Store } from '../persistence/store.js';
 import type { DispatchProjection } from '../persistence/types.js';
+import { parseResultEvent, roundUsd } from '../actors/streamJson.js';
 import { readStoredPlan } from './storedPlan.js';
 import { readOperatorInput } from './operatorInput.js';
 import { deriveProgress, type MilestoneState, type UnitState } from './progress.js';
@@ -23,15 +24,27 @@ export interface WorkspaceStatus {
 export interface StatusReport {
   /** `workspace`: `null` for a milestone without one, or before its first lease. */
   readonly milestones: { id: string; state: MilestoneState; workspace: WorkspaceStatus | null }[];
-  /** `costUsd`, `inputTokens`, `outputTokens`: summed over the unit's turns that reported them (stream-json), else null. */
+  /**
+   * `attempts`: the attempt number of the unit's latest turn (tries it took, counted against
+   * `maxAttempts`); `turns`: every turn that ran (retries, message and fix turns included).
+   * `costUsd` (USD, each turn's own cost, rounded to 1e-10), `inputTokens`, `outputTokens`:
+   * summed over the unit's turns that reported them (stream-json), else null. `sessionId`: the
+   * agent session the unit's latest turn reported (the next turn resumes it), else null;
+   * `resumeMismatches`: turns that were told to resume a session and reported another one;
+   * `permissionDenials`: tools the CLI denied in the unit's turns, with the dispatch.
+   */
   readonly units: {
     id: string;
     milestoneId: string;
     state: UnitState;
     attempts: number;
+    turns: number;
     costUsd: number | null;
     inputTokens: number | null;
     outputTokens: number | null;
+    sessionId: string | null;
+    resumeMismatches: number;
+    permissionDenials: { dispatchId: string; tool: string; target: string | null }[];
   }[];
   readonly dispatches: {
     id: string;
@@ -76,15 +89,22 @@ export async function readStatus(store: Store): Promise<StatusReport> {
               fixTurnsUsed: m.workspace.fixTurnsUsed,
             },
     })),
-    units: (progress?.milestones ?? []).flatMap((m) =>
-      m.units.map((u) => ({
-        id: u.spec.id,
-        milestoneId: u.spec.milestoneId,
-        state: u.state,
-        attempts: u.attempts,
-        ...usageOf(dispatches.filter((d) => d.unitId === u.spec.id)),
-      })),
-    ),
+    units: await Promise.all((progress?.milestones ?? []).flatMap((m) =>
+      m.units.map(async (u) => {
+        const own = dispatches.filter((d) => d.unitId === u.spec.id);
+        return {
+          id: u.spec.id,
+          milestoneId: u.spec.milestoneId,
+          state: u.state,
+          attempts: u.attempts,
+          turns: u.turns,
+          ...usageOf(own),
+          sessionId: own.filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null,
+          resumeMismatches: own.filter((d) => d.resumeMismatch).length,
+          permissionDenials: await deniedTools(store, own),
+        };
+      }),
+    )),
     dispatches: dispatches.map((d) => ({
       id: d.id,
       unitId: d.unitId,
@@ -104,9 +124,22 @@ export async function readStatus(store: Store): Promise<StatusReport> {
 function usageOf(dispatches: readonly DispatchProjection[]): { costUsd: number | null; inputTokens: number | null; outputTokens: number | null } {
   const sum = (values: (number | null)[]): number | null =>
     values.some((value) => value !== null) ? values.reduce<number>((total, value) => total + (value ?? 0), 0) : null;
+  const cost = sum(dispatches.map((d) => d.costUsd));
   return {
-    costUsd: sum(dispatches.map((d) => d.costUsd)),
+    costUsd: cost === null ? null : roundUsd(cost),
     inputTokens: sum(dispatches.map((d) => d.inputTokens)),
     outputTokens: sum(dispatches.map((d) => d.outputTokens)),
   };
+}
+
+/** Tools the CLI denied in these dispatches' turns, from each one's recorded `result` event (stream-json turns only). */
+async function deniedTools(store: Store, dispatches: readonly DispatchProjection[]): Promise<{ dispatchId: string; tool: string; target: string | null }[]> {
+  const denied: { dispatchId: string; tool: string; target: string | null }[] = [];
+  for (const dispatch of dispatches) {
+    if (dispatch.sessionId === null) continue;
+    const result = (await store.turnEvents(dispatch.id)).filter((event) => event.type === 'result').at(-1);
+    const parsed = result === undefined ? null : parseResultEvent(result.body);
+    for (const denial of parsed?.permissionDenials ?? []) denied.push({ dispatchId: dispatch.id, tool: denial.toolName, target: denial.target });
+  }
+  return denied;
 }

@@ -19,6 +19,9 @@ const unitSchema = z.object({
   killGraceMs: z.number().nonnegative(),
   stuckAfter: z.number().int().positive(),
   protocol: z.enum(['text', 'stream-json']),
+  // Absent from plans recorded before statecrew had them: their defaults.
+  toolTimeoutMs: z.number().nonnegative().default(1_800_000),
+  permissionDenials: z.enum(['fail', 'accept']).default('fail'),
   initialCommand: z.array(z.string()).nullable(),
   role: z.literal('check').optional(),
   workspaceCwd: z.string().optional(),

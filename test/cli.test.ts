@@ -4,7 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BUILT_CLI, fixtureCommand, isAlive, killRunningClis, makeTempDir, runCli, startCli, writePlan } from './helpers/cli.js';
 
 /** A unit's usage fields in `status --json` when no turn reported cost or tokens (text protocol). */
-const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null };
+const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [] };
 
 /** `statecrew status --json`, as documented in `src/status.ts`. */
 interface StatusJson {
@@ -255,9 +255,9 @@ describe('statecrew run then status', () => {
       { id: 'cli', state: 'completed', workspace: null },
     ]);
     expect(status.units).toEqual([
-      { id: 'compile-core', milestoneId: 'core', state: 'completed', attempts: 1 , ...NO_USAGE },
-      { id: 'test-core', milestoneId: 'core', state: 'completed', attempts: 1 , ...NO_USAGE },
-      { id: 'package-cli', milestoneId: 'cli', state: 'completed', attempts: 1 , ...NO_USAGE },
+      { id: 'compile-core', milestoneId: 'core', state: 'completed', attempts: 1, turns: 1, ...NO_USAGE },
+      { id: 'test-core', milestoneId: 'core', state: 'completed', attempts: 1, turns: 1, ...NO_USAGE },
+      { id: 'package-cli', milestoneId: 'cli', state: 'completed', attempts: 1, turns: 1, ...NO_USAGE },
     ]);
     expect(status.workers).toHaveLength(2);
     for (const worker of status.workers) expect(worker).toEqual({ id: expect.any(String), state: 'completed' });
@@ -319,8 +319,8 @@ describe('statecrew run then status', () => {
       { id: 'cli', state: 'blocked', workspace: null },
     ]);
     expect(status.units).toEqual([
-      { id: 'explode', milestoneId: 'core', state: 'failed', attempts: 2 , ...NO_USAGE },
-      { id: 'package-cli', milestoneId: 'cli', state: 'blocked', attempts: 0 , ...NO_USAGE },
+      { id: 'explode', milestoneId: 'core', state: 'failed', attempts: 2, turns: 2, ...NO_USAGE },
+      { id: 'package-cli', milestoneId: 'cli', state: 'blocked', attempts: 0, turns: 0, ...NO_USAGE },
     ]);
     expect(status.dispatches).toMatchObject([
       { unitId: 'explode', attempt: 1, state: 'failed', reason: expect.stringMatching(/exit code 3.*boom/) },
@@ -342,7 +342,7 @@ describe('statecrew run then status', () => {
     expect(fs.existsSync(marker)).toBe(true);
 
     const status = await statusJson('run.db');
-    expect(status.units).toEqual([{ id: 'flaky', milestoneId: 'core', state: 'completed', attempts: 2 , ...NO_USAGE }]);
+    expect(status.units).toEqual([{ id: 'flaky', milestoneId: 'core', state: 'completed', attempts: 2, turns: 2, ...NO_USAGE }]);
     expect(status.milestones).toEqual([{ id: 'core', state: 'completed', workspace: null }]);
     expect(status.dispatches).toMatchObject([
       { unitId: 'flaky', attempt: 1, state: 'failed' },

@@ -9,7 +9,7 @@ import { fixture, tempDir } from './helpers/tempStore.js';
 import { CLI_PATH, collectStdout, exitOf, startStatecrew } from './helpers/ticks.js';
 
 /** A unit's usage fields in `status --json` when no turn reported cost or tokens (text protocol). */
-const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null };
+const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [] };
 
 let dir: string;
 let cleanup: () => void;
@@ -158,7 +158,7 @@ describe('operator control across processes', () => {
     expect(isProcessAlive(Number(pid), null)).toBe(false);
     const { opened, status } = await store();
     await opened.close();
-    expect(status.units).toEqual([{ id: 'm/u', milestoneId: 'm', state: 'pending', attempts: 0 , ...NO_USAGE }]);
+    expect(status.units).toEqual([{ id: 'm/u', milestoneId: 'm', state: 'pending', attempts: 0, turns: 0, ...NO_USAGE }]);
   });
 
   it('exits non-zero when the target does not exist (2) or nothing is running (1)', async () => {

@@ -94,6 +94,8 @@ milestones:
         killGraceMs: 5_000,
         stuckAfter: 3,
         protocol: 'text',
+        toolTimeoutMs: 1_800_000,
+        permissionDenials: 'fail',
         initialCommand: null,
       },
       {
@@ -111,6 +113,8 @@ milestones:
         killGraceMs: 3_600_000,
         stuckAfter: 4,
         protocol: 'text',
+        toolTimeoutMs: 1_800_000,
+        permissionDenials: 'fail',
         initialCommand: null,
       },
     ]);
@@ -131,6 +135,8 @@ milestones:
       retryBackoffMs: 1_000,
       killGraceMs: 5_000,
       stuckAfter: 3,
+      toolTimeoutMs: 1_800_000,
+      permissionDenials: 'fail',
     });
   });
 

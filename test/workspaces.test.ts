@@ -143,9 +143,10 @@ describe('statecrew run with workspaces', () => {
     // deleteBranch: the branch is gone once merged; its commits are on main.
     expect(git(t.repo, 'branch', '--list', 'statecrew/app')).toBe('');
     const status = await statusOf(t.dir);
-    expect(status.units.map((u) => [u.id, u.state, u.attempts])).toEqual([
-      ['app-1', 'completed', 2],
-      ['app#check', 'completed', 2],
+    // app-1: its own turn and one fix turn, each its turn's first attempt; the check: failed once, then passed.
+    expect(status.units.map((u) => [u.id, u.state, u.attempts, u.turns])).toEqual([
+      ['app-1', 'completed', 1, 2],
+      ['app#check', 'completed', 2, 2],
     ]);
   });
 

@@ -44,7 +44,15 @@ function renderStatus(report: StatusReport, tty: boolean): string {
       const last = report.dispatches.filter((d) => d.unitId === unit.id).at(-1);
       const why = (unit.state === 'failed' || unit.state === 'stuck') && last?.reason ? `  ${c.dim(last.reason)}` : '';
       const cost = unit.costUsd === null ? '' : `  $${unit.costUsd.toFixed(4)} ${unit.inputTokens ?? 0}/${unit.outputTokens ?? 0} tokens in/out`;
-      lines.push(`  ${unit.id.padEnd(28)} ${paint(unit.state).padEnd(tty ? 19 : 10)} attempts ${unit.attempts}${cost}${why}`);
+      const turns = unit.turns === unit.attempts ? '' : `, turns ${unit.turns}`;
+      lines.push(`  ${unit.id.padEnd(28)} ${paint(unit.state).padEnd(tty ? 19 : 10)} attempts ${unit.attempts}${turns}${cost}${why}`);
+      if (unit.sessionId !== null) {
+        const mismatch = unit.resumeMismatches === 0 ? '' : `  ${c.red(`${unit.resumeMismatches} resume mismatch${unit.resumeMismatches === 1 ? '' : 'es'}`)}`;
+        lines.push(`    ${c.dim('session')} ${unit.sessionId}${mismatch}`);
+      }
+      for (const denial of unit.permissionDenials) {
+        lines.push(`    ${c.yellow('denied')} ${denial.tool}${denial.target === null ? '' : ` ${denial.target}`}  ${c.dim(denial.dispatchId)}`);
+      }
     }
   }
   lines.push(c.bold('workers'));

@@ -60,8 +60,8 @@ export function loadPlan(file: string, options: LoadPlanOptions): Plan {
  * - `workers` defaults to 2 (at most 64); `store` defaults to `.statecrew/statecrew.db`
  *   and is resolved against `options.cwd`.
  * - Each unit takes `maxAttempts`, `timeout`, `stallTimeout`, `retryBackoff`, `killGrace`,
- *   `stuckAfter` from itself, else from `defaults`, else 3 / 10m / 2m / 1s / 5s / 3;
- *   durations become ms.
+ *   `stuckAfter`, `toolTimeout`, `permissionDenials` from itself, else from `defaults`, else
+ *   3 / 10m / 2m / 1s / 5s / 3 / 30m / fail; durations become ms.
  * - A unit's `cwd` is resolved against the plan file's folder (default: that folder);
  *   `env` defaults to `{}`, `input` to `null`, `dependsOn` to `[]`.
  *
@@ -384,6 +384,8 @@ export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan 
         killGraceMs: unit.killGrace ?? doc.defaults.killGrace,
         stuckAfter: unit.stuckAfter ?? doc.defaults.stuckAfter,
         protocol: unit.protocol ?? agent?.protocol ?? doc.defaults.protocol,
+        toolTimeoutMs: unit.toolTimeout ?? doc.defaults.toolTimeout,
+        permissionDenials: unit.permissionDenials ?? doc.defaults.permissionDenials,
         initialCommand: unit.initialCommand ?? agent?.initialCommand ?? null,
         ...(workspace === undefined ? {} : { workspaceCwd: unit.cwd ?? '.' }),
       };
@@ -435,6 +437,8 @@ function checkUnit(doc: PlanDocument, milestoneId: string, position: number, wor
     killGraceMs: doc.defaults.killGrace,
     stuckAfter: workspace.fixTurns + 2,
     protocol: 'text',
+    toolTimeoutMs: doc.defaults.toolTimeout,
+    permissionDenials: 'fail',
     initialCommand: null,
     role: 'check',
     workspaceCwd: '.',

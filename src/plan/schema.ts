@@ -30,6 +30,10 @@ export const UNIT_DEFAULTS = {
   timeout: 600_000,
   /** 2m. */
   stallTimeout: 120_000,
+  /** 30m: the silence limit while a stream-json agent waits on a tool call. */
+  toolTimeout: 1_800_000,
+  /** A stream-json turn with denied tools fails. */
+  permissionDenials: 'fail',
   /** 1s. */
   retryBackoff: 1_000,
   /** 5s. */
@@ -137,6 +141,8 @@ const overridableShape = {
   retryBackoff: durationSchema,
   killGrace: durationSchema,
   protocol: z.enum(['text', 'stream-json'], { error: expecting('a protocol: text or stream-json') }),
+  toolTimeout: durationSchema,
+  permissionDenials: z.enum(['fail', 'accept'], { error: expecting('fail or accept (what a turn whose result lists denied tools does)') }),
   stuckAfter: z.int({ error: expecting('a number of failures in a row (a whole number of at least 2)') }).min(2, {
     error: (issue) => `expected a number of failures in a row of at least 2, got ${describeValue(issue.input)}`,
   }),
@@ -152,8 +158,10 @@ export const defaultsSchema = z.strictObject(
     killGrace: durationSchema.default(UNIT_DEFAULTS.killGrace),
     stuckAfter: overridableShape.stuckAfter.default(UNIT_DEFAULTS.stuckAfter),
     protocol: overridableShape.protocol.default('text'),
+    toolTimeout: durationSchema.default(UNIT_DEFAULTS.toolTimeout),
+    permissionDenials: overridableShape.permissionDenials.default(UNIT_DEFAULTS.permissionDenials),
   },
-  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace, stuckAfter, protocol'),
+  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace, stuckAfter, protocol, toolTimeout, permissionDenials'),
 );
 
 const envKeySchema = z
@@ -192,6 +200,8 @@ export const unitSchema = z.strictObject(
     killGrace: durationSchema.optional(),
     stuckAfter: overridableShape.stuckAfter.optional(),
     protocol: overridableShape.protocol.optional(),
+    toolTimeout: durationSchema.optional(),
+    permissionDenials: overridableShape.permissionDenials.optional(),
     initialCommand: z
       .array(z.string({ error: expecting('a string argument', quoteHint) }), {
         error: expecting('a list of strings: the argv of the first turn'),

@@ -37,6 +37,18 @@ export interface UnitSpec {
   /** `text`: success is exit code 0; `stream-json`: Claude Code's event stream on stdout decides. @default 'text' */
   readonly protocol: 'text' | 'stream-json';
   /**
+   * stream-json: the silence limit, in ms, while a tool call the agent made has no result yet
+   * (a long Bash command prints nothing until it ends); `stallTimeoutMs` applies otherwise.
+   * @default 1_800_000 (30m)
+   */
+  readonly toolTimeoutMs: number;
+  /**
+   * stream-json: a turn whose result lists tools the CLI denied for want of permission
+   * (`permission_denials`) fails (`fail`), or completes with the denials recorded (`accept`).
+   * @default 'fail'
+   */
+  readonly permissionDenials: 'fail' | 'accept';
+  /**
    * argv of the first turn, when `command` resumes a session through a `{sessionId}`
    * placeholder; without it the first turn drops the placeholder's argument pair.
    */
