@@ -31,10 +31,10 @@
  * - any other `type` (`stream_event`, …) is an event recorded as such.
  *
  * What the real CLI does, as run by this project's tests against a local mock of the Messages API
- * (test/claudeCodeCli.test.ts, Claude Code 1.0.128, 2.0.76 and 2.1.332): `usage` is the process's own; `total_cost_usd`
- * and `modelUsage` are per process in 1.0.128 but a running total of the whole session in 2.0.76 and 2.1.332, whose
- * resumed turns report earlier turns' spend again; 2.1.332 adds `model_usage_since_last_result`, the turn's own
- * figures. A denied tool leaves `subtype: success`, `is_error: false` with the denial in `permission_denials`. An API
+ * (test/claudeCodeCli.test.ts, Claude Code 1.0.128, 2.1.100 and 2.1.332; 2.0.76 by hand): `usage` is the process's
+ * own; `total_cost_usd` and `modelUsage` are per process up to 2.1.100 (resumed sessions included) but a running total
+ * of the whole session in 2.1.332, whose resumed turns report earlier turns' spend again, with the turn's own figures
+ * in `model_usage_since_last_result`. A denied tool leaves `subtype: success`, `is_error: false` with the denial in `permission_denials`. An API
  * error after the CLI's own retries is `is_error: true` with `api_error_status` (429, 529, 5xx), exit code 1.
  */
 import { StringDecoder } from 'node:string_decoder';
@@ -102,8 +102,6 @@ export interface UsageTotals {
   readonly costUsd: number;
   readonly inputTokens: number;
   readonly outputTokens: number;
-  /** Per model: input plus output tokens (compared between two results of one session). */
-  readonly tokensByModel: Readonly<Record<string, number>>;
 }
 
 /** The latest `rate_limit_event`'s info. */
@@ -219,13 +217,10 @@ const ModelUsage = z
   .record(z.string(), z.object({ costUSD: z.number().nullish(), inputTokens: z.number().nullish(), outputTokens: z.number().nullish() }).loose())
   .transform((models): UsageTotals => {
     const entries = Object.entries(models);
-    const tokensByModel: Record<string, number> = {};
-    for (const [model, usage] of entries) tokensByModel[model] = (usage.inputTokens ?? 0) + (usage.outputTokens ?? 0);
     return {
       costUsd: roundUsd(entries.reduce((total, [, usage]) => total + (usage.costUSD ?? 0), 0)),
       inputTokens: entries.reduce((total, [, usage]) => total + (usage.inputTokens ?? 0), 0),
       outputTokens: entries.reduce((total, [, usage]) => total + (usage.outputTokens ?? 0), 0),
-      tokensByModel,
     };
   });
 
@@ -461,39 +456,21 @@ export function describeDenials(denials: readonly PermissionDenial[]): string {
 }
 
 /** Where a turn's cost figure came from; see {@link turnCost}. */
-export type TurnCostSource = 'since-last-result' | 'session-delta' | 'process-total';
+export type TurnCostSource = 'since-last-result' | 'process-total';
 
 /**
- * The turn's own cost in USD, from its `result` and, for a turn that resumed a session, the
- * `result` of the turn it resumed (same session id), or `null` when the result reports no cost.
- *
- * Decided from what the events say, never from a version number:
- * 1. `model_usage_since_last_result` present: its `costUSD` summed over models (Claude Code
- *    2.1.x reports the turn's own figures there).
- * 2. Else, when the previous result of the session is known and this result's `modelUsage`
- *    covers it — every model's tokens at least the previous figure, and the total at least the
- *    previous total plus this turn's own `usage` — the figures are a running total of the
- *    session (Claude Code 2.0.x): the cost is `total_cost_usd` minus the previous one.
- * 3. Else `total_cost_usd`: the process's own spend (Claude Code 1.0.x, or a first turn).
+ * The turn's own cost in USD from its `result`, or `null` when the result reports no cost.
+ * Decided from what the result says, never from a version number:
+ * 1. `model_usage_since_last_result` present: its `costUSD` summed over models. A CLI that
+ *    reports it (Claude Code 2.1.332) makes `total_cost_usd` and `modelUsage` a running total of
+ *    the whole session, so a resumed session's turn would count the earlier turns again.
+ * 2. Else `total_cost_usd`: the CLI process's own spend, which is what it covers without that
+ *    field (Claude Code 1.0.128, 2.0.76 and 2.1.100, resumed sessions included).
  * Rounded to 1e-10 USD.
  */
-export function turnCost(result: StreamJsonResult, previous: StreamJsonResult | null): { costUsd: number | null; source: TurnCostSource } {
+export function turnCost(result: StreamJsonResult): { costUsd: number | null; source: TurnCostSource } {
   if (result.usageSinceLastResult !== null) return { costUsd: result.usageSinceLastResult.costUsd, source: 'since-last-result' };
-  const total = result.totalCostUsd;
-  if (total !== null && previous !== null && previous.sessionId !== null && previous.sessionId === result.sessionId && coversSession(result, previous)) {
-    return { costUsd: roundUsd(Math.max(0, total - (previous.totalCostUsd ?? 0))), source: 'session-delta' };
-  }
-  return { costUsd: total === null ? null : roundUsd(total), source: 'process-total' };
-}
-
-/** True when `result`'s `modelUsage` is `previous`'s plus at least this turn's own `usage`: a running session total. */
-function coversSession(result: StreamJsonResult, previous: StreamJsonResult): boolean {
-  const now = result.modelUsage;
-  const before = previous.modelUsage;
-  if (now === null || before === null || result.usage === null) return false;
-  for (const [model, tokens] of Object.entries(before.tokensByModel)) if ((now.tokensByModel[model] ?? 0) < tokens) return false;
-  const sum = (totals: UsageTotals): number => Object.values(totals.tokensByModel).reduce((total, tokens) => total + tokens, 0);
-  return sum(now) >= sum(before) + result.usage.inputTokens + result.usage.outputTokens;
+  return { costUsd: result.totalCostUsd === null ? null : roundUsd(result.totalCostUsd), source: 'process-total' };
 }
 
 /** Rounds an amount of USD to 1e-10 USD, so float noise (0.036351999999999995) does not show or pile up. */

@@ -7,7 +7,7 @@ import { afterCommit } from './afterCommit.js';
 import { isLocalHost } from './hostIdentity.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
-import { createStreamJsonParser, parseResultEvent, turnCost, turnVerdict, type StreamJsonResult } from './streamJson.js';
+import { createStreamJsonParser, turnCost, turnVerdict } from './streamJson.js';
 import { shipTurnOutput } from './turnOutput.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 import { turnStatusPath, type TurnStatus } from './turnStatus.js';
@@ -154,8 +154,7 @@ function streamJsonPath(turn: TurnAssignment): string {
  * stream decide the outcome (a `result` with `is_error`, no `result`, a malformed line, denied
  * tools under the unit's `permissionDenials: fail` fail the turn even on exit code 0; a
  * non-zero exit keeps the CLI's last stderr line); captures the session id (and whether it
- * differs from the one resumed), the turn's own cost ({@link turnCost}, against the result of
- * the turn it resumed) and tokens. A text turn is returned as it is.
+ * differs from the one resumed), the turn's own cost ({@link turnCost}) and tokens. A text turn is returned as it is.
  */
 async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, result: TurnResult): Promise<TurnResult> {
   if (turn.protocol !== 'stream-json') return result;
@@ -173,21 +172,13 @@ async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, r
   const reported = {
     sessionId: session,
     resumeMismatch: turn.resumeSessionId != null && session !== null && session !== turn.resumeSessionId,
-    costUsd: summary.result === null ? null : turnCost(summary.result, await resumedResult(effects, turn, session)).costUsd,
+    costUsd: summary.result === null ? null : turnCost(summary.result).costUsd,
     inputTokens: own?.inputTokens ?? summary.result?.usage?.inputTokens ?? null,
     outputTokens: own?.outputTokens ?? summary.result?.usage?.outputTokens ?? null,
   };
   if (result.kind !== 'exited') return { ...result, ...reported };
   const verdict = turnVerdict(summary, result.exitCode, { lastStderrLine: result.lastStderrLine, permissionDenials: turn.permissionDenials ?? 'fail' });
   return verdict.ok ? { ...result, ...reported } : { ...result, ...reported, failure: verdict.reason, reason: verdict.reason };
-}
-
-/** The recorded `result` of the turn this one resumed, when it reported the same session. */
-async function resumedResult(effects: EffectContext, turn: TurnAssignment, session: string | null): Promise<StreamJsonResult | null> {
-  if (turn.resumeDispatchId == null || session === null || session !== turn.resumeSessionId) return null;
-  const events = await effects.store.turnEvents(turn.resumeDispatchId);
-  const last = events.filter((event) => event.type === 'result').at(-1);
-  return last === undefined ? null : parseResultEvent(last.body);
 }
 
 /** The result of a turn that ended while no runtime watched it, from its shim's status file. */

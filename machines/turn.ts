@@ -27,8 +27,6 @@ export interface TurnAssignment {
   readonly protocol?: 'text' | 'stream-json';
   /** The agent session this turn resumes (placed into `{sessionId}` of its command), if any. */
   readonly resumeSessionId?: string | null;
-  /** The dispatch whose turn reported `resumeSessionId`: its `result` tells a running session total from a turn's own cost. */
-  readonly resumeDispatchId?: string | null;
   /** stream-json: the silence limit while a tool call has no result yet, in ms. @default stallTimeoutMs */
   readonly toolTimeoutMs?: number;
   /** stream-json: what denied tools do to the turn. @default 'fail' */

@@ -406,10 +406,9 @@ export class Scheduler {
     }
   }
 
-  /** The unit's last stream-json turn that reported a session: the next turn resumes that session. */
-  private lastSession(unitId: string): { sessionId: string; dispatchId: string } | null {
-    const last = this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1);
-    return last === undefined || last.sessionId === null ? null : { sessionId: last.sessionId, dispatchId: last.id };
+  /** The agent session the unit's last stream-json turn reported: the next turn resumes it. */
+  private lastSessionId(unitId: string): string | null {
+    return this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null;
   }
 
   private messageText(id: number): string | undefined {
@@ -419,8 +418,7 @@ export class Scheduler {
   private assignment(workerId: string, fencingToken: number, unit: UnitSpec, dispatch: ActorHandle<'dispatch'>): TurnAssignment {
     const context = dispatch.context;
     const sequence = context.dispatchId.slice(context.dispatchId.lastIndexOf('#') + 1);
-    const last = unit.protocol === 'stream-json' ? this.lastSession(unit.id) : null;
-    const session = last?.sessionId ?? null;
+    const session = unit.protocol === 'stream-json' ? this.lastSessionId(unit.id) : null;
     return {
       dispatchId: context.dispatchId,
       unitId: unit.id,
@@ -431,7 +429,6 @@ export class Scheduler {
       command: resolveSessionCommand(unit.command, unit.initialCommand, session),
       protocol: unit.protocol,
       resumeSessionId: session,
-      resumeDispatchId: last?.dispatchId ?? null,
       toolTimeoutMs: unit.toolTimeoutMs,
       permissionDenials: unit.permissionDenials,
       cwd: unit.cwd,

@@ -58,7 +58,7 @@ describe('createStreamJsonParser', () => {
         errors: [],
         apiErrorStatus: null,
         permissionDenials: [],
-        modelUsage: { costUsd: 0.0412735, inputTokens: 18, outputTokens: 168, tokensByModel: { 'claude-sonnet-4-5-20250929': 186 } },
+        modelUsage: { costUsd: 0.0412735, inputTokens: 18, outputTokens: 168 },
         usageSinceLastResult: null,
       },
       resultEvents: 1,

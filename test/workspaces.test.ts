@@ -32,7 +32,7 @@ interface StatusJson {
     state: string;
     workspace: { path: string; branch: string; state: string; baseCommit: string; headCommit: string; mergedCommit: string | null; reason: string | null } | null;
   }[];
-  units: { id: string; state: string; attempts: number }[];
+  units: { id: string; state: string; attempts: number; turns: number }[];
 }
 
 async function statusOf(dir: string): Promise<StatusJson> {

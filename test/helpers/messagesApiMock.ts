@@ -52,10 +52,11 @@ export interface MessagesApiMock {
 export const DEFAULT_USAGE: MockUsage = { input: 1000, output: 50 };
 
 /**
- * Starts the mock on a free loopback port. `script` decides each reply; it may throw, which
- * answers 500 with the error's message (and fails the CLI's turn, so a test sees it).
+ * Starts the mock on a free loopback port. `script` decides each reply, at once or later (a
+ * test may hold a turn until it is ready); it may throw or reject, which answers 500 with the
+ * error's message (and fails the CLI's turn, so a test sees it).
  */
-export async function startMessagesApiMock(script: (request: MockRequest) => MockReply): Promise<MessagesApiMock> {
+export async function startMessagesApiMock(script: (request: MockRequest) => MockReply | Promise<MockReply>): Promise<MessagesApiMock> {
   const requests: MockRequest[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -76,13 +77,10 @@ export async function startMessagesApiMock(script: (request: MockRequest) => Moc
       }
       const request = describe(requests.length + 1, body);
       requests.push(request);
-      let reply: MockReply;
-      try {
-        reply = script(request);
-      } catch (error) {
-        reply = { kind: 'error', status: 500, errorType: 'api_error', message: `mock script failed: ${String(error)}` };
-      }
-      answer(res, request, reply);
+      void Promise.resolve()
+        .then(() => script(request))
+        .catch((error: unknown): MockReply => ({ kind: 'error', status: 500, errorType: 'api_error', message: `mock script failed: ${String(error)}` }))
+        .then((reply) => answer(res, request, reply));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
