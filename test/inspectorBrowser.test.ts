@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fixture, killRunningClis, makeTempDir, startCli, writePlan } from './helpers/cli.js';
+import { fixture, killRunningClis, makeTempDir, runCli, startCli, writePlan } from './helpers/cli.js';
 
 /**
  * The inspector in a real browser: Debian's Chromium driven by playwright-core (never a
@@ -124,6 +124,31 @@ describe('statecrew run --inspect, in Chromium', () => {
     fs.writeFileSync(path.join(dir, 'go2'), '');
     const result = await run.done;
     expect(result.code).toBe(0);
+    await page.close();
+  });
+
+  it('shows each unit\'s attempts, turns, cost, agent session and resume mismatches', async () => {
+    const agent = [process.execPath, fixture('fake-claude.mjs'), '--mode', 'mismatch', '--resume', '{sessionId}'];
+    writePlan(dir, {
+      version: 1,
+      workers: 1,
+      defaults: { protocol: 'stream-json', retryBackoff: '10ms', maxAttempts: 2 },
+      milestones: [{ id: 'm', units: [{ id: 'agent', command: agent, input: 'fix it' }, { id: 'plain', command: [process.execPath, '-e', ''], protocol: 'text' }] }],
+    });
+    expect((await runCli(dir, 'run', 'plan.yaml')).code).toBe(0);
+    const inspect = startCli(dir, ['inspect', '--store', '.statecrew/statecrew.db']);
+    const [, url = ''] = await inspect.waitForLine(/statecrew inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/);
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    await page.goto(url);
+    await shows(page, '#units tr[data-unit-id="agent"] td.state:text-is("completed")');
+    // The retry resumed the first attempt's session and got another one: a resume mismatch.
+    expect(await page.textContent('#units tr[data-unit-id="agent"] td.attempts')).toBe('2/2');
+    expect(await page.textContent('#units tr[data-unit-id="agent"] td.cost')).toBe('$0.0250');
+    const session = (await page.getAttribute('#units tr[data-unit-id="agent"] td.session', 'title')) ?? '';
+    expect(session).toMatch(/^session-/);
+    expect(await page.textContent('#units tr[data-unit-id="agent"] td.session')).toBe(`…${session.slice(-8)}⚠ 1 resume mismatch`);
+    expect(await page.textContent('#units tr[data-unit-id="plain"] td.session')).toBe('');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-units.png') });
     await page.close();
   });
 });

@@ -302,3 +302,30 @@ describe('statecrew journal order', () => {
     ]);
   });
 });
+
+describe('statecrew journal of stream-json turns', () => {
+  it('shows the session each turn reported, and a resume mismatch, in text and in JSON', async () => {
+    const dir = makeTempDir();
+    try {
+      writePlan(dir, {
+        version: 1,
+        workers: 1,
+        defaults: { protocol: 'stream-json', retryBackoff: '10ms', maxAttempts: 2 },
+        milestones: [{ id: 'm', units: [{ id: 'agent', command: fixtureCommand('fake-claude.mjs', '--mode', 'mismatch', '--resume', '{sessionId}'), input: 'go' }] }],
+      });
+      expect((await runCli(dir, 'run', 'plan.yaml')).code).toBe(0);
+      // The first attempt failed under one session; the retry resumed it and reported another.
+      const finishes = (await journal(dir, '--kind', 'dispatch')).filter((line) => line.includes('(FINISH)'));
+      expect(finishes).toHaveLength(2);
+      const [first = '', second = ''] = finishes;
+      const [, sessionA = ''] = /session (\S+)$/.exec(first) ?? [];
+      expect(first).toMatch(/ {2}agent#1 {2}#\d+ {2}running → failed {2}\(FINISH\) {2}session session-\S+$/);
+      expect(second).toMatch(/ {2}agent#2 {2}#\d+ {2}running → completed {2}\(FINISH\) {2}session session-\S+ {2}resume mismatch$/);
+      expect(second).not.toContain(sessionA);
+      const rows = (await journalJson(dir, '--actor', 'agent#2')).filter((row) => row.event === 'FINISH');
+      expect(rows).toEqual([expect.objectContaining({ sessionId: expect.stringMatching(/^session-/), resumeMismatch: true })]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,11 +1,12 @@
 // statecrew inspector page: plain ES module, no dependencies, everything from this server.
-// Data: GET /api/actors, /api/actors/:id?after=seq, /api/charts/:machineId.svg; live
+// Data: GET /api/actors, /api/units, /api/actors/:id?after=seq, /api/charts/:machineId.svg; live
 // updates: the server-sent events of /api/events ("change" whenever the store committed).
 
 const $ = (selector) => document.querySelector(selector);
 
 const view = {
   list: null,
+  units: [],
   kind: '',
   state: '',
   text: '',
@@ -36,6 +37,7 @@ async function refresh() {
     do {
       refreshAgain = false;
       view.list = await getJson('/api/actors');
+      view.units = (await getJson('/api/units')).units;
       if (view.selectedId !== null) await refreshDetail();
       render();
     } while (refreshAgain);
@@ -58,6 +60,7 @@ function render() {
   renderHeader();
   renderFilters();
   renderActors();
+  renderUnits();
   void renderChart();
   renderTimeline();
   renderDetail();
@@ -154,6 +157,42 @@ function renderActors() {
     rows.push(row);
   }
   $('#actors tbody').replaceChildren(...rows);
+}
+
+/** One row per unit: state, attempts and turns, cost (USD), the agent session, resume mismatches and denied tools. */
+function renderUnits() {
+  const rows = (view.units ?? []).map((unit) => {
+    const row = document.createElement('tr');
+    row.dataset.unitId = unit.id;
+    const cell = (name, text, title) => {
+      const element = document.createElement('td');
+      element.className = name;
+      element.textContent = text;
+      if (title) element.title = title;
+      row.append(element);
+      return element;
+    };
+    cell('id', unit.id);
+    cell('state', unit.state);
+    cell('attempts', `${unit.attempts}/${unit.turns}`);
+    cell('cost', unit.costUsd === null ? '' : `$${unit.costUsd.toFixed(4)}`, unit.costUsd === null ? '' : `${unit.inputTokens ?? 0} input / ${unit.outputTokens ?? 0} output tokens`);
+    // The session id's tail: enough to tell sessions apart; the whole id is its title.
+    const sessionId = unit.sessionId ?? '';
+    const session = cell('session', sessionId.length > 12 ? `…${sessionId.slice(-8)}` : sessionId, sessionId);
+    const warn = (text, title) => {
+      const mark = document.createElement('span');
+      mark.className = 'warn';
+      mark.textContent = text;
+      mark.title = title;
+      session.append(mark);
+    };
+    if (unit.resumeMismatches > 0) warn(`⚠ ${unit.resumeMismatches} resume mismatch${unit.resumeMismatches === 1 ? '' : 'es'}`, 'a turn told to resume the session reported another one');
+    if (unit.permissionDenials.length > 0) {
+      warn(`⚠ ${unit.permissionDenials.length} denied`, unit.permissionDenials.map((d) => `${d.tool}${d.target === null ? '' : ` ${d.target}`} (${d.dispatchId})`).join('\n'));
+    }
+    return row;
+  });
+  $('#units tbody').replaceChildren(...rows);
 }
 
 function ago(at) {

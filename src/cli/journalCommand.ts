@@ -39,9 +39,11 @@ const LINES_PER_WRITE = 256;
  * prints the persisted transitions of every actor, oldest first (by time, then actor id,
  * then sequence number), one per line:
  * `2026-11-21T06:00:00.123Z  compile#1  #3  pending.ready → claimed  (CLAIM)`, with `∅` as
- * the source state of an actor's first row. With `json`, one JSON object per line:
- * `{ at, actorId, kind, seq, event, from, to }` (`at` ISO-8601, `from` null for the first row),
- * plus `snapshot` (the parsed persisted snapshot) with `snapshots`.
+ * the source state of an actor's first row; a transition that records a stream-json turn's
+ * result adds `session <id>` and, when the turn resumed another session, `resume mismatch`.
+ * With `json`, one JSON object per line: `{ at, actorId, kind, seq, event, from, to }` (`at`
+ * ISO-8601, `from` null for the first row), plus `sessionId` and `resumeMismatch` for such a
+ * transition, and `snapshot` (the parsed persisted snapshot) with `snapshots`.
  * Opens the store read-only and never creates it; rows are streamed unless there is a `limit`.
  * @param clock resolves a `since` given as a duration ago. @default systemClock
  * @returns exit code 0 (also when no row matches).
@@ -76,7 +78,23 @@ export async function journalCommand(options: JournalCommandOptions, io: CliIO, 
 
 function formatLine(record: JournalRecord): string {
   const at = new Date(record.at).toISOString();
-  return `${at}  ${record.actorId}  #${record.seq}  ${record.fromState ?? '∅'} → ${record.toState}  (${record.eventType})`;
+  const session = turnSession(record);
+  const detail = session === null ? '' : `  session ${session.sessionId}${session.resumeMismatch ? '  resume mismatch' : ''}`;
+  return `${at}  ${record.actorId}  #${record.seq}  ${record.fromState ?? '∅'} → ${record.toState}  (${record.eventType})${detail}`;
+}
+
+/** The agent session a transition's event reports (a dispatch's or worker's turn result), if any. */
+function turnSession(record: JournalRecord): { sessionId: string; resumeMismatch: boolean } | null {
+  if (record.event === null || !record.event.includes('"sessionId"')) return null;
+  let event: unknown;
+  try {
+    event = JSON.parse(record.event);
+  } catch {
+    // A cut or unreadable event payload has no session to show; the row itself is printed as it is.
+    return null;
+  }
+  const result = (event as { result?: { sessionId?: unknown; resumeMismatch?: unknown } } | null)?.result;
+  return typeof result?.sessionId === 'string' ? { sessionId: result.sessionId, resumeMismatch: result.resumeMismatch === true } : null;
 }
 
 function toJson(record: JournalRecord): Record<string, unknown> {
@@ -88,6 +106,7 @@ function toJson(record: JournalRecord): Record<string, unknown> {
     event: record.eventType,
     from: record.fromState,
     to: record.toState,
+    ...turnSession(record),
   };
   return record.snapshot === undefined ? row : { ...row, snapshot: parseSnapshot(record) };
 }

@@ -9,6 +9,7 @@ import { ensureError } from '../../core/errors.js';
 import { loadInspectorAssets } from './assets.js';
 import { BUILT_IN_MACHINES, createChartCache } from './chartCache.js';
 import { readActorDetail, readActorList } from './inspectorData.js';
+import { readStatus } from '../status.js';
 
 /** Options of {@link startInspector}. */
 export interface InspectorOptions {
@@ -93,6 +94,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       }
       if (pathname.startsWith('/assets/')) return sendAsset(pathname.slice('/assets/'.length));
       if (pathname === '/api/actors') return sendJson(response, 200, { store: storeName(options.store), ...(await readActorList(store)) });
+      if (pathname === '/api/units') return sendJson(response, 200, { units: (await readStatus(store)).units });
       if (pathname.startsWith('/api/actors/')) {
         const id = decodeURIComponent(pathname.slice('/api/actors/'.length));
         const after = Number(url.searchParams.get('after') ?? '0');
