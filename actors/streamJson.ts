@@ -455,6 +455,32 @@ export function describeDenials(denials: readonly PermissionDenial[]): string {
   return denials.map((denial) => (denial.target === null ? denial.toolName : `${denial.toolName} ${denial.target}`)).join(', ');
 }
 
+/** Why a turn failed when it is not the agent's fault: the API limited or failed it. */
+export interface TransientApiFailure {
+  readonly kind: 'rate_limited' | 'overloaded' | 'server_error';
+  readonly status: number | null;
+  /** ms since epoch, from a rejected `rate_limit_event`'s `resetsAt`. */
+  readonly resetAt: number | null;
+}
+
+/**
+ * Whether a failed turn's stream says the API, not the agent, failed it: a rejected
+ * `rate_limit_event` (a subscription's usage limit; `resetsAt` gives the reset), or an error
+ * `result` whose `api_error_status` is 429 (rate limited), 529 (overloaded) or another 5xx, or —
+ * with no such result — the last `api_retry`'s status on a non-zero exit. `null` otherwise:
+ * then the failure is the turn's own. Call it only for a turn that failed.
+ */
+export function transientApiFailure(summary: StreamJsonSummary, exitCode: number | null): TransientApiFailure | null {
+  const rejected = summary.rateLimit !== null && summary.rateLimit.status === 'rejected' ? summary.rateLimit : null;
+  const result = summary.result;
+  const status = result !== null && result.isError ? result.apiErrorStatus : result === null && exitCode !== 0 ? summary.lastApiErrorStatus : null;
+  if (rejected !== null) return { kind: 'rate_limited', status: status ?? 429, resetAt: rejected.resetsAt };
+  if (status === 429) return { kind: 'rate_limited', status, resetAt: null };
+  if (status === 529) return { kind: 'overloaded', status, resetAt: null };
+  if (status !== null && status >= 500 && status <= 599) return { kind: 'server_error', status, resetAt: null };
+  return null;
+}
+
 /** Where a turn's cost figure came from; see {@link turnCost}. */
 export type TurnCostSource = 'since-last-result' | 'process-total';
 

@@ -7,7 +7,7 @@ import { afterCommit } from './afterCommit.js';
 import { isLocalHost } from './hostIdentity.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
-import { createStreamJsonParser, turnCost, turnVerdict } from './streamJson.js';
+import { createStreamJsonParser, transientApiFailure, turnCost, turnVerdict } from './streamJson.js';
 import { shipTurnOutput } from './turnOutput.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 import { turnStatusPath, type TurnStatus } from './turnStatus.js';
@@ -178,7 +178,8 @@ async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, r
   };
   if (result.kind !== 'exited') return { ...result, ...reported };
   const verdict = turnVerdict(summary, result.exitCode, { lastStderrLine: result.lastStderrLine, permissionDenials: turn.permissionDenials ?? 'fail' });
-  return verdict.ok ? { ...result, ...reported } : { ...result, ...reported, failure: verdict.reason, reason: verdict.reason };
+  if (verdict.ok) return { ...result, ...reported };
+  return { ...result, ...reported, failure: verdict.reason, reason: verdict.reason, transient: transientApiFailure(summary, result.exitCode) };
 }
 
 /** The result of a turn that ended while no runtime watched it, from its shim's status file. */

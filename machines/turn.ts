@@ -80,6 +80,22 @@ export interface TurnResult {
   readonly outputTokens?: number | null;
   /** ms since epoch of the turn's last output seen by the runtime (stall watchdog's reference). */
   readonly lastActivityAt?: number | null;
+  /**
+   * stream-json: the turn failed for a reason that is not the agent's (the API was rate
+   * limited, overloaded or failing): the unit waits and runs the turn again without using an
+   * attempt. Set only on a failed turn.
+   */
+  readonly transient?: TransientFailure | null;
+}
+
+/** Why a turn failed without it being the agent's fault, as its event stream said. */
+export interface TransientFailure {
+  /** `rate_limited`: HTTP 429 or a rejected `rate_limit_event`; `overloaded`: 529; `server_error`: another 5xx. */
+  readonly kind: 'rate_limited' | 'overloaded' | 'server_error';
+  /** The HTTP status, when the stream gave one. */
+  readonly status: number | null;
+  /** When the limit resets (ms since epoch), from a `rate_limit_event`'s `resetsAt`; `null` when not given. */
+  readonly resetAt: number | null;
 }
 
 /** True when the turn succeeded: it exited with code 0 and its protocol found no failure. */

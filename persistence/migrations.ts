@@ -282,6 +282,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX workspaces_milestone ON workspaces (milestone_id, fencing_token);
   `,
+  `
+  -- Turns that failed for a reason that is not the agent's (rate limited, overloaded API): the
+  -- kind, and when the API said the limit resets.
+  ALTER TABLE dispatches ADD COLUMN transient TEXT;
+  ALTER TABLE dispatches ADD COLUMN retry_at INTEGER;
+  `,
 ];
 
 /**

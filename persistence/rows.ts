@@ -96,6 +96,8 @@ const dispatchRow = z.object({
   cost_usd: z.number().nullable().optional(),
   input_tokens: nullableInt.optional(),
   output_tokens: nullableInt.optional(),
+  transient: z.enum(['rate_limited', 'overloaded', 'server_error']).nullable().optional(),
+  retry_at: nullableInt.optional(),
   reason: nullableText,
 });
 
@@ -267,6 +269,8 @@ export function rowToDispatch(row: unknown): DispatchProjection {
     costUsd: r.cost_usd ?? null,
     inputTokens: r.input_tokens ?? null,
     outputTokens: r.output_tokens ?? null,
+    transient: r.transient ?? null,
+    retryAt: r.retry_at ?? null,
     reason: r.reason,
   };
 }

@@ -62,14 +62,14 @@ const SQL = {
        VALUES (@id, @milestoneId, @workerId, @fencingToken, @state, @expiresAt, @at)
        ON CONFLICT (id) DO UPDATE SET fencing_token = @fencingToken, state = @state, expires_at = @expiresAt, updated_at = @at`,
   dispatchUpsert: `INSERT INTO dispatches (id, unit_id, milestone_id, attempt, state, worker_id, fencing_token, not_before, started_at,
-         ended_at, pid, pgid, proc_start_time, host_id, log_path, outcome, exit_code, signal, last_stderr_line, reason, message_id, session_id, resume_mismatch, cost_usd, input_tokens, output_tokens, created_at, updated_at)
+         ended_at, pid, pgid, proc_start_time, host_id, log_path, outcome, exit_code, signal, last_stderr_line, reason, message_id, session_id, resume_mismatch, cost_usd, input_tokens, output_tokens, transient, retry_at, created_at, updated_at)
        VALUES (@id, @unitId, @milestoneId, @attempt, @state, @workerId, @fencingToken, @notBefore, @startedAt,
-         @endedAt, @pid, @pgid, @procStartTime, @hostId, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @messageId, @sessionId, @resumeMismatch, @costUsd, @inputTokens, @outputTokens, @at, @at)
+         @endedAt, @pid, @pgid, @procStartTime, @hostId, @logPath, @outcome, @exitCode, @signal, @lastStderrLine, @reason, @messageId, @sessionId, @resumeMismatch, @costUsd, @inputTokens, @outputTokens, @transient, @retryAt, @at, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, worker_id = @workerId, fencing_token = @fencingToken,
          not_before = @notBefore, started_at = @startedAt, ended_at = @endedAt, pid = @pid, pgid = @pgid,
          proc_start_time = @procStartTime, host_id = @hostId, log_path = @logPath, outcome = @outcome, exit_code = @exitCode, signal = @signal, last_stderr_line = @lastStderrLine, message_id = @messageId,
          session_id = @sessionId, resume_mismatch = @resumeMismatch, cost_usd = @costUsd, input_tokens = @inputTokens, output_tokens = @outputTokens,
-         reason = @reason, updated_at = @at`,
+         transient = @transient, retry_at = @retryAt, reason = @reason, updated_at = @at`,
   supervisorUpsert: `INSERT INTO supervisors (id, state, runtime_id, pid, started_at, updated_at)
        VALUES (@id, @state, @runtimeId, @pid, @startedAt, @at)
        ON CONFLICT (id) DO UPDATE SET state = @state, updated_at = @at`,

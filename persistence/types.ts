@@ -105,6 +105,10 @@ export interface DispatchProjection {
   readonly costUsd: number | null;
   readonly inputTokens: number | null;
   readonly outputTokens: number | null;
+  /** Set when the turn failed for a reason that is not the agent's: `rate_limited`, `overloaded`, `server_error`. */
+  readonly transient: 'rate_limited' | 'overloaded' | 'server_error' | null;
+  /** When the API said its limit resets (ms since epoch), for a `transient` failure that said it. */
+  readonly retryAt: number | null;
 }
 
 /** One event of a turn's output (stream-json), as recorded in the store. */

@@ -42,6 +42,21 @@ export interface UnitProgress {
   readonly nextMessageId: number | null;
   /** Why an operator canceled the unit, if one did. */
   readonly canceled: string | null;
+  /**
+   * The unit's latest turns that failed for reasons not the agent's (rate limited, overloaded
+   * API), in a row, when its last ended dispatch is one: the unit waits, without using an
+   * attempt, until `maxTransientWait` after the first of them has passed.
+   */
+  readonly transient: TransientStreak | null;
+}
+
+/** Transient failures in a row at the end of a unit's dispatches. */
+export interface TransientStreak {
+  readonly count: number;
+  /** When the first of them ended (ms since epoch). */
+  readonly since: number;
+  /** The latest of them. */
+  readonly last: DispatchProjection;
 }
 
 /** Operator input that shapes progress besides the dispatches: cancellations and messages. */
@@ -192,16 +207,19 @@ function unitProgress(
       stuck = false;
       continue;
     }
-    sinceCompletion++;
+    // A turn the API failed (rate limited, overloaded) is run again under the same attempt number.
+    if (dispatch.transient === null) sinceCompletion++;
     if (countsAsFailure(dispatch)) failures++;
     if (dispatch.state === 'stuck') stuck = true;
   }
   const waiting = messages.filter((message) => !taken.has(message.id));
+  const transient = transientStreak(dispatches);
+  const gaveUp = transient !== null && (transient.last.endedAt ?? 0) - transient.since >= spec.maxTransientWaitMs;
   const retrying = lastCounted !== null && lastCounted.state !== 'completed' && lastCounted.messageId !== null && !ACTIVE_DISPATCH.has(lastCounted.state);
   let state: UnitState = 'pending';
   if (canceled !== null) state = 'canceled';
   else if (stuck) state = 'stuck';
-  else if (failures >= spec.maxAttempts) state = 'failed';
+  else if (failures >= spec.maxAttempts || (gaveUp && (active === null || active.state === 'pending'))) state = 'failed';
   else if (active !== null && active.state !== 'pending') state = 'running';
   else if (completed && waiting.length === 0 && !retrying && active === null && !fixDue) state = 'completed';
   return {
@@ -218,7 +236,50 @@ function unitProgress(
     // The unit's own input is its first turn; messages are the turns after it.
     nextMessageId: retrying && lastCounted !== null ? lastCounted.messageId : completed ? (waiting[0]?.id ?? null) : null,
     canceled,
+    transient,
   };
+}
+
+/** The transient failures in a row at the end of `dispatches` (ended ones; an active or canceled one is skipped), or `null`. */
+function transientStreak(dispatches: readonly DispatchProjection[]): TransientStreak | null {
+  let count = 0;
+  let since = 0;
+  let last: DispatchProjection | null = null;
+  for (let i = dispatches.length - 1; i >= 0; i--) {
+    const dispatch = dispatches[i] as DispatchProjection;
+    if (ACTIVE_DISPATCH.has(dispatch.state) || dispatch.state === 'canceled' || dispatch.state === 'quarantined') continue;
+    if (dispatch.state !== 'failed' || dispatch.transient === null) break;
+    count++;
+    since = dispatch.endedAt ?? 0;
+    last ??= dispatch;
+  }
+  return last === null ? null : { count, since, last };
+}
+
+/** Longest wait before a turn that the API failed without a reset time is run again, in ms: 15 min. */
+export const MAX_TRANSIENT_BACKOFF_MS = 15 * 60_000;
+
+/**
+ * When a unit whose latest turns the API failed runs again (ms since epoch): at the reset time
+ * the API gave, else after an exponential backoff from its last end — `retryBackoffMs` doubling
+ * with each failure in the streak, capped at {@link MAX_TRANSIENT_BACKOFF_MS} — with equal
+ * jitter (half the delay, plus up to the other half) drawn from `seed` (the next dispatch's id),
+ * so that the figure is the same whenever it is computed and units do not retry in lockstep.
+ */
+export function transientRetryAt(spec: UnitSpec, streak: TransientStreak, seed: string): number {
+  if (streak.last.retryAt !== null) return streak.last.retryAt;
+  const delay = Math.min(MAX_TRANSIENT_BACKOFF_MS, spec.retryBackoffMs * 2 ** (streak.count - 1));
+  return (streak.last.endedAt ?? 0) + Math.round(delay / 2 + (delay / 2) * unitInterval(seed));
+}
+
+/** A number in [0, 1) from a string (FNV-1a), the same for the same string. */
+function unitInterval(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash / 2 ** 32;
 }
 
 /**
@@ -250,11 +311,11 @@ export function failureSignature(failure: {
  * A failed or stuck dispatch counts against `maxAttempts` when its turn ran and ended badly.
  * It does not when the failure was not the unit's: the turn was `lost` with the runtime that
  * ran it, or the dispatch was abandoned or fenced (no turn outcome recorded: its worker was
- * gone, or its lease had passed to a newer holder).
+ * gone, or its lease had passed to a newer holder), or the API failed the turn (`transient`).
  */
 export function countsAsFailure(dispatch: DispatchProjection): boolean {
   if (dispatch.state === 'stuck') return true;
-  return dispatch.state === 'failed' && dispatch.outcome !== null && dispatch.outcome !== 'lost';
+  return dispatch.state === 'failed' && dispatch.outcome !== null && dispatch.outcome !== 'lost' && dispatch.transient === null;
 }
 
 /** Workspace states after which the milestone has failed: its check failed, its merge conflicted, git failed. */

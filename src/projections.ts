@@ -112,6 +112,8 @@ export function deriveRows(kind: ActorKind, actorId: string, snapshot: MachineSn
             costUsd: c.result?.costUsd ?? null,
             inputTokens: c.result?.inputTokens ?? null,
             outputTokens: c.result?.outputTokens ?? null,
+            transient: c.result?.transient?.kind ?? null,
+            retryAt: c.result?.transient?.resetAt ?? null,
             reason: c.endReason ?? c.result?.reason ?? null,
           },
         },

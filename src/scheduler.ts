@@ -11,7 +11,8 @@ import { operatorInput } from './operatorInput.js';
 import { resolveSessionCommand } from './sessionCommand.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import { DispatchRows } from './dispatchRows.js';
-import { deriveProgress, isTerminalMilestone, nextAttemptAt, type Progress, type UnitProgress } from './progress.js';
+import { deriveProgress, isTerminalMilestone, nextAttemptAt, transientRetryAt, type Progress, type UnitProgress } from './progress.js';
+import { agentOf, rateLimitedAgents } from './rateLimits.js';
 import { topState } from './projections.js';
 import { isMergeLeaseKey, WorkspaceDriver } from './workspaceDriver.js';
 import { forwardTurnEvents, type TurnForwarding } from './turnForwarding.js';
@@ -262,6 +263,12 @@ export class Scheduler {
     const dispatch = handleOf(host.get(active.id), 'dispatch');
     if (dispatch === undefined || dispatch.ended) return;
     if (dispatch.state === 'pending.ready') {
+      // Another unit's turn found this agent rate limited, with a reset time: wait for it.
+      const heldUntil = rateLimitedAgents(this.plan, this.dispatchRows.all(), clock.now()).get(agentOf(unit.spec));
+      if (heldUntil !== undefined) {
+        this.deps.wakeAt(heldUntil);
+        return;
+      }
       host.send(dispatch.id, { type: 'CLAIM', workerId: worker.id, fencingToken: token });
     } else if (topState(dispatch.state) !== 'claimed' && topState(dispatch.state) !== 'running') {
       return;
@@ -296,7 +303,7 @@ export class Scheduler {
       unitId: unit.spec.id,
       milestoneId: unit.spec.milestoneId,
       attempt: unit.nextAttempt,
-      notBefore: nextAttemptAt(unit.spec, unit.failures, unit.last?.endedAt ?? null),
+      notBefore: unit.transient === null ? nextAttemptAt(unit.spec, unit.failures, unit.last?.endedAt ?? null) : transientRetryAt(unit.spec, unit.transient, id),
       messageId: unit.nextMessageId,
     };
     this.deps.host.create('dispatch', id, input);

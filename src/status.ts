@@ -3,7 +3,8 @@ import type { DispatchProjection } from '../persistence/types.js';
 import { parseResultEvent, roundUsd } from '../actors/streamJson.js';
 import { readStoredPlan } from './storedPlan.js';
 import { readOperatorInput } from './operatorInput.js';
-import { deriveProgress, type MilestoneState, type UnitState } from './progress.js';
+import { deriveProgress, type MilestoneState, type UnitProgress, type UnitState } from './progress.js';
+import { agentOf, rateLimitedAgents } from './rateLimits.js';
 
 /** The store's view of a run, as printed by `statecrew status --json`. Times are ISO-8601 strings or null. */
 /** A milestone's workspace in {@link StatusReport}: commits are full hex ids. */
@@ -32,6 +33,10 @@ export interface StatusReport {
    * agent session the unit's latest turn reported (the next turn resumes it), else null;
    * `resumeMismatches`: turns that were told to resume a session and reported another one;
    * `permissionDenials`: tools the CLI denied in the unit's turns, with the dispatch.
+   * `waiting`: why a unit that is not done waits although it could run, e.g.
+   * `rate limited until 2026-12-03T04:00:00.000Z` (its own turn, or another unit's of the same
+   * agent, was rate limited), `API overloaded, retrying at …` or `API server error, retrying at …`;
+   * else null.
    */
   readonly units: {
     id: string;
@@ -45,6 +50,7 @@ export interface StatusReport {
     sessionId: string | null;
     resumeMismatches: number;
     permissionDenials: { dispatchId: string; tool: string; target: string | null }[];
+    waiting: string | null;
   }[];
   readonly dispatches: {
     id: string;
@@ -61,8 +67,11 @@ export interface StatusReport {
   readonly workers: { id: string; state: string }[];
 }
 
-/** Builds the status report from the store's projections and the recorded plan. */
-export async function readStatus(store: Store): Promise<StatusReport> {
+/**
+ * Builds the status report from the store's projections and the recorded plan.
+ * @param now what `waiting` is judged against (ms since epoch). @default Date.now()
+ */
+export async function readStatus(store: Store, now: number = Date.now()): Promise<StatusReport> {
   const plan = await readStoredPlan(store);
   const dispatches = await store.listDispatches();
   const leases = await store.listLeases();
@@ -70,6 +79,7 @@ export async function readStatus(store: Store): Promise<StatusReport> {
   const progress = plan === undefined ? undefined : deriveProgress(plan, dispatches, leases, await readOperatorInput(store), workspaces);
   const workers = await store.listWorkers();
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  const held = plan === undefined ? new Map<string, number>() : rateLimitedAgents(plan, dispatches, now);
   return {
     milestones: (progress?.milestones ?? []).map((m) => ({
       id: m.spec.id,
@@ -102,6 +112,7 @@ export async function readStatus(store: Store): Promise<StatusReport> {
           sessionId: own.filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null,
           resumeMismatches: own.filter((d) => d.resumeMismatch).length,
           permissionDenials: await deniedTools(store, own),
+          waiting: waitingFor(u, held, now),
         };
       }),
     )),
@@ -142,4 +153,19 @@ async function deniedTools(store: Store, dispatches: readonly DispatchProjection
     for (const denial of parsed?.permissionDenials ?? []) denied.push({ dispatchId: dispatch.id, tool: denial.toolName, target: denial.target });
   }
   return denied;
+}
+
+/** Why a unit waits for the API (see `StatusReport.units[].waiting`), or `null`. */
+function waitingFor(unit: UnitProgress, held: ReadonlyMap<string, number>, now: number): string | null {
+  if (unit.state !== 'pending' && unit.state !== 'running') return null;
+  const next = unit.active?.state === 'pending' ? (unit.active.notBefore ?? 0) : 0;
+  const streak = unit.transient;
+  if (streak !== null && next > now) {
+    const at = new Date(next).toISOString();
+    if (streak.last.transient === 'rate_limited') return `rate limited until ${at}`;
+    return `${streak.last.transient === 'overloaded' ? 'API overloaded' : 'API server error'}, retrying at ${at}`;
+  }
+  const agent = agentOf(unit.spec);
+  const until = held.get(agent);
+  return until === undefined ? null : `rate limited until ${new Date(until).toISOString()} (agent ${agent})`;
 }

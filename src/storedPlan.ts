@@ -22,6 +22,8 @@ const unitSchema = z.object({
   // Absent from plans recorded before statecrew had them: their defaults.
   toolTimeoutMs: z.number().nonnegative().default(1_800_000),
   permissionDenials: z.enum(['fail', 'accept']).default('fail'),
+  maxTransientWaitMs: z.number().nonnegative().default(7_200_000),
+  agent: z.string().default(''),
   initialCommand: z.array(z.string()).nullable(),
   role: z.literal('check').optional(),
   workspaceCwd: z.string().optional(),

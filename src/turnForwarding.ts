@@ -83,7 +83,8 @@ export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
  * counters are the dispatch rows themselves, so they survive restarts.
  */
 function stuckSignature(f: TurnForwarding, unitId: string, dispatchId: string, result: TurnResult): string | null {
-  if (isTurnSuccess(result) || result.kind === 'lost' || result.kind === 'stopped') return null;
+  // A turn the API failed (rate limited, overloaded) says nothing about the unit: never stuck on it.
+  if (isTurnSuccess(result) || result.kind === 'lost' || result.kind === 'stopped' || result.transient != null) return null;
   const spec = f.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
   if (spec === undefined) return null;
   const signature = failureSignature({ outcome: result.kind, exitCode: result.exitCode, signal: result.signal, lastStderrLine: result.lastStderrLine });

@@ -9,7 +9,7 @@ import { fixture, tempDir } from './helpers/tempStore.js';
 import { CLI_PATH, collectStdout, exitOf, startStatecrew } from './helpers/ticks.js';
 
 /** A unit's usage fields in `status --json` when no turn reported cost or tokens (text protocol). */
-const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [] };
+const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null };
 
 let dir: string;
 let cleanup: () => void;

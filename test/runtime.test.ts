@@ -9,7 +9,7 @@ import { drainEventLoop, nextEvent } from './helpers/runtimeEvents.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 
 /** A unit's usage fields in `status --json` when no turn reported cost or tokens (text protocol). */
-const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [] };
+const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null };
 
 let dir: string;
 let cleanup: () => void;

@@ -400,4 +400,37 @@ function workspacesMigration(): string {
   `;
 }
 
-export const PG_MIGRATIONS: readonly string[] = [...PG_MIGRATIONS_1_TO_3, workspacesMigration()];
+/** Each rewrite of migration 4's dispatch projection that migration 5 makes: [text, replacement], each found exactly once. */
+const TRANSIENT_PROJECTION: readonly (readonly [string, string])[] = [
+  ['resume_mismatch, cost_usd, input_tokens, output_tokens, created_at, updated_at)', 'resume_mismatch, cost_usd, input_tokens, output_tokens, transient, retry_at, created_at, updated_at)'],
+  [
+    "(p->>'inputTokens')::BIGINT, (p->>'outputTokens')::BIGINT, (w->>'at')::BIGINT, (w->>'at')::BIGINT)",
+    "(p->>'inputTokens')::BIGINT, (p->>'outputTokens')::BIGINT, p->>'transient', (p->>'retryAt')::BIGINT, (w->>'at')::BIGINT, (w->>'at')::BIGINT)",
+  ],
+  ['output_tokens = EXCLUDED.output_tokens,', 'output_tokens = EXCLUDED.output_tokens, transient = EXCLUDED.transient, retry_at = EXCLUDED.retry_at,'],
+];
+
+/**
+ * Migration 5 (SQLite 14): a dispatch records a transient failure (its kind, and when the API
+ * said the limit resets). `commit_job` is migration 4's with those two columns in the dispatch
+ * projection, derived by rewriting exact fragments (each must occur once), not copied.
+ */
+function transientMigration(migration4: string): string {
+  const start = migration4.indexOf('CREATE OR REPLACE FUNCTION commit_job');
+  const end = migration4.indexOf('$fn$;', start);
+  if (start < 0 || end < 0) throw new Error('migration 4 has no commit_job function');
+  let commitJob = migration4.slice(start, end + '$fn$;'.length);
+  for (const [text, replacement] of TRANSIENT_PROJECTION) {
+    if (commitJob.split(text).length !== 2) throw new Error(`migration 4 commit_job does not contain exactly one ${text}`);
+    commitJob = commitJob.replace(text, replacement);
+  }
+  return `
+  ALTER TABLE dispatches ADD COLUMN transient TEXT;
+  ALTER TABLE dispatches ADD COLUMN retry_at BIGINT;
+  ${commitJob}
+  `;
+}
+
+const MIGRATION_4 = workspacesMigration();
+
+export const PG_MIGRATIONS: readonly string[] = [...PG_MIGRATIONS_1_TO_3, MIGRATION_4, transientMigration(MIGRATION_4)];

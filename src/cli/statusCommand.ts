@@ -50,6 +50,7 @@ function renderStatus(report: StatusReport, tty: boolean): string {
         const mismatch = unit.resumeMismatches === 0 ? '' : `  ${c.red(`${unit.resumeMismatches} resume mismatch${unit.resumeMismatches === 1 ? '' : 'es'}`)}`;
         lines.push(`    ${c.dim('session')} ${unit.sessionId}${mismatch}`);
       }
+      if (unit.waiting !== null) lines.push(`    ${c.yellow('waiting')} ${unit.waiting}`);
       for (const denial of unit.permissionDenials) {
         lines.push(`    ${c.yellow('denied')} ${denial.tool}${denial.target === null ? '' : ` ${denial.target}`}  ${c.dim(denial.dispatchId)}`);
       }

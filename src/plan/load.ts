@@ -60,8 +60,9 @@ export function loadPlan(file: string, options: LoadPlanOptions): Plan {
  * - `workers` defaults to 2 (at most 64); `store` defaults to `.statecrew/statecrew.db`
  *   and is resolved against `options.cwd`.
  * - Each unit takes `maxAttempts`, `timeout`, `stallTimeout`, `retryBackoff`, `killGrace`,
- *   `stuckAfter`, `toolTimeout`, `permissionDenials` from itself, else from `defaults`, else
- *   3 / 10m / 2m / 1s / 5s / 3 / 30m / fail; durations become ms.
+ *   `stuckAfter`, `toolTimeout`, `permissionDenials`, `maxTransientWait` from itself, else from
+ *   `defaults`, else 3 / 10m / 2m / 1s / 5s / 3 / 30m / fail / 2h; durations become ms. Its
+ *   `agent` key is its `agent:` name, else its program's basename.
  * - A unit's `cwd` is resolved against the plan file's folder (default: that folder);
  *   `env` defaults to `{}`, `input` to `null`, `dependsOn` to `[]`.
  *
@@ -386,6 +387,8 @@ export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan 
         protocol: unit.protocol ?? agent?.protocol ?? doc.defaults.protocol,
         toolTimeoutMs: unit.toolTimeout ?? doc.defaults.toolTimeout,
         permissionDenials: unit.permissionDenials ?? doc.defaults.permissionDenials,
+        maxTransientWaitMs: unit.maxTransientWait ?? doc.defaults.maxTransientWait,
+        agent: unit.agent ?? path.basename(command[0] ?? ''),
         initialCommand: unit.initialCommand ?? agent?.initialCommand ?? null,
         ...(workspace === undefined ? {} : { workspaceCwd: unit.cwd ?? '.' }),
       };
@@ -439,6 +442,8 @@ function checkUnit(doc: PlanDocument, milestoneId: string, position: number, wor
     protocol: 'text',
     toolTimeoutMs: doc.defaults.toolTimeout,
     permissionDenials: 'fail',
+    maxTransientWaitMs: doc.defaults.maxTransientWait,
+    agent: path.basename(workspace.check?.[0] ?? ''),
     initialCommand: null,
     role: 'check',
     workspaceCwd: '.',

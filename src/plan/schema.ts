@@ -34,6 +34,8 @@ export const UNIT_DEFAULTS = {
   toolTimeout: 1_800_000,
   /** A stream-json turn with denied tools fails. */
   permissionDenials: 'fail',
+  /** 2h: how long a unit waits out an API that keeps failing its turns before it fails. */
+  maxTransientWait: 7_200_000,
   /** 1s. */
   retryBackoff: 1_000,
   /** 5s. */
@@ -143,6 +145,7 @@ const overridableShape = {
   protocol: z.enum(['text', 'stream-json'], { error: expecting('a protocol: text or stream-json') }),
   toolTimeout: durationSchema,
   permissionDenials: z.enum(['fail', 'accept'], { error: expecting('fail or accept (what a turn whose result lists denied tools does)') }),
+  maxTransientWait: durationSchema,
   stuckAfter: z.int({ error: expecting('a number of failures in a row (a whole number of at least 2)') }).min(2, {
     error: (issue) => `expected a number of failures in a row of at least 2, got ${describeValue(issue.input)}`,
   }),
@@ -160,8 +163,9 @@ export const defaultsSchema = z.strictObject(
     protocol: overridableShape.protocol.default('text'),
     toolTimeout: durationSchema.default(UNIT_DEFAULTS.toolTimeout),
     permissionDenials: overridableShape.permissionDenials.default(UNIT_DEFAULTS.permissionDenials),
+    maxTransientWait: durationSchema.default(UNIT_DEFAULTS.maxTransientWait),
   },
-  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace, stuckAfter, protocol, toolTimeout, permissionDenials'),
+  mapping('a mapping of maxAttempts, timeout, stallTimeout, retryBackoff, killGrace, stuckAfter, protocol, toolTimeout, permissionDenials, maxTransientWait'),
 );
 
 const envKeySchema = z
@@ -202,6 +206,7 @@ export const unitSchema = z.strictObject(
     protocol: overridableShape.protocol.optional(),
     toolTimeout: durationSchema.optional(),
     permissionDenials: overridableShape.permissionDenials.optional(),
+    maxTransientWait: durationSchema.optional(),
     initialCommand: z
       .array(z.string({ error: expecting('a string argument', quoteHint) }), {
         error: expecting('a list of strings: the argv of the first turn'),

@@ -49,6 +49,18 @@ export interface UnitSpec {
    */
   readonly permissionDenials: 'fail' | 'accept';
   /**
+   * stream-json: how long a unit whose turns the API keeps failing (rate limited, overloaded,
+   * 5xx) waits, from the first such failure in a row, before it fails; those turns use no
+   * attempt. @default 7_200_000 (2h)
+   */
+  readonly maxTransientWaitMs: number;
+  /**
+   * Who the unit's turns are billed to, for rate limits: while one unit's agent is rate limited
+   * with a reset time, no new turn of a unit with the same agent starts anywhere in the fleet.
+   * The unit's `agent:` name, else the basename of its program (`claude`).
+   */
+  readonly agent: string;
+  /**
    * argv of the first turn, when `command` resumes a session through a `{sessionId}`
    * placeholder; without it the first turn drops the placeholder's argument pair.
    */

@@ -56,6 +56,8 @@ export function dispatchWrite(
     costUsd: null,
     inputTokens: null,
     outputTokens: null,
+    transient: null,
+    retryAt: null,
   };
   return {
     actorId: id,

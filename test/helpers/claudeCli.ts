@@ -36,11 +36,12 @@ export const CURRENT_CLAUDE: ClaudeVersion = CLAUDE_VERSIONS[CLAUDE_VERSIONS.len
 
 /**
  * A `bin` folder under `dir` whose `claude` is `version`'s executable, and the environment a
- * unit needs to run it against `apiUrl` as a user would: `claude` on `PATH`, an API key, a
- * `HOME` of its own (where the CLI keeps its sessions), no non-essential traffic.
+ * unit needs to run it against `apiUrl` as a user would: `claude` on `PATH`, an API key (or,
+ * with `subscription`, an OAuth token as a Claude subscription login gives), a `HOME` of its
+ * own (where the CLI keeps its sessions), no non-essential traffic.
  * @throws Error when the version's executable is missing (run `npm ci`).
  */
-export function claudeEnv(dir: string, version: ClaudeVersion, apiUrl: string): Record<string, string> {
+export function claudeEnv(dir: string, version: ClaudeVersion, apiUrl: string, auth: 'api-key' | 'subscription' = 'api-key'): Record<string, string> {
   if (!existsSync(version.executable)) throw new Error(`Claude Code ${version.version} is not installed at ${version.executable}: run npm ci`);
   const bin = path.join(dir, `bin-${version.version}`);
   const home = path.join(dir, 'home');
@@ -53,7 +54,8 @@ export function claudeEnv(dir: string, version: ClaudeVersion, apiUrl: string): 
     PATH: `${bin}${path.delimiter}${path.dirname(process.execPath)}${path.delimiter}${process.env['PATH'] ?? ''}`,
     HOME: home,
     ANTHROPIC_BASE_URL: apiUrl,
-    ANTHROPIC_API_KEY: 'sk-ant-test-offline',
+    // A subscription (OAuth) login is what makes the CLI report rate_limit_event with resetsAt.
+    ...(auth === 'api-key' ? { ANTHROPIC_API_KEY: 'sk-ant-test-offline' } : { CLAUDE_CODE_OAUTH_TOKEN: 'sk-ant-oat01-test-offline' }),
     CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
     DISABLE_AUTOUPDATER: '1',
   };

@@ -28,6 +28,8 @@ export type MockReply =
 export interface MockRequest {
   /** 1-based, over the mock's lifetime. */
   readonly n: number;
+  /** When the request arrived, ms since epoch. */
+  readonly at: number;
   readonly model: string;
   readonly stream: boolean;
   /** Text of the user's prompt: the text blocks of the first user message, joined. */
@@ -109,6 +111,7 @@ interface RequestBody {
 }
 
 function describe(n: number, body: RequestBody): MockRequest {
+  const at = Date.now();
   const messages = body.messages ?? [];
   const blocks = (content: string | readonly ContentBlock[]): readonly ContentBlock[] => (typeof content === 'string' ? [{ type: 'text', text: content }] : content);
   const textOf = (content: string | readonly ContentBlock[]): string =>
@@ -123,6 +126,7 @@ function describe(n: number, body: RequestBody): MockRequest {
   const latestUser = users.filter((message) => blocks(message.content).some((block) => block.type === 'text' && textOf([block]) !== '')).at(-1);
   return {
     n,
+    at,
     model: body.model ?? 'unknown',
     stream: body.stream === true,
     prompt: users[0] === undefined ? '' : textOf(users[0].content),
