@@ -5,6 +5,8 @@ import {
   MAX_LINE_BYTES,
   MAX_MALFORMED_RECORDS,
   sumCost,
+  transientApiFailure,
+  turnCost,
   summarizeStreamJson,
   sumUsage,
   turnVerdict,
@@ -281,5 +283,47 @@ describe('sumUsage and sumCost', () => {
       cacheReadInputTokens: 49807,
     });
     expect(turns.reduce<number | null>((sum, result) => sumCost(sum, result?.totalCostUsd ?? null), null)).toBe(0.0535735);
+  });
+});
+
+describe('transientApiFailure', () => {
+  const line = (event: Record<string, unknown>) => `${JSON.stringify(event)}\n`;
+  const init = line({ type: 'system', subtype: 'init', session_id: 's' });
+  const errorResult = (status: number | null) => line({ type: 'result', subtype: 'success', is_error: true, session_id: 's', result: 'API Error', api_error_status: status });
+
+  it('reads 429 as rate limited, 529 as overloaded and other 5xx as server errors; 4xx others and agent errors are the turn\'s own', () => {
+    expect(transientApiFailure(summarizeStreamJson(init + errorResult(429)), 1)).toEqual({ kind: 'rate_limited', status: 429, resetAt: null });
+    expect(transientApiFailure(summarizeStreamJson(init + errorResult(529)), 1)).toEqual({ kind: 'overloaded', status: 529, resetAt: null });
+    expect(transientApiFailure(summarizeStreamJson(init + errorResult(503)), 1)).toEqual({ kind: 'server_error', status: 503, resetAt: null });
+    expect(transientApiFailure(summarizeStreamJson(init + errorResult(400)), 1)).toBeNull();
+    expect(transientApiFailure(summarizeStreamJson(init + errorResult(null)), 1)).toBeNull();
+  });
+
+  it('takes the reset time of a rejected rate_limit_event (seconds) in ms, and ignores an allowed one', () => {
+    const rejected = line({ type: 'rate_limit_event', rate_limit_info: { status: 'rejected', resetsAt: 1796266177, rateLimitType: 'five_hour' } });
+    expect(transientApiFailure(summarizeStreamJson(init + rejected + errorResult(429)), 1)).toEqual({ kind: 'rate_limited', status: 429, resetAt: 1_796_266_177_000 });
+    const allowed = line({ type: 'rate_limit_event', rate_limit_info: { status: 'allowed', resetsAt: 1796266177 } });
+    expect(transientApiFailure(summarizeStreamJson(init + allowed + errorResult(400)), 1)).toBeNull();
+  });
+
+  it('falls back on the last api_retry status when the CLI died without a result', () => {
+    const retry = line({ type: 'system', subtype: 'api_retry', attempt: 1, error_status: 529 });
+    expect(transientApiFailure(summarizeStreamJson(init + retry), 1)).toEqual({ kind: 'overloaded', status: 529, resetAt: null });
+    expect(transientApiFailure(summarizeStreamJson(init + retry), 0)).toBeNull();
+  });
+});
+
+describe('turnCost', () => {
+  const result = (fields: Record<string, unknown>) =>
+    summarizeStreamJson(`${JSON.stringify({ type: 'result', subtype: 'success', is_error: false, session_id: 's', ...fields })}\n`).result;
+
+  it('takes the turn\'s own figures from model_usage_since_last_result, not the session\'s running total_cost_usd', () => {
+    const r = result({ total_cost_usd: 0.0364, model_usage_since_last_result: { a: { costUSD: 0.0011, inputTokens: 10, outputTokens: 1 }, b: { costUSD: 0.0008, inputTokens: 5, outputTokens: 2 } } });
+    expect(r === null ? null : turnCost(r)).toEqual({ costUsd: 0.0019, source: 'since-last-result' });
+  });
+
+  it('takes total_cost_usd, rounded, when the CLI does not report the turn\'s own figures', () => {
+    const r = result({ total_cost_usd: 0.036351999999999995 });
+    expect(r === null ? null : turnCost(r)).toEqual({ costUsd: 0.036352, source: 'process-total' });
   });
 });

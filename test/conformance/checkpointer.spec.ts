@@ -176,6 +176,26 @@ export function describeCheckpointer(backend: ConformanceBackend): void {
       expect(await t.store.listWorkspaces()).toEqual([]);
     });
 
+    it('round-trips what a stream-json turn reported on its dispatch row: session, cost, tokens, a transient failure and its reset time', async () => {
+      const write = dispatchWrite('d1', 1, 'failed', 'FINISH', { status: 'done' });
+      if (write.projection?.kind !== 'dispatch') throw new Error('expected a dispatch projection');
+      const row = {
+        ...write.projection.row,
+        outcome: 'exited',
+        exitCode: 1,
+        sessionId: 's-1',
+        resumeMismatch: true,
+        costUsd: 0.0123456789,
+        inputTokens: 1200,
+        outputTokens: 34,
+        transient: 'rate_limited' as const,
+        retryAt: 1_796_266_177_000,
+        reason: 'You have hit your limit',
+      };
+      await t.store.commitJob([{ ...write, projection: { kind: 'dispatch', row } }]);
+      expect(await t.store.listDispatches('u1')).toEqual([expect.objectContaining({ ...row, endedAt: null })]);
+    });
+
     it('writes a workspace projection (its fix as JSON), fenced by its milestone lease, and lists it in the scheduler view', async () => {
       await t.store.claimLease({ milestoneId: 'm', holderId: 'w1', leaseId: 'm@lease-1', ttlMs: 60_000, now: 0 });
       const fix = { id: 'm#check#1', kind: 'check' as const, input: 'FAIL: 1 test\n"quoted"', done: false };
