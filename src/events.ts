@@ -26,6 +26,13 @@ export type RuntimeEvents = {
   'runtime.restored': { count: number; byKind: Record<ActorKind, number> };
   'plan.changed': { added: string[]; removed: string[]; changed: string[] };
   'milestone.state': { milestoneId: string; state: MilestoneState };
+  /**
+   * A turn's reported cost took a budget (`maxCostUsd`) over: no new turn starts under it, and
+   * the unit or milestone (every milestone, for the plan's budget) fails once no turn of it runs.
+   * `id`: the unit's or milestone's id, the plan file for the plan. Amounts in USD. Emitted once
+   * per budget by each runtime process that sees it exceeded.
+   */
+  'budget.exceeded': { scope: 'plan' | 'milestone' | 'unit'; id: string; spentUsd: number; maxCostUsd: number; reason: string };
   'unit.started': { unitId: string; dispatchId: string; attempt: number; workerId: string; pid: number; logPath: string };
   'unit.completed': { unitId: string; dispatchId: string; attempt: number; workerId: string | null; durationMs: number | null };
   'unit.failed': {

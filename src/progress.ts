@@ -1,5 +1,6 @@
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import type { DispatchProjection, LeaseProjection, MessageRecord, WorkspaceProjection } from '../persistence/types.js';
+import { budgetReason, budgetsOf, spentUsd, type BudgetState } from './budgets.js';
 
 /** State of a unit, derived from the plan and its dispatches (never stored separately). */
 export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'stuck' | 'canceled' | 'blocked';
@@ -48,6 +49,10 @@ export interface UnitProgress {
    * attempt, until `maxTransientWait` after the first of them has passed.
    */
   readonly transient: TransientStreak | null;
+  /** What the unit's turns cost, USD (those that reported a cost). */
+  readonly spentUsd: number;
+  /** Why the unit failed when no dispatch says it: its budget (`budget exceeded: $x of $y (unit …)`). */
+  readonly failure: string | null;
 }
 
 /** Transient failures in a row at the end of a unit's dispatches. */
@@ -73,6 +78,8 @@ export interface MilestoneProgress {
   readonly units: readonly UnitProgress[];
   /** The milestone's current workspace (the one of its latest lease), if it has had one. */
   readonly workspace: WorkspaceProjection | null;
+  /** Why the milestone failed when no unit says it: its own budget or the plan's was exceeded. */
+  readonly failure: string | null;
 }
 
 export interface Progress {
@@ -82,6 +89,8 @@ export interface Progress {
   readonly finished: boolean;
   /** Every unit completed. */
   readonly succeeded: boolean;
+  /** Every budget of the plan (`maxCostUsd`) with its spend. */
+  readonly budgets: readonly BudgetState[];
 }
 
 const ACTIVE_DISPATCH = new Set(['pending', 'claimed', 'running']);
@@ -101,6 +110,9 @@ const TERMINAL_MILESTONE = new Set<MilestoneState>(['completed', 'failed', 'bloc
  *   `running` when a lease is live or a unit was attempted; else `pending`.
  * - a workspace with a fix turn due (a failed check, a merge conflict) makes the milestone's
  *   last unit run one more turn: it is `pending` again until that turn completes.
+ * - budgets (`maxCostUsd`): a unit over its own fails once no turn of it runs, unless it is
+ *   done; a milestone over its own, or any milestone when the plan is over its own, fails once
+ *   no turn of it runs, unless it completed.
  */
 export function deriveProgress(
   plan: Plan,
@@ -118,7 +130,10 @@ export function deriveProgress(
   const leased = new Set(leases.filter((lease) => ACTIVE_LEASE.has(lease.state)).map((lease) => lease.milestoneId));
 
   const current = currentWorkspaces(workspaces);
-  const ownStates = new Map<string, { state: MilestoneState; units: UnitProgress[]; workspace: WorkspaceProjection | null }>();
+  const budgets = budgetsOf(plan, dispatches);
+  const over = (scope: BudgetState['scope'], id: string) => budgets.find((b) => b.scope === scope && b.id === id && b.exceeded);
+  const planOver = budgets.find((b) => b.scope === 'plan' && b.exceeded);
+  const ownStates = new Map<string, { state: MilestoneState; units: UnitProgress[]; workspace: WorkspaceProjection | null; failure: string | null }>();
   for (const milestone of plan.milestones) {
     const workspace = milestone.workspace === undefined ? null : (current.get(milestone.id) ?? null);
     const fixUnit = workspace?.fixPending === true ? fixTurnUnit(milestone) : undefined;
@@ -129,9 +144,16 @@ export function deriveProgress(
         operator.messages.filter((m) => m.unitId === spec.id),
         operator.canceled.get(spec.id) ?? null,
         spec.id === fixUnit?.id,
+        over('unit', spec.id),
       ),
     );
-    ownStates.set(milestone.id, { state: ownMilestoneState(units, leased.has(milestone.id), milestone.workspace === undefined ? undefined : workspace), units, workspace });
+    let state = ownMilestoneState(units, leased.has(milestone.id), milestone.workspace === undefined ? undefined : workspace);
+    const budget = over('milestone', milestone.id) ?? planOver;
+    // Over budget: no new turn starts; a running one finishes first.
+    const turning = units.some((unit) => unit.active !== null && unit.active.state !== 'pending');
+    const failure = budget !== undefined && state !== 'completed' && state !== 'failed' && !turning ? budgetReason(budget) : null;
+    if (failure !== null) state = 'failed';
+    ownStates.set(milestone.id, { state, units, workspace, failure });
   }
 
   const resolved = new Map<string, MilestoneState>();
@@ -163,7 +185,7 @@ export function deriveProgress(
         : unit,
     );
     for (const unit of milestoneUnits) units.set(unit.spec.id, unit);
-    return { spec, state, units: milestoneUnits, workspace: own?.workspace ?? null };
+    return { spec, state, units: milestoneUnits, workspace: own?.workspace ?? null, failure: own?.failure ?? null };
   });
 
   return {
@@ -171,6 +193,7 @@ export function deriveProgress(
     units,
     finished: milestones.every((milestone) => TERMINAL_MILESTONE.has(milestone.state)),
     succeeded: milestones.every((milestone) => milestone.state === 'completed'),
+    budgets,
   };
 }
 
@@ -185,6 +208,7 @@ function unitProgress(
   messages: readonly MessageRecord[],
   canceled: string | null,
   fixDue = false,
+  budget?: BudgetState,
 ): UnitProgress {
   let turns = 0;
   let failures = 0;
@@ -217,11 +241,15 @@ function unitProgress(
   const gaveUp = transient !== null && (transient.last.endedAt ?? 0) - transient.since >= spec.maxTransientWaitMs;
   const retrying = lastCounted !== null && lastCounted.state !== 'completed' && lastCounted.messageId !== null && !ACTIVE_DISPATCH.has(lastCounted.state);
   let state: UnitState = 'pending';
+  const idle = active === null || active.state === 'pending';
+  const done = completed && waiting.length === 0 && !retrying && active === null && !fixDue;
+  // Over its budget: no new turn; a running one finishes, and a unit whose work is done stays completed.
+  const failure = budget !== undefined && idle && !done ? budgetReason(budget) : null;
   if (canceled !== null) state = 'canceled';
   else if (stuck) state = 'stuck';
-  else if (failures >= spec.maxAttempts || (gaveUp && (active === null || active.state === 'pending'))) state = 'failed';
+  else if (failures >= spec.maxAttempts || (gaveUp && idle) || failure !== null) state = 'failed';
   else if (active !== null && active.state !== 'pending') state = 'running';
-  else if (completed && waiting.length === 0 && !retrying && active === null && !fixDue) state = 'completed';
+  else if (done) state = 'completed';
   return {
     spec,
     state,
@@ -237,6 +265,8 @@ function unitProgress(
     nextMessageId: retrying && lastCounted !== null ? lastCounted.messageId : completed ? (waiting[0]?.id ?? null) : null,
     canceled,
     transient,
+    spentUsd: spentUsd(dispatches),
+    failure: canceled === null && !stuck ? failure : null,
   };
 }
 

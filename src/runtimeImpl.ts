@@ -35,8 +35,9 @@ import { readStoredPlan } from './storedPlan.js';
 import { resolveWorkspaces } from './plan/workspaces.js';
 import { describeTransition } from './transitionEvents.js';
 import { RestoreJob } from './restoreJob.js';
+import { budgetReason } from './budgets.js';
 
-const EMPTY_PROGRESS: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false };
+const EMPTY_PROGRESS: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false, budgets: [] };
 
 /** How a run ends: the supervisor event that ends it, and the failure that caused it, if any. */
 type Ending = { readonly event: Extract<SupervisorEvent, { type: 'DRAINED' | 'FENCED' | 'STORE_FAILED' }>; readonly error?: Error };
@@ -81,6 +82,8 @@ export class RuntimeImpl implements Runtime {
   /** Stops the store's change notifications (a PostgreSQL store wakes a pass on another host's commit). */
   private unwatchChanges: () => void = () => undefined;
   private readonly milestoneStates = new Map<string, string>();
+  /** Budgets whose `budget.exceeded` this process emitted (`scope:id`). */
+  private readonly budgetsReported = new Set<string>();
   /** The store fault that ends the run, for `runtime.store-failed` (the supervisor's context keeps only its message). */
   private failure: Error | undefined;
 
@@ -555,6 +558,7 @@ export class RuntimeImpl implements Runtime {
 
   private run(scheduler: Scheduler, view: SchedulerView): void {
     const progress = scheduler.tick(view);
+    this.reportBudgets(progress);
     this.reportMilestones(progress);
     if (progress.finished && scheduler.quiescent() && this.options.keepAlive !== true) {
       void this.stop(progress.succeeded ? 'completed' : 'finished with failures', progress.succeeded ? 0 : 1);
@@ -591,6 +595,15 @@ export class RuntimeImpl implements Runtime {
     for (const timer of this.wakeTimers.values()) this.clock.clearTimeout(timer);
     this.wakeTimers.clear();
     this.clock.clearTimeout(this.pollTimer);
+  }
+
+  private reportBudgets(progress: Progress): void {
+    for (const budget of progress.budgets) {
+      const key = `${budget.scope}:${budget.id}`;
+      if (!budget.exceeded || this.budgetsReported.has(key)) continue;
+      this.budgetsReported.add(key);
+      this.events.emit('budget.exceeded', { scope: budget.scope, id: budget.id, spentUsd: budget.spentUsd, maxCostUsd: budget.maxCostUsd, reason: budgetReason(budget) });
+    }
   }
 
   private reportMilestones(progress: Progress): void {

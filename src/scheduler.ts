@@ -239,7 +239,14 @@ export class Scheduler {
     const milestone = progress.milestones.find((entry) => entry.spec.id === context.milestoneId);
     if (milestone === undefined || isTerminalMilestone(milestone.state)) {
       const lease = this.deps.host.get(context.leaseId);
-      const reason = milestone === undefined ? 'milestone removed from the plan' : `milestone ${milestone.state}`;
+      const reason = milestone === undefined ? 'milestone removed from the plan' : (milestone.failure ?? `milestone ${milestone.state}`);
+      // A dispatch still waiting to be claimed (a retry in backoff) will never run: end it with the reason.
+      for (const unit of milestone?.units ?? []) {
+        const pending = unit.active?.state === 'pending' ? handleOf(this.deps.host.get(unit.active.id), 'dispatch') : undefined;
+        if (pending !== undefined && !pending.ended) {
+          this.deps.host.send(pending.id, { type: 'CANCEL', reason: unit.failure ?? reason, at: this.deps.clock.now() });
+        }
+      }
       if (lease !== undefined && topState(lease.state) === 'held') this.deps.host.send(lease.id, { type: 'RELEASE', reason });
       return;
     }

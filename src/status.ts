@@ -23,8 +23,13 @@ export interface WorkspaceStatus {
 }
 
 export interface StatusReport {
-  /** `workspace`: `null` for a milestone without one, or before its first lease. */
-  readonly milestones: { id: string; state: MilestoneState; workspace: WorkspaceStatus | null }[];
+  /**
+   * `workspace`: `null` for a milestone without one, or before its first lease. `spentUsd`: what
+   * its units' turns cost (USD); `failure`: why it failed when no unit says it (a budget).
+   */
+  readonly milestones: { id: string; state: MilestoneState; workspace: WorkspaceStatus | null; spentUsd: number; failure: string | null }[];
+  /** Every budget of the plan (`maxCostUsd`) with its spend in USD. */
+  readonly budgets: { scope: 'plan' | 'milestone' | 'unit'; id: string; maxCostUsd: number; spentUsd: number; exceeded: boolean }[];
   /**
    * `attempts`: the attempt number of the unit's latest turn (tries it took, counted against
    * `maxAttempts`); `turns`: every turn that ran (retries, message and fix turns included).
@@ -51,6 +56,8 @@ export interface StatusReport {
     resumeMismatches: number;
     permissionDenials: { dispatchId: string; tool: string; target: string | null }[];
     waiting: string | null;
+    /** Why the unit failed when no dispatch says it: its budget. */
+    failure: string | null;
   }[];
   readonly dispatches: {
     id: string;
@@ -98,7 +105,10 @@ export async function readStatus(store: Store, now: number = Date.now()): Promis
               reason: m.workspace.reason,
               fixTurnsUsed: m.workspace.fixTurnsUsed,
             },
+      spentUsd: m.units.reduce((total, unit) => roundUsd(total + unit.spentUsd), 0),
+      failure: m.failure,
     })),
+    budgets: (progress?.budgets ?? []).map((budget) => ({ ...budget })),
     units: await Promise.all((progress?.milestones ?? []).flatMap((m) =>
       m.units.map(async (u) => {
         const own = dispatches.filter((d) => d.unitId === u.spec.id);
@@ -113,6 +123,7 @@ export async function readStatus(store: Store, now: number = Date.now()): Promis
           resumeMismatches: own.filter((d) => d.resumeMismatch).length,
           permissionDenials: await deniedTools(store, own),
           waiting: waitingFor(u, held, now),
+          failure: u.failure,
         };
       }),
     )),

@@ -24,6 +24,7 @@ const unitSchema = z.object({
   permissionDenials: z.enum(['fail', 'accept']).default('fail'),
   maxTransientWaitMs: z.number().nonnegative().default(7_200_000),
   agent: z.string().default(''),
+  maxCostUsd: z.number().positive().optional(),
   initialCommand: z.array(z.string()).nullable(),
   role: z.literal('check').optional(),
   workspaceCwd: z.string().optional(),
@@ -53,8 +54,10 @@ const planSchema = z.object({
       dependsOn: z.array(z.string()),
       units: z.array(unitSchema),
       workspace: workspaceSchema.optional(),
+      maxCostUsd: z.number().positive().optional(),
     }),
   ),
+  maxCostUsd: z.number().positive().optional(),
 });
 
 /**

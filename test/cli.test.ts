@@ -4,7 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BUILT_CLI, fixtureCommand, isAlive, killRunningClis, makeTempDir, runCli, startCli, writePlan } from './helpers/cli.js';
 
 /** A unit's usage fields in `status --json` when no turn reported cost or tokens (text protocol). */
-const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null };
+const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null, failure: null };
 
 /** `statecrew status --json`, as documented in `src/status.ts`. */
 interface StatusJson {
@@ -53,7 +53,7 @@ async function statusJson(store?: string): Promise<StatusJson> {
   const report: unknown = JSON.parse(result.stdout);
   expect(report).toBeTypeOf('object');
   expect(Array.isArray(report)).toBe(false);
-  expect(Object.keys(report as object).sort()).toEqual(['dispatches', 'leases', 'milestones', 'units', 'workers']);
+  expect(Object.keys(report as object).sort()).toEqual(['budgets', 'dispatches', 'leases', 'milestones', 'units', 'workers']);
   return report as StatusJson;
 }
 
@@ -251,8 +251,8 @@ describe('statecrew run then status', () => {
 
     const status = await statusJson('db/run.db');
     expect(status.milestones).toEqual([
-      { id: 'core', state: 'completed', workspace: null },
-      { id: 'cli', state: 'completed', workspace: null },
+      { id: 'core', state: 'completed', workspace: null, spentUsd: 0, failure: null },
+      { id: 'cli', state: 'completed', workspace: null, spentUsd: 0, failure: null },
     ]);
     expect(status.units).toEqual([
       { id: 'compile-core', milestoneId: 'core', state: 'completed', attempts: 1, turns: 1, ...NO_USAGE },
@@ -315,8 +315,8 @@ describe('statecrew run then status', () => {
 
     const status = await statusJson();
     expect(status.milestones).toEqual([
-      { id: 'core', state: 'failed', workspace: null },
-      { id: 'cli', state: 'blocked', workspace: null },
+      { id: 'core', state: 'failed', workspace: null, spentUsd: 0, failure: null },
+      { id: 'cli', state: 'blocked', workspace: null, spentUsd: 0, failure: null },
     ]);
     expect(status.units).toEqual([
       { id: 'explode', milestoneId: 'core', state: 'failed', attempts: 2, turns: 2, ...NO_USAGE },
@@ -343,7 +343,7 @@ describe('statecrew run then status', () => {
 
     const status = await statusJson('run.db');
     expect(status.units).toEqual([{ id: 'flaky', milestoneId: 'core', state: 'completed', attempts: 2, turns: 2, ...NO_USAGE }]);
-    expect(status.milestones).toEqual([{ id: 'core', state: 'completed', workspace: null }]);
+    expect(status.milestones).toEqual([{ id: 'core', state: 'completed', workspace: null, spentUsd: 0, failure: null }]);
     expect(status.dispatches).toMatchObject([
       { unitId: 'flaky', attempt: 1, state: 'failed' },
       { unitId: 'flaky', attempt: 2, state: 'completed' },

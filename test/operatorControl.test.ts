@@ -9,7 +9,7 @@ import { fixture, tempDir } from './helpers/tempStore.js';
 import { CLI_PATH, collectStdout, exitOf, startStatecrew } from './helpers/ticks.js';
 
 /** A unit's usage fields in `status --json` when no turn reported cost or tokens (text protocol). */
-const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null };
+const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null, failure: null };
 
 let dir: string;
 let cleanup: () => void;
@@ -103,8 +103,8 @@ describe('operator control across processes', () => {
       ['b/u', 'blocked'],
     ]);
     expect(status.milestones).toEqual([
-      { id: 'a', state: 'failed', workspace: null },
-      { id: 'b', state: 'blocked', workspace: null },
+      { id: 'a', state: 'failed', workspace: null, spentUsd: 0, failure: null },
+      { id: 'b', state: 'blocked', workspace: null, spentUsd: 0, failure: null },
     ]);
   });
 

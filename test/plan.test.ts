@@ -96,6 +96,8 @@ milestones:
         protocol: 'text',
         toolTimeoutMs: 1_800_000,
         permissionDenials: 'fail',
+        maxTransientWaitMs: 7_200_000,
+        agent: 'node',
         initialCommand: null,
       },
       {
@@ -115,6 +117,8 @@ milestones:
         protocol: 'text',
         toolTimeoutMs: 1_800_000,
         permissionDenials: 'fail',
+        maxTransientWaitMs: 7_200_000,
+        agent: 'node',
         initialCommand: null,
       },
     ]);
@@ -244,7 +248,7 @@ milestones:
     {
       when: 'the top level has an unknown field',
       plan: `retries: 3\nmilestones: [{ id: m, ${ok} }]`,
-      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, workspace, milestones',
+      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, workspace, maxCostUsd, milestones',
     },
     {
       when: 'a workspace branch pattern has no {milestone}',
@@ -296,7 +300,7 @@ milestones:
     { when: 'the version is missing', text: `milestones: [{ id: m, ${ok} }]\n`, path: 'version', message: 'missing required field; expected version: 1' },
     { when: 'the text is not YAML', text: 'version: 1\nmilestones: [\n  - id: m\nunits: ]\n', path: '', message: 'YAML syntax error at line 3, column 3: ' },
     { when: 'a key is repeated', text: 'version: 1\nversion: 1\n', path: '', message: 'YAML syntax error at line 2, column 1: Map keys must be unique' },
-    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, workspace, got a list' },
+    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, got a list' },
     { when: 'the file is empty', text: '', path: '', message: 'the plan is empty; expected a mapping with version and milestones' },
     { when: 'the file holds only a comment', text: '# nothing yet\n', path: '', message: 'the plan is empty' },
   ])('throws a PlanError when $when', ({ when, text, path: issuePath, message }) => {

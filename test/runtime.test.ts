@@ -9,7 +9,7 @@ import { drainEventLoop, nextEvent } from './helpers/runtimeEvents.js';
 import { fixture, tempDir } from './helpers/tempStore.js';
 
 /** A unit's usage fields in `status --json` when no turn reported cost or tokens (text protocol). */
-const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null };
+const NO_USAGE = { costUsd: null, inputTokens: null, outputTokens: null, sessionId: null, resumeMismatches: 0, permissionDenials: [], waiting: null, failure: null };
 
 let dir: string;
 let cleanup: () => void;
@@ -126,7 +126,7 @@ describe('createRuntime', () => {
     expect(dispatches.map((d) => d.state)).toEqual(['failed', 'failed', 'stuck']);
     expect(dispatches[2]?.reason).toBe('stuck: exit code 2: cannot find tsconfig.json');
     expect(status.units).toEqual([{ id: 'm/same', milestoneId: 'm', state: 'stuck', attempts: 3, turns: 3, ...NO_USAGE }]);
-    expect(status.milestones).toEqual([{ id: 'm', state: 'failed', workspace: null }]);
+    expect(status.milestones).toEqual([{ id: 'm', state: 'failed', workspace: null, spentUsd: 0, failure: null }]);
   });
 
   it('does not call a unit stuck when its failures differ, and uses every attempt', async () => {

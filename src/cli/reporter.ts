@@ -79,6 +79,7 @@ export function attachReporter(events: Emitter<RuntimeEvents>, out: ReporterOutp
       const paint = e.state === 'completed' ? color.green : e.state === 'running' ? color.cyan : color.red;
       line(`${color.bold('milestone')} ${e.milestoneId} ${paint(e.state)}`);
     },
+    'budget.exceeded': (e: RuntimeEvents['budget.exceeded']) => line(`${color.red('budget')}   ${e.reason}: no new turn starts under it`),
     'workspace.merged': (e: RuntimeEvents['workspace.merged']) =>
       line(`${color.green('merged')}   ${e.branch} into ${e.base} as ${e.commit.slice(0, 10)}${e.already ? ' (an interrupted merge had landed it)' : ''}`),
     'workspace.conflict': (e: RuntimeEvents['workspace.conflict']) =>

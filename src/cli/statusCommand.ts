@@ -1,5 +1,6 @@
 import pc from 'picocolors';
 import { openStoreAt } from '../../persistence/openStore.js';
+import { formatUsd } from '../budgets.js';
 import { readStatus, type StatusReport } from '../status.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -34,7 +35,7 @@ function renderStatus(report: StatusReport, tty: boolean): string {
   const done = report.units.filter((u) => u.state === 'completed').length;
   lines.push(c.bold(`units ${done}/${report.units.length} completed`));
   for (const milestone of report.milestones) {
-    lines.push(`${c.bold('milestone')} ${milestone.id}  ${paint(milestone.state)}`);
+    lines.push(`${c.bold('milestone')} ${milestone.id}  ${paint(milestone.state)}${milestone.failure === null ? '' : `  ${c.dim(milestone.failure)}`}`);
     const ws = milestone.workspace;
     if (ws !== null) {
       const commits = `${ws.base}@${short(ws.baseCommit)} → ${ws.branch}@${short(ws.headCommit)}${ws.mergedCommit === null ? '' : `, merged as ${short(ws.mergedCommit)}`}`;
@@ -42,7 +43,8 @@ function renderStatus(report: StatusReport, tty: boolean): string {
     }
     for (const unit of report.units.filter((u) => u.milestoneId === milestone.id)) {
       const last = report.dispatches.filter((d) => d.unitId === unit.id).at(-1);
-      const why = (unit.state === 'failed' || unit.state === 'stuck') && last?.reason ? `  ${c.dim(last.reason)}` : '';
+      const reason = unit.failure ?? last?.reason;
+      const why = (unit.state === 'failed' || unit.state === 'stuck') && reason ? `  ${c.dim(reason)}` : '';
       const cost = unit.costUsd === null ? '' : `  $${unit.costUsd.toFixed(4)} ${unit.inputTokens ?? 0}/${unit.outputTokens ?? 0} tokens in/out`;
       const turns = unit.turns === unit.attempts ? '' : `, turns ${unit.turns}`;
       lines.push(`  ${unit.id.padEnd(28)} ${paint(unit.state).padEnd(tty ? 19 : 10)} attempts ${unit.attempts}${turns}${cost}${why}`);
@@ -55,6 +57,11 @@ function renderStatus(report: StatusReport, tty: boolean): string {
         lines.push(`    ${c.yellow('denied')} ${denial.tool}${denial.target === null ? '' : ` ${denial.target}`}  ${c.dim(denial.dispatchId)}`);
       }
     }
+  }
+  if (report.budgets.length > 0) lines.push(c.bold('budgets'));
+  for (const budget of report.budgets) {
+    const spend = `${formatUsd(budget.spentUsd)} of ${formatUsd(budget.maxCostUsd)}`;
+    lines.push(`  ${`${budget.scope} ${budget.scope === 'plan' ? '' : budget.id}`.padEnd(28)} ${budget.exceeded ? c.red(`${spend} exceeded`) : spend}`);
   }
   lines.push(c.bold('workers'));
   for (const worker of report.workers) lines.push(`  ${worker.id.padEnd(12)} ${paint(worker.state)}`);

@@ -389,14 +389,29 @@ export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan 
         permissionDenials: unit.permissionDenials ?? doc.defaults.permissionDenials,
         maxTransientWaitMs: unit.maxTransientWait ?? doc.defaults.maxTransientWait,
         agent: unit.agent ?? path.basename(command[0] ?? ''),
+        ...(unit.maxCostUsd === undefined ? {} : { maxCostUsd: unit.maxCostUsd }),
         initialCommand: unit.initialCommand ?? agent?.initialCommand ?? null,
         ...(workspace === undefined ? {} : { workspaceCwd: unit.cwd ?? '.' }),
       };
     });
     if (workspace?.check != null) units.push(checkUnit(doc, milestone.id, units.length, workspace));
-    return { id: milestone.id, position, dependsOn: milestone.dependsOn, units, ...(workspace === undefined ? {} : { workspace }) };
+    return {
+      id: milestone.id,
+      position,
+      dependsOn: milestone.dependsOn,
+      units,
+      ...(workspace === undefined ? {} : { workspace }),
+      ...(milestone.maxCostUsd === undefined ? {} : { maxCostUsd: milestone.maxCostUsd }),
+    };
   });
-  return { file, version: doc.version, workers: doc.workers, store: resolveStoreLocation(doc.store, cwd), milestones };
+  return {
+    file,
+    version: doc.version,
+    workers: doc.workers,
+    store: resolveStoreLocation(doc.store, cwd),
+    milestones,
+    ...(doc.maxCostUsd === undefined ? {} : { maxCostUsd: doc.maxCostUsd }),
+  };
 }
 
 /** The milestone's workspace: the plan's, with the milestone's overrides; `undefined` without one or when it opts out. */

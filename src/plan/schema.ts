@@ -135,6 +135,11 @@ const positiveIntSchema = (what: string, max?: number) => {
 
 const mapping = (what: string) => ({ error: expecting(what) });
 
+/** A budget in USD: a positive number, e.g. 2.5. */
+const usdSchema = z
+  .number({ error: expecting('an amount of USD such as 2.5') })
+  .positive({ error: (issue) => `expected a positive amount of USD such as 2.5, got ${describeValue(issue.input)}` });
+
 /** Fields a unit may override; also the fields of `defaults`. Durations come out in ms. */
 const overridableShape = {
   maxAttempts: positiveIntSchema('a number of attempts'),
@@ -207,6 +212,7 @@ export const unitSchema = z.strictObject(
     toolTimeout: durationSchema.optional(),
     permissionDenials: overridableShape.permissionDenials.optional(),
     maxTransientWait: durationSchema.optional(),
+    maxCostUsd: usdSchema.optional(),
     initialCommand: z
       .array(z.string({ error: expecting('a string argument', quoteHint) }), {
         error: expecting('a list of strings: the argv of the first turn'),
@@ -293,6 +299,7 @@ export const milestoneSchema = z.strictObject(
     id: idSchema('a milestone id'),
     dependsOn: z.array(idSchema('a milestone id'), { error: expecting('a list of milestone ids') }).default([]),
     workspace: milestoneWorkspaceSchema.optional(),
+    maxCostUsd: usdSchema.optional(),
     units: z
       .array(unitSchema, { error: expecting('a list of units') })
       .min(1, { error: 'expected at least one unit, got an empty list' }),
@@ -335,11 +342,12 @@ export const planDocumentSchema = z.strictObject(
     defaults: defaultsSchema.prefault({}),
     agents: z.record(idSchema('an agent name'), agentSchema, mapping('a mapping of agent names to agents')).optional(),
     workspace: workspaceSchema.optional(),
+    maxCostUsd: usdSchema.optional(),
     milestones: z
       .array(milestoneSchema, { error: expecting('a list of milestones') })
       .min(1, { error: 'expected at least one milestone, got an empty list' }),
   },
-  mapping('a mapping with version, milestones and optional workers, store, defaults, agents, workspace'),
+  mapping('a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd'),
 );
 
 /** A plan document after schema validation: defaults of `defaults` applied, durations in ms, paths unresolved. */

@@ -61,6 +61,12 @@ export interface UnitSpec {
    */
   readonly agent: string;
   /**
+   * Budget of the unit's turns in USD, against the cost its stream-json turns report: once a
+   * turn takes it over, the unit gets no more turns and fails (`budget exceeded: $x of $y`).
+   * Absent: no budget.
+   */
+  readonly maxCostUsd?: number;
+  /**
    * argv of the first turn, when `command` resumes a session through a `{sessionId}`
    * placeholder; without it the first turn drops the placeholder's argument pair.
    */
@@ -115,6 +121,8 @@ export interface MilestoneSpec {
   readonly units: readonly UnitSpec[];
   /** The milestone's workspace; absent when the plan has none or the milestone opts out. */
   readonly workspace?: WorkspaceSpec;
+  /** Budget of all its units' turns in USD (see {@link UnitSpec.maxCostUsd}); absent: none. */
+  readonly maxCostUsd?: number;
 }
 
 /** A validated plan. */
@@ -127,4 +135,6 @@ export interface Plan {
   /** Absolute path of the SQLite store, or a `postgres://` URL. @default `<cwd>/.statecrew/statecrew.db` */
   readonly store: string;
   readonly milestones: readonly MilestoneSpec[];
+  /** Budget of every turn of the plan in USD (see {@link UnitSpec.maxCostUsd}); absent: none. */
+  readonly maxCostUsd?: number;
 }
