@@ -39,6 +39,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { z } from 'zod';
+import { checkCodexLine } from './codexJson.js';
 
 /** One line that parsed as a stream-json message. */
 export interface StreamJsonEvent {
@@ -153,6 +154,11 @@ export interface StreamJsonSummary {
 
 /** Options of {@link createStreamJsonParser}. */
 export interface StreamJsonParserOptions {
+  /**
+   * Whose event stream: `claude` (Claude Code's `--output-format stream-json`) or `codex`
+   * (Codex CLI's `codex exec --json`, see `actors/codexJson.ts`). @default 'claude'
+   */
+  readonly dialect?: 'claude' | 'codex';
   /** Longest line kept, in UTF-8 bytes without its `\n`; a longer one is malformed. @default {@link MAX_LINE_BYTES} */
   readonly maxLineBytes?: number;
 }
@@ -265,6 +271,7 @@ const ResultEvent = z
  */
 export function createStreamJsonParser(options: StreamJsonParserOptions = {}): StreamJsonParser {
   const maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES;
+  const dialect = options.dialect ?? 'claude';
   if (!Number.isInteger(maxLineBytes) || maxLineBytes <= 0) throw new RangeError(`maxLineBytes must be a positive integer, got ${maxLineBytes}`);
   const decoder = new StringDecoder('utf8');
   let ended = false;
@@ -313,7 +320,7 @@ export function createStreamJsonParser(options: StreamJsonParserOptions = {}): S
       return;
     }
     if (text.trim() === '') return;
-    const parsed = parseLine(text);
+    const parsed = parseLine(text, dialect);
     if ('error' in parsed) {
       recordMalformed(lineNo, text, parsed.error);
       return;
@@ -521,8 +528,8 @@ export function sumCost(a: number | null, b: number | null): number | null {
   return roundUsd(a + b);
 }
 
-/** What the summary takes from one checked line. */
-type LineFacts =
+/** What the summary takes from one checked line. @internal shared with `actors/codexJson.ts` */
+export type LineFacts =
   | { readonly kind: 'init'; readonly sessionId: string }
   | { readonly kind: 'assistant'; readonly toolUseIds: readonly string[]; readonly apiErrorStatus: number | null }
   | { readonly kind: 'user'; readonly toolResultIds: readonly string[] }
@@ -534,7 +541,7 @@ type LineFacts =
 
 type ParsedLine = Omit<StreamJsonEvent, 'line'> & { readonly facts: LineFacts };
 
-function parseLine(text: string): ParsedLine | { readonly error: string } {
+function parseLine(text: string, dialect: 'claude' | 'codex'): ParsedLine | { readonly error: string } {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -544,7 +551,7 @@ function parseLine(text: string): ParsedLine | { readonly error: string } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { error: 'not a JSON object' };
   const { type, subtype } = value as { type?: unknown; subtype?: unknown };
   if (typeof type !== 'string') return { error: 'no string "type"' };
-  const checked = check(type, subtype, value);
+  const checked = dialect === 'codex' ? checkCodexLine(type, value) : check(type, subtype, value);
   if ('error' in checked) return checked;
   return { type, subtype: typeof subtype === 'string' ? subtype : null, raw: value, facts: checked };
 }
@@ -584,7 +591,8 @@ function check(type: string, subtype: unknown, value: unknown): LineFacts | { re
   }
 }
 
-function checked<T>(type: string, parsed: z.ZodSafeParseResult<T>, facts: (data: T) => LineFacts): LineFacts | { readonly error: string } {
+/** A line's facts when `parsed` succeeded, else its first issue as `type.path: message`. @internal */
+export function checked<T>(type: string, parsed: z.ZodSafeParseResult<T>, facts: (data: T) => LineFacts): LineFacts | { readonly error: string } {
   if (parsed.success) return facts(parsed.data);
   const issue = parsed.error.issues[0];
   const path = issue?.path.map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`)).join('') ?? '';

@@ -21,9 +21,13 @@ export interface ToolWatch {
   openToolUses(): number;
 }
 
-/** Starts following `stdoutPath` from its beginning. Memory: the parser keeps counts and the open tool use ids only. */
-export function watchToolUses(stdoutPath: string): ToolWatch {
-  const parser = createStreamJsonParser();
+/**
+ * Starts following `stdoutPath` from its beginning, an event stream of `dialect` (Claude Code's
+ * `tool_use` blocks; Codex's `command_execution` and other tool items). Memory: the parser keeps
+ * counts and the open tool use ids only.
+ */
+export function watchToolUses(stdoutPath: string, dialect: 'claude' | 'codex' = 'claude'): ToolWatch {
+  const parser = createStreamJsonParser({ dialect });
   let offset = 0;
   const buffer = Buffer.alloc(READ_CHUNK_BYTES);
   return {

@@ -41,6 +41,8 @@ export { STDERR_LINE_LIMIT_BYTES } from './turnStatus.js';
 export interface TurnRequest extends Omit<TurnAssignment, 'turnKey' | 'protocol' | 'resumeSessionId'> {
   readonly turnKey?: string;
   readonly stdoutPath?: string;
+  /** Whose event stream `stdoutPath` receives, for the stall watchdog's view of running tools. @default 'claude' */
+  readonly stdoutDialect?: 'claude' | 'codex';
 }
 
 /** Evidence that a turn's process exists, reported synchronously right after the spawn: the worker records it ({@link TurnStarted}). */

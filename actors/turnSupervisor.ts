@@ -114,7 +114,7 @@ export function watchTurn(options: WatchOptions): TurnWatch {
   after(started.deadlineAt - clock.now(), () =>
     requestStop({ kind: 'timeout', reason: `killed after timeout of ${formatDuration(request.timeoutMs)}` }));
   const pollMs = Math.max(1, Math.min(ACTIVITY_POLL_MS, request.stallTimeoutMs / 4));
-  const tools = request.stdoutPath !== undefined && request.toolTimeoutMs !== undefined ? watchToolUses(request.stdoutPath) : null;
+  const tools = request.stdoutPath !== undefined && request.toolTimeoutMs !== undefined ? watchToolUses(request.stdoutPath, request.stdoutDialect) : null;
   let inTool = false;
   const checkActivity = (): void => {
     try {

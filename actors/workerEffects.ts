@@ -7,7 +7,8 @@ import { afterCommit } from './afterCommit.js';
 import { isLocalHost } from './hostIdentity.js';
 import type { EffectContext } from './effectContext.js';
 import { findProcessesByEnv, killProcesses, killProcessGroup, listProcessGroup } from './processes.js';
-import { createStreamJsonParser, transientApiFailure, turnCost, turnVerdict } from './streamJson.js';
+import { codexTransientFailure, codexTurnUsage } from './codexJson.js';
+import { createStreamJsonParser, transientApiFailure, turnCost, turnVerdict, type TokenUsage } from './streamJson.js';
 import { shipTurnOutput } from './turnOutput.js';
 import { adoptTurn, runTurn, type TurnOutcome } from './turnRunner.js';
 import { turnStatusPath, type TurnStatus } from './turnStatus.js';
@@ -69,7 +70,7 @@ export function createWorkerEffects(effects: EffectContext) {
               : `is held by ${lease.holderId ?? 'nobody'} under fencing token ${lease.fencingToken}, not by ${input.workerId} under ${input.fencingToken}`;
           return lostResult(effects.clock.now(), `not started: milestone ${input.milestoneId} ${current}`);
         }
-        const request = input.protocol === 'stream-json' ? { ...input, stdoutPath: streamJsonPath(input) } : input;
+        const request = isAgentProtocol(input) ? { ...input, ...agentStdout(input) } : input;
         const shipping = shipTurnOutput(input.logPath, input.dispatchId, (chunk, cap) => effects.store.appendTurnOutput(chunk, cap));
         const outcome = await runTurn(request, {
           clock: effects.clock,
@@ -118,7 +119,7 @@ async function adopt(effects: EffectContext, turn: TurnAssignment, started: Turn
   // The copy of its log in the store continues after what the earlier runtime stored.
   const last = (await effects.store.readTurnOutput(turn.dispatchId)).at(-1);
   const shipping = shipTurnOutput(turn.logPath, turn.dispatchId, (chunk, cap) => effects.store.appendTurnOutput(chunk, cap), last === undefined ? 0 : last.offset + last.bytes.length);
-  const request = turn.protocol === 'stream-json' ? { ...turn, stdoutPath: streamJsonPath(turn) } : turn;
+  const request = isAgentProtocol(turn) ? { ...turn, ...agentStdout(turn) } : turn;
   const outcome = await adoptTurn(request, started, { clock: effects.clock, keepAlive: effects.turnKeepAlive }).finally(() => shipping.finish());
   const stragglers = findProcessesByEnv('STATECREW_TURN_KEY', turn.turnKey);
   if (stragglers.length > 0) await killProcesses(stragglers, { graceMs: turn.killGraceMs, clock: effects.clock });
@@ -157,10 +158,11 @@ function streamJsonPath(turn: TurnAssignment): string {
  * differs from the one resumed), the turn's own cost ({@link turnCost}) and tokens. A text turn is returned as it is.
  */
 async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, result: TurnResult): Promise<TurnResult> {
-  if (turn.protocol !== 'stream-json') return result;
+  if (!isAgentProtocol(turn)) return result;
+  const codex = turn.protocol === 'codex-json';
   const file = streamJsonPath(turn);
   const output = fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0);
-  const parser = createStreamJsonParser();
+  const parser = createStreamJsonParser({ dialect: codex ? 'codex' : 'claude' });
   const events = [...parser.push(output), ...parser.end()];
   const summary = parser.summary();
   await effects.store.recordTurnEvents([
@@ -169,17 +171,41 @@ async function interpretProtocol(effects: EffectContext, turn: TurnAssignment, r
   ]);
   const session = summary.sessionId;
   const own = summary.result?.usageSinceLastResult ?? null;
+  const usage = codex ? codexTurnUsage(summary.result?.usage ?? null, await resumedUsage(effects, turn, session)) : (summary.result?.usage ?? null);
   const reported = {
     sessionId: session,
     resumeMismatch: turn.resumeSessionId != null && session !== null && session !== turn.resumeSessionId,
     costUsd: summary.result === null ? null : turnCost(summary.result).costUsd,
-    inputTokens: own?.inputTokens ?? summary.result?.usage?.inputTokens ?? null,
-    outputTokens: own?.outputTokens ?? summary.result?.usage?.outputTokens ?? null,
+    inputTokens: own?.inputTokens ?? usage?.inputTokens ?? null,
+    outputTokens: own?.outputTokens ?? usage?.outputTokens ?? null,
   };
   if (result.kind !== 'exited') return { ...result, ...reported };
   const verdict = turnVerdict(summary, result.exitCode, { lastStderrLine: result.lastStderrLine, permissionDenials: turn.permissionDenials ?? 'fail' });
   if (verdict.ok) return { ...result, ...reported };
-  return { ...result, ...reported, failure: verdict.reason, reason: verdict.reason, transient: transientApiFailure(summary, result.exitCode) };
+  const transient = codex ? codexTransientFailure(summary.result) : transientApiFailure(summary, result.exitCode);
+  return { ...result, ...reported, failure: verdict.reason, reason: verdict.reason, transient };
+}
+
+/** Where an agent turn's stdout goes, and whose event stream it is. */
+function agentStdout(turn: TurnAssignment): { stdoutPath: string; stdoutDialect: 'claude' | 'codex' } {
+  return { stdoutPath: streamJsonPath(turn), stdoutDialect: turn.protocol === 'codex-json' ? 'codex' : 'claude' };
+}
+
+/** Whether the turn prints an agent's event stream on stdout (Claude Code's stream-json, Codex's exec --json). */
+function isAgentProtocol(turn: TurnAssignment): boolean {
+  return turn.protocol === 'stream-json' || turn.protocol === 'codex-json';
+}
+
+/** The usage the turn this one resumed reported (same session): a Codex thread's running total so far. */
+async function resumedUsage(effects: EffectContext, turn: TurnAssignment, session: string | null): Promise<TokenUsage | null> {
+  if (turn.resumeDispatchId == null || session === null || session !== turn.resumeSessionId) return null;
+  const events = await effects.store.turnEvents(turn.resumeDispatchId);
+  const last = events.filter((event) => event.type === 'turn.completed').at(-1);
+  if (last === undefined) return null;
+  const parser = createStreamJsonParser({ dialect: 'codex' });
+  parser.push(`${last.body}\n`);
+  parser.end();
+  return parser.summary().result?.usage ?? null;
 }
 
 /** The result of a turn that ended while no runtime watched it, from its shim's status file. */

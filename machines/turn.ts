@@ -23,8 +23,10 @@ export interface TurnAssignment {
   readonly logPath: string;
   /** Unique on this machine (`<store id>:<dispatch id>`): the marker that finds the turn's orphans. */
   readonly turnKey: string;
-  /** How the turn's output is read: `text` (success = exit code 0) or `stream-json`. @default 'text' */
-  readonly protocol?: 'text' | 'stream-json';
+  /** How the turn's output is read: `text` (success = exit code 0), `stream-json` (Claude Code) or `codex-json` (Codex CLI). @default 'text' */
+  readonly protocol?: 'text' | 'stream-json' | 'codex-json';
+  /** The dispatch whose turn reported `resumeSessionId`: a Codex thread's running token totals are counted from its result. */
+  readonly resumeDispatchId?: string | null;
   /** The agent session this turn resumes (placed into `{sessionId}` of its command), if any. */
   readonly resumeSessionId?: string | null;
   /** stream-json: the silence limit while a tool call has no result yet, in ms. @default stallTimeoutMs */

@@ -420,9 +420,10 @@ export class Scheduler {
     }
   }
 
-  /** The agent session the unit's last stream-json turn reported: the next turn resumes it. */
-  private lastSessionId(unitId: string): string | null {
-    return this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1)?.sessionId ?? null;
+  /** The unit's last agent turn that reported a session (a Claude session, a Codex thread): the next turn resumes it. */
+  private lastSession(unitId: string): { sessionId: string; dispatchId: string } | null {
+    const last = this.dispatchRows.of(unitId).filter((d) => d.sessionId !== null).at(-1);
+    return last === undefined || last.sessionId === null ? null : { sessionId: last.sessionId, dispatchId: last.id };
   }
 
   private messageText(id: number): string | undefined {
@@ -432,7 +433,8 @@ export class Scheduler {
   private assignment(workerId: string, fencingToken: number, unit: UnitSpec, dispatch: ActorHandle<'dispatch'>): TurnAssignment {
     const context = dispatch.context;
     const sequence = context.dispatchId.slice(context.dispatchId.lastIndexOf('#') + 1);
-    const session = unit.protocol === 'stream-json' ? this.lastSessionId(unit.id) : null;
+    const last = unit.protocol === 'text' ? null : this.lastSession(unit.id);
+    const session = last?.sessionId ?? null;
     return {
       dispatchId: context.dispatchId,
       unitId: unit.id,
@@ -443,6 +445,7 @@ export class Scheduler {
       command: resolveSessionCommand(unit.command, unit.initialCommand, session),
       protocol: unit.protocol,
       resumeSessionId: session,
+      resumeDispatchId: last?.dispatchId ?? null,
       toolTimeoutMs: unit.toolTimeoutMs,
       permissionDenials: unit.permissionDenials,
       cwd: unit.cwd,

@@ -18,7 +18,7 @@ const unitSchema = z.object({
   retryBackoffMs: z.number().nonnegative(),
   killGraceMs: z.number().nonnegative(),
   stuckAfter: z.number().int().positive(),
-  protocol: z.enum(['text', 'stream-json']),
+  protocol: z.enum(['text', 'stream-json', 'codex-json']),
   // Absent from plans recorded before statecrew had them: their defaults.
   toolTimeoutMs: z.number().nonnegative().default(1_800_000),
   permissionDenials: z.enum(['fail', 'accept']).default('fail'),

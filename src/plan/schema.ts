@@ -147,7 +147,7 @@ const overridableShape = {
   stallTimeout: durationSchema,
   retryBackoff: durationSchema,
   killGrace: durationSchema,
-  protocol: z.enum(['text', 'stream-json'], { error: expecting('a protocol: text or stream-json') }),
+  protocol: z.enum(['text', 'stream-json', 'codex-json'], { error: expecting('a protocol: text, stream-json or codex-json') }),
   toolTimeout: durationSchema,
   permissionDenials: z.enum(['fail', 'accept'], { error: expecting('fail or accept (what a turn whose result lists denied tools does)') }),
   maxTransientWait: durationSchema,

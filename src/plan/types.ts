@@ -34,8 +34,11 @@ export interface UnitSpec {
    * line of stderr) the unit is `stuck` instead of burning its remaining attempts. @default 3
    */
   readonly stuckAfter: number;
-  /** `text`: success is exit code 0; `stream-json`: Claude Code's event stream on stdout decides. @default 'text' */
-  readonly protocol: 'text' | 'stream-json';
+  /**
+   * `text`: success is exit code 0; `stream-json`: Claude Code's event stream on stdout decides;
+   * `codex-json`: Codex CLI's `codex exec --json` event stream decides. @default 'text'
+   */
+  readonly protocol: 'text' | 'stream-json' | 'codex-json';
   /**
    * stream-json: the silence limit, in ms, while a tool call the agent made has no result yet
    * (a long Bash command prints nothing until it ends); `stallTimeoutMs` applies otherwise.
