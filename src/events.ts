@@ -41,7 +41,11 @@ export type RuntimeEvents = {
     attempt: number;
     workerId: string | null;
     reason: string;
-    /** ms until the retry may start, or `null` when the unit is out of attempts. */
+    /**
+     * ms until the retry may start, or `null` when the unit is out of attempts. For a turn the
+     * API failed (rate limited, overloaded), at most this long: the API's reset time, or the
+     * backoff before its jitter.
+     */
     retryInMs: number | null;
   };
   /**

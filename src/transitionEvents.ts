@@ -7,8 +7,8 @@ import type { DispatchProjection } from '../persistence/types.js';
 import type { PersistedTransition } from './actorHost.js';
 import type { Clock } from '../core/clock.js';
 import type { RuntimeEvents } from './events.js';
-import type { Plan } from './plan/types.js';
-import { countsAsFailure, nextAttemptAt } from './progress.js';
+import type { Plan, UnitSpec } from './plan/types.js';
+import { countsAsFailure, MAX_TRANSIENT_BACKOFF_MS, nextAttemptAt } from './progress.js';
 import { topState } from './projections.js';
 
 /**
@@ -48,8 +48,13 @@ export function describeTransition(
       } else if (to === 'failed' || to === 'stuck') {
         const unit = plan?.milestones.flatMap((m) => m.units).find((u) => u.id === c.unitId);
         const failures = dispatchesOf(c.unitId).filter(countsAsFailure).length;
-        const retries = unit !== undefined && to === 'failed' && failures < unit.maxAttempts;
-        const retryAt = unit === undefined ? null : nextAttemptAt(unit, failures, c.endedAt ?? clock.now());
+        const transient = c.result?.transient ?? null;
+        const retries = unit !== undefined && to === 'failed' && (transient !== null || failures < unit.maxAttempts);
+        const retryAt = unit === undefined
+          ? null
+          : transient !== null
+            ? transientRetryBound(unit, transient.resetAt, dispatchesOf(c.unitId).filter((d) => d.id !== c.dispatchId), c.endedAt ?? clock.now())
+            : nextAttemptAt(unit, failures, c.endedAt ?? clock.now());
         events.emit('unit.failed', {
           unitId: c.unitId,
           dispatchId: c.dispatchId,
@@ -112,4 +117,17 @@ export function describeTransition(
     case 'supervisor':
       return;
   }
+}
+
+/**
+ * When a unit whose turn the API just failed runs again, at the latest: the API's reset time, else
+ * the end of the backoff before jitter (`retryBackoffMs` doubling with each transient failure in a
+ * row before this one, capped at {@link MAX_TRANSIENT_BACKOFF_MS}; the jitter makes it up to half
+ * earlier, see `transientRetryAt`).
+ */
+function transientRetryBound(unit: UnitSpec, resetAt: number | null, earlier: readonly DispatchProjection[], endedAt: number): number {
+  if (resetAt !== null) return resetAt;
+  let inRow = 0;
+  for (let i = earlier.length - 1; i >= 0 && earlier[i]?.transient != null && earlier[i]?.state === 'failed'; i--) inRow++;
+  return endedAt + Math.min(MAX_TRANSIENT_BACKOFF_MS, unit.retryBackoffMs * 2 ** inRow);
 }
