@@ -114,7 +114,13 @@ describe('the real Claude Code CLI through statecrew', () => {
 
   it('fails a turn on an API error after the CLI\'s own retries, with the CLI\'s message, and records its api_retry events', async () => {
     api = await startMessagesApiMock(() => ({ kind: 'error', status: 529, errorType: 'overloaded_error', message: 'Overloaded' }));
-    const { dispatches, events } = await runAgent(CURRENT_CLAUDE, { command: readmeCommand('--permission-mode', 'acceptEdits'), env: { CLAUDE_CODE_MAX_RETRIES: '1' } });
+    // maxTransientWait 1ms: the unit gives up at the second such failure (test/claudeCodeTransient.test.ts waits them out).
+    const { dispatches, events } = await runAgent(CURRENT_CLAUDE, {
+      command: readmeCommand('--permission-mode', 'acceptEdits'),
+      env: { CLAUDE_CODE_MAX_RETRIES: '1' },
+      extra: { maxTransientWait: '1ms' },
+    });
+    expect(dispatches.map((d) => [d.state, d.transient, d.attempt])).toEqual([['failed', 'overloaded', 1], ['failed', 'overloaded', 1]]);
     expect(dispatches[0]).toMatchObject({ state: 'failed', exitCode: 1 });
     expect(dispatches[0]?.reason).toMatch(/^result success \(is_error\), exited with code 1: API Error: 529 Overloaded/);
     expect(events[0]?.filter((e) => e.subtype === 'api_retry').length).toBe(1);
