@@ -21,7 +21,8 @@
  * Codex reports no cost in USD.
  */
 import { z } from 'zod';
-import { checked, type LineFacts, type StreamJsonResult, type TokenUsage, type TransientApiFailure } from './streamJson.js';
+import { checked, type LineFacts, type StreamJsonResult, type TokenUsage } from './streamJson.js';
+import type { TransientApiFailure } from './turnVerdict.js';
 
 /** Items that are a tool at work while started and not completed: their silence is the tool's. */
 const TOOL_ITEMS = new Set(['command_execution', 'mcp_tool_call', 'web_search', 'file_change', 'collab_tool_call']);

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { codexTransientFailure } from '../actors/codexJson.js';
-import { summarizeStreamJson, transientApiFailure, turnCost, turnVerdict } from '../actors/streamJson.js';
+import { summarizeStreamJson } from '../actors/streamJson.js';
+import { transientApiFailure, turnCost, turnVerdict } from '../actors/turnVerdict.js';
 import { fixture } from './helpers/tempStore.js';
 
 const recorded = (name: string) => readFileSync(fixture(`recorded/${name}.jsonl`));

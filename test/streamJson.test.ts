@@ -4,16 +4,12 @@ import {
   createStreamJsonParser,
   MAX_LINE_BYTES,
   MAX_MALFORMED_RECORDS,
-  sumCost,
-  transientApiFailure,
-  turnCost,
   summarizeStreamJson,
-  sumUsage,
-  turnVerdict,
   type StreamJsonEvent,
   type StreamJsonSummary,
   type TokenUsage,
 } from '../actors/streamJson.js';
+import { sumCost, sumUsage, transientApiFailure, turnCost, turnVerdict } from '../actors/turnVerdict.js';
 
 /** Transcripts written by hand after the documented message shapes (see actors/streamJson.ts). */
 function transcript(name: string): Buffer {
