@@ -435,6 +435,8 @@ export class Scheduler {
     const sequence = context.dispatchId.slice(context.dispatchId.lastIndexOf('#') + 1);
     const last = unit.protocol === 'text' ? null : this.lastSession(unit.id);
     const session = last?.sessionId ?? null;
+    // Only a command with the `{sessionId}` placeholder resumes the session; another one starts anew (not a mismatch).
+    const resumes = session !== null && unit.command.some((arg) => arg.includes('{sessionId}'));
     return {
       dispatchId: context.dispatchId,
       unitId: unit.id,
@@ -444,8 +446,8 @@ export class Scheduler {
       fencingToken,
       command: resolveSessionCommand(unit.command, unit.initialCommand, session),
       protocol: unit.protocol,
-      resumeSessionId: session,
-      resumeDispatchId: last?.dispatchId ?? null,
+      resumeSessionId: resumes ? session : null,
+      resumeDispatchId: resumes ? (last?.dispatchId ?? null) : null,
       toolTimeoutMs: unit.toolTimeoutMs,
       permissionDenials: unit.permissionDenials,
       cwd: unit.cwd,

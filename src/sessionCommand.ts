@@ -1,7 +1,9 @@
 /**
  * The argv of a turn: with a session to resume, `{sessionId}` in `command` is replaced by
  * it; without one, `initialCommand` when the unit has it, else `command` without the
- * placeholder's argument pair (`--resume {sessionId}` is dropped; a lone `{sessionId}` too).
+ * placeholder's argument pair: the placeholder and the argument before it when that is a flag
+ * or the `resume` subcommand (Claude Code's `--resume {sessionId}`, Codex's
+ * `exec resume {sessionId}`); a lone `{sessionId}` is dropped alone.
  */
 export function resolveSessionCommand(command: readonly string[], initialCommand: readonly string[] | null, session: string | null): readonly string[] {
   const placeholder = '{sessionId}';
@@ -11,7 +13,8 @@ export function resolveSessionCommand(command: readonly string[], initialCommand
   const kept: string[] = [];
   for (const arg of command) {
     if (arg.includes(placeholder)) {
-      if (kept.at(-1)?.startsWith('-') === true) kept.pop();
+      const before = kept.at(-1);
+      if (before !== undefined && (before.startsWith('-') || before === 'resume')) kept.pop();
       continue;
     }
     kept.push(arg);

@@ -110,3 +110,30 @@ describe('budgets', () => {
     );
   });
 });
+
+describe('budgets and agent sessions on the command line', () => {
+  it('statecrew run prints budget.exceeded; statecrew status prints each budget, the failure, and the unit\'s session', async () => {
+    const { killRunningClis, makeTempDir, runCli, writePlan } = await import('./helpers/cli.js');
+    const cwd = makeTempDir();
+    try {
+      writePlan(cwd, {
+        version: 1,
+        workers: 1,
+        defaults: { protocol: 'stream-json', retryBackoff: '10ms' },
+        milestones: [{ id: 'm', units: [{ id: 'm/a', command: agent('--mode', 'error'), input: 'go', maxAttempts: 5, maxCostUsd: 0.02 }] }],
+      });
+      const run = await runCli(cwd, 'run', 'plan.yaml');
+      expect(run.code).toBe(1);
+      expect(run.stdout).toContain('budget   budget exceeded: $0.0250 of $0.0200 (unit m/a): no new turn starts under it');
+      const status = await runCli(cwd, 'status');
+      expect(status.code).toBe(0);
+      const lines = status.stdout.split('\n');
+      expect(lines.find((line) => line.trimStart().startsWith('m/a'))).toMatch(/^ {2}m\/a +failed +attempts 2 +\$0\.0250 200\/40 tokens in\/out {2}budget exceeded: \$0\.0250 of \$0\.0200 \(unit m\/a\)$/);
+      expect(lines).toContainEqual(expect.stringMatching(/^ {4}session session-[0-9a-f-]{36}$/));
+      expect(lines.slice(lines.indexOf('budgets'), lines.indexOf('budgets') + 2)).toEqual(['budgets', `  ${'unit m/a'.padEnd(28)} $0.0250 of $0.0200 exceeded`]);
+    } finally {
+      await killRunningClis();
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});

@@ -105,6 +105,10 @@ describe('resolveSessionCommand', () => {
   it('drops the placeholder and its flag on a first turn', () => {
     expect(resolveSessionCommand(command, null, null)).toEqual(['claude', '-p', '--output-format', 'stream-json']);
   });
+  it('drops Codex\'s resume subcommand with the placeholder on a first turn', () => {
+    expect(resolveSessionCommand(['codex', 'exec', '--json', 'resume', '{sessionId}'], null, null)).toEqual(['codex', 'exec', '--json']);
+    expect(resolveSessionCommand(['codex', 'exec', '--json', 'resume', '{sessionId}'], null, 't-1')).toEqual(['codex', 'exec', '--json', 'resume', 't-1']);
+  });
   it('uses initialCommand on a first turn when the unit has one', () => {
     expect(resolveSessionCommand(command, ['claude', '-p'], null)).toEqual(['claude', '-p']);
   });
