@@ -67,8 +67,9 @@ export class RestoreJob {
   /**
    * After a refused job: restores every detached actor that has a committed row (one created in
    * the job has none and is gone). A stale fencing token proves the lease stale: this runtime's
-   * lease actor under that token is told `LOST`, and restored dispatches claimed under it are
-   * abandoned (that write is not fenced), so they cannot block the unit.
+   * lease actor under that token is told `LOST`, its workspaces under that token are released,
+   * and restored dispatches claimed under it are abandoned (those writes are not fenced), so
+   * they cannot block the unit nor be refused again.
    */
   async restoreRefused(detached: readonly { id: string; kind: ActorKind }[], error: Error): Promise<{ supervisor?: HostedActor }> {
     const { host, store, clock } = this.deps;
@@ -88,6 +89,12 @@ export class RestoreJob {
         if (!lease.ended && lease.context.milestoneId === error.milestoneId && lease.context.fencingToken === error.token) {
           host.send(lease.id, { type: 'LOST', currentToken: error.currentToken });
         }
+      }
+      // A workspace under that token could only be refused again, pass after pass: released (the
+      // one write of it that is not fenced), the next holder's workspace takes the worktree over.
+      for (const workspace of handlesOf(host, 'workspace')) {
+        if (workspace.ended || workspace.context.milestoneId !== error.milestoneId || workspace.context.fencingToken !== error.token) continue;
+        host.send(workspace.id, { type: 'RELEASE', reason: `its lease passed on: ${error.message}` });
       }
       for (const record of records) {
         const dispatch = handleOf(host.get(record.id), 'dispatch');

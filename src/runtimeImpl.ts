@@ -561,7 +561,14 @@ export class RuntimeImpl implements Runtime {
     this.reportBudgets(progress);
     this.reportMilestones(progress);
     if (progress.finished && scheduler.quiescent() && this.options.keepAlive !== true) {
-      void this.stop(progress.succeeded ? 'completed' : 'finished with failures', progress.succeeded ? 0 : 1);
+      // Decided from this pass's job, staged but not committed yet: a refused job (a completion
+      // under a stale fencing token) restores its actors and the run goes on, so the run ends
+      // only once the job committed. A refusal is handled by onJobFailed, not here.
+      const [reason, exitCode] = progress.succeeded ? ['completed', 0] : ['finished with failures', 1];
+      this.host.committed().then(
+        () => void this.stop(reason, exitCode),
+        () => undefined,
+      );
     }
   }
 

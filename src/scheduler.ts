@@ -195,9 +195,20 @@ export class Scheduler {
     return handlesOf(this.deps.host, 'worker').filter((worker) => !worker.ended);
   }
 
-  /** Lease ↔ worker: tell holders about grants and ends; release leases of ended holders. */
+  /**
+   * Lease ↔ ledger ↔ worker: a held lease whose milestone the ledger shows under a newer fencing
+   * token is lost (tokens only grow: another holder took it over, and every write under the old
+   * token would be refused); tell holders about grants and ends; release leases of ended holders.
+   */
   private reconcileLeases(leaseRows: readonly LeaseProjection[]): void {
     const { host } = this.deps;
+    for (const lease of handlesOf(host, 'lease')) {
+      const token = lease.context.fencingToken;
+      const current = this.ledger.get(lease.context.milestoneId)?.fencingToken;
+      if (!lease.ended && topState(lease.state) === 'held' && token !== null && current !== undefined && current > token) {
+        host.send(lease.id, { type: 'LOST', currentToken: current });
+      }
+    }
     for (const lease of handlesOf(host, 'lease')) {
       if (isMergeLeaseKey(lease.context.milestoneId)) continue;
       const worker = handleOf(host.get(lease.context.workerId), 'worker');

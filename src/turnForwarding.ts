@@ -28,7 +28,8 @@ export interface TurnForwarding {
  *
  * - In a workspace, a result waits until the workspace recorded the attempt (committed the
  *   unit's work, or saved it and reset the worktree); a success whose workspace ended without
- *   recording it is abandoned.
+ *   recording it, or whose lease passed on (the ledger has a newer token), is abandoned; a failure
+ *   then is recorded without the workspace.
  * - While `draining`, a lost turn cancels its dispatch.
  */
 export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
@@ -48,7 +49,14 @@ export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
     const result = last.result;
     const unit = f.plan.milestones.flatMap((m) => m.units).find((u) => u.id === last.unitId);
     const inWorkspace = f.plan.milestones.find((m) => m.id === dispatch.context.milestoneId)?.workspace !== undefined;
-    const step = inWorkspace ? f.workspaces.recorded(dispatch, unit, result) : 'finish';
+    const passedOn = inWorkspace ? leasePassedOn(f, dispatch.context.milestoneId, dispatch.context.fencingToken) : null;
+    if (passedOn !== null && isTurnSuccess(result)) {
+      // Its workspace can record nothing under the old token (its writes are fenced): the work
+      // is not on the branch, so the unit runs again under the new holder (who saves the changes).
+      host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${passedOn} before its workspace recorded the work`, at: clock.now() });
+      continue;
+    }
+    const step = inWorkspace && passedOn === null ? f.workspaces.recorded(dispatch, unit, result) : 'finish';
     if (step === 'wait') continue;
     if (step === 'abandon') {
       host.send(dispatch.id, { type: 'ABANDON', reason: 'abandoned: its workspace ended before recording its work', at: clock.now() });
@@ -75,6 +83,17 @@ export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
       host.send(dispatch.id, { type: 'ABANDON', reason: `abandoned: ${why}`, at: clock.now() });
     }
   }
+}
+
+/**
+ * Why the milestone lease a dispatch was claimed under is no longer current, from this pass's
+ * ledger (`the lease of milestone m passed on (fencing token 1, now 2)`), or `null` while it
+ * is (or the ledger has no newer token: tokens only grow, so a newer one is final).
+ */
+function leasePassedOn(f: TurnForwarding, milestoneId: string, token: number | null): string | null {
+  const entry = f.ledger.get(milestoneId);
+  if (token === null || entry === undefined || entry.fencingToken <= token) return null;
+  return `the lease of milestone ${milestoneId} passed on (fencing token ${token}, now ${entry.fencingToken})`;
 }
 
 /**
