@@ -2,7 +2,7 @@
  * A turn's keep-alive file: how the runtime watching a turn tells the turn's shim that it is
  * still there. The file's modification time is the instant (wall clock, ms since the epoch)
  * until which the turn may run; the runtime pushes it forward while its own heartbeat is
- * being recorded (`actors/keepAlive.ts`), and the shim (`actors/turnShim.ts`) kills the turn
+ * being recorded (`actors/keepAlive.ts`), and the shim (`native/turn-shim.c`) kills the turn
  * once that instant has passed, so that a turn never outlives its runtime by more than a
  * bounded grace unless another runtime adopts it (and renews it).
  *

@@ -5,7 +5,7 @@
  * worker statechart records the {@link TurnStarted} evidence and the {@link TurnOutcome}.
  *
  * The turn's command does not depend on the runtime process that started it. The runner
- * spawns the turn shim (`actors/turnShim.ts`) as the leader of a new process group; the shim
+ * spawns the turn shim (`native/turn-shim.c`) as the leader of a new process group; the shim
  * runs the command in that group, appends its output to the log file and, when it exits,
  * writes the turn's status file. So when the runtime is killed, the turn keeps running and
  * logging, and a restarted runtime can {@link adoptTurn adopt} it: enforce the same absolute
@@ -178,7 +178,6 @@ async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<Turn
   try {
     // A relative cwd is resolved here, against the runtime's working directory, as spawn() would.
     const shimArgs = [
-      shim,
       statusFile,
       request.logPath,
       '--cwd',
@@ -191,7 +190,7 @@ async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<Turn
       program,
       ...args,
     ];
-    child = spawn(process.execPath, shimArgs, {
+    child = spawn(shim, shimArgs, {
       // The shim runs from `/` so that it holds no directory busy; the command runs in `cwd`.
       cwd: '/',
       env: { ...process.env, ...request.env, ...markerEnv(request) },
@@ -396,16 +395,17 @@ function validateStart(started: TurnStarted): void {
 let shimPath: string | null = null;
 
 /**
- * Absolute path of the compiled turn shim: beside this module when it runs from `dist/`,
- * or `dist/actors/turnShim.js` when it runs from its TypeScript source (tests).
- * @throws Error when neither exists (run `npm run build`).
+ * Absolute path of the turn shim (`native/turn-shim.c`, compiled by `node native/build.mjs` as
+ * part of `npm run build` and of the package's install): beside this module when it runs from
+ * `dist/`, or `dist/actors/turn-shim` when it runs from its TypeScript source (tests).
+ * @throws Error when neither exists (run `npm run build`; it needs a C compiler).
  */
 function turnShimPath(): string {
   if (shimPath !== null) return shimPath;
   const here = dirname(fileURLToPath(import.meta.url));
-  const candidates = [join(here, 'turnShim.js'), join(here, '..', 'dist', 'actors', 'turnShim.js')];
+  const candidates = [join(here, 'turn-shim'), join(here, '..', 'dist', 'actors', 'turn-shim')];
   const found = candidates.find((candidate) => existsSync(candidate));
-  if (found === undefined) throw new Error(`turn shim not found at ${candidates.join(' or ')}: run \`npm run build\``);
+  if (found === undefined) throw new Error(`turn shim not found at ${candidates.join(' or ')}: run \`npm run build\` (it compiles native/turn-shim.c with cc)`);
   shimPath = found;
   return found;
 }

@@ -1,13 +1,13 @@
 /**
  * The turn status file: how a turn's command ended, written once by the turn shim
- * (`actors/turnShim.ts`) when the command exits and read by whichever runtime process
+ * (`native/turn-shim.c`) when the command exits and read by whichever runtime process
  * watches the turn — the one that spawned it or one that adopted it after a restart.
  *
- * This module is loaded by the shim, so it imports Node built-ins only (no zod: the shim
- * starts once per turn and must start fast). The runtime validates what it reads back in
+ * The shim writes it as one JSON object with the fields of {@link TurnStatus}, to
+ * `<path>.tmp`, fsynced, then renamed over `<path>` (rename(2) is atomic within a file system):
+ * a reader never sees a partial file. The runtime validates what it reads back in
  * `actors/turnSupervisor.ts`.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 
 /** Contents of a status file (JSON, one object). Written atomically: it is either absent or complete. */
 export interface TurnStatus {
@@ -39,42 +39,12 @@ export interface TurnStatus {
   readonly keepAliveLapsedAt: number | null;
 }
 
-/** Bound of {@link TurnStatus.lastStderrLine}, in bytes of UTF-8. */
+/** Bound of {@link TurnStatus.lastStderrLine}, in bytes of UTF-8 (`STDERR_LINE_LIMIT` of the shim). */
 export const STDERR_LINE_LIMIT_BYTES = 1_024;
 
 /** Where the status file of the turn logging to `logPath` lives: beside the log, `<logPath>.status.json`. */
 export function turnStatusPath(logPath: string): string {
   return `${logPath}.status.json`;
-}
-
-/**
- * Writes `status` to `path` atomically: the JSON goes to `<path>.tmp`, is fsynced, then
- * renamed over `path`, so a reader never sees a partial file (rename(2) is atomic within a
- * file system).
- * @throws the file-system error when the temporary file cannot be written or renamed.
- */
-export function writeTurnStatus(path: string, status: TurnStatus): void {
-  const temporary = `${path}.tmp`;
-  const fd = openSync(temporary, 'w');
-  try {
-    const bytes = Buffer.from(`${JSON.stringify(status)}\n`, 'utf8');
-    for (let written = 0; written < bytes.length;) written += writeSync(fd, bytes, written);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temporary, path);
-}
-
-/**
- * Describes why a command could not be spawned, for {@link TurnStatus.spawnError}:
- * `spawn failed: <errno>: <message>`. Node reports a missing working directory as ENOENT
- * of the program; that case names the directory instead.
- */
-export function describeSpawnFailure(error: Error, cwd: string): string {
-  const code = errnoOf(error);
-  if (code === 'ENOENT' && !existsSync(cwd)) return `spawn failed: ENOENT: working directory ${cwd} does not exist`;
-  return `spawn failed: ${code === null ? '' : `${code}: `}${error.message}`;
 }
 
 /** The `code` of a Node system error (`ENOENT`, `EPIPE`, …), or `null`. */

@@ -13,7 +13,7 @@ import { runBenchmark, tempDir } from './lib/child.mjs';
 import { duration, num, ratio, since, target } from './lib/stats.mjs';
 
 const WORKERS = 4;
-const SHIM = fileURLToPath(new URL('../dist/actors/turnShim.js', import.meta.url));
+const SHIM = fileURLToPath(new URL('../dist/actors/turn-shim', import.meta.url));
 const COMMANDS = {
   'node -e 0': [process.execPath, '-e', '0'],
   true: ['true'],
@@ -99,7 +99,7 @@ function runShimLoop(dir, label, command, units) {
     const log = path.join(logs, `unit-${i}.log`);
     const fd = openSync(log, 'a');
     try {
-      await spawnAndWait(process.execPath, [SHIM, `${log}.status.json`, log, '--cwd', dir, '--', ...command], { cwd: '/', detached: true, stdio: ['ignore', 'ignore', fd] });
+      await spawnAndWait(SHIM, [`${log}.status.json`, log, '--cwd', dir, '--', ...command], { cwd: '/', detached: true, stdio: ['ignore', 'ignore', fd] });
     } finally {
       closeSync(fd);
     }
@@ -149,7 +149,7 @@ async function main({ quick, profile }) {
       targets,
       notes: [
         `Plan: ${milestones} milestones of ${units / milestones} units, workers: ${WORKERS}, maxAttempts 1, loaded with parsePlan (the loader of \`statecrew run\`); run with createRuntime({ store, durability: 'normal' }) from start() to \`finished\` (exit code 0 and every unit completed are checked). The runtime measured includes registering, the plan record, leases, dispatches, every persisted transition and each turn's log file.`,
-        `Each runtime turn is the turn shim (\`node dist/actors/turnShim.js\`, its own process group) which spawns the command and writes its output to the turn's log and its exit status to a file; the bare loop spawns the command itself with stdio ignored. \`node -e 0\` is ${COMMANDS['node -e 0'][0]} -e 0 on both sides; \`true\` is resolved through PATH on both sides.`,
+        `Each runtime turn is the turn shim (\`dist/actors/turn-shim\`, compiled from native/turn-shim.c, its own process group) which spawns the command and writes its output to the turn's log and its exit status to a file; the bare loop spawns the command itself with stdio ignored. \`node -e 0\` is ${COMMANDS['node -e 0'][0]} -e 0 on both sides; \`true\` is resolved through PATH on both sides.`,
         'ms per unit per lane = wall × 4 / units: the time one of the 4 lanes spends per unit. CPU ms per unit (this process): user + system CPU time of the benchmark process itself per unit — for the runtime, the runtime\'s own work (scheduling, persistence, spawning, /proc scans); the turn shims and commands run in other processes.',
       ],
       details,

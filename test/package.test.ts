@@ -32,7 +32,7 @@ describe('the npm package', () => {
 
   afterAll(() => cleanup());
 
-  it('holds the built code with declarations, the CLI, the inspector page and the docs', () => {
+  it('holds the built code with declarations, the CLI, the turn shim\'s source and its build, the inspector page and the docs', () => {
     for (const file of [
       'package.json',
       'README.md',
@@ -42,7 +42,8 @@ describe('the npm package', () => {
       'dist/src/testing/index.js',
       'dist/src/testing/index.d.ts',
       'dist/src/cli/main.js',
-      'dist/actors/turnShim.js',
+      'native/turn-shim.c',
+      'native/build.mjs',
       'assets/inspector/index.html',
       'assets/inspector/inspector.js',
       'assets/inspector/inspector.css',
@@ -54,9 +55,10 @@ describe('the npm package', () => {
     }
   });
 
-  it('leaves out sources, tests, benchmarks, scripts, CI files, source maps and local state', () => {
+  it('leaves out sources, tests, benchmarks, scripts, CI files, source maps, local state and the built shim (the install script compiles it)', () => {
     const unwanted = packed.files.filter(
       (file) =>
+        file === 'dist/actors/turn-shim' ||
         /^(test|bench|scripts|examples|src|machines|actors|persistence|\.ci|\.statecrew|test-artifacts|node_modules)\//.test(file) ||
         file.endsWith('.map') ||
         file.endsWith('.db') ||
