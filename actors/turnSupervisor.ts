@@ -12,7 +12,7 @@ import type { Clock } from '../core/clock.js';
 import { formatDuration } from '../core/duration.js';
 import { ensureError, KillNotVerifiedError } from '../core/errors.js';
 import {
-  findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, readProcessStat,
+  findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, listProcessGroup, readProcessStat,
   type KillReport, type KillSignal, type ProcessesKillReport,
 } from './processes.js';
 import { watchToolUses } from './toolWatch.js';
@@ -214,6 +214,10 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
   const escaped: ProcessesKillReport[] = [];
   let status: TurnStatus | null;
   try {
+    // Looked at before the scan: with no member of the group left then, and no process of the
+    // turn outside it found by the scan, nothing of the turn is left to fork another one, and
+    // the sweep after the kill would scan /proc again for nothing (the common end of a turn).
+    const groupEmpty = groupMayBeOurs(started) && listProcessGroup(started.pgid).length === 0;
     // Processes that left the group get the same SIGTERM, grace, SIGKILL, at the same time as the group.
     const escapees = request.turnKey === undefined ? [] : findEscapees(request.turnKey, started.pgid);
     const kills = await Promise.allSettled([killGroup(options), killProcesses(escapees, { graceMs: request.killGraceMs, clock })]);
@@ -222,7 +226,7 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
     if (early.status === 'fulfilled') escaped.push(early.value);
     const killFailures = kills.flatMap((kill): unknown[] => (kill.status === 'rejected' ? [kill.reason] : []));
     if (killFailures.length > 0) throw combine(killFailures);
-    if (request.turnKey !== undefined) escaped.push(...await sweepEscapees(request.turnKey, started.pgid, clock));
+    if (request.turnKey !== undefined && !(groupEmpty && escapees.length === 0)) escaped.push(...await sweepEscapees(request.turnKey, started.pgid, clock));
     await options.afterKill?.();
     status = readTurnStatus(started.statusFile);
   } catch (error) {

@@ -51,7 +51,9 @@ export function createWorkerEffects(effects: EffectContext) {
         if (status !== null && (status.turnKey === null || status.turnKey === input.turnKey)) {
           return await interpretProtocol(effects, input, resultFromStatus(status));
         }
-        const orphans = findProcessesByEnv('STATECREW_TURN_KEY', input.turnKey);
+        // The runner creates the turn's log before it spawns anything: without the log, no
+        // process of this turn can exist, and /proc is not scanned for one.
+        const orphans = fs.existsSync(input.logPath) ? findProcessesByEnv('STATECREW_TURN_KEY', input.turnKey) : [];
         if (orphans.length > 0) {
           await killProcesses(orphans, { graceMs: input.killGraceMs, clock: effects.clock });
           return lostResult(effects.clock.now(), `unrecorded processes ${orphans.join(', ')} of this turn were killed`);

@@ -106,7 +106,11 @@ describe('recovery (docs/recovery.md)', () => {
     const store = openStoreAt(storeFile);
     const turnKey = `${(await store.storeId())}:m/u#1`;
     await store.close();
-    // The crash came between the spawn and its record: the process runs, nothing says so.
+    // The crash came between the spawn and its record: the runner had created the turn's log
+    // (it does so before it spawns anything), the process runs, nothing says so.
+    const logPath = ((await workerSnapshot()) as unknown as { context: { turn: { logPath: string } } }).context.turn.logPath;
+    fs.mkdirSync(path.dirname(logPath), { recursive: true });
+    fs.writeFileSync(logPath, '');
     const orphan = spawn(process.execPath, [fixture('silent-forever.mjs')], { env: { ...process.env, STATECREW_TURN_KEY: turnKey }, stdio: 'ignore' });
     const pid = orphan.pid ?? 0;
     const { result, dispatches } = await resume(plan);
