@@ -11,10 +11,8 @@
  * logging, and a restarted runtime can {@link adoptTurn adopt} it: enforce the same absolute
  * deadline and stall watchdog, and learn how it ended.
  */
-import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
-import type { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { TurnAssignment, TurnResult, TurnResultKind, TurnStarted } from '../machines/turn.js';
 import type { Clock } from '../core/clock.js';
@@ -25,7 +23,8 @@ import type { TurnKeepAlive } from './keepAlive.js';
 import { isProcessAlive, processStartTime } from './processes.js';
 import { turnKeepAlivePath } from './turnKeepAlive.js';
 import { openTurnLog } from './turnLog.js';
-import { errnoOf, turnStatusPath } from './turnStatus.js';
+import { spawnDetached, SpawnError, type Spawned } from './turnSpawner.js';
+import { turnStatusPath } from './turnStatus.js';
 import { combine, finishTurn, outcomeFromStatus, readTurnStatus, STOPPED, watchTurn, type TurnWatch } from './turnSupervisor.js';
 
 export { STDERR_LINE_LIMIT_BYTES } from './turnStatus.js';
@@ -94,8 +93,8 @@ export interface AdoptHooks {
   readonly keepAlive?: TurnKeepAlive;
 }
 
-/** Longest wait for the runtime's end of stdin to close once the group is gone, in ms. */
-const STDIN_DRAIN_MS = 1_000;
+/** How often the liveness of a shim whose spawner ended is checked, in ms. */
+const LIVENESS_POLL_MS = 100;
 
 /**
  * Runs one turn and reports how it ended.
@@ -107,8 +106,9 @@ const STDIN_DRAIN_MS = 1_000;
  * `STATECREW_DISPATCH_ID`, `STATECREW_WORKER_ID` and `STATECREW_FENCING_TOKEN` in its
  * environment (which the command inherits), and calls `hooks.onStart` synchronously. The
  * shim appends the command's output to the log (nothing is held in the runtime's memory)
- * between a header and a footer line written by the runner. A failed stdin write (EPIPE from
- * a command that never reads) becomes a note in the log.
+ * between a header and a footer line written by the runner. The shim is started by the
+ * runtime's turn spawner (`actors/turnSpawner.ts`); the input is written to
+ * `<logPath>.input` (mode 0600) first and read by the command as its stdin.
  *
  * On timeout (`deadlineAt`), stall (`stallTimeoutMs` without the log growing) or abort, the
  * group is killed (SIGTERM, `killGraceMs`, SIGKILL). When the shim exits by itself, whatever
@@ -120,7 +120,7 @@ const STDIN_DRAIN_MS = 1_000;
  *
  * @throws KillNotVerifiedError when the group, or a process of the turn outside it, is still alive after SIGKILL
  *   (the turn's fate is unknown).
- * @throws the error of the log file, of `onStart`, of the shim's stdin pipe, or of a malformed status file,
+ * @throws the error of the log file, of `onStart`, or of a malformed status file,
  *   after the group was killed and verified gone; an `AggregateError` (kill failure first) when several happened.
  * @throws RangeError for a request with a relative `logPath` or a negative or non-finite limit; Error when the
  *   shim is not built (`npm run build`); the file-system error when the log's directory or file cannot be
@@ -174,8 +174,12 @@ async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<Turn
   if (hooks.signal?.aborted === true) return notStarted('signaled', STOPPED);
   const [program, ...args] = request.command;
   if (program === undefined) return notStarted('spawn-failed', 'spawn failed: empty command');
-  let child: ChildProcess;
+  // The input is a file beside the log, read as the command's stdin: delivered whole even when
+  // the runtime dies during the turn, and no pipe of the runtime to keep open.
+  const inputPath = request.input === null ? null : `${request.logPath}.input`;
+  let spawned: Spawned;
   try {
+    if (inputPath !== null) writeFileSync(inputPath, request.input ?? '', { mode: 0o600 });
     // A relative cwd is resolved here, against the runtime's working directory, as spawn() would.
     const shimArgs = [
       statusFile,
@@ -190,29 +194,25 @@ async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<Turn
       program,
       ...args,
     ];
-    child = spawn(shim, shimArgs, {
-      // The shim runs from `/` so that it holds no directory busy; the command runs in `cwd`.
-      cwd: '/',
+    // Detached (its own session and process group, pgid = pid), from `/` so that it holds no
+    // directory busy (the command runs in `cwd`); its stderr only ever carries a line about a
+    // failure of the shim itself: kept with the turn.
+    spawned = await spawnDetached({
+      argv: [shim, ...shimArgs],
       env: { ...process.env, ...request.env, ...markerEnv(request) },
-      detached: true,
-      // Its stderr only ever carries a crash trace of the shim itself: keep it with the turn.
-      stdio: [request.input === null ? 'ignore' : 'pipe', 'ignore', log.fd],
-      shell: false,
+      stdinPath: inputPath,
+      stderrPath: request.logPath,
     });
   } catch (error) {
-    // spawn() throws synchronously for arguments it cannot hand to the OS (e.g. a NUL byte).
-    return notStarted('spawn-failed', `spawn failed: ${ensureError(error).message}`);
+    // A NUL byte in an argument, the input file, or the shim itself not starting.
+    const failure = ensureError(error);
+    return notStarted('spawn-failed', `spawn failed: ${failure instanceof SpawnError ? `turn shim: ${failure.message}` : failure.message}`);
   }
-  const { pid } = child;
-  if (pid === undefined) {
-    // Node reports a failed spawn with an undefined pid and an 'error' event.
-    const error = await new Promise<unknown>((resolve) => child.once('error', resolve));
-    return notStarted('spawn-failed', `spawn failed: turn shim: ${ensureError(error).message}`);
-  }
-  const { stdin } = child as ChildProcessByStdio<Writable | null, null, null>;
+  const { pid } = spawned;
   const startedAt = clock.now();
   header(pid, startedAt);
-  const exited = new Promise<string>((settle) => child.once('exit', (code, signal) => settle(signal ?? `exit code ${code}`)));
+  // The spawner reports the shim's end; if the spawner itself ended first, the shim's liveness is watched instead.
+  const exited = spawned.exited.then((how) => how ?? untilGone(pid, clock));
   let procStartTime: string | null = null;
   try {
     procStartTime = processStartTime(pid);
@@ -232,18 +232,6 @@ async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<Turn
   };
   watch = watchTurn({ request, started: start, log, clock, signal: hooks.signal, exited, lastActivityAt: startedAt });
   for (const error of early.splice(0)) watch.fail(error);
-  child.on('error', fail);
-
-  const stdinClosed = stdin === null ? Promise.resolve() : new Promise<void>((resolve) => stdin.once('close', () => resolve()));
-  if (stdin !== null && request.input !== null) {
-    stdin.on('error', (error) => {
-      // EPIPE/ECONNRESET: the command closed its stdin or exited without reading all input.
-      // That is the turn's business and its exit decides the outcome; keep it as evidence.
-      if (['EPIPE', 'ECONNRESET'].includes(errnoOf(error) ?? '')) log.note(`stdin not fully delivered: ${error.message}`);
-      else fail(error);
-    });
-    stdin.end(request.input);
-  }
 
   try {
     hooks.onStart(start);
@@ -256,14 +244,21 @@ async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<Turn
   return finishTurn({
     request, started: start, log, clock, ending, failures, observedBytes: watch.observedBytes(), lastActivityAt: watch.lastActivityAt(),
     afterKill: async () => {
-      // The shim is our child and a member of the verified-gone group: its 'exit' is bound to arrive.
+      // The shim is the spawner's child and a member of the verified-gone group: its end is bound to be reported.
       const shimEnd = await exited;
       if (ending === null && !existsSync(statusFile)) log.note(`turn shim ${pid} ended (${shimEnd}) without writing ${statusFile}`);
-      if (stdin !== null && !(await settlesWithin(stdinClosed, STDIN_DRAIN_MS, clock))) {
-        log.note(`stdin still open after process group ${pid} was gone (held by a process outside the group); closed by the runner`);
-        stdin.destroy();
-      }
     },
+  });
+}
+
+/** Resolves once `pid` is gone (checked every {@link LIVENESS_POLL_MS} of the clock): for a shim no longer anyone's child here. */
+function untilGone(pid: number, clock: Clock): Promise<string> {
+  return new Promise((resolve) => {
+    const probe = (): void => {
+      if (isProcessAlive(pid, null)) clock.setTimeout(probe, LIVENESS_POLL_MS);
+      else resolve('gone (its spawner ended before it)');
+    };
+    probe();
   });
 }
 
@@ -284,7 +279,7 @@ async function runHeldTurn(request: TurnRequest, hooks: TurnHooks): Promise<Turn
  *
  * Either way, processes outside the group that carry the request's `turnKey` are killed and
  * verified gone too, as in {@link runTurn}.
- * Input that had not been delivered on stdin when the earlier runtime died is not delivered.
+ * The input is in `<logPath>.input`, which the command reads as its stdin whichever runtime watches it.
  * The log gets an adoption note and a footer.
  *
  * @throws KillNotVerifiedError when the group is still alive after SIGKILL.
@@ -410,13 +405,3 @@ function turnShimPath(): string {
   return found;
 }
 
-/** True when `promise` settles within `ms` of the clock. */
-async function settlesWithin(promise: Promise<unknown>, ms: number, clock: Clock): Promise<boolean> {
-  let timer: unknown = null;
-  const timedOut = new Promise<false>((resolve) => {
-    timer = clock.setTimeout(() => resolve(false), ms);
-  });
-  const settled = await Promise.race([promise.then(() => true), timedOut]);
-  clock.clearTimeout(timer);
-  return settled;
-}

@@ -188,13 +188,13 @@ describe('statecrew run with invalid input', () => {
     writePlan(dir, plan([{ id: 'm', units: [unit()] }]));
     const result = await runCli(dir, 'run', 'plan.yaml', '--workers', '0');
     expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/--workers.*expected an integer from 1 to 64, got "0"/);
+    expect(result.stderr).toMatch(/--workers.*expected an integer from 1 to 512, got "0"/);
     expect(fs.readdirSync(dir)).toEqual(['plan.yaml']);
   });
 
-  it('exits 2 when --workers is above the pool limit of 64', async () => {
+  it('exits 2 when --workers is above the pool limit of 512', async () => {
     writePlan(dir, plan([{ id: 'm', units: [unit()] }]));
-    const result = await runCli(dir, 'run', 'plan.yaml', '--workers', '100');
+    const result = await runCli(dir, 'run', 'plan.yaml', '--workers', '513');
     expect(result.code).toBe(2);
     expect(fs.readdirSync(dir)).toEqual(['plan.yaml']);
   });

@@ -191,14 +191,13 @@ describe('runTurn against hostile agents', () => {
     expect(footer(run.log)).toMatch(/^# exit code 0 after [\d.]+m?s$/);
   });
 
-  it('ends an agent that never reads its stdin at its timeout, noting the undelivered input', async () => {
+  it('ends an agent that never reads its stdin at its timeout (its input waits in a file: nothing blocks on a pipe)', async () => {
     const request = hostileTurn('never-read-stdin.mjs', [], { input: 'y'.repeat(4 * 1024 * 1024) });
     const run = await runHostile(request);
     expect(run.outcome).toMatchObject({ kind: 'timeout', exitCode: null, signal: 'SIGTERM', reason: 'killed after timeout of 1.5s' });
     expectEndedInTime(run, request);
     expectAllGone(run.start, []);
     expect(run.log).toContain('not reading stdin\n');
-    expect(run.log).toMatch(/^# stdin not fully delivered: .*EPIPE/m);
     expect(footer(run.log)).toMatch(/^# killed after timeout of 1\.5s; ended after .*; process group \d+ sent SIGTERM$/);
   });
 

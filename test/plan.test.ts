@@ -236,9 +236,9 @@ milestones:
       path: 'workers', message: 'expected a number of workers (a whole number of at least 1), got string "two"',
     },
     {
-      when: 'workers exceeds 64',
-      plan: `workers: 65\nmilestones: [{ id: m, ${ok} }]`,
-      path: 'workers', message: 'expected a number of workers of at most 64, got number 65',
+      when: 'workers exceeds 512',
+      plan: `workers: 513\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'workers', message: 'expected a number of workers of at most 512, got number 513',
     },
     {
       when: 'an env value is a number',

@@ -22,7 +22,10 @@ const LIBFAKETIME = process.env.STATECREW_LIBFAKETIME ?? '/usr/lib/x86_64-linux-
  * (its runtime, its turns' shims), monotonic clocks untouched. Provisioned by scripts/provision.mjs.
  */
 function skewedHost(seconds: number): string[] {
-  return ['env', `LD_PRELOAD=${LIBFAKETIME}`, `FAKETIME=${seconds >= 0 ? '+' : ''}${seconds}`, 'FAKETIME_DONT_FAKE_MONOTONIC=1', ...HOST];
+  // NO_FAKE_STAT: a skewed host's clock does not move the file system's timestamps, which
+  // libfaketime would otherwise shift in what stat() returns to C programs (the turn shim reads
+  // the keep-alive file's modification time with it; Node's statx is not intercepted).
+  return ['env', `LD_PRELOAD=${LIBFAKETIME}`, `FAKETIME=${seconds >= 0 ? '+' : ''}${seconds}`, 'FAKETIME_DONT_FAKE_MONOTONIC=1', 'NO_FAKE_STAT=1', ...HOST];
 }
 
 let server: PgServer;

@@ -157,7 +157,9 @@ describe('recovery (docs/recovery.md)', () => {
     const plan = onePlan(`[${node}, ${script('silent-forever.mjs')}]`, ', maxAttempts: 1, stallTimeout: 1h');
     await crashAt(plan, (e) => e.kind === 'worker' && e.event === 'TURN_STARTED');
     const started = (await workerSnapshot()).context.started;
-    // SIGKILL the whole group at once: the shim gets no chance to write a status.
+    // SIGKILL the whole group at once: the shim gets no chance to write a status (a SIGTERM
+    // first, as killProcessGroup sends, lets it record the command's death). Then verify it gone.
+    process.kill(-(started?.pgid ?? 0), 'SIGKILL');
     await killProcessGroup(started?.pgid ?? 0, { graceMs: 0, clock: systemClock });
     const finalPlan = onePlan(`[${node}, ${script('exit-with.mjs')}, "0"]`, ', maxAttempts: 1');
     const { result, dispatches } = await resume(finalPlan);

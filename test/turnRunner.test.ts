@@ -134,10 +134,14 @@ describe('runTurn', () => {
     expect(log).toContain(input);
   });
 
-  it('notes undelivered input in the log when the process exits without reading stdin', async () => {
-    const { outcome, log } = await run(turn('exit-with.mjs', ['0'], { input: 'x'.repeat(4 * 1024 * 1024) }));
+  it('keeps the input in a file beside the log (mode 0600), read as stdin: a process that never reads it just exits', async () => {
+    const request = turn('exit-with.mjs', ['0'], { input: 'x'.repeat(4 * 1024 * 1024) });
+    const { outcome, log } = await run(request);
     expect(outcome).toMatchObject({ kind: 'exited', exitCode: 0 });
-    expect(log).toMatch(/^# stdin not fully delivered: .*EPIPE/m);
+    expect(log).not.toMatch(/stdin/);
+    const input = statSync(`${request.logPath}.input`);
+    expect(input.size).toBe(4 * 1024 * 1024);
+    expect(input.mode & 0o777).toBe(0o600);
   });
 
   it('kills the group and verifies it gone when the timeout passes', async () => {

@@ -57,7 +57,7 @@ export function loadPlan(file: string, options: LoadPlanOptions): Plan {
  * Parses plan YAML text, validates it and resolves it into a {@link Plan}.
  *
  * Resolution:
- * - `workers` defaults to 2 (at most 64); `store` defaults to `.statecrew/statecrew.db`
+ * - `workers` defaults to 2 (at most 512, `MAX_WORKERS`); `store` defaults to `.statecrew/statecrew.db`
  *   and is resolved against `options.cwd`.
  * - Each unit takes `maxAttempts`, `timeout`, `stallTimeout`, `retryBackoff`, `killGrace`,
  *   `stuckAfter`, `toolTimeout`, `permissionDenials`, `maxTransientWait` from itself, else from

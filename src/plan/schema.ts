@@ -10,8 +10,12 @@ import { parseDuration } from '../../core/duration.js';
 /** Longest id accepted for milestones and units, in characters. */
 export const MAX_ID_LENGTH = 128;
 
-/** Largest worker pool a plan may ask for. */
-export const MAX_WORKERS = 64;
+/**
+ * Largest worker pool a plan may ask for (per runtime). Agents mostly wait on their API, so a
+ * pool is sized by how many turns may run at once; each running turn holds about three file
+ * descriptors in the runtime (its log, its stdin, the stdout follow of a stream-json turn).
+ */
+export const MAX_WORKERS = 512;
 
 /**
  * Longest duration accepted, in ms: 2^31 - 1, the largest delay Node's timers honour
