@@ -13,6 +13,63 @@ import { nextMacrotask, runBenchmark, tempDir } from './lib/child.mjs';
 import { median, num, ratio, since, target } from './lib/stats.mjs';
 import { BENCH_WORKER_MACHINE_ID, workerLikeEvents, workerLikeMachine } from './lib/workerLike.mjs';
 import { createBenchHost, HAS_GROUP_COMMIT, openBenchStore, runHosted, runHostedGrouped } from './transitions.mjs';
+import { runHostedTogether } from './lib/actorFleet.mjs';
+
+/** Actors (LangGraph threads) persisted per step in B3. */
+const THREADS = 1_000;
+
+/** LangGraph side of B3: `actors` threads, each step one event to each actor and one `put` per thread (initial states put beforehand, not timed); returns ms. */
+async function runSaverTogether(saver, events, prefix, actors) {
+  const ids = Array.from({ length: actors }, (_, i) => `${prefix}-${i}`);
+  const running = ids.map((id) => createActor(workerLikeMachine, { input: { workerId: id } }).start());
+  const parents = [];
+  for (let i = 0; i < actors; i++) parents.push(await putCheckpoint(saver, ids[i], null, checkpointOf(running[i].getPersistedSnapshot(), -1), -1, 'xstate.init'));
+  const start = performance.now();
+  for (let step = 0; step < events.length; step++) {
+    for (let i = 0; i < actors; i++) {
+      running[i].send(events[step]);
+      parents[i] = await putCheckpoint(saver, ids[i], parents[i], checkpointOf(running[i].getPersistedSnapshot(), step), step, events[step].type);
+    }
+  }
+  const ms = since(start);
+  for (const actor of running) actor.stop();
+  return ms;
+}
+
+/** B3: 1,000 actors' states persisted per step, statecrew (group commit: one job per step) against LangGraph (one put per thread), alternating. */
+async function measureThousand(dir, quick) {
+  const steps = quick ? 6 : 30;
+  const rounds = quick ? 3 : 5;
+  const events = workerLikeEvents(steps);
+  const { store } = openBenchStore(path.join(dir, 'b3-statecrew.db'), 'normal');
+  const bench = await createBenchHost(store, { groupCommit: true });
+  const { db, saver } = openSaver(path.join(dir, 'b3-langgraph.db'), 'normal');
+  await runHostedTogether(bench, store, events.slice(0, 3), 'warmup', THREADS);
+  await runSaverTogether(saver, events.slice(0, 3), 'warmup', THREADS);
+  const times = { statecrew: [], langgraph: [] };
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['statecrew', 'langgraph'] : ['langgraph', 'statecrew'];
+    for (const variant of order) {
+      await nextMacrotask();
+      if (variant === 'statecrew') times.statecrew.push(await runHostedTogether(bench, store, events, `actor-${round}`, THREADS));
+      else times.langgraph.push(await runSaverTogether(saver, events, `thread-${round}`, THREADS));
+    }
+  }
+  await store.close();
+  db.close();
+  const states = steps * THREADS;
+  const rate = (ms) => (states * 1000) / ms;
+  const paired = median(times.statecrew.map((ms, i) => times.langgraph[i] / ms));
+  return {
+    paired,
+    details: { threads: THREADS, steps, ...times },
+    rows: [
+      [`B3: LangGraph SqliteSaver.put, ${num(THREADS)} threads, one put each per step`, num(states), num(median(times.langgraph.map(rate))), num(1e6 / median(times.langgraph.map(rate)), 1), ''],
+      [`B3: statecrew ActorHost + SqliteStore, ${num(THREADS)} actors, group commit (one job per step)`, num(states), num(median(times.statecrew.map(rate))), num(1e6 / median(times.statecrew.map(rate)), 1), ratio(paired)],
+    ],
+    note: `B3: ${num(THREADS)} worker-like actors (LangGraph: threads) at durability normal, ${steps} steps, each sending one event to every actor and persisting every new state: statecrew through ActorHost with group commit (createRuntime's default: the step's transitions one job, one SQLite transaction, awaited); LangGraph with one awaited \`SqliteSaver.put\` per thread per step (its API persists one checkpoint per call, each an autocommit INSERT). Initial states are written beforehand, not timed. Median of ${rounds} rounds, alternating; ratio = median of per-round statecrew/LangGraph rates.`,
+  };
+}
 
 /** A LangGraph checkpoint holding one persisted XState snapshot as its only channel value. */
 function checkpointOf(snapshot, step) {
@@ -182,22 +239,29 @@ async function main({ quick, profile }) {
         row(`${durability}: LangGraph SqliteSaver.put, recorded snapshots`, times.saverStore, ''),
         row(`${durability}: statecrew SqliteStore.commitJob of one transition, recorded snapshots`, times.storeOnly, ratio(pairedStore)),
       );
-      targets.push(target(`statecrew / LangGraph rate at ${durability}, machine-driven`, pairedHosted, '>=', 5));
-      if (durability === 'normal') targets.push(target('statecrew / LangGraph rate at normal, store only', pairedStore, '>=', 5));
     }
+    const thousand = await measureThousand(tmp.dir, quick);
+    targets.push(target(`B3 statecrew / LangGraph SqliteSaver.put, ${num(THREADS)} actors' states per step`, thousand.paired, '>=', 5));
+    details.thousand = thousand.details;
     const d = details.normal;
     return {
       id: 2,
       title: 'Persisted state vs LangGraph SqliteSaver',
       tables: [
         {
-          title: `States persisted, median of ${sizes.rounds} rounds after a warm-up; ratio = median of per-round statecrew/LangGraph rate`,
+          title: `B3: ${num(THREADS)} actors' states persisted per step (median of rounds, alternating)`,
+          columns: ['variant', 'states', 'per second', 'µs each', 'statecrew / LangGraph'],
+          rows: thousand.rows,
+        },
+        {
+          title: `Not a target: one actor's states one at a time, median of ${sizes.rounds} rounds after a warm-up; ratio = median of per-round statecrew/LangGraph rate`,
           columns: ['variant', 'states', 'per second', 'µs each', 'statecrew / LangGraph'],
           rows,
         },
       ],
       targets,
       notes: [
+        thousand.note,
         'Same machine and events as benchmark 1, so both sides persist the same snapshots (the initial state and one per event), one after the other, each on its own SQLite file in WAL mode with the same `synchronous` setting, in the same process.',
         `statecrew writes per state, in one BEGIN IMMEDIATE transaction: an upsert of the actors row (snapshot JSON, ${num(d.statecrewActorBytes)} bytes), a journal row (snapshot JSON again, ${num(d.statecrewJournalSnapshotBytes)} bytes on average, and event JSON, ${num(d.statecrewJournalEventBytes)} bytes) and an upsert of the workers projection, after reading the actor's sequence number and owner and the runtime's registry row.`,
         `LangGraph writes per state one autocommit \`INSERT OR REPLACE\` into \`checkpoints\` (checkpoint + metadata, ${num(d.langgraphCheckpointBytes)} bytes: the snapshot as the only channel value, uuid6 id, timestamp, version maps; metadata with step and event type), serialised by its JsonPlusSerializer; \`put\` prepares its INSERT on every call and is awaited (its API is async). No \`putWrites\` (statecrew has no pending writes to record).`,

@@ -134,7 +134,8 @@ async function main({ quick, profile }) {
         [`${name}: turn shim spawn loop, concurrency ${WORKERS} (no runtime)`, num(units), duration(shim.ms), num((units * 1000) / shim.ms, 1), perUnit(shim.ms), cpuPerUnit(shim.cpuMs), ratio(shim.ms / bare.ms)],
         [`${name}: statecrew runtime, ${WORKERS} workers (${num(runtime.transitions)} transitions)`, num(units), duration(runtime.ms), num((units * 1000) / runtime.ms, 1), perUnit(runtime.ms), cpuPerUnit(runtime.cpuMs), ratio(runtime.ms / bare.ms)],
       );
-      targets.push(target(`runtime / bare wall time, ${name}`, runtime.ms / bare.ms, '<=', 1.25));
+      // The issue's bound for `true` is 3×: a runtime persisting ~8 transitions per unit cannot match a bare loop of a ~1 ms command.
+      targets.push(target(`B5 runtime / bare wall time, ${name}`, runtime.ms / bare.ms, '<=', name === 'true' ? 3 : 1.25));
     }
     return {
       id: 5,

@@ -14,6 +14,59 @@ import { deriveRows, stateToString } from '../dist/src/projections.js';
 import { nextMacrotask, runBenchmark, tempDir } from './lib/child.mjs';
 import { median, num, ratio, since, target } from './lib/stats.mjs';
 import { BENCH_WORKER_MACHINE_ID, workerLikeEvents, workerLikeMachine } from './lib/workerLike.mjs';
+import { prepareFloorTogether, runHostedTogether, runInMemoryTogether } from './lib/actorFleet.mjs';
+
+/** Actors advancing together in B1 and B2. */
+const ACTORS = 100;
+
+/** B1 and B2 (bench/lib/actorFleet.mjs): persisted, in memory and the floor, alternating, median of the rounds. */
+async function measureTogether(dir, quick) {
+  const steps = quick ? 60 : 300;
+  const rounds = quick ? 3 : 5;
+  const events = workerLikeEvents(steps);
+  const { db, store } = openBenchStore(path.join(dir, 'together.db'), 'normal');
+  const bench = await createBenchHost(store, { groupCommit: true });
+  const floorDb = openBenchStore(path.join(dir, 'together-floor.db'), 'normal');
+  const floors = Array.from({ length: rounds + 1 }, (_, round) => prepareFloorTogether(floorDb.db, events, `floor-${round}`, ACTORS));
+  // Warm-up: JIT, statement caches, the files' first pages.
+  runInMemoryTogether(events.slice(0, 30), 'warmup', ACTORS);
+  await runHostedTogether(bench, store, events.slice(0, 30), 'warmup', ACTORS);
+  floors[rounds]();
+  const times = { memory: [], persisted: [], floor: [] };
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? ['memory', 'persisted', 'floor'] : ['floor', 'persisted', 'memory'];
+    for (const variant of order) {
+      await nextMacrotask();
+      if (variant === 'memory') times.memory.push(runInMemoryTogether(events, `mem-${round}`, ACTORS));
+      if (variant === 'persisted') times.persisted.push(await runHostedTogether(bench, store, events, `actor-${round}`, ACTORS));
+      if (variant === 'floor') times.floor.push(floors[round]());
+    }
+  }
+  const synchronous = db.pragma('synchronous', { simple: true });
+  await store.close();
+  await floorDb.store.close();
+  const count = steps * ACTORS;
+  const rate = (ms) => (count * 1000) / ms;
+  const vsMemory = median(times.persisted.map((ms, i) => times.memory[i] / ms));
+  const vsFloor = median(times.persisted.map((ms, i) => times.floor[i] / ms));
+  const row = (name, list, ratioCell) => [name, num(count), num(median(list.map(rate))), num(1e6 / median(list.map(rate)), 1), ratioCell];
+  return {
+    steps,
+    rounds,
+    vsMemory,
+    vsFloor,
+    details: { actors: ACTORS, steps, synchronous, ...times },
+    table: {
+      title: `B1 and B2: ${ACTORS} worker-like actors advancing together, one job per step (median of ${rounds} rounds, alternating)`,
+      columns: ['variant', 'transitions a round', 'per second', 'µs each', 'persisted vs this'],
+      rows: [
+        row('in memory (createActor)', times.memory, ratio(vsMemory)),
+        row('SQLite alone, the same rows, one transaction per step (the floor)', times.floor, ratio(vsFloor)),
+        row(`ActorHost + SqliteStore, group commit (synchronous=${synchronous === 1 ? 'NORMAL' : synchronous})`, times.persisted, ''),
+      ],
+    },
+  };
+}
 
 /** Whether the runtime in dist/ has group commit (always, since jobs: kept for the report's shape). */
 export const HAS_GROUP_COMMIT = true;
@@ -214,14 +267,20 @@ async function main({ quick, profile }) {
         [`${durability}: SQLite floor (same 3 row writes per transaction, precomputed, no XState)`, num(count), num(floorRate), num(1e6 / floorRate, 1), ...cpuCells('floor'), ratio(floorRate / memoryRate)],
         [`${durability}: ActorHost + SqliteStore (synchronous=${synchronous === 1 ? 'NORMAL' : synchronous === 2 ? 'FULL' : synchronous})`, num(count), num(persistedRate), num(1e6 / persistedRate, 1), ...cpuCells('persisted'), ratio(paired)],
       );
-      targets.push(target(`persisted / in-memory rate at ${durability}`, paired, '>=', durability === 'normal' ? 0.5 : 0.25));
     }
+    const together = await measureTogether(tmp.dir, quick);
+    targets.push(
+      target('B1 persisted / in-memory transitions per second, 100 actors together (normal)', together.vsMemory, '>=', 0.25),
+      target('B2 persisted / SQLite alone writing the same rows, one transaction per job', together.vsFloor, '>=', 0.8),
+    );
+    details.together = together.details;
     return {
       id: 1,
       title: 'Persisted transitions per second (worker-like machine)',
       tables: [
+        together.table,
         {
-          title: `Transitions of one actor, median of ${sizes.rounds} rounds after a warm-up; ratio = median of per-round persisted/in-memory`,
+          title: `Not a target: transitions of one actor, one job each, median of ${sizes.rounds} rounds after a warm-up; ratio = median of per-round persisted/in-memory`,
           columns: ['variant', 'transitions', 'per second', 'µs each', 'CPU user µs', 'CPU sys µs', 'ratio to in memory'],
           rows,
         },
@@ -237,6 +296,7 @@ async function main({ quick, profile }) {
       ],
       targets,
       notes: [
+        `B1/B2: ${ACTORS} worker-like actors created (not timed), then ${together.steps} steps, each sending one event to every actor (${together.steps * ACTORS} transitions a round); persisted: ActorHost with group commit (createRuntime's default) on SqliteStore at durability normal, each step's transitions one job awaited with Store.committed(), as effects do; in memory: the same actors with createActor; floor: the same 3 rows per transition with the store's prepared statements, one transaction per step, everything computed beforehand. Median of ${together.rounds} rounds, alternating the order; ratios are medians of per-round ratios.`,
         'Machine: between_turns ⇄ in_turn (ASSIGN, TURN_STARTED, TURN_ENDED per turn), context changes on every event; no invoked effects.',
         `Each persisted transition is one job (ActorHost { groupCommit: false }), committed asynchronously as one SQLite transaction (BEGIN IMMEDIATE) writing the actors row, a journal row and the workers projection row; average snapshot ${num(details.normal.snapshotBytes)} bytes of JSON, written twice (actors + journal).`,
         'The host is owned by a registered runtime, so every write also checks ownership, as in `statecrew run`.',

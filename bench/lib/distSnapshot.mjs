@@ -22,6 +22,8 @@ export function snapshotDist() {
   cpSync(path.join(repoRoot, 'dist'), path.join(root, 'dist'), { recursive: true });
   writeFileSync(path.join(root, 'package.json'), '{ "type": "module" }\n');
   symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'), 'dir');
+  // The inspector finds its page in assets/ above its module (src/inspector/assets.ts).
+  symlinkSync(path.join(repoRoot, 'assets'), path.join(root, 'assets'), 'dir');
   return {
     dir: path.join(root, 'dist'),
     execArgv: ['--import', pathToFileURL(fileURLToPath(import.meta.url)).href],
