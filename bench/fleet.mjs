@@ -65,7 +65,7 @@ function timeStatus(store) {
 /** The inspector's actor list (GET /api/actors) on `store`; resolves with ms (the request, not the server's start) and the actors listed. */
 async function timeActorList(inspector) {
   const start = performance.now();
-  const response = await fetch(`http://127.0.0.1:${inspector.port}/api/actors?token=${inspector.token}`);
+  const response = await globalThis.fetch(`http://127.0.0.1:${inspector.port}/api/actors?token=${inspector.token}`);
   const body = await response.json();
   const ms = since(start);
   if (response.status !== 200) throw new Error(`GET /api/actors answered ${response.status}`);

@@ -2,8 +2,8 @@
  * Durations in plan files: an integer followed by a unit, `ms`, `s`, `m` or `h`
  * (for example `500ms`, `30s`, `2m`, `1h`).
  */
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
-const DURATION = /^(\d+)(ms|s|m|h)$/;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 
 /** Parses a duration string into milliseconds; returns `undefined` when it is not one. */
 export function parseDuration(text: string): number | undefined {

@@ -288,6 +288,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE dispatches ADD COLUMN transient TEXT;
   ALTER TABLE dispatches ADD COLUMN retry_at INTEGER;
   `,
+  // 15: retention (persistence/roles/retention.ts) walks finished actors by finish time.
+  `
+  CREATE INDEX actors_finished ON actors (updated_at, id) WHERE status = 'done';
+  `,
 ];
 
 /**

@@ -478,3 +478,25 @@ export function rowToTurnOutput(row: unknown): TurnOutputChunk {
   const r = parseRow(turnOutputRow, 'turn_output', row);
   return { dispatchId: r.dispatch_id, offset: r.byte_offset, bytes: r.bytes };
 }
+
+const compactionCandidateRow = z.object({ id: z.string(), seq: int, updated_at: int });
+
+/** A finished actor found by compaction (`persistence/sqliteCompaction.ts`, `postgres/pgCompaction.ts`). */
+export function rowToCompactionCandidate(row: unknown): { id: string; seq: number; updatedAt: number } {
+  const r = parseRow(compactionCandidateRow, 'actors', row);
+  return { id: r.id, seq: r.seq, updatedAt: r.updated_at };
+}
+
+const compactionCursor = z.object({ at: int, id: z.string() });
+
+/** A compaction cursor kept in `meta` under `key`: the finish time and id of the last actor a category handled. */
+export function rowToCompactionCursor(key: string, row: unknown): { at: number; id: string } {
+  const { value } = parseRow(z.object({ value: z.string() }), 'meta', row);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new StoreCorruptError(`corrupt row in meta: ${key} is not JSON: ${value}`, { cause: error });
+  }
+  return parseRow(compactionCursor, `meta (${key})`, parsed);
+}

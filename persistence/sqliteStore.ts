@@ -8,6 +8,8 @@ import { LockWait } from './lockWait.js';
 import { journalQuerySql, pageJournal, rowToJournalRecord } from './journalQuery.js';
 import { QUARANTINE_PROJECTION, prepareStatements, type Statements } from './sqliteStatements.js';
 import { writeTransitionRows } from './transitionRows.js';
+import { compactLimit, SqliteCompaction } from './sqliteCompaction.js';
+import type { CompactionState, CompactRequest, CompactResult } from './roles/retention.js';
 import type { JournalQuery, JournalRecord } from './journalTypes.js';
 import type { SchedulerView, SchedulerViewRequest, Store } from './store.js';
 import type {
@@ -65,6 +67,7 @@ export class SqliteStore implements Store {
   readonly location: string;
   private readonly db: Database.Database;
   private readonly statements: Statements;
+  private readonly compaction: SqliteCompaction;
   /** Journal queries prepared on first use, by SQL text (one per combination of filters). */
   private readonly journalQueries = new Map<string, Database.Statement>();
   private readonly jobTransaction: Database.Transaction<(writes: readonly TransitionWrite[]) => void>;
@@ -85,6 +88,7 @@ export class SqliteStore implements Store {
     db.pragma('busy_timeout = 0');
     this.lockWait = new LockWait(options.busyTimeoutMs ?? 5_000);
     this.statements = prepareStatements(db);
+    this.compaction = new SqliteCompaction(db);
     const s = this.statements;
     const running = new Map<string, boolean>();
     this.jobTransaction = db.transaction((writes: readonly TransitionWrite[]) => {
@@ -502,6 +506,24 @@ export class SqliteStore implements Store {
     return this.call('checkIntegrity', () => {
       const lines = (this.db.pragma('integrity_check') as unknown[]).map(rows.rowToIntegrityLine);
       return lines.length === 1 && lines[0] === 'ok' ? [] : lines;
+    });
+  }
+
+  /** @throws RangeError (before any I/O) for a `limit` that is not a positive integer. */
+  async compact(request: CompactRequest): Promise<CompactResult> {
+    compactLimit(request);
+    return this.call('compact', () => this.compaction.compact(request));
+  }
+
+  compactionState(): Promise<CompactionState> {
+    return this.call('compactionState', () => this.compaction.state());
+  }
+
+  vacuum(): Promise<void> {
+    return this.call('vacuum', () => {
+      this.db.exec('VACUUM');
+      // VACUUM in WAL mode writes the new file through the WAL: fold it back and truncate it.
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
     });
   }
 

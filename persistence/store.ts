@@ -4,13 +4,15 @@ import type { OperatorQueue } from './roles/operatorQueue.js';
 import type { PlanRecords } from './roles/planRecords.js';
 import type { RuntimeRegistry } from './roles/runtimeRegistry.js';
 import type { TurnEventLog } from './roles/turnEventLog.js';
+import type { StoreRetention } from './roles/retention.js';
 import type { CommandRecord, DispatchProjection, LeaseLedgerEntry, LeaseProjection, MessageRecord, WorkspaceProjection } from './types.js';
 
 export type { JournalQuery, JournalRecord } from './journalTypes.js';
-export type { ActorCheckpointer, LeaseLedger, OperatorQueue, PlanRecords, RuntimeRegistry, TurnEventLog };
+export type { ActorCheckpointer, LeaseLedger, OperatorQueue, PlanRecords, RuntimeRegistry, StoreRetention, TurnEventLog };
+export type { CompactionCategory, CompactionState, CompactRequest, CompactResult } from './roles/retention.js';
 
 /**
- * The persistence boundary of statecrew: the composition of six role interfaces, each with its
+ * The persistence boundary of statecrew: the composition of seven role interfaces, each with its
  * own spec in the shared conformance suite (`test/conformance/`), plus what spans them. The
  * runtime knows only this interface; {@link SqliteStore} is the default backend, and a networked
  * database implements the same methods.
@@ -20,7 +22,7 @@ export type { ActorCheckpointer, LeaseLedger, OperatorQueue, PlanRecords, Runtim
  * (`core/errors.ts`) and say what the caller must do through their `recovery`:
  * `StoreUnavailableError` (retry), the fenced refusals, `StoreFailedError` (stop).
  */
-export interface Store extends ActorCheckpointer, LeaseLedger, RuntimeRegistry, OperatorQueue, TurnEventLog, PlanRecords {
+export interface Store extends ActorCheckpointer, LeaseLedger, RuntimeRegistry, OperatorQueue, TurnEventLog, PlanRecords, StoreRetention {
   /**
    * What one scheduler pass reads, in one call (one round trip on a network store): dispatch
    * rows — all of them when `knownVersion` is not the store's current external version (another

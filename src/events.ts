@@ -33,6 +33,11 @@ export type RuntimeEvents = {
    * per budget by each runtime process that sees it exceeded.
    */
   'budget.exceeded': { scope: 'plan' | 'milestone' | 'unit'; id: string; spentUsd: number; maxCostUsd: number; reason: string };
+  /**
+   * Retention dropped details of finished work (docs/retention.md): counts of one background
+   * compaction (its batches together). Not emitted when nothing was dropped.
+   */
+  'retention.compacted': { journalRows: number; journalActors: number; turnOutputRows: number; turnOutputDispatches: number; actors: number };
   'unit.started': { unitId: string; dispatchId: string; attempt: number; workerId: string; pid: number; logPath: string };
   'unit.completed': { unitId: string; dispatchId: string; attempt: number; workerId: string | null; durationMs: number | null };
   'unit.failed': {

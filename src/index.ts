@@ -8,7 +8,7 @@ export type { MachineOverrides } from './implementations.js';
 export type { SnapshotMigration } from './actorHost.js';
 export { loadPlan, parsePlan, planFingerprint } from './plan/load.js';
 export { planFromObject, extendPlan, type PlanInput, type PlanAddition, type PlanObjectOptions } from './plan/extend.js';
-export type { Plan, MilestoneSpec, UnitSpec } from './plan/types.js';
+export type { Plan, MilestoneSpec, UnitSpec, RetentionPolicy } from './plan/types.js';
 export { deriveProgress, type Progress, type MilestoneProgress, type UnitProgress, type UnitState, type MilestoneState } from './progress.js';
 export { readStatus, type StatusReport } from './status.js';
 export { systemClock, createManualClock, type Clock, type ManualClock } from '../core/clock.js';

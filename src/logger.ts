@@ -16,6 +16,7 @@ export function attachLogger(events: Emitter<RuntimeEvents>, logger: Logger): ()
     'runtime.restored': (e) => logger.info(`restored ${e.count} unfinished actors`, e),
     'runtime.took-over': (e) => logger.info(`took over ${e.actors} actors of ${e.runtimeId}: ${e.reason}`, e),
     'plan.changed': (e) => logger.info(`plan changed: ${e.added.length} units added, ${e.removed.length} removed, ${e.changed.length} changed`, e),
+    'retention.compacted': (e) => logger.info(`retention dropped ${e.journalRows} journal rows of ${e.journalActors} finished actors, ${e.turnOutputRows} turn output rows of ${e.turnOutputDispatches} dispatches, ${e.actors} finished actor rows`, e),
     'unit.started': (e) => logger.info(`unit ${e.unitId} attempt ${e.attempt} started on ${e.workerId} (pid ${e.pid})`, e),
     'unit.completed': (e) => logger.info(`unit ${e.unitId} completed`, e),
     'unit.failed': (e) => logger.warn(`unit ${e.unitId} attempt ${e.attempt} failed: ${e.reason}`, e),

@@ -9,7 +9,7 @@ import type { SnapshotMigration } from './actorHost.js';
 import type { Clock } from '../core/clock.js';
 import type { RuntimeEvents } from './events.js';
 import type { PlanAddition } from './plan/extend.js';
-import type { Plan } from './plan/types.js';
+import type { Plan, RetentionPolicy } from './plan/types.js';
 import type { MachineOverrides } from './implementations.js';
 import type { Progress } from './progress.js';
 import { RuntimeImpl } from './runtimeImpl.js';
@@ -74,6 +74,11 @@ export interface RuntimeOptions {
   readonly keepAlive?: boolean;
   /** Folder against which submitted units' `cwd` resolve. @default process.cwd() */
   readonly cwd?: string;
+  /**
+   * What of finished work to drop, and how often (docs/retention.md); replaces the plan's
+   * `retention`. @default the plan's, else nothing is dropped
+   */
+  readonly retention?: RetentionPolicy;
   /**
    * Jobs: the transitions of one job (a scheduler pass, a restore, the cascade one event
    * causes) are staged together and committed all or nothing, and reported (`actor.transition`)

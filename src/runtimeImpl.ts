@@ -35,6 +35,7 @@ import { readStoredPlan } from './storedPlan.js';
 import { resolveWorkspaces } from './plan/workspaces.js';
 import { describeTransition } from './transitionEvents.js';
 import { RestoreJob } from './restoreJob.js';
+import { RetentionJob } from './retention.js';
 import { budgetReason } from './budgets.js';
 
 const EMPTY_PROGRESS: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false, budgets: [] };
@@ -73,6 +74,7 @@ export class RuntimeImpl implements Runtime {
   private readonly restorer: RestoreJob;
   private scheduler: Scheduler | undefined;
   private commands: OperatorCommands | undefined;
+  private retention: RetentionJob | undefined;
   private supervisor: HostedActor | undefined;
   private plan: Plan | undefined;
   private starting: Promise<void> | undefined;
@@ -262,6 +264,17 @@ export class RuntimeImpl implements Runtime {
     const count = byKind.worker + byKind.lease + byKind.dispatch;
     this.toSupervisor({ type: 'RESTORED', count });
     this.events.emit('runtime.restored', { count, byKind });
+    const retention = this.options.retention ?? plan.retention;
+    if (RetentionJob.drops(retention)) {
+      this.retention = new RetentionJob(retention, {
+        store: this.guarded,
+        clock: this.clock,
+        active: () => this.active(),
+        background: (operation, call) => this.background(operation, call),
+        onCompacted: (total) => this.events.emit('retention.compacted', total),
+      });
+      this.retention.start();
+    }
     this.schedulePoll();
     this.passes.request();
   }
@@ -475,6 +488,7 @@ export class RuntimeImpl implements Runtime {
     const turns = state === 'failed' ? this.runningTurns() : [];
     markLiveInThisProcess(this.id, false);
     this.clearTimers();
+    this.retention?.stop();
     this.turnKeepAlive.stop();
     let failure = this.failure ?? (state === 'failed' ? new StoreFailedError('heartbeat', { cause: new Error(this.reason()) }) : undefined);
     if (state === 'stopped') {

@@ -58,6 +58,14 @@ const planSchema = z.object({
     }),
   ),
   maxCostUsd: z.number().positive().optional(),
+  retention: z
+    .object({
+      journalMs: z.number().int().nonnegative().optional(),
+      turnOutputMs: z.number().int().nonnegative().optional(),
+      actorsMs: z.number().int().nonnegative().optional(),
+      everyMs: z.number().int().positive(),
+    })
+    .optional(),
 });
 
 /**

@@ -248,7 +248,17 @@ milestones:
     {
       when: 'the top level has an unknown field',
       plan: `retries: 3\nmilestones: [{ id: m, ${ok} }]`,
-      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, workspace, maxCostUsd, milestones',
+      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, workspace, maxCostUsd, retention, milestones',
+    },
+    {
+      when: 'a retention period is not a period',
+      plan: `retention: { journal: 7 days }\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'retention.journal', message: 'expected a duration such as 0s, 12h or 7d, of at most 3650d, got string "7 days"',
+    },
+    {
+      when: 'a retention field is misspelt',
+      plan: `retention: { journals: 7d }\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'retention.journals', message: 'unknown field "journals" (did you mean "journal"?)',
     },
     {
       when: 'a workspace branch pattern has no {milestone}',
@@ -300,7 +310,7 @@ milestones:
     { when: 'the version is missing', text: `milestones: [{ id: m, ${ok} }]\n`, path: 'version', message: 'missing required field; expected version: 1' },
     { when: 'the text is not YAML', text: 'version: 1\nmilestones: [\n  - id: m\nunits: ]\n', path: '', message: 'YAML syntax error at line 3, column 3: ' },
     { when: 'a key is repeated', text: 'version: 1\nversion: 1\n', path: '', message: 'YAML syntax error at line 2, column 1: Map keys must be unique' },
-    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, got a list' },
+    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, retention, got a list' },
     { when: 'the file is empty', text: '', path: '', message: 'the plan is empty; expected a mapping with version and milestones' },
     { when: 'the file holds only a comment', text: '# nothing yet\n', path: '', message: 'the plan is empty' },
   ])('throws a PlanError when $when', ({ when, text, path: issuePath, message }) => {
@@ -351,6 +361,16 @@ describe('parsePlan', () => {
 
     expect(plan.file).toBe('/repo/plans/p.yaml');
     expect(plan.milestones[0]?.units[0]?.cwd).toBe('/repo/plans');
+  });
+});
+
+describe('parsePlan with a retention', () => {
+  it('reads each period (0s drops at once, days allowed) and how often to compact, one minute by default', () => {
+    const plan = parsePlan('version: 1\nretention: { journal: 0s, turnOutput: 12h, actors: 30d }\nmilestones: [{ id: m, units: [{ id: u, command: [x] }] }]', { file: 'plan.yaml', cwd: '/tmp' });
+    expect(plan.retention).toEqual({ journalMs: 0, turnOutputMs: 12 * 3_600_000, actorsMs: 30 * 86_400_000, everyMs: 60_000 });
+    const often = parsePlan('version: 1\nretention: { journal: 7d, every: 10s }\nmilestones: [{ id: m, units: [{ id: u, command: [x] }] }]', { file: 'plan.yaml', cwd: '/tmp' });
+    expect(often.retention).toEqual({ journalMs: 7 * 86_400_000, everyMs: 10_000 });
+    expect(parsePlan('version: 1\nmilestones: [{ id: m, units: [{ id: u, command: [x] }] }]', { file: 'plan.yaml', cwd: '/tmp' }).retention).toBeUndefined();
   });
 });
 

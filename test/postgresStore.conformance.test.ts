@@ -9,6 +9,7 @@ import { describePlanRecords } from './conformance/planRecords.spec.js';
 import { describeRuntimeRegistry } from './conformance/runtimeRegistry.spec.js';
 import { describeStoreMeta } from './conformance/storeMeta.spec.js';
 import { describeTurnEventLog } from './conformance/turnEventLog.spec.js';
+import { describeRetention } from './conformance/retention.spec.js';
 
 /**
  * The PostgreSQL backend of the shared conformance suite: one throwaway server for this file
@@ -44,5 +45,6 @@ describeLeaseLedger(postgres);
 describeRuntimeRegistry(postgres);
 describeOperatorQueue(postgres);
 describeTurnEventLog(postgres);
+describeRetention(postgres);
 describePlanRecords(postgres);
 describeStoreMeta(postgres);

@@ -8,6 +8,7 @@ import { describePlanRecords } from './conformance/planRecords.spec.js';
 import { describeRuntimeRegistry } from './conformance/runtimeRegistry.spec.js';
 import { describeStoreMeta } from './conformance/storeMeta.spec.js';
 import { describeTurnEventLog } from './conformance/turnEventLog.spec.js';
+import { describeRetention } from './conformance/retention.spec.js';
 import { tempDir } from './helpers/tempStore.js';
 
 /** The SQLite backend of the shared conformance suite: a new file in a new temp folder per test. */
@@ -26,5 +27,6 @@ describeLeaseLedger(sqlite);
 describeRuntimeRegistry(sqlite);
 describeOperatorQueue(sqlite);
 describeTurnEventLog(sqlite);
+describeRetention(sqlite);
 describePlanRecords(sqlite);
 describeStoreMeta(sqlite);

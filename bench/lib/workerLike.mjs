@@ -24,8 +24,11 @@ export const workerLikeMachine = setup({}).createMachine({
     between_turns: {
       on: {
         ASSIGN: { target: 'in_turn', actions: assign({ turn: ({ event }) => event.turn, started: null }) },
+        // The end of a worker's life (benchmark 8 finishes actors so that retention can drop them).
+        FINISH: { target: 'completed', actions: assign({ endReason: 'finished' }) },
       },
     },
+    completed: { type: 'final' },
     in_turn: {
       on: {
         TURN_STARTED: { actions: assign({ started: ({ event }) => event.started }) },

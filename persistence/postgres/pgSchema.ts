@@ -433,4 +433,9 @@ function transientMigration(migration4: string): string {
 
 const MIGRATION_4 = workspacesMigration();
 
-export const PG_MIGRATIONS: readonly string[] = [...PG_MIGRATIONS_1_TO_3, MIGRATION_4, transientMigration(MIGRATION_4)];
+/** 6 (SQLite 15): retention (persistence/roles/retention.ts) walks finished actors by finish time. */
+const MIGRATION_6 = `
+  CREATE INDEX actors_finished ON actors (updated_at, id) WHERE status = 'done';
+`;
+
+export const PG_MIGRATIONS: readonly string[] = [...PG_MIGRATIONS_1_TO_3, MIGRATION_4, transientMigration(MIGRATION_4), MIGRATION_6];

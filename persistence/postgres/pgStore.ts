@@ -14,6 +14,9 @@ import type {
 import { migrateSchema, STORE_TYPES } from './pgConnection.js';
 import { classifyPgError, connectionError } from './pgErrors.js';
 import { ChangeListener } from './pgListener.js';
+import { compactCategory, readCompactionState } from './pgCompaction.js';
+import { compactLimit } from '../sqliteCompaction.js';
+import type { CompactionState, CompactRequest, CompactResult } from '../roles/retention.js';
 import { CLAIM_LEASE_SQL, positional, schedulerViewSql } from './pgStatements.js';
 import { parsePgUrl, type PgTarget } from './pgTarget.js';
 
@@ -604,16 +607,57 @@ export class PostgresStore implements Store {
   }
 
   async checkIntegrity(): Promise<string[]> {
+    // What retention dropped (persistence/roles/retention.ts) is not missing: the journal of a
+    // finished actor up to the journal cursor, the actor row of a dispatch up to the actors cursor.
     const found = await this.query(
       'checkIntegrity',
-      `SELECT 'actor ' || a.id || ': seq ' || a.seq || ' but the last journal row is ' || COALESCE(j.last::text, 'none') AS problem
+      `WITH jc AS (SELECT (value::jsonb->>'at')::bigint AS at, (value::jsonb->>'id') COLLATE "C" AS id FROM meta WHERE key = 'compaction.journal'),
+            ac AS (SELECT (value::jsonb->>'at')::bigint AS at, (value::jsonb->>'id') COLLATE "C" AS id FROM meta WHERE key = 'compaction.actors')
+       SELECT 'actor ' || a.id || ': seq ' || a.seq || ' but the last journal row is ' || COALESCE(j.last::text, 'none') AS problem
          FROM actors a LEFT JOIN (SELECT actor_id, max(seq) AS last FROM journal GROUP BY actor_id) j ON j.actor_id = a.id
          WHERE j.last IS DISTINCT FROM a.seq
+           AND NOT (j.last IS NULL AND a.status = 'done' AND EXISTS (SELECT 1 FROM jc WHERE (a.updated_at, a.id) <= (jc.at, jc.id)))
        UNION ALL
-       SELECT 'dispatch ' || d.id || ' has no actor row' FROM dispatches d WHERE NOT EXISTS (SELECT 1 FROM actors a WHERE a.id = d.id)
+       SELECT 'dispatch ' || d.id || ' has no actor row' FROM dispatches d
+         WHERE NOT EXISTS (SELECT 1 FROM actors a WHERE a.id = d.id)
+           AND NOT EXISTS (SELECT 1 FROM ac WHERE (d.updated_at, d.id) <= (ac.at, ac.id))
        ORDER BY 1`,
     );
     return found.map((row) => String((row as { problem: unknown }).problem));
+  }
+
+  async compact(request: CompactRequest): Promise<CompactResult> {
+    const limit = compactLimit(request);
+    const result = { journalActors: 0, journalRows: 0, turnOutputDispatches: 0, turnOutputRows: 0, actors: 0, more: false };
+    for (const category of ['journal', 'turnOutput', 'actors'] as const) {
+      const before = request.before[category];
+      if (before === undefined || before === null) continue;
+      const batch = await this.transaction('compact', (client) => compactCategory(client, category, before, limit));
+      if (category === 'journal') {
+        result.journalActors += batch.actors;
+        result.journalRows += batch.rows;
+      } else if (category === 'turnOutput') {
+        result.turnOutputDispatches += batch.actors;
+        result.turnOutputRows += batch.rows;
+      } else {
+        result.actors += batch.actors;
+      }
+      if (batch.full) result.more = true;
+    }
+    return result;
+  }
+
+  async compactionState(): Promise<CompactionState> {
+    await this.ready();
+    try {
+      return await this.onClient((client) => readCompactionState(client));
+    } catch (error) {
+      throw classifyPgError('compactionState', error, this.target);
+    }
+  }
+
+  async vacuum(): Promise<void> {
+    await this.query('vacuum', 'VACUUM (ANALYZE) journal, turn_events, turn_output, actors');
   }
 
   async close(): Promise<void> {

@@ -45,6 +45,8 @@ const LINES_PER_WRITE = 256;
  * ISO-8601, `from` null for the first row), plus `sessionId` and `resumeMismatch` for such a
  * transition, and `snapshot` (the parsed persisted snapshot) with `snapshots`.
  * Opens the store read-only and never creates it; rows are streamed unless there is a `limit`.
+ * When retention dropped journal rows the query could have shown, a note on stderr says up to
+ * when (the journal cursor of `StoreRetention.compactionState`).
  * @param clock resolves a `since` given as a duration ago. @default systemClock
  * @returns exit code 0 (also when no row matches).
  * @throws StoreNotFoundError when there is no store at the path (the CLI exits 2).
@@ -60,6 +62,12 @@ export async function journalCommand(options: JournalCommandOptions, io: CliIO, 
       ...(options.limit === undefined ? {} : { limit: options.limit }),
       snapshots: options.snapshots === true,
     });
+    const since = options.since === undefined ? null : 'at' in options.since ? options.since.at : clock.now() - options.since.agoMs;
+    // Rows that retention dropped are not missing by accident: say so (on stderr, so stdout stays data).
+    const compacted = (await store.compactionState()).journal.through;
+    if (compacted !== null && (since === null || since <= compacted)) {
+      io.stderr.write(`statecrew: the journal of actors that finished at or before ${new Date(compacted).toISOString()} was dropped by retention (docs/retention.md); their rows are not shown\n`);
+    }
     const format = options.json ? (record: JournalRecord) => JSON.stringify(toJson(record)) : formatLine;
     let lines: string[] = [];
     for await (const record of records) {

@@ -1,6 +1,7 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { GitMissingError, PlanError, StatecrewError, StoreConnectionError, StoreCorruptError, StoreFailedError, StoreNotFoundError, StoreUnavailableError, StoreVersionError, UsageError } from '../../core/errors.js';
-import { MAX_WORKERS } from '../plan/schema.js';
+import { MAX_RETENTION_MS, MAX_WORKERS } from '../plan/schema.js';
+import { compactCommand, type CompactCommandOptions } from './compactCommand.js';
 import { parseDuration } from '../../core/duration.js';
 import { CHARTED_MACHINE_NAMES, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
 import { chartCommand } from './chartCommand.js';
@@ -148,6 +149,18 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     });
 
   program
+    .command('compact')
+    .description("drop what retention drops of finished work now (journal, stored turn output, finished actors' rows); --vacuum gives the space back")
+    .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
+    .option('--journal <period>', 'drop the journal of actors that finished longer ago than this (0s, 12h, 7d)', parseRetentionOption)
+    .option('--turn-output <period>', 'drop the stored turn output of dispatches that finished longer ago than this', parseRetentionOption)
+    .option('--actors <period>', "drop finished actors' own rows (final snapshots) older than this; status keeps every unit", parseRetentionOption)
+    .option('--vacuum', 'then give the freed space back to the file system (rewrites a SQLite file; waits while a runtime writes)', false)
+    .action(async (options: CompactCommandOptions) => {
+      exitCode = await compactCommand(options, io);
+    });
+
+  program
     .command('chart')
     .description('draw a built-in statechart from its definition, as SVG or Mermaid text')
     .addArgument(new Argument('<machine>', 'which statechart').choices(CHARTED_MACHINE_NAMES))
@@ -189,6 +202,12 @@ function parsePositiveInt(value: string): number {
     throw new InvalidArgumentError(`expected an integer from 1 to ${MAX_WORKERS}, got "${value}"`);
   }
   return parsed;
+}
+
+function parseRetentionOption(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms > MAX_RETENTION_MS) throw new InvalidArgumentError(`expected a period such as 0s, 12h or 7d (at most 3650d), got "${value}"`);
+  return ms;
 }
 
 function parseDurationOption(value: string): number {

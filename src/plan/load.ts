@@ -11,7 +11,7 @@ import type * as z from 'zod';
 import { ensureError, PlanError, type PlanIssue } from '../../core/errors.js';
 import { resolveStoreLocation } from '../../persistence/openStore.js';
 import { PLAN_FIELDS, planDocumentSchema, type PlanDocument } from './schema.js';
-import type { MilestoneSpec, Plan, UnitSpec, WorkspaceSpec } from './types.js';
+import type { MilestoneSpec, Plan, RetentionPolicy, UnitSpec, WorkspaceSpec } from './types.js';
 
 /** Options of {@link parsePlan}. */
 export interface ParsePlanOptions {
@@ -177,6 +177,7 @@ function knownFieldsAt(at: readonly PropertyKey[]): readonly string[] {
   if (at.length === 0) return PLAN_FIELDS.plan;
   if (at[0] === 'defaults') return PLAN_FIELDS.defaults;
   if (at[0] === 'workspace') return PLAN_FIELDS.workspace;
+  if (at[0] === 'retention') return PLAN_FIELDS.retention;
   if (at[0] === 'milestones' && at[2] === 'workspace') return PLAN_FIELDS.milestoneWorkspace;
   return at.length <= 2 ? PLAN_FIELDS.milestone : PLAN_FIELDS.unit;
 }
@@ -411,6 +412,19 @@ export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan 
     store: resolveStoreLocation(doc.store, cwd),
     milestones,
     ...(doc.maxCostUsd === undefined ? {} : { maxCostUsd: doc.maxCostUsd }),
+    ...(doc.retention === undefined ? {} : { retention: retentionOf(doc.retention) }),
+  };
+}
+
+/** How often a runtime compacts when the plan's retention does not say, in ms. */
+export const DEFAULT_RETENTION_EVERY_MS = 60_000;
+
+function retentionOf(doc: NonNullable<PlanDocument['retention']>): RetentionPolicy {
+  return {
+    ...(doc.journal === undefined ? {} : { journalMs: doc.journal }),
+    ...(doc.turnOutput === undefined ? {} : { turnOutputMs: doc.turnOutput }),
+    ...(doc.actors === undefined ? {} : { actorsMs: doc.actors }),
+    everyMs: doc.every ?? DEFAULT_RETENTION_EVERY_MS,
   };
 }
 

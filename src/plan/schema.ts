@@ -330,6 +330,30 @@ export const agentSchema = z.strictObject(
   mapping('an agent: a mapping with at least command'),
 );
 
+/** Longest retention period accepted, in ms (10 years): beyond it, say nothing (keep everything). */
+export const MAX_RETENTION_MS = 3_650 * 86_400_000;
+
+/** A retention period (`0s` drops at once, `7d`), parsed to milliseconds. */
+const retentionPeriodSchema = z.string({ error: expecting('a duration such as 0s, 12h or 7d', unitHint) }).transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms > MAX_RETENTION_MS) {
+    ctx.issues.push({ code: 'custom', input: text, message: `expected a duration such as 0s, 12h or 7d, of at most 3650d, got ${describeValue(text)}` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** What of finished work a runtime drops (docs/retention.md); absent: nothing is dropped. */
+const retentionSchema = z.strictObject(
+  {
+    journal: retentionPeriodSchema.optional(),
+    turnOutput: retentionPeriodSchema.optional(),
+    actors: retentionPeriodSchema.optional(),
+    every: durationSchema.optional(),
+  },
+  mapping('a mapping with journal, turnOutput, actors (how long after an actor finished its rows are kept) and every'),
+);
+
 export const planDocumentSchema = z.strictObject(
   {
     version: z.literal(1, {
@@ -347,11 +371,12 @@ export const planDocumentSchema = z.strictObject(
     agents: z.record(idSchema('an agent name'), agentSchema, mapping('a mapping of agent names to agents')).optional(),
     workspace: workspaceSchema.optional(),
     maxCostUsd: usdSchema.optional(),
+    retention: retentionSchema.optional(),
     milestones: z
       .array(milestoneSchema, { error: expecting('a list of milestones') })
       .min(1, { error: 'expected at least one milestone, got an empty list' }),
   },
-  mapping('a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd'),
+  mapping('a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, retention'),
 );
 
 /** A plan document after schema validation: defaults of `defaults` applied, durations in ms, paths unresolved. */
@@ -366,4 +391,5 @@ export const PLAN_FIELDS = {
   agent: Object.keys(agentSchema.shape),
   workspace: Object.keys(workspaceSchema.shape),
   milestoneWorkspace: ['check', 'merge', 'fixTurns', 'deleteBranch'],
+  retention: Object.keys(retentionSchema.shape),
 } as const;

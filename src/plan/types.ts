@@ -140,4 +140,22 @@ export interface Plan {
   readonly milestones: readonly MilestoneSpec[];
   /** Budget of every turn of the plan in USD (see {@link UnitSpec.maxCostUsd}); absent: none. */
   readonly maxCostUsd?: number;
+  /** What of finished work the runtime drops, and how often; absent: nothing is dropped. */
+  readonly retention?: RetentionPolicy;
+}
+
+/**
+ * Retention of finished work (docs/retention.md): each period counts from the moment an actor
+ * finished; a category without a period is kept. Applied by the runtime in the background, in
+ * small batches, every `everyMs`; `statecrew compact` applies it once.
+ */
+export interface RetentionPolicy {
+  /** Journal rows (snapshots, events) of finished actors, kept this many ms. */
+  readonly journalMs?: number;
+  /** Stored turn output and agent events of finished dispatches, kept this many ms (log files on the host are not touched). */
+  readonly turnOutputMs?: number;
+  /** Finished actors' own rows (final snapshots), kept this many ms; projections (status, dispatches) always stay. */
+  readonly actorsMs?: number;
+  /** How often the runtime compacts, in ms. @default 60_000 */
+  readonly everyMs: number;
 }

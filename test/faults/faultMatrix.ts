@@ -37,6 +37,8 @@ function plan(dir: string): Plan {
       'version: 1',
       'workers: 2',
       'defaults: { retryBackoff: 10ms, killGrace: 300ms }',
+      // Retention compacts during the run, so that its store calls are in the matrix too.
+      'retention: { turnOutput: 0s, every: 100ms }',
       'milestones:',
       '  - id: a',
       `    units: [{ id: a/1, command: ${sleep(250)} }, { id: a/2, command: ${sleep(150)} }]`,

@@ -27,4 +27,7 @@ describeFaultMatrix('registry-queue-events-plans', [
   'changeCounter',
   'externalChangeCounter',
   'checkIntegrity',
+  'compact',
+  'compactionState',
+  'vacuum',
 ]);

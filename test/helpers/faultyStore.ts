@@ -53,6 +53,9 @@ const METHODS = {
   changeCounter: true,
   externalChangeCounter: true,
   checkIntegrity: true,
+  compact: true,
+  compactionState: true,
+  vacuum: true,
   ready: true,
   close: true,
 } as const satisfies { readonly [K in Exclude<keyof Store, 'location' | 'watchChanges'>]: true };
