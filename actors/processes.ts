@@ -168,6 +168,59 @@ export function findProcessesByEnv(name: string, value: string): number[] {
   return found;
 }
 
+/** Scans asked for and not started yet, by the `name=value\0` entry they look for. */
+const queuedScans = new Map<string, { entry: Buffer; waiters: { resolve: (pids: number[]) => void; reject: (error: Error) => void }[] }>();
+
+/**
+ * {@link findProcessesByEnv}, batched: every call made before the next macrotask is answered
+ * by one walk of /proc that reads each process's environment once and looks for all their
+ * entries. Turns that end together (a fleet's workers) then cost one scan, not one each. The
+ * scan starts after the call (on a later macrotask), so it sees every process that existed
+ * when the caller asked.
+ * @throws RangeError when `name` is empty or contains `=` or a NUL (at once, not batched).
+ */
+export function findProcessesByEnvSoon(name: string, value: string): Promise<number[]> {
+  if (name === '' || /[=\0]/.test(name)) throw new RangeError(`invalid environment variable name ${JSON.stringify(name)}`);
+  const key = `${name}=${value}\0`;
+  return new Promise((resolve, reject) => {
+    if (queuedScans.size === 0) setImmediate(runQueuedScans);
+    let queued = queuedScans.get(key);
+    if (queued === undefined) {
+      queued = { entry: Buffer.from(key), waiters: [] };
+      queuedScans.set(key, queued);
+    }
+    queued.waiters.push({ resolve, reject });
+  });
+}
+
+function runQueuedScans(): void {
+  const scans = [...queuedScans.values()];
+  queuedScans.clear();
+  const found = scans.map((): number[] => []);
+  try {
+    for (const pid of listPids()) {
+      if (pid === process.pid) continue;
+      let environ: Buffer;
+      try {
+        environ = readFileSync(`/proc/${pid}/environ`);
+      } catch (error) {
+        // As in findProcessesByEnv: gone since listed, or another user's (not one of our turns).
+        if (hasErrno(error, 'ENOENT', 'ESRCH', 'EACCES')) continue;
+        throw error;
+      }
+      scans.forEach((scan, i) => {
+        if (environHas(environ, scan.entry) && isProcessAlive(pid, null)) found[i]?.push(pid);
+      });
+    }
+  } catch (error) {
+    for (const scan of scans) for (const waiter of scan.waiters) waiter.reject(error instanceof Error ? error : new Error(String(error)));
+    return;
+  }
+  scans.forEach((scan, i) => {
+    for (const waiter of scan.waiters) waiter.resolve([...(found[i] ?? [])]);
+  });
+}
+
 /**
  * Live processes (other than this one) whose initial environment has `name` set to a value
  * starting with `prefix`, with that value: e.g. every turn of one store by the prefix of its

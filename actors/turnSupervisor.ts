@@ -12,7 +12,7 @@ import type { Clock } from '../core/clock.js';
 import { formatDuration } from '../core/duration.js';
 import { ensureError, KillNotVerifiedError } from '../core/errors.js';
 import {
-  findProcessesByEnv, isProcessAlive, killProcesses, killProcessGroup, listProcessGroup, readProcessStat,
+  findProcessesByEnvSoon, isProcessAlive, killProcesses, killProcessGroup, listProcessGroup, readProcessStat,
   type KillReport, type KillSignal, type ProcessesKillReport,
 } from './processes.js';
 import { watchToolUses } from './toolWatch.js';
@@ -219,7 +219,7 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
     // the sweep after the kill would scan /proc again for nothing (the common end of a turn).
     const groupEmpty = groupMayBeOurs(started) && listProcessGroup(started.pgid).length === 0;
     // Processes that left the group get the same SIGTERM, grace, SIGKILL, at the same time as the group.
-    const escapees = request.turnKey === undefined ? [] : findEscapees(request.turnKey, started.pgid);
+    const escapees = request.turnKey === undefined ? [] : await findEscapees(request.turnKey, started.pgid);
     const kills = await Promise.allSettled([killGroup(options), killProcesses(escapees, { graceMs: request.killGraceMs, clock })]);
     const [group, early] = kills;
     if (group.status === 'fulfilled') report = group.value;
@@ -267,10 +267,11 @@ async function killGroup(options: FinishOptions): Promise<KillReport | null> {
 /**
  * Live processes carrying the turn's {@link TURN_KEY_ENV} outside its process group `pgid`:
  * they left it (`setsid`, a double fork into a new session), so a group kill never reaches
- * them. A process that rewrote its environment is not found (see `findProcessesByEnv`).
+ * them. A process that rewrote its environment is not found (see `findProcessesByEnv`). One
+ * scan of /proc serves every turn that asks in the same macrotask (`findProcessesByEnvSoon`).
  */
-function findEscapees(turnKey: string, pgid: number): number[] {
-  return findProcessesByEnv(TURN_KEY_ENV, turnKey).filter((pid) => {
+async function findEscapees(turnKey: string, pgid: number): Promise<number[]> {
+  return (await findProcessesByEnvSoon(TURN_KEY_ENV, turnKey)).filter((pid) => {
     const stat = readProcessStat(pid);
     return stat !== null && stat.pgid !== pgid;
   });
@@ -285,7 +286,7 @@ function findEscapees(turnKey: string, pgid: number): number[] {
 async function sweepEscapees(turnKey: string, pgid: number, clock: Clock): Promise<ProcessesKillReport[]> {
   const reports: ProcessesKillReport[] = [];
   for (let scan = 0; ; scan += 1) {
-    const found = findEscapees(turnKey, pgid);
+    const found = await findEscapees(turnKey, pgid);
     if (found.length === 0) return reports;
     if (scan === ESCAPEE_SCANS) throw new KillNotVerifiedError(groupOf(found), found);
     reports.push(await killProcesses(found, { graceMs: 0, clock }));

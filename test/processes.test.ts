@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   findProcessesByEnv,
+  findProcessesByEnvSoon,
   isProcessAlive,
   killProcesses,
   killProcessGroup,
@@ -155,6 +156,16 @@ describe('findProcessesByEnv', () => {
   it('throws RangeError when the name is empty or contains "="', () => {
     expect(() => findProcessesByEnv('', 'x')).toThrow(RangeError);
     expect(() => findProcessesByEnv('A=B', 'x')).toThrow(RangeError);
+    expect(() => findProcessesByEnvSoon('A=B', 'x')).toThrow(RangeError);
+  });
+
+  it('answers the calls of one macrotask with one scan, each with its own processes (findProcessesByEnvSoon)', async () => {
+    const marker = randomUUID();
+    const first = startFixture('silent-forever.mjs', [], { STATECREW_TEST_MARKER: `${marker}-1` });
+    const second = startFixture('silent-forever.mjs', [], { STATECREW_TEST_MARKER: `${marker}-2` });
+    await Promise.all([firstLine(first), firstLine(second)]);
+    const asked = [`${marker}-1`, `${marker}-2`, `${marker}-1`, `${marker}-none`].map((value) => findProcessesByEnvSoon('STATECREW_TEST_MARKER', value));
+    expect(await Promise.all(asked)).toEqual([[pidOf(first)], [pidOf(second)], [pidOf(first)], []]);
   });
 });
 
