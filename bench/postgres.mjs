@@ -208,10 +208,10 @@ async function main({ quick, profile }) {
       ],
       notes: [
         'What limits the claims figure: one claiming process and its server backend already keep about one of the two cores busy (machine CPU busy, above: the claimer\'s own share is in the column before it); with 4 or 8 the machine is saturated, and the extra processes only queue for the CPU and meet each other\'s leases. Claims scale with processes only while the server has cores to spare.',
-        'What limits the hosts figure: the machine\'s CPU, not the store. With 8 workers one host already keeps both cores busy (the column above): every turn starts a Node process (the turn shim) and a `sleep`, and the runtime persists about 9 transitions per unit; a second host on the same 2 cores has no CPU left to add. The 1.8× target needs hosts with CPU of their own.',
+        'What limits the hosts figure: the machine\'s CPU, not the store. With 8 workers one host already keeps both cores busy (the column above): the runtime process spends its CPU on every unit's ~9 persisted transitions (on the server, over loopback), its scheduler passes and its turn's start and end (the shim is a small C program, started by the turn spawner); a second host on the same 2 cores has no CPU left to add. The 1.8× target needs hosts with CPU of their own.',
         'Everything runs on this one 2-core machine: the server, every claiming process and every host. Claims from 8 processes and 2 hosts × 8 workers compete for the same 2 cores as the server; on separate machines the server has them to itself.',
         'A claim is made as in benchmark 4 (lease by compare-and-set, dispatch created against the partial unique index, CLAIM fenced by the token), against the PostgreSQL store; the store is checked after every round with the same queries as on SQLite.',
-        'Hosts: the second host starts once the first one has started (its plan recorded); the wall time runs from the first start to the last host finished. Each unit is a `sleep` under the turn shim (a Node process per turn).',
+        'Hosts: the second host starts once the first one has started (its plan recorded); the wall time runs from the first start to the last host finished. Each unit is a `sleep` under the turn shim.',
       ],
       details: { costs, claims: Object.fromEntries(Object.entries(claims).map(([p, runs]) => [p, runs.map((r) => ({ wallMs: r.wallMs, check: r.check }))])), hosts: { oneHost, twoHosts, oneHostAgain } },
     };

@@ -59,6 +59,12 @@ export class Scheduler {
   /** The last view read; progress is derived from it and the dispatch rows. */
   private view: SchedulerView | undefined;
   private ledger = new Map<string, LeaseLedgerEntry>();
+  /**
+   * This pass's rate-limited agents, computed at its first use (after the pass forwarded turn
+   * results, which record new limits) and kept for the pass: once per pass, not per worker
+   * (with 256 workers, per worker it was a sixth of the runtime's CPU).
+   */
+  private heldAgents: Map<string, number> | null = null;
   private readonly workspaces: WorkspaceDriver;
 
   constructor(private readonly deps: SchedulerDeps) {
@@ -133,6 +139,7 @@ export class Scheduler {
   /** Runs one pass while the runtime is `running`. */
   tick(view: SchedulerView): Progress {
     this.absorb(view);
+    this.heldAgents = null;
     forwardTurnEvents(this.forwarding(), false);
     this.reconcileLeases(view.leases);
     this.workspaces.drive(this.ledger);
@@ -282,7 +289,8 @@ export class Scheduler {
     if (dispatch === undefined || dispatch.ended) return;
     if (dispatch.state === 'pending.ready') {
       // Another unit's turn found this agent rate limited, with a reset time: wait for it.
-      const heldUntil = rateLimitedAgents(this.plan, this.dispatchRows.all(), clock.now()).get(agentOf(unit.spec));
+      this.heldAgents ??= rateLimitedAgents(this.plan, this.dispatchRows.all(), clock.now());
+      const heldUntil = this.heldAgents.get(agentOf(unit.spec));
       if (heldUntil !== undefined) {
         this.deps.wakeAt(heldUntil);
         return;
