@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { renderBuiltInChart } from '../src/chart/docsCharts.js';
+import { CHARTED_MACHINE_NAMES, renderBuiltInChart } from '../src/chart/docsCharts.js';
+import { CHART_CHOICES } from '../src/cli/optionParsers.js';
 import type { CliIO } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 
@@ -66,5 +67,11 @@ describe('statecrew chart', () => {
     const unknownFormat = await chart('worker', '--format', 'png');
     expect(unknownFormat.code).toBe(2);
     expect(unknownFormat.stderr).toContain('Allowed choices are svg, mermaid');
+  });
+});
+
+describe('statecrew chart choices', () => {
+  it('offers exactly the built-in charted machines, in their order (the CLI lists them without loading the machines)', () => {
+    expect([...CHART_CHOICES]).toEqual(CHARTED_MACHINE_NAMES);
   });
 });

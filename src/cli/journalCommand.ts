@@ -1,18 +1,16 @@
-import { InvalidArgumentError } from 'commander';
 import { openStoreAt, resolveStoreLocation } from '../../persistence/openStore.js';
 import type { JournalRecord } from '../../persistence/store.js';
 import type { ActorKind } from '../../persistence/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { parseDuration } from '../../core/duration.js';
 import { StoreCorruptError } from '../../core/errors.js';
 import { EXIT } from './exitCodes.js';
+import type { JournalSince } from './optionParsers.js';
+
+// The option parsers live apart (the CLI loads them before it knows which command runs).
+export { JOURNAL_KINDS, parseLimit, parseSince, type JournalSince } from './optionParsers.js';
 import type { CliIO } from './io.js';
 
-/** The values of `--kind`, in the order `--help` lists them. */
-export const JOURNAL_KINDS: readonly ActorKind[] = ['worker', 'lease', 'dispatch', 'supervisor', 'workspace'];
 
-/** Where `--since` starts the journal: at a time (ms since the Unix epoch), or `agoMs` milliseconds before now. */
-export type JournalSince = { readonly at: number } | { readonly agoMs: number };
 
 export interface JournalCommandOptions {
   /** Path of the SQLite store, relative to `io.cwd`. */
@@ -127,39 +125,3 @@ function parseSnapshot(record: JournalRecord): unknown {
   }
 }
 
-/** `2026-11-21T06:00Z`, `2026-11-21T06:00:00Z`, `2026-11-21T06:00:00.123+02:00`: a date, a time and a zone. */
-const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})$/;
-
-/**
- * Parses `--since`: an ISO-8601 time with a zone (`2026-11-21T06:00:00Z`) or a duration ago
- * (`500ms`, `30s`, `10m`, `2h`, as in plan files).
- * @throws InvalidArgumentError for anything else (commander reports it naming the option; exit 2).
- */
-export function parseSince(text: string): JournalSince {
-  const agoMs = parseDuration(text);
-  if (agoMs !== undefined) return { agoMs };
-  const match = ISO_TIME.exec(text.trim());
-  const at = Date.parse(text.trim());
-  if (match !== null && !Number.isNaN(at) && isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3]))) return { at };
-  throw new InvalidArgumentError(
-    `expected an ISO-8601 time with a zone such as 2026-11-21T06:00:00Z, or a duration ago such as 500ms, 30s, 10m or 2h; got "${text}"`,
-  );
-}
-
-/** `Date.parse` rolls 2026-02-30 over to March 2; a `--since` like that is a typo, not a time. */
-function isCalendarDate(year: number, month: number, day: number): boolean {
-  const date = new Date(Date.UTC(year, month - 1, day));
-  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-}
-
-/**
- * Parses `--limit`: a whole number of at least 1.
- * @throws InvalidArgumentError for anything else (commander reports it naming the option; exit 2).
- */
-export function parseLimit(text: string): number {
-  const limit = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(limit) || limit < 1) {
-    throw new InvalidArgumentError(`expected a whole number of rows of at least 1, got "${text}"`);
-  }
-  return limit;
-}

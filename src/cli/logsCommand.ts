@@ -1,4 +1,3 @@
-import { InvalidArgumentError } from 'commander';
 import { closeSync, existsSync, openSync, readSync, watch } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { isLocalHost } from '../../actors/hostIdentity.js';
@@ -274,14 +273,5 @@ function sigintSignal(): { readonly signal: AbortSignal; readonly dispose: () =>
   return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
 }
 
-/**
- * Parses `--attempt`: a whole number of at least 1.
- * @throws InvalidArgumentError otherwise (the CLI exits 2).
- */
-export function parseAttempt(value: string): number {
-  const parsed = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(parsed) || parsed < 1) {
-    throw new InvalidArgumentError(`expected an attempt number (1, 2, …), got "${value}"`);
-  }
-  return parsed;
-}
+// Loaded by the CLI before it knows which command runs: kept apart from this module's imports.
+export { parseAttempt } from './optionParsers.js';

@@ -1,19 +1,19 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { GitMissingError, PlanError, StatecrewError, StoreConnectionError, StoreCorruptError, StoreFailedError, StoreNotFoundError, StoreUnavailableError, StoreVersionError, UsageError } from '../../core/errors.js';
-import { MAX_RETENTION_MS, MAX_WORKERS } from '../plan/schema.js';
-import { compactCommand, type CompactCommandOptions } from './compactCommand.js';
+import { MAX_RETENTION_MS, MAX_WORKERS } from '../plan/limits.js';
 import { parseDuration } from '../../core/duration.js';
-import { CHARTED_MACHINE_NAMES, type ChartFormat, type ChartedMachineName } from '../chart/docsCharts.js';
-import { chartCommand } from './chartCommand.js';
+import type { ChartFormat, ChartedMachineName } from '../chart/docsCharts.js';
 import { EXIT } from './exitCodes.js';
 import { processIO, type CliIO } from './io.js';
-import { JOURNAL_KINDS, journalCommand, parseLimit, parseSince, type JournalCommandOptions } from './journalCommand.js';
-import { cancelCommand, pauseCommand, resumeCommand, sendCommand, stopCommand } from './controlCommands.js';
-import { doctorCommand, type DoctorCommandOptions } from './doctorCommand.js';
-import { logsCommand, parseAttempt, type LogsCommandOptions } from './logsCommand.js';
-import { inspectCommand, type InspectCommandOptions } from './inspectCommand.js';
-import { runCommand } from './runCommand.js';
-import { statusCommand } from './statusCommand.js';
+import { CHART_CHOICES, JOURNAL_KINDS, parseAttempt, parseLimit, parseSince } from './optionParsers.js';
+import type { CompactCommandOptions } from './compactCommand.js';
+import type { DoctorCommandOptions } from './doctorCommand.js';
+import type { InspectCommandOptions } from './inspectCommand.js';
+import type { JournalCommandOptions } from './journalCommand.js';
+import type { LogsCommandOptions } from './logsCommand.js';
+
+// Each command's module is imported when that command runs, not before: `statecrew status`
+// does not load the runtime, the PostgreSQL client or the layout engine.
 
 /** The store of commands given no `--store`: `STATECREW_STORE` (a path or a postgres:// URL), else the default SQLite file. */
 const DEFAULT_STORE = process.env.STATECREW_STORE ?? '.statecrew/statecrew.db';
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--store-wait <duration>', 'how long to wait for a store that is locked by another process before stopping with exit 4 (default 60s)', parseDurationOption)
     .option('--inspect', 'serve the visual inspector of the store beside the run and print its URL', false)
     .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; turnGrace?: number; storeWait?: number; durability: 'normal' | 'full'; inspect: boolean }) => {
-      exitCode = await runCommand(
+      exitCode = await (await import('./runCommand.js')).runCommand(
         {
           plan,
           ...(options.store === undefined ? (process.env.STATECREW_STORE === undefined ? {} : { store: process.env.STATECREW_STORE }) : { store: options.store }),
@@ -75,7 +75,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
     .option('--json', 'print one JSON object', false)
     .action(async (options: { store: string; json: boolean }) => {
-      exitCode = await statusCommand(options, io);
+      exitCode = await (await import('./statusCommand.js')).statusCommand(options, io);
     });
 
   const control = (name: string, description: string) =>
@@ -83,24 +83,24 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   control('stop', 'stop one worker (--worker) or every runtime on the store: kill, verify gone, then record')
     .option('--worker <id>', 'only this worker; its unit goes back to pending without using an attempt')
     .action(async (options: { store: string; worker?: string }) => {
-      exitCode = await stopCommand(options, io);
+      exitCode = await (await import('./controlCommands.js')).stopCommand(options, io);
     });
   control('pause', 'start no new turns (running turns finish); persisted, survives restarts').action(async (options: { store: string }) => {
-    exitCode = await pauseCommand(options, io);
+    exitCode = await (await import('./controlCommands.js')).pauseCommand(options, io);
   });
   control('resume', 'lift a pause').action(async (options: { store: string }) => {
-    exitCode = await resumeCommand(options, io);
+    exitCode = await (await import('./controlCommands.js')).resumeCommand(options, io);
   });
   control('cancel', 'cancel a unit and its running turn; units that depend on it are blocked')
     .argument('<unitId>', 'unit to cancel')
     .action(async (unitId: string, options: { store: string }) => {
-      exitCode = await cancelCommand(unitId, options, io);
+      exitCode = await (await import('./controlCommands.js')).cancelCommand(unitId, options, io);
     });
   control('send', "queue a message: the input of the unit's next turn")
     .argument('<target>', 'a unit id, or a worker id (its current or last unit)')
     .argument('<text>', 'the message')
     .action(async (target: string, text: string, options: { store: string }) => {
-      exitCode = await sendCommand(target, text, options, io);
+      exitCode = await (await import('./controlCommands.js')).sendCommand(target, text, options, io);
     });
 
   program
@@ -110,7 +110,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--json', 'print one JSON object', false)
     .option('--fix', 'apply the reconciliation: take over stale runtimes, kill orphans, release expired leases', false)
     .action(async (options: DoctorCommandOptions) => {
-      exitCode = await doctorCommand(options, io);
+      exitCode = await (await import('./doctorCommand.js')).doctorCommand(options, io);
     });
 
   program
@@ -120,7 +120,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--port <n>', 'TCP port (default: any free port)', parsePort)
     .option('--open', "open the page in the system's browser", false)
     .action(async (options: InspectCommandOptions) => {
-      exitCode = await inspectCommand(options, io);
+      exitCode = await (await import('./inspectCommand.js')).inspectCommand(options, io);
     });
 
   program
@@ -134,7 +134,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--json', 'print JSON Lines, one object per transition', false)
     .addOption(new Option('--snapshots', 'add each snapshot to the JSON Lines (implies --json)').implies({ json: true }))
     .action(async (options: JournalCommandOptions) => {
-      exitCode = await journalCommand(options, io);
+      exitCode = await (await import('./journalCommand.js')).journalCommand(options, io);
     });
 
   program
@@ -145,7 +145,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--attempt <n>', 'the log of attempt N (the latest dispatch with that number)', parseAttempt)
     .option('--follow', 'keep printing appended output until the turn is over; Ctrl-C exits 130', false)
     .action(async (unitId: string, options: LogsCommandOptions) => {
-      exitCode = await logsCommand(unitId, options, io);
+      exitCode = await (await import('./logsCommand.js')).logsCommand(unitId, options, io);
     });
 
   program
@@ -157,17 +157,17 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     .option('--actors <period>', "drop finished actors' own rows (final snapshots) older than this; status keeps every unit", parseRetentionOption)
     .option('--vacuum', 'then give the freed space back to the file system (rewrites a SQLite file; waits while a runtime writes)', false)
     .action(async (options: CompactCommandOptions) => {
-      exitCode = await compactCommand(options, io);
+      exitCode = await (await import('./compactCommand.js')).compactCommand(options, io);
     });
 
   program
     .command('chart')
     .description('draw a built-in statechart from its definition, as SVG or Mermaid text')
-    .addArgument(new Argument('<machine>', 'which statechart').choices(CHARTED_MACHINE_NAMES))
+    .addArgument(new Argument('<machine>', 'which statechart').choices(CHART_CHOICES))
     .addOption(new Option('--format <format>', 'svg: a standalone SVG document; mermaid: stateDiagram-v2 text').choices(['svg', 'mermaid']).default('svg'))
     .option('--out <file>', 'write to this file (its folder is created) instead of stdout')
     .action(async (machine: ChartedMachineName, options: { format: ChartFormat; out?: string }) => {
-      exitCode = await chartCommand({ machine, format: options.format, ...(options.out === undefined ? {} : { out: options.out }) }, io);
+      exitCode = await (await import('./chartCommand.js')).chartCommand({ machine, format: options.format, ...(options.out === undefined ? {} : { out: options.out }) }, io);
     });
 
   try {

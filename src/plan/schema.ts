@@ -6,16 +6,14 @@
  */
 import * as z from 'zod';
 import { parseDuration } from '../../core/duration.js';
+import { MAX_RETENTION_MS, MAX_WORKERS } from './limits.js';
+
+export { MAX_RETENTION_MS, MAX_WORKERS } from './limits.js';
 
 /** Longest id accepted for milestones and units, in characters. */
 export const MAX_ID_LENGTH = 128;
 
-/**
- * Largest worker pool a plan may ask for (per runtime). Agents mostly wait on their API, so a
- * pool is sized by how many turns may run at once; each running turn holds about three file
- * descriptors in the runtime (its log, its stdin, the stdout follow of a stream-json turn).
- */
-export const MAX_WORKERS = 512;
+
 
 /**
  * Longest duration accepted, in ms: 2^31 - 1, the largest delay Node's timers honour
@@ -330,8 +328,6 @@ export const agentSchema = z.strictObject(
   mapping('an agent: a mapping with at least command'),
 );
 
-/** Longest retention period accepted, in ms (10 years): beyond it, say nothing (keep everything). */
-export const MAX_RETENTION_MS = 3_650 * 86_400_000;
 
 /** A retention period (`0s` drops at once, `7d`), parsed to milliseconds. */
 const retentionPeriodSchema = z.string({ error: expecting('a duration such as 0s, 12h or 7d', unitHint) }).transform((text, ctx) => {
