@@ -37,6 +37,14 @@ export interface TurnStatus {
    * its wall clock): no runtime had renewed it (`actors/turnKeepAlive.ts`); `null` otherwise.
    */
   readonly keepAliveLapsedAt: number | null;
+  /**
+   * Whether any process of the turn was still alive when the shim wrote this file: the shim is
+   * the child subreaper of the command's tree (prctl(2)), so every live descendant, even one that
+   * left the process group, is its child or below one, and `false` (it had no child left) means
+   * nothing of the turn is left anywhere. `null` when the shim could not tell (no subreaper, or an
+   * older shim wrote the file): the runtime then scans /proc for the turn's processes.
+   */
+  readonly descendantsLeft: boolean | null;
 }
 
 /** Bound of {@link TurnStatus.lastStderrLine}, in bytes of UTF-8 (`STDERR_LINE_LIMIT` of the shim). */

@@ -200,7 +200,9 @@ export interface FinishOptions {
 /**
  * Closes a turn: kills what is left of its process group and, when the request has a
  * `turnKey`, every process outside the group that carries it (those found at once with the
- * same grace as the group, beside it; then until a scan finds none), and verifies them all gone; then reads the shim's status file, writes the footer (naming the
+ * same grace as the group, beside it; then until a scan finds none), and verifies them all gone
+ * (no scan of /proc when the shim, the turn's subreaper, found no process of it left:
+ * {@link TurnStatus.descendantsLeft}); then reads the shim's status file, writes the footer (naming the
  * signals sent, and the pids of processes found outside the group), closes the log, and
  * returns the outcome. The group is left alone when its id now belongs to another process
  * (the shim's pid was reused, so the turn's group had emptied before).
@@ -214,21 +216,26 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
   const escaped: ProcessesKillReport[] = [];
   let status: TurnStatus | null;
   try {
+    // A shim that ended by itself saw, as the turn's subreaper, whether any process of the turn
+    // was left (TurnStatus.descendantsLeft): when none was, there is nothing to scan /proc for.
+    const early = ending === null ? statusBeforeKill(started.statusFile) : null;
+    const nothingLeft = early !== null && early.descendantsLeft === false && early.turnKey === (request.turnKey ?? null);
+    const turnKey = nothingLeft ? undefined : request.turnKey;
     // Looked at before the scan: with no member of the group left then, and no process of the
     // turn outside it found by the scan, nothing of the turn is left to fork another one, and
     // the sweep after the kill would scan /proc again for nothing (the common end of a turn).
     const groupEmpty = groupMayBeOurs(started) && listProcessGroup(started.pgid).length === 0;
     // Processes that left the group get the same SIGTERM, grace, SIGKILL, at the same time as the group.
-    const escapees = request.turnKey === undefined ? [] : await findEscapees(request.turnKey, started.pgid);
+    const escapees = turnKey === undefined ? [] : await findEscapees(turnKey, started.pgid);
     const kills = await Promise.allSettled([killGroup(options), killProcesses(escapees, { graceMs: request.killGraceMs, clock })]);
-    const [group, early] = kills;
+    const [group, first] = kills;
     if (group.status === 'fulfilled') report = group.value;
-    if (early.status === 'fulfilled') escaped.push(early.value);
+    if (first.status === 'fulfilled') escaped.push(first.value);
     const killFailures = kills.flatMap((kill): unknown[] => (kill.status === 'rejected' ? [kill.reason] : []));
     if (killFailures.length > 0) throw combine(killFailures);
-    if (request.turnKey !== undefined && !(groupEmpty && escapees.length === 0)) escaped.push(...await sweepEscapees(request.turnKey, started.pgid, clock));
+    if (turnKey !== undefined && !(groupEmpty && escapees.length === 0)) escaped.push(...await sweepEscapees(turnKey, started.pgid, clock));
     await options.afterKill?.();
-    status = readTurnStatus(started.statusFile);
+    status = early ?? readTurnStatus(started.statusFile);
   } catch (error) {
     log.note(`turn not closed: ${ensureError(error).message}`);
     log.close();
@@ -254,6 +261,19 @@ export async function finishTurn(options: FinishOptions): Promise<TurnOutcome> {
     lastActivityAt: options.lastActivityAt ?? null,
     pid: started.pid,
   };
+}
+
+/**
+ * The status file read before the kill, to learn whether anything of the turn is left; `null`
+ * when there is none or it cannot be read: the kill then scans as before, and the read after it
+ * reports the error (the group is killed first either way).
+ */
+function statusBeforeKill(path: string): TurnStatus | null {
+  try {
+    return readTurnStatus(path);
+  } catch {
+    return null;
+  }
 }
 
 /** Kills what is left of the turn's group and verifies it gone; `null` when the group id is someone else's now. */
@@ -358,6 +378,7 @@ const turnStatusSchema = z.object({
   logError: z.string().nullable().default(null),
   turnKey: z.string().nullable().default(null),
   keepAliveLapsedAt: z.number().nullable().default(null),
+  descendantsLeft: z.boolean().nullable().default(null),
 });
 
 /**

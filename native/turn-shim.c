@@ -29,6 +29,14 @@
  *   more, so the shim kills it: SIGTERM to its process group, SIGKILL to the command after
  *   --kill-grace ms, then, once the status (with keepAliveLapsedAt) is written, SIGKILL to the
  *   whole group, itself included.
+ * - is the child subreaper of the command's process tree (prctl(2) PR_SET_CHILD_SUBREAPER): a
+ *   descendant orphaned by its parent, even one that left the group with setsid(2), becomes the
+ *   shim's child instead of init's; the shim reaps those that exit. Right before it writes the
+ *   status, the shim asks the kernel whether it still has a child (waitpid(2) ECHILD: none;
+ *   one that is exiting gets up to DESCENDANTS_SETTLE_MS);
+ *   as every live descendant is a child of the shim or below one, none means nothing of the turn
+ *   is left anywhere, and the status says so (descendantsLeft false), which spares the runtime
+ *   its scan of /proc for processes of the turn outside the group (actors/turnSupervisor.ts).
  *
  * It ignores SIGHUP and SIGTERM (a kill of the turn's process group reaches the command too, and
  * the shim stays to log the command's last words and record how it ended). A SIGKILL of the group
@@ -46,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -56,6 +65,8 @@
 #define DRAIN_QUIET_MS 100
 /* After the command exits, the shim stops reading its pipes after this long at most, in ms. */
 #define DRAIN_MAX_MS 1000
+/* Before the status is written, how long a process of the turn still there may take to exit, in ms. */
+#define DESCENDANTS_SETTLE_MS 100
 /* How often the keep-alive file is read, in ms (KEEPALIVE_POLL_MS of actors/turnKeepAlive.ts). */
 #define KEEPALIVE_POLL_MS 250
 /* Bound of lastStderrLine, in bytes of UTF-8 (STDERR_LINE_LIMIT_BYTES of actors/turnStatus.ts). */
@@ -239,6 +250,7 @@ typedef struct {
   const char *log_error;
   int64_t output_bytes;
   int64_t keepalive_lapsed_at; /* 0: not lapsed */
+  int descendants_left;        /* 1: some process of the turn lives; 0: none; -1: unknown (no subreaper) */
 } Outcome;
 
 static const char *status_file;
@@ -270,6 +282,7 @@ static void write_status(const Outcome *o) {
   buffer_append(&json, ",\"keepAliveLapsedAt\":", 21);
   if (o->keepalive_lapsed_at != 0) buffer_printf(&json, "%lld", (long long)o->keepalive_lapsed_at);
   else buffer_append(&json, "null", 4);
+  buffer_printf(&json, ",\"descendantsLeft\":%s", o->descendants_left < 0 ? "null" : o->descendants_left ? "true" : "false");
   buffer_append(&json, "}\n", 2);
 
   Buffer temporary = {0};
@@ -306,9 +319,35 @@ static void finish_without_command(const char *spawn_error) {
   exit(SPAWN_FAILED_EXIT_CODE);
 }
 
+/* The SIGCHLD handler's self-pipe: readable once a child changed state. */
+static int sigchld_pipe[2] = {-1, -1};
+
+/*
+ * 1 when the shim still has a child after up to DESCENDANTS_SETTLE_MS (reaping those that exit
+ * meanwhile), 0 when it has none. As the subreaper of the turn, no child means no live process
+ * of the turn anywhere. The wait is for a process that is exiting: its pipes close before the
+ * kernel makes it a zombie, so the shim can see the end of the output first.
+ */
+static int has_children(void) {
+  int64_t until = monotonic_ms() + DESCENDANTS_SETTLE_MS;
+  for (;;) {
+    pid_t reaped = waitpid(-1, NULL, WNOHANG);
+    if (reaped > 0) continue;
+    if (reaped < 0 && errno == EINTR) continue;
+    if (reaped < 0) return errno == ECHILD ? 0 : 1;
+    int64_t left = until - monotonic_ms();
+    if (left <= 0) return 1;
+    struct pollfd child_exit = {.fd = sigchld_pipe[0], .events = POLLIN};
+    if (poll(&child_exit, 1, (int)left) > 0) {
+      char drained[64];
+      while (read(sigchld_pipe[0], drained, sizeof drained) > 0) {
+      }
+    }
+  }
+}
+
 /* ---- signals ---- */
 
-static int sigchld_pipe[2] = {-1, -1};
 
 static void on_sigchld(int signal_number) {
   (void)signal_number;
@@ -502,6 +541,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   install(SIGCHLD, on_sigchld);
+  /* Orphaned descendants come to the shim (see the header); without it, what is left is unknown. */
+  int subreaper = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
   int out[2], err[2];
   pid_t child = start_command(&a, cwd, out, err);
   free(here);
@@ -558,7 +599,10 @@ int main(int argc, char **argv) {
         while (read(sigchld_pipe[0], drained, sizeof drained) > 0) {
         }
         int status;
-        if (!outcome.exited && waitpid(child, &status, WNOHANG) == child) {
+        pid_t reaped;
+        /* The command, and orphaned descendants that were reparented to the shim and exited. */
+        while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
+          if (reaped != child || outcome.exited) continue;
           outcome.exited = 1;
           outcome.ended_at = wall_ms();
           if (WIFSIGNALED(status)) outcome.signal_number = WTERMSIG(status);
@@ -594,6 +638,7 @@ int main(int argc, char **argv) {
   }
 
   outcome.log_error = log_error;
+  outcome.descendants_left = subreaper ? has_children() : -1;
   write_status(&outcome);
   close(log_fd);
   if (stdout_fd >= 0) close(stdout_fd);

@@ -73,7 +73,7 @@ describe('runTurn', () => {
     expect(start?.deadlineAt).toBe((start?.startedAt ?? 0) + 12_345);
     expect(JSON.parse(readFileSync(start?.statusFile ?? '', 'utf8'))).toEqual({
       exitCode: 0, signal: null, lastStderrLine: null, outputBytes: outcome.outputBytes,
-      endedAt: expect.any(Number), spawnError: null, logError: null, turnKey: request.turnKey ?? null, keepAliveLapsedAt: null,
+      endedAt: expect.any(Number), spawnError: null, logError: null, turnKey: request.turnKey ?? null, keepAliveLapsedAt: null, descendantsLeft: false,
     });
   });
 

@@ -4,7 +4,7 @@
  * What the runner makes of it is in test/turnRunner.test.ts and test/turnAdoption.test.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -50,7 +50,7 @@ describe('the turn shim', () => {
     expect(ran.code).toBe(3);
     expect(ran.log.split('\n').sort()).toEqual(['', 'err', 'out']);
     expect(readFileSync(stdoutFile, 'utf8')).toBe('out\n');
-    expect(ran.status).toMatchObject({ exitCode: 3, signal: null, lastStderrLine: 'err', outputBytes: 8, spawnError: null, logError: null, turnKey: 'store:m/u#1', keepAliveLapsedAt: null });
+    expect(ran.status).toMatchObject({ exitCode: 3, signal: null, lastStderrLine: 'err', outputBytes: 8, spawnError: null, logError: null, turnKey: 'store:m/u#1', keepAliveLapsedAt: null, descendantsLeft: false });
   });
 
   it('tells a signal from an exit code of 128 + n', () => {
@@ -110,10 +110,35 @@ describe('the turn shim', () => {
     try {
       expect(code).toBe(0);
       expect(isProcessAlive(grandchild, null)).toBe(true);
-      expect(JSON.parse(readFileSync(statusFile, 'utf8'))).toMatchObject({ exitCode: 0, signal: null });
+      expect(JSON.parse(readFileSync(statusFile, 'utf8'))).toMatchObject({ exitCode: 0, signal: null, descendantsLeft: true });
     } finally {
       process.kill(-(shim.pid ?? 0), 'SIGKILL');
     }
+  });
+
+  it('knows, as the turn\'s subreaper, whether a process of the turn outlived it, even one that left the group (setsid)', () => {
+    const pidFile = path.join(dir, 'escapee.pid');
+    // The command starts a process in a session of its own and exits once it runs (it has
+    // written its pid); the escapee writes a dot every 20 ms for `ms`, to `stdio`, then exits.
+    const escapes = (ms: number, stdio: string) => {
+      const escapee = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); const t = setInterval(() => process.stdout.write('.'), 20); setTimeout(() => clearInterval(t), ${ms})`;
+      return `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(escapee)}], { detached: true, stdio: '${stdio}' }); const fs = require('fs'); while (!fs.existsSync(${JSON.stringify(pidFile)})) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); process.exit(0)`;
+    };
+    const outlived = runShim(node(escapes(60_000, 'ignore')));
+    const escapee = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      expect(isProcessAlive(escapee, null)).toBe(true);
+      expect(outlived.status).toMatchObject({ exitCode: 0, descendantsLeft: true });
+    } finally {
+      process.kill(escapee, 'SIGKILL');
+    }
+    // The escapee holds the pipes for 300 ms: orphaned, it became the shim's child, and the shim
+    // reaped it before writing the status, so nothing of the turn is left.
+    rmSync(pidFile);
+    const ended = runShim(node(escapes(300, 'inherit')));
+    expect(ended.log.length).toBeGreaterThan(3);
+    expect(ended.status).toMatchObject({ exitCode: 0, descendantsLeft: false });
+    expect(isProcessAlive(Number(readFileSync(pidFile, 'utf8')), null)).toBe(false);
   });
 
   it('kills the turn once its keep-alive has lapsed, records when, then kills its whole group, itself included', async () => {
