@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { ensureError } from '../core/errors.js';
 import type { TurnOutputChunk } from '../persistence/types.js';
 import { errnoOf } from './turnStatus.js';
@@ -36,16 +36,22 @@ export function shipTurnOutput(logPath: string, dispatchId: string, append: Appe
   let inFlight: Promise<void> = Promise.resolve();
   let finished = false;
 
+  // Every running turn's log is looked at each second: a file that did not grow costs one
+  // stat(2), and a read allocates only what it reads (a zeroed 256 KiB buffer per look was
+  // 7 % of a 256-worker fleet's runtime CPU, with its garbage collection).
   const readFrom = (offset: number): Buffer | null => {
     let fd: number;
+    let size: number;
     try {
+      size = statSync(logPath).size;
+      if (size <= offset) return null;
       fd = openSync(logPath, 'r');
     } catch (error) {
       if (errnoOf(error) === 'ENOENT') return null;
       throw error;
     }
     try {
-      const buffer = Buffer.alloc(TURN_OUTPUT_CHUNK_BYTES);
+      const buffer = Buffer.allocUnsafe(Math.min(TURN_OUTPUT_CHUNK_BYTES, size - offset));
       const read = readSync(fd, buffer, 0, buffer.length, offset);
       return read === 0 ? null : buffer.subarray(0, read);
     } finally {

@@ -93,6 +93,9 @@ export interface HostedActor {
   lastSnapshot: unknown;
 }
 
+/** Kinds whose actors leave the host once their final transition has committed ({@link ActorHost.evictEnded}). */
+const EVICTED_WHEN_DONE: ReadonlySet<ActorKind> = new Set<ActorKind>(['dispatch', 'lease']);
+
 /** Options of {@link ActorHost}. */
 export interface ActorHostOptions {
   /**
@@ -227,9 +230,24 @@ export class ActorHost {
           this.hooks.onTransition(report);
         }
       }
+      this.evictEnded(writes);
       for (const waiter of job.waiters) waiter.resolve();
     }
     this.committing = false;
+  }
+
+  /**
+   * Drops dispatches and leases whose final transition just committed: nothing sends them
+   * events any more, and kept, they made every scheduler pass walk the run's finished work (a
+   * fleet's 5,000 dispatches). Callers treat an actor that is not hosted like an ended one,
+   * reading its row when they need more. Workers, workspaces and supervisors stay until detached.
+   */
+  private evictEnded(writes: readonly TransitionWrite[]): void {
+    for (const write of writes) {
+      if (write.status === 'active' || !EVICTED_WHEN_DONE.has(write.kind)) continue;
+      const hosted = this.actors.get(write.actorId);
+      if (hosted !== undefined && hosted.ended && hosted.seq === write.seq) this.actors.delete(write.actorId);
+    }
   }
 
   /**
@@ -339,7 +357,10 @@ export class ActorHost {
     return this.actors.get(id);
   }
 
-  /** Hosted actors of one kind (or all), in creation order; ended ones included. */
+  /**
+   * Hosted actors of one kind (or all), in creation order; ended ones included, except
+   * dispatches and leases once their final transition has committed (they are dropped then).
+   */
   list(kind?: ActorKind): HostedActor[] {
     const all = [...this.actors.values()];
     return kind === undefined ? all : all.filter((hosted) => hosted.kind === kind);

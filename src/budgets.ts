@@ -35,6 +35,18 @@ export function formatUsd(usd: number): string {
   return `$${usd.toFixed(4)}`;
 }
 
+/** Whether `plan` sets any budget, worked out once per plan object (plans are not changed in place). */
+export function hasBudgets(plan: Plan): boolean {
+  let known = budgeted.get(plan);
+  if (known === undefined) {
+    known = plan.maxCostUsd !== undefined || plan.milestones.some((m) => m.maxCostUsd !== undefined || m.units.some((u) => u.maxCostUsd !== undefined));
+    budgeted.set(plan, known);
+  }
+  return known;
+}
+
+const budgeted = new WeakMap<Plan, boolean>();
+
 /** Every budget the plan sets, with its spend, the plan's first, then milestones' and units' in plan order. */
 export function budgetsOf(plan: Plan, dispatches: readonly DispatchProjection[]): BudgetState[] {
   const state = (scope: BudgetState['scope'], id: string, maxCostUsd: number, rows: readonly DispatchProjection[]): BudgetState => {

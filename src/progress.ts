@@ -1,6 +1,7 @@
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import type { DispatchProjection, LeaseProjection, MessageRecord, WorkspaceProjection } from '../persistence/types.js';
-import { budgetReason, budgetsOf, spentUsd, type BudgetState } from './budgets.js';
+import { budgetReason, budgetsOf, hasBudgets, spentUsd, type BudgetState } from './budgets.js';
+import { milestoneOf } from './plan/lookup.js';
 
 /** State of a unit, derived from the plan and its dispatches (never stored separately). */
 export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'stuck' | 'canceled' | 'blocked';
@@ -123,78 +124,170 @@ export function deriveProgress(
 ): Progress {
   const byUnit = new Map<string, DispatchProjection[]>();
   for (const dispatch of dispatches) {
-    const list = byUnit.get(dispatch.unitId) ?? [];
-    list.push(dispatch);
-    byUnit.set(dispatch.unitId, list);
+    const list = byUnit.get(dispatch.unitId);
+    if (list === undefined) byUnit.set(dispatch.unitId, [dispatch]);
+    else list.push(dispatch);
   }
-  const leased = new Set(leases.filter((lease) => ACTIVE_LEASE.has(lease.state)).map((lease) => lease.milestoneId));
+  return new ProgressDeriver().derive(plan, (unitId) => byUnit.get(unitId) ?? NO_DISPATCHES, leases, operator, workspaces, () => dispatches);
+}
 
-  const current = currentWorkspaces(workspaces);
-  const budgets = budgetsOf(plan, dispatches);
-  const over = (scope: BudgetState['scope'], id: string) => budgets.find((b) => b.scope === scope && b.id === id && b.exceeded);
-  const planOver = budgets.find((b) => b.scope === 'plan' && b.exceeded);
-  const ownStates = new Map<string, { state: MilestoneState; units: UnitProgress[]; workspace: WorkspaceProjection | null; failure: string | null }>();
-  for (const milestone of plan.milestones) {
-    const workspace = milestone.workspace === undefined ? null : (current.get(milestone.id) ?? null);
-    const fixUnit = workspace?.fixPending === true ? fixTurnUnit(milestone) : undefined;
-    const units = milestone.units.map((spec) =>
-      unitProgress(
-        spec,
-        byUnit.get(spec.id) ?? [],
-        operator.messages.filter((m) => m.unitId === spec.id),
-        operator.canceled.get(spec.id) ?? null,
-        spec.id === fixUnit?.id,
-        over('unit', spec.id),
-      ),
-    );
-    let state = ownMilestoneState(units, leased.has(milestone.id), milestone.workspace === undefined ? undefined : workspace);
-    const budget = over('milestone', milestone.id) ?? planOver;
+const NO_DISPATCHES: readonly DispatchProjection[] = [];
+const NO_MESSAGES: readonly MessageRecord[] = [];
+
+/** A unit's progress and what it was derived from (compared by identity). */
+interface UnitMemo {
+  readonly spec: UnitSpec;
+  readonly dispatches: readonly DispatchProjection[];
+  readonly messages: readonly MessageRecord[];
+  readonly canceled: string | null;
+  readonly fixDue: boolean;
+  readonly budget: string | null;
+  readonly progress: UnitProgress;
+}
+
+/** A milestone's own state (before its dependencies) and what it was derived from. */
+interface MilestoneMemo {
+  readonly units: readonly UnitProgress[];
+  readonly leased: boolean;
+  readonly workspace: WorkspaceProjection | null;
+  readonly budget: string | null;
+  readonly own: { state: MilestoneState; failure: string | null };
+}
+
+/**
+ * {@link deriveProgress} for a scheduler that derives progress pass after pass: a unit whose
+ * dispatch rows (the same array: the scheduler's rows are copied on write), messages,
+ * cancellation and budget are unchanged keeps its {@link UnitProgress} object, and a milestone
+ * whose units' objects, lease and workspace are unchanged keeps its own state, so a pass
+ * recomputes only what changed. What it still walks is the plan itself: one identity check per
+ * unit. The result is the same as deriving from scratch (every pass is).
+ */
+export class ProgressDeriver {
+  private units = new Map<string, UnitMemo>();
+  private milestones = new Map<string, MilestoneMemo>();
+
+  /**
+   * @param dispatchesOf a unit's dispatch rows in creation order; the same array while they are unchanged.
+   * @param allDispatches every dispatch row, read only when the plan has a budget (`maxCostUsd`).
+   */
+  derive(
+    plan: Plan,
+    dispatchesOf: (unitId: string) => readonly DispatchProjection[],
+    leases: readonly LeaseProjection[],
+    operator: OperatorInput,
+    workspaces: readonly WorkspaceProjection[],
+    allDispatches: () => readonly DispatchProjection[],
+  ): Progress {
+    const leased = new Set<string>();
+    for (const lease of leases) if (ACTIVE_LEASE.has(lease.state)) leased.add(lease.milestoneId);
+    const messagesByUnit = new Map<string, MessageRecord[]>();
+    for (const message of operator.messages) {
+      const list = messagesByUnit.get(message.unitId);
+      if (list === undefined) messagesByUnit.set(message.unitId, [message]);
+      else list.push(message);
+    }
+    const current = currentWorkspaces(workspaces);
+    const budgets = hasBudgets(plan) ? budgetsOf(plan, allDispatches()) : [];
+    const over = (scope: BudgetState['scope'], id: string) => (budgets.length === 0 ? undefined : budgets.find((b) => b.scope === scope && b.id === id && b.exceeded));
+    const planOver = budgets.find((b) => b.scope === 'plan' && b.exceeded);
+
+    const units = new Map<string, UnitMemo>();
+    const milestoneMemos = new Map<string, MilestoneMemo>();
+    for (const milestone of plan.milestones) {
+      const workspace = milestone.workspace === undefined ? null : (current.get(milestone.id) ?? null);
+      const fixUnit = workspace?.fixPending === true ? fixTurnUnit(milestone) : undefined;
+      const milestoneUnits = milestone.units.map((spec) => {
+        const memo = this.unit(spec, dispatchesOf(spec.id), messagesByUnit.get(spec.id) ?? NO_MESSAGES, operator.canceled.get(spec.id) ?? null, spec.id === fixUnit?.id, over('unit', spec.id));
+        units.set(spec.id, memo);
+        return memo.progress;
+      });
+      const budget = over('milestone', milestone.id) ?? planOver;
+      milestoneMemos.set(milestone.id, this.milestone(milestone, milestoneUnits, leased.has(milestone.id), workspace, budget));
+    }
+    this.units = units;
+    this.milestones = milestoneMemos;
+
+    const resolved = new Map<string, MilestoneState>();
+    const resolve = (id: string): MilestoneState => {
+      const known = resolved.get(id);
+      if (known !== undefined) return known;
+      const own = milestoneMemos.get(id);
+      const spec = milestoneOf(plan, id);
+      if (own === undefined || spec === undefined) return 'blocked';
+      let state = own.own.state;
+      if (state !== 'completed' && state !== 'failed') {
+        const dependencyBlocked = spec.dependsOn.some((dep) => {
+          const depState = resolve(dep);
+          return depState === 'failed' || depState === 'blocked';
+        });
+        if (dependencyBlocked) state = 'blocked';
+      }
+      resolved.set(id, state);
+      return state;
+    };
+
+    const unitsById = new Map<string, UnitProgress>();
+    const milestones = plan.milestones.map((spec): MilestoneProgress => {
+      const state = resolve(spec.id);
+      const own = milestoneMemos.get(spec.id);
+      const ownUnits = own?.units ?? [];
+      const milestoneUnits = state === 'failed' || state === 'blocked' ? ownUnits.map(blockedUnlessEnded) : ownUnits;
+      for (const unit of milestoneUnits) unitsById.set(unit.spec.id, unit);
+      return { spec, state, units: milestoneUnits, workspace: own?.workspace ?? null, failure: own?.own.failure ?? null };
+    });
+
+    return {
+      milestones,
+      units: unitsById,
+      finished: milestones.every((milestone) => TERMINAL_MILESTONE.has(milestone.state)),
+      succeeded: milestones.every((milestone) => milestone.state === 'completed'),
+      budgets,
+    };
+  }
+
+  private unit(
+    spec: UnitSpec,
+    dispatches: readonly DispatchProjection[],
+    messages: readonly MessageRecord[],
+    canceled: string | null,
+    fixDue: boolean,
+    budget: BudgetState | undefined,
+  ): UnitMemo {
+    const reason = budget === undefined ? null : budgetReason(budget);
+    const known = this.units.get(spec.id);
+    if (
+      known !== undefined && known.spec === spec && known.dispatches === dispatches && sameMessages(known.messages, messages) &&
+      known.canceled === canceled && known.fixDue === fixDue && known.budget === reason
+    ) {
+      return known;
+    }
+    return { spec, dispatches, messages, canceled, fixDue, budget: reason, progress: unitProgress(spec, dispatches, messages, canceled, fixDue, budget) };
+  }
+
+  private milestone(spec: MilestoneSpec, units: readonly UnitProgress[], leased: boolean, workspace: WorkspaceProjection | null, budget: BudgetState | undefined): MilestoneMemo {
+    const reason = budget === undefined ? null : budgetReason(budget);
+    const known = this.milestones.get(spec.id);
+    if (
+      known !== undefined && known.leased === leased && known.workspace === workspace && known.budget === reason &&
+      known.units.length === units.length && known.units.every((unit, i) => unit === units[i])
+    ) {
+      return { ...known, units };
+    }
+    let state = ownMilestoneState(units, leased, spec.workspace === undefined ? undefined : workspace);
     // Over budget: no new turn starts; a running one finishes first.
     const turning = units.some((unit) => unit.active !== null && unit.active.state !== 'pending');
     const failure = budget !== undefined && state !== 'completed' && state !== 'failed' && !turning ? budgetReason(budget) : null;
     if (failure !== null) state = 'failed';
-    ownStates.set(milestone.id, { state, units, workspace, failure });
+    return { units, leased, workspace, budget: reason, own: { state, failure } };
   }
+}
 
-  const resolved = new Map<string, MilestoneState>();
-  const resolve = (id: string): MilestoneState => {
-    const known = resolved.get(id);
-    if (known !== undefined) return known;
-    const own = ownStates.get(id);
-    const spec = plan.milestones.find((milestone) => milestone.id === id);
-    if (own === undefined || spec === undefined) return 'blocked';
-    let state = own.state;
-    if (state !== 'completed' && state !== 'failed') {
-      const dependencyBlocked = spec.dependsOn.some((dep) => {
-        const depState = resolve(dep);
-        return depState === 'failed' || depState === 'blocked';
-      });
-      if (dependencyBlocked) state = 'blocked';
-    }
-    resolved.set(id, state);
-    return state;
-  };
+function blockedUnlessEnded(unit: UnitProgress): UnitProgress {
+  return ['completed', 'failed', 'stuck', 'canceled'].includes(unit.state) ? unit : { ...unit, state: 'blocked' };
+}
 
-  const units = new Map<string, UnitProgress>();
-  const milestones = plan.milestones.map((spec): MilestoneProgress => {
-    const state = resolve(spec.id);
-    const own = ownStates.get(spec.id);
-    const milestoneUnits = (own?.units ?? []).map((unit) =>
-      (state === 'failed' || state === 'blocked') && !['completed', 'failed', 'stuck', 'canceled'].includes(unit.state)
-        ? { ...unit, state: 'blocked' as const }
-        : unit,
-    );
-    for (const unit of milestoneUnits) units.set(unit.spec.id, unit);
-    return { spec, state, units: milestoneUnits, workspace: own?.workspace ?? null, failure: own?.failure ?? null };
-  });
-
-  return {
-    milestones,
-    units,
-    finished: milestones.every((milestone) => TERMINAL_MILESTONE.has(milestone.state)),
-    succeeded: milestones.every((milestone) => milestone.state === 'completed'),
-    budgets,
-  };
+function sameMessages(a: readonly MessageRecord[], b: readonly MessageRecord[]): boolean {
+  return a.length === b.length && a.every((message, i) => message.id === b[i]?.id);
 }
 
 /**

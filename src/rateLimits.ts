@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type { DispatchProjection } from '../persistence/types.js';
+import { unitOf } from './plan/lookup.js';
 import type { Plan, UnitSpec } from './plan/types.js';
 
 /** The agent a unit's turns are billed to: its `agent` key, else its program's basename (plans recorded before units had one). */
@@ -18,12 +19,12 @@ export function agentOf(spec: UnitSpec): string {
  * the latest `retryAt` among dispatches that failed `rate_limited` with a reset time.
  */
 export function rateLimitedAgents(plan: Plan, dispatches: readonly DispatchProjection[], now: number): Map<string, number> {
-  const agents = new Map(plan.milestones.flatMap((milestone) => milestone.units).map((unit) => [unit.id, agentOf(unit)]));
   const held = new Map<string, number>();
   for (const dispatch of dispatches) {
     if (dispatch.transient !== 'rate_limited' || dispatch.retryAt === null || dispatch.retryAt <= now) continue;
-    const agent = agents.get(dispatch.unitId);
-    if (agent === undefined) continue;
+    const unit = unitOf(plan, dispatch.unitId);
+    if (unit === undefined) continue;
+    const agent = agentOf(unit);
     held.set(agent, Math.max(held.get(agent) ?? 0, dispatch.retryAt));
   }
   return held;

@@ -11,7 +11,7 @@ import { operatorInput } from './operatorInput.js';
 import { resolveSessionCommand } from './sessionCommand.js';
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import { DispatchRows } from './dispatchRows.js';
-import { deriveProgress, isTerminalMilestone, nextAttemptAt, transientRetryAt, type Progress, type UnitProgress } from './progress.js';
+import { isTerminalMilestone, nextAttemptAt, ProgressDeriver, transientRetryAt, type MilestoneProgress, type Progress, type UnitProgress } from './progress.js';
 import { agentOf, rateLimitedAgents } from './rateLimits.js';
 import { topState } from './projections.js';
 import { isMergeLeaseKey, WorkspaceDriver } from './workspaceDriver.js';
@@ -56,6 +56,11 @@ const FINAL_LEASE_STATES = new Set(
 export class Scheduler {
   private plan: Plan;
   private readonly dispatchRows = new DispatchRows();
+  private readonly deriver = new ProgressDeriver();
+  /** This pass's milestones by id (from the progress the pass started with). */
+  private milestoneIndex = new Map<string, MilestoneProgress>();
+  /** This pass's claiming, held and releasing leases, computed at first use. */
+  private liveLeases: ActorHandle<'lease'>[] | null = null;
   /** The last view read; progress is derived from it and the dispatch rows. */
   private view: SchedulerView | undefined;
   private ledger = new Map<string, LeaseLedgerEntry>();
@@ -102,12 +107,13 @@ export class Scheduler {
   progress(): Progress {
     const view = this.view;
     const leases = view?.leases ?? [];
-    return deriveProgress(
+    return this.deriver.derive(
       this.plan,
-      this.dispatchRows.all(),
+      (unitId) => this.dispatchRows.of(unitId),
       leases,
       operatorInput(view?.canceled ?? [], view?.messages ?? []),
       this.workspaces.current(),
+      () => this.dispatchRows.all(),
     );
   }
 
@@ -140,10 +146,12 @@ export class Scheduler {
   tick(view: SchedulerView): Progress {
     this.absorb(view);
     this.heldAgents = null;
+    this.liveLeases = null;
     forwardTurnEvents(this.forwarding(), false);
     this.reconcileLeases(view.leases);
     this.workspaces.drive(this.ledger);
     const progress = this.progress();
+    this.milestoneIndex = new Map(progress.milestones.map((milestone) => [milestone.spec.id, milestone]));
     const paused = view.controls.has('paused');
     this.cancelUnrunnableDispatches(progress);
     this.yieldPendingDispatches();
@@ -254,7 +262,7 @@ export class Scheduler {
       this.findMilestoneFor(worker, progress);
       return;
     }
-    const milestone = progress.milestones.find((entry) => entry.spec.id === context.milestoneId);
+    const milestone = this.milestoneIndex.get(context.milestoneId);
     if (milestone === undefined || isTerminalMilestone(milestone.state)) {
       const lease = this.deps.host.get(context.leaseId);
       const reason = milestone === undefined ? 'milestone removed from the plan' : (milestone.failure ?? `milestone ${milestone.state}`);
@@ -289,7 +297,7 @@ export class Scheduler {
     if (dispatch === undefined || dispatch.ended) return;
     if (dispatch.state === 'pending.ready') {
       // Another unit's turn found this agent rate limited, with a reset time: wait for it.
-      this.heldAgents ??= rateLimitedAgents(this.plan, this.dispatchRows.all(), clock.now());
+      this.heldAgents ??= rateLimitedAgents(this.plan, this.dispatchRows.rateLimitedRows(), clock.now());
       const heldUntil = this.heldAgents.get(agentOf(unit.spec));
       if (heldUntil !== undefined) {
         this.deps.wakeAt(heldUntil);
@@ -337,7 +345,9 @@ export class Scheduler {
 
   private findMilestoneFor(worker: ActorHandle<'worker'>, progress: Progress): void {
     const { host } = this.deps;
-    const leases = handlesOf(host, 'lease').filter((lease) => !lease.ended && LIVE_LEASE.has(topState(lease.state)));
+    // Leases created earlier in this pass are live too: computed once, then kept up to date by claimMilestone.
+    this.liveLeases ??= handlesOf(host, 'lease').filter((lease) => !lease.ended && LIVE_LEASE.has(topState(lease.state)));
+    const leases = this.liveLeases;
     if (leases.some((lease) => lease.context.workerId === worker.id)) return;
     const taken = new Set(leases.map((lease) => lease.context.milestoneId));
     const now = this.deps.clock.now();
@@ -352,7 +362,7 @@ export class Scheduler {
         !isTerminalMilestone(milestone.state) &&
         !taken.has(milestone.spec.id) &&
         !heldElsewhere(milestone.spec.id) &&
-        milestone.spec.dependsOn.every((dep) => progress.milestones.find((m) => m.spec.id === dep)?.state === 'completed'),
+        milestone.spec.dependsOn.every((dep) => this.milestoneIndex.get(dep)?.state === 'completed'),
     );
     if (ready !== undefined) {
       this.claimMilestone(worker, ready.spec);
@@ -366,7 +376,8 @@ export class Scheduler {
     if (number === undefined) return;
     const id = `${milestone.id}@lease-${number}`;
     const input: LeaseInput = { leaseId: id, milestoneId: milestone.id, workerId: worker.id, ttlMs: this.deps.leaseTtlMs };
-    this.deps.host.create('lease', id, input);
+    const lease = handleOf(this.deps.host.create('lease', id, input), 'lease');
+    if (lease !== undefined && !lease.ended && LIVE_LEASE.has(topState(lease.state))) this.liveLeases?.push(lease);
   }
 
   /**

@@ -7,6 +7,7 @@ import type { DispatchProjection } from '../persistence/types.js';
 import type { PersistedTransition } from './actorHost.js';
 import type { Clock } from '../core/clock.js';
 import type { RuntimeEvents } from './events.js';
+import { unitOf } from './plan/lookup.js';
 import type { Plan, UnitSpec } from './plan/types.js';
 import { countsAsFailure, MAX_TRANSIENT_BACKOFF_MS, nextAttemptAt } from './progress.js';
 import { topState } from './projections.js';
@@ -46,7 +47,7 @@ export function describeTransition(
           durationMs: c.started !== null && c.endedAt !== null ? c.endedAt - c.started.startedAt : null,
         });
       } else if (to === 'failed' || to === 'stuck') {
-        const unit = plan?.milestones.flatMap((m) => m.units).find((u) => u.id === c.unitId);
+        const unit = plan === undefined ? undefined : unitOf(plan, c.unitId);
         const failures = dispatchesOf(c.unitId).filter(countsAsFailure).length;
         const transient = c.result?.transient ?? null;
         const retries = unit !== undefined && to === 'failed' && (transient !== null || failures < unit.maxAttempts);

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { DispatchProjection, LeaseLedgerEntry } from '../persistence/types.js';
 import type { ActorHost } from './actorHost.js';
 import { handleOf, handlesOf } from './actorHandles.js';
+import { milestoneOf, unitOf } from './plan/lookup.js';
 import type { Plan } from './plan/types.js';
 import { countsAsFailure, failureSignature } from './progress.js';
 import { topState } from './projections.js';
@@ -47,8 +48,8 @@ export function forwardTurnEvents(f: TurnForwarding, draining: boolean): void {
     const dispatch = handleOf(host.get(last.dispatchId), 'dispatch');
     if (dispatch === undefined || dispatch.ended || topState(dispatch.state) === 'pending') continue;
     const result = last.result;
-    const unit = f.plan.milestones.flatMap((m) => m.units).find((u) => u.id === last.unitId);
-    const inWorkspace = f.plan.milestones.find((m) => m.id === dispatch.context.milestoneId)?.workspace !== undefined;
+    const unit = unitOf(f.plan, last.unitId);
+    const inWorkspace = milestoneOf(f.plan, dispatch.context.milestoneId)?.workspace !== undefined;
     const passedOn = inWorkspace ? leasePassedOn(f, dispatch.context.milestoneId, dispatch.context.fencingToken) : null;
     if (passedOn !== null && isTurnSuccess(result)) {
       // Its workspace can record nothing under the old token (its writes are fenced): the work
@@ -104,7 +105,7 @@ function leasePassedOn(f: TurnForwarding, milestoneId: string, token: number | n
 function stuckSignature(f: TurnForwarding, unitId: string, dispatchId: string, result: TurnResult): string | null {
   // A turn the API failed (rate limited, overloaded) says nothing about the unit: never stuck on it.
   if (isTurnSuccess(result) || result.kind === 'lost' || result.kind === 'stopped' || result.transient != null) return null;
-  const spec = f.plan.milestones.flatMap((m) => m.units).find((unit) => unit.id === unitId);
+  const spec = unitOf(f.plan, unitId);
   if (spec === undefined) return null;
   const signature = failureSignature({ outcome: result.kind, exitCode: result.exitCode, signal: result.signal, lastStderrLine: result.lastStderrLine });
   const previous = f.dispatchesOf(unitId).filter((d) => d.id !== dispatchId && countsAsFailure(d));

@@ -184,6 +184,23 @@ describe('invariant 2: one active dispatch per unit', () => {
     await h.committed();
     expect((await target.getActor('u#2'))?.state).toBe('pending.ready');
   });
+
+  it('drops an ended dispatch from the host once its final transition committed, not before', async () => {
+    const target = store();
+    const h = host(target);
+    h.create('dispatch', 'u#1', dispatchInput('u', 1));
+    h.create('dispatch', 'v#1', dispatchInput('v', 1));
+    await settle();
+    await h.committed();
+    h.send('u#1', { type: 'CANCEL', reason: 'test', at: 1 });
+    // Staged, not committed: still hosted (ended), so a refused job could detach and restore it.
+    expect(h.get('u#1')?.ended).toBe(true);
+    await h.committed();
+    expect(h.get('u#1')).toBeUndefined();
+    expect(h.list('dispatch').map((hosted) => hosted.id)).toEqual(['v#1']);
+    expect(h.send('u#1', { type: 'CANCEL', reason: 'again', at: 2 })).toBe(false);
+    expect((await target.getActor('u#1'))?.state).toBe('canceled');
+  });
 });
 
 describe('invariant 3: fencing', () => {
