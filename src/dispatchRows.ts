@@ -16,6 +16,8 @@ export class DispatchRows {
   /** Rows of turns rate limited with a reset time, by dispatch id: what `rateLimitedAgents` reads. */
   private rateLimited = new Map<string, DispatchProjection>();
   private version: number | undefined;
+  /** Units whose rows changed since {@link DispatchRows.takeChanged}; `'all'` after a full read. */
+  private changed: Set<string> | 'all' = 'all';
 
   /** What the next view must read: everything, unless the rows are current for the store's version. */
   request(): SchedulerViewRequest {
@@ -38,6 +40,7 @@ export class DispatchRows {
       }
       this.byUnit = byUnit;
       this.rateLimited = new Map(view.dispatches.filter(isRateLimited).map((row) => [row.id, row]));
+      this.changed = 'all';
     } else {
       for (const row of view.dispatches) this.write(row);
     }
@@ -46,6 +49,7 @@ export class DispatchRows {
 
   /** A row this runtime staged (a new dispatch is appended to its unit's rows). */
   write(row: DispatchProjection): void {
+    if (this.changed !== 'all') this.changed.add(row.unitId);
     if (isRateLimited(row)) this.rateLimited.set(row.id, row);
     else this.rateLimited.delete(row.id);
     const rows = this.byUnit.get(row.unitId);
@@ -55,6 +59,16 @@ export class DispatchRows {
     }
     const index = rows.findIndex((existing) => existing.id === row.id);
     this.byUnit.set(row.unitId, index === -1 ? [...rows, row] : rows.map((existing, i) => (i === index ? row : existing)));
+  }
+
+  /**
+   * The units whose rows changed since the last call (`'all'` after a full read: a unit whose
+   * rows read the same keeps its array, so a caller can still tell), and starts counting anew.
+   */
+  takeChanged(): Iterable<string> | 'all' {
+    const changed = this.changed;
+    this.changed = new Set();
+    return changed;
   }
 
   /** Forget the version: the next view reads every row (after a write outside a job, such as a quarantine). */

@@ -1,7 +1,7 @@
 import type { MilestoneSpec, Plan, UnitSpec } from './plan/types.js';
 import type { DispatchProjection, LeaseProjection, MessageRecord, WorkspaceProjection } from '../persistence/types.js';
 import { budgetReason, budgetsOf, hasBudgets, spentUsd, type BudgetState } from './budgets.js';
-import { milestoneOf } from './plan/lookup.js';
+import { milestoneOf, unitOf, unitsOf } from './plan/lookup.js';
 
 /** State of a unit, derived from the plan and its dispatches (never stored separately). */
 export type UnitState = 'pending' | 'running' | 'completed' | 'failed' | 'stuck' | 'canceled' | 'blocked';
@@ -128,90 +128,141 @@ export function deriveProgress(
     if (list === undefined) byUnit.set(dispatch.unitId, [dispatch]);
     else list.push(dispatch);
   }
-  return new ProgressDeriver().derive(plan, (unitId) => byUnit.get(unitId) ?? NO_DISPATCHES, leases, operator, workspaces, () => dispatches);
+  return new ProgressDeriver().derive({
+    plan,
+    dispatchesOf: (unitId) => byUnit.get(unitId) ?? NO_DISPATCHES,
+    changed: 'all',
+    leases,
+    operator,
+    workspaces,
+    allDispatches: () => dispatches,
+  });
 }
 
 const NO_DISPATCHES: readonly DispatchProjection[] = [];
 const NO_MESSAGES: readonly MessageRecord[] = [];
 
-/** A unit's progress and what it was derived from (compared by identity). */
+/** What {@link ProgressDeriver.derive} reads. */
+export interface ProgressSources {
+  readonly plan: Plan;
+  /** A unit's dispatch rows in creation order. */
+  readonly dispatchesOf: (unitId: string) => readonly DispatchProjection[];
+  /**
+   * The units whose dispatch rows changed since the previous call on this deriver, or `'all'`
+   * (the first call, or after the rows were read anew). Units outside it keep their progress
+   * unless their messages, cancellation, milestone or budget changed.
+   */
+  readonly changed: Iterable<string> | 'all';
+  readonly leases: readonly LeaseProjection[];
+  readonly operator: OperatorInput;
+  readonly workspaces: readonly WorkspaceProjection[];
+  /** Every dispatch row: read only when the plan has a budget (`maxCostUsd`), whose spend spans units. */
+  readonly allDispatches: () => readonly DispatchProjection[];
+}
+
+/** A unit's progress and what it was derived from. */
 interface UnitMemo {
-  readonly spec: UnitSpec;
-  readonly dispatches: readonly DispatchProjection[];
+  readonly rows: readonly DispatchProjection[];
+  readonly budget: string | null;
   readonly messages: readonly MessageRecord[];
   readonly canceled: string | null;
   readonly fixDue: boolean;
-  readonly budget: string | null;
   readonly progress: UnitProgress;
 }
 
-/** A milestone's own state (before its dependencies) and what it was derived from. */
+/** A milestone's units and own state (before its dependencies), and its resolved view. */
 interface MilestoneMemo {
   readonly units: readonly UnitProgress[];
   readonly leased: boolean;
   readonly workspace: WorkspaceProjection | null;
   readonly budget: string | null;
   readonly own: { state: MilestoneState; failure: string | null };
+  /** The last {@link MilestoneProgress} built from this memo, reused while its resolved state is the same. */
+  view: MilestoneProgress | null;
 }
 
 /**
- * {@link deriveProgress} for a scheduler that derives progress pass after pass: a unit whose
- * dispatch rows (the same array: the scheduler's rows are copied on write), messages,
- * cancellation and budget are unchanged keeps its {@link UnitProgress} object, and a milestone
- * whose units' objects, lease and workspace are unchanged keeps its own state, so a pass
- * recomputes only what changed. What it still walks is the plan itself: one identity check per
- * unit. The result is the same as deriving from scratch (every pass is).
+ * {@link deriveProgress} for a scheduler that derives progress pass after pass, at a cost in
+ * what changed rather than in the whole run: only units whose dispatch rows changed (the caller
+ * says which), or whose messages, cancellation or fix turn changed, are derived again; only
+ * their milestones, and those whose lease or workspace changed, get their own state again; then
+ * every milestone's state is resolved against its dependencies (linear in milestones). A plan
+ * with a budget derives every unit each time (a plan's or milestone's spend spans units).
+ * `Progress.units` is built when first read. The result always equals a derivation from scratch.
  */
 export class ProgressDeriver {
-  private units = new Map<string, UnitMemo>();
-  private milestones = new Map<string, MilestoneMemo>();
+  private plan: Plan | null = null;
+  private readonly units = new Map<string, UnitMemo>();
+  private readonly milestones = new Map<string, MilestoneMemo>();
+  /** Units that had messages or a cancellation at the previous call. */
+  private operatorUnits = new Set<string>();
 
-  /**
-   * @param dispatchesOf a unit's dispatch rows in creation order; the same array while they are unchanged.
-   * @param allDispatches every dispatch row, read only when the plan has a budget (`maxCostUsd`).
-   */
-  derive(
-    plan: Plan,
-    dispatchesOf: (unitId: string) => readonly DispatchProjection[],
-    leases: readonly LeaseProjection[],
-    operator: OperatorInput,
-    workspaces: readonly WorkspaceProjection[],
-    allDispatches: () => readonly DispatchProjection[],
-  ): Progress {
-    const leased = new Set<string>();
-    for (const lease of leases) if (ACTIVE_LEASE.has(lease.state)) leased.add(lease.milestoneId);
+  derive(sources: ProgressSources): Progress {
+    const { plan, dispatchesOf, operator } = sources;
+    const budgets = hasBudgets(plan) ? budgetsOf(plan, sources.allDispatches()) : [];
+    const everything = sources.changed === 'all' || plan !== this.plan || budgets.length > 0;
+    const reasonOf = (budget: BudgetState | undefined) => (budget === undefined ? null : budgetReason(budget));
+    if (plan !== this.plan) {
+      this.units.clear();
+      this.milestones.clear();
+      this.plan = plan;
+    }
+    const over = (scope: BudgetState['scope'], id: string) => (budgets.length === 0 ? undefined : budgets.find((b) => b.scope === scope && b.id === id && b.exceeded));
+    const planOver = budgets.find((b) => b.scope === 'plan' && b.exceeded);
+
     const messagesByUnit = new Map<string, MessageRecord[]>();
     for (const message of operator.messages) {
       const list = messagesByUnit.get(message.unitId);
       if (list === undefined) messagesByUnit.set(message.unitId, [message]);
       else list.push(message);
     }
-    const current = currentWorkspaces(workspaces);
-    const budgets = hasBudgets(plan) ? budgetsOf(plan, allDispatches()) : [];
-    const over = (scope: BudgetState['scope'], id: string) => (budgets.length === 0 ? undefined : budgets.find((b) => b.scope === scope && b.id === id && b.exceeded));
-    const planOver = budgets.find((b) => b.scope === 'plan' && b.exceeded);
+    const operatorUnits = new Set([...messagesByUnit.keys(), ...operator.canceled.keys()]);
+    const current = currentWorkspaces(sources.workspaces);
+    const fixDue = new Set<string>();
+    for (const milestone of plan.milestones) {
+      if (milestone.workspace === undefined || current.get(milestone.id)?.fixPending !== true) continue;
+      const unit = fixTurnUnit(milestone);
+      if (unit !== undefined) fixDue.add(unit.id);
+    }
 
-    const units = new Map<string, UnitMemo>();
-    const milestoneMemos = new Map<string, MilestoneMemo>();
+    // Units to derive again: all, or those whose rows changed, plus those whose operator input or fix turn may have.
+    const dirty = new Set<string>(everything ? [] : [...sources.changed, ...operatorUnits, ...this.operatorUnits, ...fixDue]);
+    for (const [unitId, memo] of this.units) if (memo.fixDue && !fixDue.has(unitId)) dirty.add(unitId);
+    this.operatorUnits = operatorUnits;
+    const dirtyMilestones = new Set<string>();
+    const unitIds = everything ? [...unitsOf(plan)].map((unit) => unit.id) : dirty;
+    for (const unitId of unitIds) {
+      const spec = unitOf(plan, unitId);
+      if (spec === undefined) continue;
+      const messages = messagesByUnit.get(unitId) ?? NO_MESSAGES;
+      const canceled = operator.canceled.get(unitId) ?? null;
+      const due = fixDue.has(unitId);
+      const known = this.units.get(unitId);
+      const rows = dispatchesOf(unitId);
+      const budget = over('unit', unitId);
+      const reason = reasonOf(budget);
+      if (known !== undefined && known.rows === rows && known.budget === reason && sameMessages(known.messages, messages) && known.canceled === canceled && known.fixDue === due) continue;
+      this.units.set(unitId, { rows, budget: reason, messages, canceled, fixDue: due, progress: unitProgress(spec, rows, messages, canceled, due, budget) });
+      dirtyMilestones.add(spec.milestoneId);
+    }
+
+    const leased = new Set<string>();
+    for (const lease of sources.leases) if (ACTIVE_LEASE.has(lease.state)) leased.add(lease.milestoneId);
     for (const milestone of plan.milestones) {
       const workspace = milestone.workspace === undefined ? null : (current.get(milestone.id) ?? null);
-      const fixUnit = workspace?.fixPending === true ? fixTurnUnit(milestone) : undefined;
-      const milestoneUnits = milestone.units.map((spec) => {
-        const memo = this.unit(spec, dispatchesOf(spec.id), messagesByUnit.get(spec.id) ?? NO_MESSAGES, operator.canceled.get(spec.id) ?? null, spec.id === fixUnit?.id, over('unit', spec.id));
-        units.set(spec.id, memo);
-        return memo.progress;
-      });
+      const known = this.milestones.get(milestone.id);
       const budget = over('milestone', milestone.id) ?? planOver;
-      milestoneMemos.set(milestone.id, this.milestone(milestone, milestoneUnits, leased.has(milestone.id), workspace, budget));
+      const reason = reasonOf(budget);
+      if (known !== undefined && !dirtyMilestones.has(milestone.id) && known.leased === leased.has(milestone.id) && known.workspace === workspace && known.budget === reason) continue;
+      const units = milestone.units.map((spec) => this.units.get(spec.id)?.progress ?? unitProgress(spec, dispatchesOf(spec.id), NO_MESSAGES, null));
+      this.milestones.set(milestone.id, { units, leased: leased.has(milestone.id), workspace, budget: reason, own: ownState(milestone, units, leased.has(milestone.id), workspace, budget), view: null });
     }
-    this.units = units;
-    this.milestones = milestoneMemos;
 
     const resolved = new Map<string, MilestoneState>();
     const resolve = (id: string): MilestoneState => {
       const known = resolved.get(id);
       if (known !== undefined) return known;
-      const own = milestoneMemos.get(id);
+      const own = this.milestones.get(id);
       const spec = milestoneOf(plan, id);
       if (own === undefined || spec === undefined) return 'blocked';
       let state = own.own.state;
@@ -226,60 +277,37 @@ export class ProgressDeriver {
       return state;
     };
 
-    const unitsById = new Map<string, UnitProgress>();
     const milestones = plan.milestones.map((spec): MilestoneProgress => {
       const state = resolve(spec.id);
-      const own = milestoneMemos.get(spec.id);
-      const ownUnits = own?.units ?? [];
-      const milestoneUnits = state === 'failed' || state === 'blocked' ? ownUnits.map(blockedUnlessEnded) : ownUnits;
-      for (const unit of milestoneUnits) unitsById.set(unit.spec.id, unit);
-      return { spec, state, units: milestoneUnits, workspace: own?.workspace ?? null, failure: own?.own.failure ?? null };
+      const memo = this.milestones.get(spec.id);
+      if (memo === undefined) return { spec, state, units: [], workspace: null, failure: null };
+      if (memo.view?.state === state) return memo.view;
+      const units = state === 'failed' || state === 'blocked' ? memo.units.map(blockedUnlessEnded) : memo.units;
+      memo.view = { spec, state, units, workspace: memo.workspace, failure: memo.own.failure };
+      return memo.view;
     });
 
+    let unitsById: Map<string, UnitProgress> | undefined;
     return {
       milestones,
-      units: unitsById,
+      // Built when first read: a scheduler pass looks units up through their milestones.
+      get units() {
+        return (unitsById ??= new Map(milestones.flatMap((milestone) => milestone.units.map((unit) => [unit.spec.id, unit] as const))));
+      },
       finished: milestones.every((milestone) => TERMINAL_MILESTONE.has(milestone.state)),
       succeeded: milestones.every((milestone) => milestone.state === 'completed'),
       budgets,
     };
   }
+}
 
-  private unit(
-    spec: UnitSpec,
-    dispatches: readonly DispatchProjection[],
-    messages: readonly MessageRecord[],
-    canceled: string | null,
-    fixDue: boolean,
-    budget: BudgetState | undefined,
-  ): UnitMemo {
-    const reason = budget === undefined ? null : budgetReason(budget);
-    const known = this.units.get(spec.id);
-    if (
-      known !== undefined && known.spec === spec && known.dispatches === dispatches && sameMessages(known.messages, messages) &&
-      known.canceled === canceled && known.fixDue === fixDue && known.budget === reason
-    ) {
-      return known;
-    }
-    return { spec, dispatches, messages, canceled, fixDue, budget: reason, progress: unitProgress(spec, dispatches, messages, canceled, fixDue, budget) };
-  }
-
-  private milestone(spec: MilestoneSpec, units: readonly UnitProgress[], leased: boolean, workspace: WorkspaceProjection | null, budget: BudgetState | undefined): MilestoneMemo {
-    const reason = budget === undefined ? null : budgetReason(budget);
-    const known = this.milestones.get(spec.id);
-    if (
-      known !== undefined && known.leased === leased && known.workspace === workspace && known.budget === reason &&
-      known.units.length === units.length && known.units.every((unit, i) => unit === units[i])
-    ) {
-      return { ...known, units };
-    }
-    let state = ownMilestoneState(units, leased, spec.workspace === undefined ? undefined : workspace);
-    // Over budget: no new turn starts; a running one finishes first.
-    const turning = units.some((unit) => unit.active !== null && unit.active.state !== 'pending');
-    const failure = budget !== undefined && state !== 'completed' && state !== 'failed' && !turning ? budgetReason(budget) : null;
-    if (failure !== null) state = 'failed';
-    return { units, leased, workspace, budget: reason, own: { state, failure } };
-  }
+function ownState(milestone: MilestoneSpec, units: readonly UnitProgress[], leased: boolean, workspace: WorkspaceProjection | null, budget: BudgetState | undefined): { state: MilestoneState; failure: string | null } {
+  let state = ownMilestoneState(units, leased, milestone.workspace === undefined ? undefined : workspace);
+  // Over budget: no new turn starts; a running one finishes first.
+  const turning = units.some((unit) => unit.active !== null && unit.active.state !== 'pending');
+  const failure = budget !== undefined && state !== 'completed' && state !== 'failed' && !turning ? budgetReason(budget) : null;
+  if (failure !== null) state = 'failed';
+  return { state, failure };
 }
 
 function blockedUnlessEnded(unit: UnitProgress): UnitProgress {

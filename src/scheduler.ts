@@ -15,6 +15,7 @@ import { isTerminalMilestone, nextAttemptAt, ProgressDeriver, transientRetryAt, 
 import { agentOf, rateLimitedAgents } from './rateLimits.js';
 import { topState } from './projections.js';
 import { isMergeLeaseKey, WorkspaceDriver } from './workspaceDriver.js';
+import { unitOf } from './plan/lookup.js';
 import { forwardTurnEvents, type TurnForwarding } from './turnForwarding.js';
 
 /** What the scheduler needs; owned by the runtime. */
@@ -107,14 +108,15 @@ export class Scheduler {
   progress(): Progress {
     const view = this.view;
     const leases = view?.leases ?? [];
-    return this.deriver.derive(
-      this.plan,
-      (unitId) => this.dispatchRows.of(unitId),
+    return this.deriver.derive({
+      plan: this.plan,
+      dispatchesOf: (unitId) => this.dispatchRows.of(unitId),
+      changed: this.dispatchRows.takeChanged(),
       leases,
-      operatorInput(view?.canceled ?? [], view?.messages ?? []),
-      this.workspaces.current(),
-      () => this.dispatchRows.all(),
-    );
+      operator: operatorInput(view?.canceled ?? [], view?.messages ?? []),
+      workspaces: this.workspaces.current(),
+      allDispatches: () => this.dispatchRows.all(),
+    });
   }
 
   /** Derived progress from a view read just now (does not change what the next pass reads). */
@@ -153,9 +155,9 @@ export class Scheduler {
     const progress = this.progress();
     this.milestoneIndex = new Map(progress.milestones.map((milestone) => [milestone.spec.id, milestone]));
     const paused = view.controls.has('paused');
-    this.cancelUnrunnableDispatches(progress);
+    this.cancelUnrunnableDispatches();
     this.yieldPendingDispatches();
-    this.applyCancellations(progress);
+    this.applyCancellations();
     for (const worker of this.liveWorkers()) this.driveWorker(worker, progress, paused);
     this.keepPoolSize(progress);
     return this.progress();
@@ -385,12 +387,12 @@ export class Scheduler {
    * or their milestone is completed, failed or blocked (for example after a plan change).
    * Left alone they would keep the run from ever finishing.
    */
-  private cancelUnrunnableDispatches(progress: Progress): void {
+  private cancelUnrunnableDispatches(): void {
     for (const dispatch of handlesOf(this.deps.host, 'dispatch')) {
       if (dispatch.ended || topState(dispatch.state) !== 'pending') continue;
       const { milestoneId, unitId } = dispatch.context;
-      const milestone = progress.milestones.find((m) => m.spec.id === milestoneId);
-      const inPlan = milestone?.units.some((unit) => unit.spec.id === unitId) ?? false;
+      const milestone = this.milestoneIndex.get(milestoneId);
+      const inPlan = milestone !== undefined && unitOf(this.plan, unitId)?.milestoneId === milestoneId;
       if (inPlan && milestone !== undefined && !isTerminalMilestone(milestone.state)) continue;
       const reason = inPlan ? `milestone ${milestoneId} is ${milestone?.state ?? 'gone'}` : 'unit removed from the plan';
       this.deps.host.send(dispatch.id, { type: 'CANCEL', reason, at: this.deps.clock.now() });
@@ -427,10 +429,13 @@ export class Scheduler {
    * is running is stopped with its worker (kill, verify, record), whose dispatch is then
    * canceled. The unit stays canceled; its milestone fails and dependents are blocked.
    */
-  private applyCancellations(progress: Progress): void {
+  private applyCancellations(): void {
     const { host, clock } = this.deps;
-    for (const unit of progress.units.values()) {
-      if (unit.canceled === null || unit.active === null) continue;
+    for (const { unitId } of this.view?.canceled ?? []) {
+      // Through the unit's milestone: progress.units would build a map of every unit, each pass.
+      const spec = unitOf(this.plan, unitId);
+      const unit = spec === undefined ? undefined : this.milestoneIndex.get(spec.milestoneId)?.units[spec.position];
+      if (unit === undefined || unit.spec.id !== unitId || unit.canceled === null || unit.active === null) continue;
       const dispatch = host.get(unit.active.id);
       if (dispatch === undefined || dispatch.ended) continue;
       const runner = this.liveWorkers().find((worker) => worker.context.turn?.dispatchId === dispatch.id);

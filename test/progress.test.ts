@@ -38,9 +38,12 @@ describe('progress derived pass after pass', () => {
   it('keeps what did not change, derives what did, and always equals a derivation from scratch', () => {
     const deriver = new ProgressDeriver();
     const rows = new Map<string, readonly DispatchProjection[]>([['a/1', [row('a/1', 1, 'running')]]]);
+    // Units whose rows changed since the last derivation, as the scheduler's DispatchRows reports them.
+    const changed = new Set<string>();
     const derive = (operator = NONE) => {
       const all = () => [...rows.values()].flat();
-      const progress = deriver.derive(plan, (unitId) => rows.get(unitId) ?? NO_ROWS, HELD, operator, [], all);
+      const progress = deriver.derive({ plan, dispatchesOf: (unitId) => rows.get(unitId) ?? NO_ROWS, changed: [...changed], leases: HELD, operator, workspaces: [], allDispatches: all });
+      changed.clear();
       expect(progress).toEqual(deriveProgress(plan, all(), HELD, operator, []));
       return progress;
     };
@@ -56,6 +59,7 @@ describe('progress derived pass after pass', () => {
 
     // a/1 completed (a new array, as the scheduler's rows are copied on write): only it is derived again.
     rows.set('a/1', [row('a/1', 1, 'completed')]);
+    changed.add('a/1');
     const third = derive();
     expect(third.units.get('a/1')).not.toBe(second.units.get('a/1'));
     expect(third.units.get('a/1')?.state).toBe('completed');
@@ -63,6 +67,7 @@ describe('progress derived pass after pass', () => {
 
     // a/2 fails twice: milestone a fails and b is blocked.
     rows.set('a/2', [row('a/2', 1, 'failed'), row('a/2', 2, 'failed')]);
+    changed.add('a/2');
     const fourth = derive();
     expect(fourth.milestones.map((m) => m.state)).toEqual(['failed', 'blocked']);
     expect(fourth.units.get('b/1')?.state).toBe('blocked');
