@@ -150,20 +150,30 @@ export function listProcessGroup(pgid: number): number[] {
  */
 export function findProcessesByEnv(name: string, value: string): number[] {
   if (name === '' || /[=\0]/.test(name)) throw new RangeError(`invalid environment variable name ${JSON.stringify(name)}`);
-  const entry = Buffer.from(`${name}=${value}\0`);
-  const found: number[] = [];
+  return scanEnvirons([Buffer.from(`${name}=${value}\0`)])[0] ?? [];
+}
+
+/**
+ * One walk of /proc: for each `name=value\0` entry, the pids of the live processes (other than
+ * this one) whose initial environment holds it. A process that exited after /proc was listed
+ * (ENOENT, ESRCH) or belongs to another user (EACCES: it cannot be one of our turns, which
+ * inherit our uid) matches nothing.
+ * @throws the read error of an environment for anything else.
+ */
+function scanEnvirons(entries: readonly Buffer[]): number[][] {
+  const found = entries.map((): number[] => []);
   for (const pid of listPids()) {
     if (pid === process.pid) continue;
     let environ: Buffer;
     try {
       environ = readFileSync(`/proc/${pid}/environ`);
     } catch (error) {
-      // ENOENT/ESRCH: the process exited after /proc was listed. EACCES: it belongs to another
-      // user, so it cannot be one of our turns (which inherit our uid). Neither is a match.
       if (hasErrno(error, 'ENOENT', 'ESRCH', 'EACCES')) continue;
       throw error;
     }
-    if (environHas(environ, entry) && isProcessAlive(pid, null)) found.push(pid);
+    entries.forEach((entry, i) => {
+      if (environHas(environ, entry) && isProcessAlive(pid, null)) found[i]?.push(pid);
+    });
   }
   return found;
 }
@@ -196,22 +206,9 @@ export function findProcessesByEnvSoon(name: string, value: string): Promise<num
 function runQueuedScans(): void {
   const scans = [...queuedScans.values()];
   queuedScans.clear();
-  const found = scans.map((): number[] => []);
+  let found: number[][];
   try {
-    for (const pid of listPids()) {
-      if (pid === process.pid) continue;
-      let environ: Buffer;
-      try {
-        environ = readFileSync(`/proc/${pid}/environ`);
-      } catch (error) {
-        // As in findProcessesByEnv: gone since listed, or another user's (not one of our turns).
-        if (hasErrno(error, 'ENOENT', 'ESRCH', 'EACCES')) continue;
-        throw error;
-      }
-      scans.forEach((scan, i) => {
-        if (environHas(environ, scan.entry) && isProcessAlive(pid, null)) found[i]?.push(pid);
-      });
-    }
+    found = scanEnvirons(scans.map((scan) => scan.entry));
   } catch (error) {
     for (const scan of scans) for (const waiter of scan.waiters) waiter.reject(error instanceof Error ? error : new Error(String(error)));
     return;

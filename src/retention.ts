@@ -15,7 +15,7 @@ export interface RetentionDeps {
   /** Runs a store call in the background, on the runtime's one failure path (`RuntimeImpl.background`). */
   readonly background: (operation: string, call: Promise<unknown>) => void;
   /** Called with what one compaction dropped, when it dropped something. */
-  readonly onCompacted: (total: Omit<CompactResult, 'more'>) => void;
+  readonly onCompacted: (total: CompactTotals) => void;
 }
 
 /**
@@ -63,21 +63,38 @@ export class RetentionJob {
   private async compactNow(): Promise<void> {
     this.running = true;
     try {
-      const total = { journalRows: 0, journalActors: 0, turnOutputRows: 0, turnOutputDispatches: 0, actors: 0 };
-      for (let batch = 0; batch < MAX_BATCHES && this.deps.active() && !this.stopped; batch++) {
-        const result = await this.deps.store.compact({ before: cutoffs(this.policy, this.deps.clock.now()) });
-        total.journalRows += result.journalRows;
-        total.journalActors += result.journalActors;
-        total.turnOutputRows += result.turnOutputRows;
-        total.turnOutputDispatches += result.turnOutputDispatches;
-        total.actors += result.actors;
-        if (!result.more) break;
-      }
+      const total = await compactInBatches(
+        () => this.deps.store.compact({ before: cutoffs(this.policy, this.deps.clock.now()) }),
+        MAX_BATCHES,
+        () => this.deps.active() && !this.stopped,
+      );
       if (total.journalActors + total.turnOutputDispatches + total.actors > 0) this.deps.onCompacted(total);
     } finally {
       this.running = false;
     }
   }
+}
+
+/** What compaction batches dropped, summed (the counts of {@link CompactResult}). */
+export type CompactTotals = Omit<CompactResult, 'more'>;
+
+/**
+ * Runs compaction batches (`batch`, e.g. one `Store.compact` call) until one is not full
+ * (`more` false), `maxBatches` ran, or `keepGoing()` answers false before a batch.
+ * @returns what they dropped, summed. @throws what a batch throws (earlier batches stay done).
+ */
+export async function compactInBatches(batch: () => Promise<CompactResult>, maxBatches: number, keepGoing: () => boolean = () => true): Promise<CompactTotals> {
+  const total = { journalRows: 0, journalActors: 0, turnOutputRows: 0, turnOutputDispatches: 0, actors: 0 };
+  for (let count = 0; count < maxBatches && keepGoing(); count++) {
+    const result = await batch();
+    total.journalRows += result.journalRows;
+    total.journalActors += result.journalActors;
+    total.turnOutputRows += result.turnOutputRows;
+    total.turnOutputDispatches += result.turnOutputDispatches;
+    total.actors += result.actors;
+    if (!result.more) break;
+  }
+  return total;
 }
 
 /** The policy's cutoffs at `now` (ms since the epoch): finished before them, dropped. */

@@ -5,7 +5,7 @@ import type { Store } from '../../persistence/store.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { UsageError } from '../../core/errors.js';
 import type { RetentionPolicy } from '../plan/types.js';
-import { cutoffs } from '../retention.js';
+import { compactInBatches, cutoffs } from '../retention.js';
 import { parseStoredPlan } from '../storedPlan.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -43,16 +43,7 @@ export async function compactCommand(options: CompactCommandOptions, io: CliIO, 
   try {
     const policy = await policyOf(options, store);
     const before = cutoffs(policy, clock.now());
-    const total = { journalRows: 0, journalActors: 0, turnOutputRows: 0, turnOutputDispatches: 0, actors: 0 };
-    for (let batch = 0; batch < MAX_BATCHES; batch++) {
-      const result = await store.compact({ before, limit: 500 });
-      total.journalRows += result.journalRows;
-      total.journalActors += result.journalActors;
-      total.turnOutputRows += result.turnOutputRows;
-      total.turnOutputDispatches += result.turnOutputDispatches;
-      total.actors += result.actors;
-      if (!result.more) break;
-    }
+    const total = await compactInBatches(() => store.compact({ before, limit: 500 }), MAX_BATCHES);
     io.stdout.write(
       `dropped ${total.journalRows} journal rows of ${total.journalActors} finished actors, `
         + `${total.turnOutputRows} turn output rows of ${total.turnOutputDispatches} finished dispatches, ${total.actors} finished actor rows\n`,
