@@ -87,6 +87,13 @@ export async function readStatus(store: Store, now: number = Date.now()): Promis
   const workers = await store.listWorkers();
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   const held = plan === undefined ? new Map<string, number>() : rateLimitedAgents(plan, dispatches, now);
+  // Grouped once: filtering every dispatch for every unit made a report of 5,000 units quadratic.
+  const byUnit = new Map<string, DispatchProjection[]>();
+  for (const dispatch of dispatches) {
+    const list = byUnit.get(dispatch.unitId);
+    if (list === undefined) byUnit.set(dispatch.unitId, [dispatch]);
+    else list.push(dispatch);
+  }
   return {
     milestones: (progress?.milestones ?? []).map((m) => ({
       id: m.spec.id,
@@ -111,7 +118,7 @@ export async function readStatus(store: Store, now: number = Date.now()): Promis
     budgets: (progress?.budgets ?? []).map((budget) => ({ ...budget })),
     units: await Promise.all((progress?.milestones ?? []).flatMap((m) =>
       m.units.map(async (u) => {
-        const own = dispatches.filter((d) => d.unitId === u.spec.id);
+        const own = byUnit.get(u.spec.id) ?? [];
         return {
           id: u.spec.id,
           milestoneId: u.spec.milestoneId,
