@@ -196,6 +196,8 @@ export class ProgressDeriver {
   private readonly milestones = new Map<string, MilestoneMemo>();
   /** Units that had messages or a cancellation at the previous call. */
   private operatorUnits = new Set<string>();
+  /** Units that had a fix turn due at the previous call. */
+  private fixDueUnits = new Set<string>();
 
   derive(sources: ProgressSources): Progress {
     const { plan, dispatchesOf, operator } = sources;
@@ -227,7 +229,8 @@ export class ProgressDeriver {
 
     // Units to derive again: all, or those whose rows changed, plus those whose operator input or fix turn may have.
     const dirty = new Set<string>(everything ? [] : [...sources.changed, ...operatorUnits, ...this.operatorUnits, ...fixDue]);
-    for (const [unitId, memo] of this.units) if (memo.fixDue && !fixDue.has(unitId)) dirty.add(unitId);
+    for (const unitId of this.fixDueUnits) if (!fixDue.has(unitId)) dirty.add(unitId);
+    this.fixDueUnits = fixDue;
     this.operatorUnits = operatorUnits;
     const dirtyMilestones = new Set<string>();
     const unitIds = everything ? [...unitsOf(plan)].map((unit) => unit.id) : dirty;
