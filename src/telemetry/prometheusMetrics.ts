@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Runtime } from '../runtime.js';
+
+/** A runtime's metrics in a prom-client registry, kept up to date from its events. */
+export interface RuntimeMetrics {
+  /** The registry (`await registry.metrics()` is the Prometheus text format, version 0.0.4). */
+  readonly registry: Registry;
+  /** Stops following the runtime's events (the metrics keep their values). */
+  close(): void;
+}
+
+/** Bucket bounds of the turn duration histogram, in seconds: 100 ms to 2 h. */
+const TURN_SECONDS_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200];
+
+/**
+ * Follows `runtime.events` into Prometheus metrics (prom-client), registered in `registry`:
+ *
+ * - `statecrew_units_total{outcome}`: units that ended `completed`, `failed` (out of attempts),
+ *   `stuck` or `canceled`, as this runtime saw them;
+ * - `statecrew_turn_failures_total`: failed turns, retried or not;
+ * - `statecrew_turn_duration_seconds`: completed turns, start to end (histogram);
+ * - `statecrew_workers_active`: this runtime's live workers at scrape time;
+ * - `statecrew_lease_takeovers_total`: other runtimes' actors taken over by this one (one per takeover);
+ * - `statecrew_leases_lost_total{state}`: milestone leases this runtime lost (`lost`) or let expire (`expired`);
+ * - `statecrew_store_waits_total{operation}`: store calls retried after a transient fault.
+ *
+ * @param registry where to register; @default a new one. Registering twice in one registry throws
+ *   prom-client's error (a metric name can be registered once per registry).
+ */
+export function collectRuntimeMetrics(runtime: Pick<Runtime, 'events' | 'actors'>, registry: Registry = new Registry()): RuntimeMetrics {
+  const units = new Counter({ name: 'statecrew_units_total', help: 'Units that ended, by outcome.', labelNames: ['outcome'] as const, registers: [registry] });
+  const failures = new Counter({ name: 'statecrew_turn_failures_total', help: 'Failed turns, retried or not.', registers: [registry] });
+  const durations = new Histogram({ name: 'statecrew_turn_duration_seconds', help: 'Completed turns, from start to end.', buckets: TURN_SECONDS_BUCKETS, registers: [registry] });
+  new Gauge({
+    name: 'statecrew_workers_active',
+    help: 'Live workers of this runtime.',
+    registers: [registry],
+    collect() {
+      this.set(runtime.actors().filter((actor) => actor.kind === 'worker').length);
+    },
+  });
+  const takeovers = new Counter({ name: 'statecrew_lease_takeovers_total', help: 'Dead runtimes whose actors this runtime took over.', registers: [registry] });
+  const lost = new Counter({ name: 'statecrew_leases_lost_total', help: 'Milestone leases lost or expired, by state.', labelNames: ['state'] as const, registers: [registry] });
+  const waits = new Counter({ name: 'statecrew_store_waits_total', help: 'Store calls retried after a transient fault, by operation.', labelNames: ['operation'] as const, registers: [registry] });
+
+  const handlers = {
+    'unit.completed': (e: { durationMs: number | null }) => {
+      units.inc({ outcome: 'completed' });
+      if (e.durationMs !== null) durations.observe(e.durationMs / 1000);
+    },
+    'unit.failed': (e: { retryInMs: number | null }) => {
+      failures.inc();
+      if (e.retryInMs === null) units.inc({ outcome: 'failed' });
+    },
+    'unit.stuck': () => units.inc({ outcome: 'stuck' }),
+    'unit.canceled': () => units.inc({ outcome: 'canceled' }),
+    'runtime.took-over': () => takeovers.inc(),
+    'lease.lost': (e: { state: string }) => lost.inc({ state: e.state }),
+    'runtime.store-waiting': (e: { operation: string }) => waits.inc({ operation: e.operation }),
+  } as const;
+  for (const [name, handler] of Object.entries(handlers)) runtime.events.on(name as keyof typeof handlers, handler as never);
+  return {
+    registry,
+    close: () => {
+      for (const [name, handler] of Object.entries(handlers)) runtime.events.off(name as keyof typeof handlers, handler as never);
+    },
+  };
+}
