@@ -45,11 +45,24 @@ describe('statecrew inspector server', () => {
 
   it('answers 401 to every request without the token or with a wrong one, and writes nothing', async () => {
     inspector = await startInspector({ store: storeFile });
-    for (const route of ['/', '/assets/inspector.js', '/api/actors', '/api/events', '/api/charts/statecrew.worker.svg']) {
+    for (const route of ['/', '/assets/inspector.js', '/api/actors', '/api/events', '/api/charts/statecrew.worker.svg', '/metrics']) {
       expect((await at(route)).status, route).toBe(401);
       expect((await at(`${route}?token=wrong`)).status, route).toBe(401);
     }
     expect((await at('/', { headers: { cookie: `statecrew_inspect_${inspector.port}=wrong` } })).status).toBe(401);
+  });
+
+  it('serves the fleet\'s metrics in the Prometheus text format, read from the store', async () => {
+    inspector = await startInspector({ store: storeFile });
+    const response = await at(withToken('/metrics'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const text = await response.text();
+    expect(text).toContain('statecrew_units{state="completed"} 1');
+    expect(text).toContain('statecrew_units{state="failed"} 0');
+    expect(text).toContain('statecrew_dispatches{state="completed"} 1');
+    expect(text).toContain('statecrew_runtimes{state="stopped"} 1');
+    expect(text).toContain('statecrew_turn_duration_seconds_count 1');
   });
 
   it('serves the page with the token, sets a cookie that authorises the page’s own requests, and keeps it offline by policy', async () => {

@@ -10,6 +10,7 @@ import { loadInspectorAssets } from './assets.js';
 import { BUILT_IN_MACHINES, createChartCache } from './chartCache.js';
 import { readActorDetail, readActorList } from './inspectorData.js';
 import { readStatus } from '../status.js';
+import { storeMetricsRegistry } from '../telemetry/storeMetrics.js';
 
 /** Options of {@link startInspector}. */
 export interface InspectorOptions {
@@ -57,6 +58,8 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const token = options.token ?? crypto.randomBytes(32).toString('base64url');
   const assets = loadInspectorAssets();
   const charts = createChartCache({ ...BUILT_IN_MACHINES, ...options.machines });
+  // Prometheus text format, read from the store at each scrape (behind the token like every route).
+  const metrics = storeMetricsRegistry(store);
   const streams = new Set<http.ServerResponse>();
   const report = (error: unknown) => options.onError?.(ensureError(error));
   let port = 0;
@@ -95,6 +98,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       if (pathname.startsWith('/assets/')) return sendAsset(pathname.slice('/assets/'.length));
       if (pathname === '/api/actors') return sendJson(response, 200, { store: storeName(options.store), ...(await readActorList(store)) });
       if (pathname === '/api/units') return sendJson(response, 200, { units: (await readStatus(store)).units });
+      if (pathname === '/metrics') return send(response, 200, metrics.contentType, await metrics.metrics());
       if (pathname.startsWith('/api/actors/')) {
         const id = decodeURIComponent(pathname.slice('/api/actors/'.length));
         const after = Number(url.searchParams.get('after') ?? '0');

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Runtime } from '../runtime.js';
+import { TURN_SECONDS_BUCKETS } from './storeMetrics.js';
 
 /** A runtime's metrics in a prom-client registry, kept up to date from its events. */
 export interface RuntimeMetrics {
@@ -9,8 +10,6 @@ export interface RuntimeMetrics {
   close(): void;
 }
 
-/** Bucket bounds of the turn duration histogram, in seconds: 100 ms to 2 h. */
-const TURN_SECONDS_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200];
 
 /**
  * Follows `runtime.events` into Prometheus metrics (prom-client), registered in `registry`:
