@@ -92,3 +92,5 @@ export { chartFromMachine, type Chart, type ChartNode, type ChartEdge, type Char
 export { layoutChart, type ChartLayout } from './chart/layout.js';
 export { renderChartSvg, type ChartSvgOptions } from './chart/svg.js';
 export { renderChartMermaid } from './chart/mermaid.js';
+export { collectRuntimeMetrics, type RuntimeMetrics } from './telemetry/prometheusMetrics.js';
+export { storeMetricsRegistry, TURN_SECONDS_BUCKETS } from './telemetry/storeMetrics.js';
