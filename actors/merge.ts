@@ -62,6 +62,7 @@ export async function mergeBranch(request: MergeRequest): Promise<MergeOutcome> 
   const temp = path.join(spec.root, '.merge', `${refSegment(request.milestoneId)}-${request.fencingToken}`);
   await removeTemporaryWorktrees(spec, request.milestoneId);
   await removeStaleRefLock(spec.repo, spec.base);
+  await catchUpCheckouts(spec, temp);
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const baseHead = await mustResolve(spec.repo, `refs/heads/${spec.base}`);
     const head = await mustResolve(spec.repo, `refs/heads/${spec.branch}`);
@@ -177,6 +178,29 @@ export async function describeConflict(cwd: string): Promise<{ files: string[]; 
   const files = (await runGit(['diff', '--name-only', '--diff-filter=U', '-z'], { cwd })).stdout.split('\0').filter((name) => name !== '');
   const diff = (await runGit(['diff'], { cwd })).stdout;
   return { files, hunks: diff.length > MAX_HUNKS ? `${diff.slice(0, MAX_HUNKS)}\n[… cut at ${MAX_HUNKS} characters]` : diff };
+}
+
+/**
+ * Finishes the step a merge killed between moving the base (`update-ref`) and updating a user's
+ * checkout of it (`read-tree -m -u`) left undone: that checkout's index is still the base's
+ * previous tree, so the merged work would show as staged deletions there, and every later merge
+ * would be blocked by it. Done only when the base's last move is statecrew's (its reflog
+ * subject) and the checkout's index is exactly the previous commit's tree; a checkout with
+ * other staged changes is the user's to resolve and is left alone. Crash fuzzing with
+ * workspaces found it.
+ */
+async function catchUpCheckouts(spec: WorktreeSpec, temp: string): Promise<void> {
+  const checkouts = await userCheckouts(spec, temp);
+  if (checkouts.length === 0) return;
+  const last = await runGit(['reflog', 'show', '-n', '1', '--format=%gs', '--end-of-options', `refs/heads/${spec.base}`], { cwd: spec.repo, accept: [0, 128] });
+  if (last.exitCode !== 0 || !last.stdout.startsWith('statecrew: ')) return;
+  const previous = await resolveCommit(spec.repo, `refs/heads/${spec.base}@{1}`);
+  const current = await resolveCommit(spec.repo, `refs/heads/${spec.base}`);
+  if (previous === null || current === null || previous === current) return;
+  for (const checkout of checkouts) {
+    const atPrevious = await runGit(['diff-index', '--cached', '--quiet', previous, '--'], { cwd: checkout, accept: [0, 1] });
+    if (atPrevious.exitCode === 0) await runGit(['read-tree', '-m', '-u', previous, current], { cwd: checkout });
+  }
 }
 
 /** Worktrees with the base checked out that are not statecrew's own. */

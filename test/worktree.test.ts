@@ -183,6 +183,19 @@ describe('mergeBranch', () => {
     expect(git(t.repo, 'status', '--porcelain')).toBe('M notes.txt');
   });
 
+  it('finishes bringing the user checkout along when a merge was killed after moving the base, before updating it', async () => {
+    const { t, spec } = setup({ 'notes.txt': 'mine\n' });
+    const head = await milestoneWith(spec('a'), t, 'a.txt', 'a\n');
+    t.write('notes.txt', 'my uncommitted edit\n');
+    // The interrupted merge: the base moved (a fast-forward, with statecrew's reflog message), the checkout did not.
+    git(t.repo, 'update-ref', '-m', 'statecrew: merge a (merge lease fencing token 1)', 'refs/heads/main', head);
+    expect(git(t.repo, 'status', '--porcelain')).toBe('D  a.txt\n M notes.txt');
+    expect(await merge(spec('a'), 'a')).toMatchObject({ kind: 'merged', already: true });
+    expect(t.read('a.txt')).toBe('a\n');
+    expect(t.read('notes.txt')).toBe('my uncommitted edit\n');
+    expect(git(t.repo, 'status', '--porcelain')).toBe('M notes.txt');
+  });
+
   it('refuses to move a base whose user checkout has uncommitted changes the merge would overwrite', async () => {
     const { t, spec } = setup({ 'notes.txt': 'mine\n' });
     await milestoneWith(spec('a'), t, 'notes.txt', 'from a\n');
