@@ -1,9 +1,12 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fixture, killRunningClis, makeTempDir, runCli, startCli, writePlan } from './helpers/cli.js';
+import { openStoreAt } from '../persistence/openStore.js';
+import { fixture, isAlive, killRunningClis, makeTempDir, runCli, startCli, writePlan } from './helpers/cli.js';
 
 /**
  * The inspector in a real browser: Debian's Chromium driven by playwright-core (never a
@@ -149,6 +152,88 @@ describe('statecrew run --inspect, in Chromium', () => {
     expect(await page.textContent('#units tr[data-unit-id="agent"] td.session')).toBe(`…${session.slice(-8)}⚠ 1 resume mismatch`);
     expect(await page.textContent('#units tr[data-unit-id="plain"] td.session')).toBe('');
     await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-units.png') });
+    await page.close();
+  });
+
+  it('stops a real worker of a run in another process with a click, shows the outcome, and refuses a forged request from another origin', async () => {
+    const node = process.execPath;
+    const go = path.join(dir, 'go');
+    writePlan(dir, { version: 1, workers: 1, milestones: [{ id: 'm', units: [{ id: 'u1', command: [node, fixture('exit-when-file.mjs'), go, '0'] }] }] });
+    const run = startCli(dir, ['run', 'plan.yaml']);
+    const [, pid = ''] = await run.waitForLine(/start +u1 attempt 1 on worker-1 \(pid (\d+)\)/);
+    const inspect = startCli(dir, ['inspect', '--store', '.statecrew/statecrew.db']);
+    const [, url = ''] = await inspect.waitForLine(/statecrew inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/);
+    const origin = new URL(url).origin;
+    const token = new URL(url).searchParams.get('token') ?? '';
+
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(url);
+    await shows(page, '#fleet-actions:not([hidden])');
+
+    // A page of another origin that even knows the access token and a CSRF token of the real page
+    // posts a pause: the Origin check refuses it and nothing is written. (A JSON post from there
+    // would not leave the browser at all: its CORS preflight is refused.)
+    const csrf = (await page.getAttribute('meta[name="statecrew-csrf"]', 'content')) ?? '';
+    const attacker = http.createServer((_request, response) => {
+      response.writeHead(200, { 'Content-Type': 'text/html' });
+      response.end('<!doctype html><title>elsewhere</title>');
+    });
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    const evil = await browser.newPage();
+    await evil.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+    // no-cors: the browser sends it (dropping the custom header) and hides the answer.
+    const sent = await evil.evaluate(
+      async ({ target, csrfToken }) => {
+        await fetch(target, { method: 'POST', mode: 'no-cors', headers: { 'x-statecrew-csrf': csrfToken }, body: '{"action":"pause"}' });
+        return true;
+      },
+      { target: `${origin}/api/actions?token=${token}`, csrfToken: csrf },
+    );
+    await evil.close();
+    await new Promise<void>((resolve) => attacker.close(() => resolve()));
+    expect(sent).toBe(true);
+    // And from the page itself, a request without the CSRF token is refused.
+    const withoutCsrf = await page.evaluate(async () => (await fetch('/api/actions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"action":"pause"}' })).status);
+    expect(withoutCsrf).toBe(403);
+    const store = openStoreAt(path.join(dir, '.statecrew/statecrew.db'), { readonly: true });
+    expect(await store.getControl('paused')).toBeUndefined();
+    expect(await store.listPendingCommands()).toEqual([]);
+    await store.close();
+
+    // The click: the worker's turn is killed and verified gone by the runtime in the other process.
+    await page.click('#actors tr[data-actor-id="worker-1"]');
+    await page.click('#actor-actions button:text-is("Stop worker")');
+    await shows(page, '#action-log li[data-action="stop-worker"].done');
+    expect(await page.textContent('#action-log li[data-action="stop-worker"] .outcome')).toBe(
+      'worker worker-1 stopped: the turn of u1 was killed and verified gone; u1 is pending again, without using an attempt',
+    );
+    expect(isAlive(Number(pid))).toBe(false);
+    await shows(page, '#actors tr[data-actor-id="worker-1"] td.state:text-is("stopped (done)")');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-actions.png') });
+
+    // The run goes on with a new worker, and finishes once the unit may.
+    await run.waitForLine(/start +u1 attempt 1 on worker-2/);
+    fs.writeFileSync(go, '');
+    expect((await run.done).code).toBe(0);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('serves a read-only page without actions when asked (inspect --read-only)', async () => {
+    writePlan(dir, { version: 1, workers: 1, milestones: [{ id: 'm', units: [{ id: 'u1', command: [process.execPath, '-e', ''] }] }] });
+    expect((await runCli(dir, 'run', 'plan.yaml')).code).toBe(0);
+    const inspect = startCli(dir, ['inspect', '--store', '.statecrew/statecrew.db', '--read-only']);
+    const [, url = ''] = await inspect.waitForLine(/statecrew inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+) \(read-only\)/);
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    await page.goto(url);
+    await shows(page, '#actors tr[data-actor-id="worker-1"]');
+    expect(await page.isVisible('#read-only')).toBe(true);
+    expect(await page.isVisible('#fleet-actions')).toBe(false);
+    await page.click('#actors tr[data-actor-id="worker-1"]');
+    await shows(page, '#chart g.sc-state.sc-active');
+    expect(await page.locator('#actor-actions button').count()).toBe(0);
     await page.close();
   });
 });

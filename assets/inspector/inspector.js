@@ -2,6 +2,8 @@
 // Data: GET /api/actors, /api/units, /api/actors/:id?after=seq, /api/charts/:machineId.svg; live
 // updates: the server-sent events of /api/events ("change" whenever the store committed).
 
+import { followCommands, renderActorActions, setupActions } from './actions.js';
+
 const $ = (selector) => document.querySelector(selector);
 
 const view = {
@@ -64,6 +66,7 @@ function render() {
   void renderChart();
   renderTimeline();
   renderDetail();
+  renderActorActions(view.detail);
 }
 
 function renderHeader() {
@@ -320,6 +323,7 @@ function connect() {
   events.addEventListener('change', () => {
     showLive(true, `live · updated ${new Date().toLocaleTimeString()}`);
     void refresh();
+    void followCommands();
   });
   events.addEventListener('store-error', (event) => showLive(false, `store error: ${JSON.parse(event.data).error}`));
   events.addEventListener('error', () => showLive(false, 'disconnected, retrying…'));
@@ -345,6 +349,7 @@ function bindControls() {
 
 async function start() {
   bindControls();
+  setupActions();
   const hash = new URLSearchParams(location.hash.slice(1));
   // Drop the token from the address bar: the cookie set with the page carries it from here on.
   history.replaceState(null, '', location.pathname + location.hash);

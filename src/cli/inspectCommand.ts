@@ -12,6 +12,8 @@ export interface InspectCommandOptions {
   readonly port?: number;
   /** Open the page in the system's browser. @default false */
   readonly open?: boolean;
+  /** Serve without actions, the store opened read-only (`--read-only`). @default false */
+  readonly readOnly?: boolean;
 }
 
 /**
@@ -23,9 +25,10 @@ export async function inspectCommand(options: InspectCommandOptions, io: CliIO, 
   const inspector = await startInspector({
     store: resolveStoreLocation(options.store, io.cwd),
     ...(options.port === undefined ? {} : { port: options.port }),
+    readOnly: options.readOnly === true,
     onError: (error) => io.stderr.write(`statecrew inspect: ${error.message}\n`),
   });
-  io.stdout.write(`statecrew inspector: ${inspector.url}\n`);
+  io.stdout.write(`statecrew inspector: ${inspector.url}${inspector.readOnly ? ' (read-only)' : ''}\n`);
   if (options.open === true) await openInBrowser(inspector.url, io);
   const exitCode = await untilStopped(stopSignal);
   await inspector.close();

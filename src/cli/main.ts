@@ -115,10 +115,11 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
 
   program
     .command('inspect')
-    .description('serve a web page on 127.0.0.1 showing every actor, its statechart and its journal, live; prints its URL')
+    .description('serve a web page on 127.0.0.1 showing the fleet, every actor, its statechart and its journal, live, with actions; prints its URL')
     .option('--store <path|url>', 'store: a SQLite file or a postgres:// URL (default: $STATECREW_STORE, else .statecrew/statecrew.db)', DEFAULT_STORE)
     .option('--port <n>', 'TCP port (default: any free port)', parsePort)
     .option('--open', "open the page in the system's browser", false)
+    .option('--read-only', 'serve without actions (stop, pause, resume, cancel, send): the store is opened read-only', false)
     .action(async (options: InspectCommandOptions) => {
       exitCode = await (await import('./inspectCommand.js')).inspectCommand(options, io);
     });

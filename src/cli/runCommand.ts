@@ -125,7 +125,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
   }
 }
 
-/** The inspector on its own read-only connection, so it sees the run's commits as another process would. */
+/** The inspector on its own connection, so it sees the run's commits, and the run its actions, as another process would. */
 async function startInspectorBeside(storePath: string, io: CliIO): Promise<Inspector> {
   const inspector = await startInspector({ store: storePath, onError: (error) => io.stderr.write(`statecrew inspect: ${error.message}\n`) });
   io.stdout.write(`statecrew inspector: ${inspector.url} (until the run ends; \`statecrew inspect\` shows the store afterwards)\n`);

@@ -11,14 +11,21 @@ import { BUILT_IN_MACHINES, createChartCache } from './chartCache.js';
 import { readActorDetail, readActorList } from './inspectorData.js';
 import { readStatus } from '../status.js';
 import { storeMetricsRegistry } from '../telemetry/storeMetrics.js';
+import { ActionGuard, readBody } from './actionGuard.js';
+import { answerAction, answerCommand, type JsonAnswer } from './actionRoutes.js';
 
 /** Options of {@link startInspector}. */
 export interface InspectorOptions {
   /**
-   * The store to show: a path (opened read-only; the file must exist) or an open
-   * {@link Store}, which the inspector does not close.
+   * The store to show: a path (the file must exist; opened read-only when `readOnly`) or an
+   * open {@link Store}, which the inspector does not close.
    */
   readonly store: string | Store;
+  /**
+   * Serve without actions: the page shows no buttons and every POST is answered 403, so nothing
+   * is ever written to the store. @default false
+   */
+  readonly readOnly?: boolean;
   /** TCP port on 127.0.0.1. @default 0 (a free port chosen by the system) */
   readonly port?: number;
   /** Access token every request must carry (`?token=` or the cookie the page sets). @default 32 random bytes, base64url */
@@ -37,6 +44,8 @@ export interface Inspector {
   readonly url: string;
   readonly port: number;
   readonly token: string;
+  /** Whether actions are refused ({@link InspectorOptions.readOnly}). */
+  readonly readOnly: boolean;
   /** Stops listening, ends live streams and closes the store if the inspector opened it. */
   close(): Promise<void>;
 }
@@ -49,12 +58,22 @@ export interface Inspector {
  *
  * Binds to 127.0.0.1 only. Every request needs the access token, in the query (`?token=`) or
  * in the cookie the page sets on its first load; without it the answer is 401.
+ *
+ * Actions (unless `readOnly`): the page stops a worker, pauses and resumes, cancels a unit and
+ * sends a message through `POST /api/actions` — the same store rows as `statecrew stop --worker`,
+ * `pause`, `resume`, `cancel` and `send`, so a runtime in any process acts on them — and follows
+ * a stop's outcome at `GET /api/commands/:id`. An action needs, beyond the token, the CSRF
+ * token of the page it came from (header `x-statecrew-csrf`), an `Origin` header naming this
+ * server, and a JSON body ({@link ActionGuard}); otherwise it is answered 403 (or 415/413) and
+ * nothing is written.
  * @throws StoreNotFoundError / StoreCorruptError / StoreVersionError when `store` is a path
  *   that is not a readable store of this version.
  */
 export async function startInspector(options: InspectorOptions): Promise<Inspector> {
   const ownsStore = typeof options.store === 'string';
-  const store = typeof options.store === 'string' ? openStoreAt(options.store, { readonly: true }) : options.store;
+  const readOnly = options.readOnly === true;
+  const store =
+    typeof options.store === 'string' ? openStoreAt(options.store, readOnly ? { readonly: true } : { mustExist: true }) : options.store;
   const token = options.token ?? crypto.randomBytes(32).toString('base64url');
   const assets = loadInspectorAssets();
   const charts = createChartCache({ ...BUILT_IN_MACHINES, ...options.machines });
@@ -63,6 +82,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const streams = new Set<http.ServerResponse>();
   const report = (error: unknown) => options.onError?.(ensureError(error));
   let port = 0;
+  const guard = new ActionGuard(() => [`http://127.0.0.1:${port}`, `http://localhost:${port}`]);
 
   const cookieName = () => `statecrew_inspect_${port}`;
   const authorized = (request: http.IncomingMessage, url: URL): boolean => {
@@ -77,15 +97,36 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       send(response, 401, 'text/plain; charset=utf-8', '401: this inspector needs its access token: open the URL that `statecrew inspect` printed.\n');
       return;
     }
-    if (request.method !== 'GET') {
-      send(response, 405, 'text/plain; charset=utf-8', '405: the inspector is read-only\n');
-      return;
-    }
-    route(url).catch((error: unknown) => {
+    const routed = request.method === 'POST' ? act(url) : request.method === 'GET' ? route(url) : methodNotAllowed();
+    routed.catch((error: unknown) => {
       report(error);
       if (!response.headersSent) sendJson(response, 500, { error: ensureError(error).message });
       else response.end();
     });
+
+    function methodNotAllowed(): Promise<void> {
+      response.setHeader('Allow', 'GET');
+      send(response, 405, 'text/plain; charset=utf-8', '405: the inspector answers GET, and POST at /api/actions only\n');
+      return Promise.resolve();
+    }
+
+    async function act(url: URL): Promise<void> {
+      if (url.pathname !== '/api/actions') return methodNotAllowed();
+      if (readOnly) return sendJson(response, 403, { error: '403: this inspector is read-only (statecrew inspect --read-only)' });
+      const refused = guard.check(request);
+      if (refused !== null) return sendJson(response, refused.status, { error: refused.message, reason: refused.reason });
+      let body: string;
+      try {
+        body = await readBody(request);
+      } catch (error) {
+        return sendJson(response, 413, { error: `413: ${ensureError(error).message}` });
+      }
+      return answer(await answerAction(store, body));
+    }
+
+    function answer(result: JsonAnswer): void {
+      sendJson(response, result.status, result.body);
+    }
 
     async function route(url: URL): Promise<void> {
       const pathname = url.pathname;
@@ -93,8 +134,9 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
         if (url.searchParams.has('token')) {
           response.setHeader('Set-Cookie', `${cookieName()}=${token}; HttpOnly; SameSite=Strict; Path=/`);
         }
-        return sendAsset('index.html');
+        return sendPage();
       }
+      if (pathname.startsWith('/api/commands/')) return answer(await answerCommand(store, pathname.slice('/api/commands/'.length)));
       if (pathname.startsWith('/assets/')) return sendAsset(pathname.slice('/assets/'.length));
       if (pathname === '/api/actors') return sendJson(response, 200, { store: storeName(options.store), ...(await readActorList(store)) });
       if (pathname === '/api/units') return sendJson(response, 200, { units: (await readStatus(store)).units });
@@ -114,6 +156,17 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
       }
       if (pathname === '/api/events') return openStream();
       return send(response, 404, 'text/plain; charset=utf-8', `404: ${pathname}\n`);
+    }
+
+    /** The page, with its own CSRF token and whether actions are offered. */
+    function sendPage(): void {
+      const asset = assets.get('index.html');
+      if (asset === undefined) return send(response, 404, 'text/plain; charset=utf-8', '404: index.html\n');
+      const html = asset.body
+        .toString('utf8')
+        .replace('__STATECREW_CSRF__', readOnly ? '' : guard.issue())
+        .replace('__STATECREW_MODE__', readOnly ? 'read-only' : 'actions');
+      send(response, 200, asset.type, html);
     }
 
     function sendAsset(name: string): void {
@@ -176,6 +229,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     url: `http://127.0.0.1:${port}/?token=${token}`,
     port,
     token,
+    readOnly,
     close: async () => {
       clearInterval(watcher);
       unwatch?.();
