@@ -74,6 +74,7 @@ describe('statecrew run --inspect, in Chromium', () => {
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(url);
+    await page.click('#tab-actors');
 
     // Actors: every kind listed with its state; the worker runs u1's turn.
     await shows(page, '#actors tr[data-actor-id^="worker-"] td.state:text-is("in_turn")');
@@ -143,6 +144,7 @@ describe('statecrew run --inspect, in Chromium', () => {
     const [, url = ''] = await inspect.waitForLine(/statecrew inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/);
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     await page.goto(url);
+    await page.click('#tab-actors');
     await shows(page, '#units tr[data-unit-id="agent"] td.state:text-is("completed")');
     // The retry resumed the first attempt's session and got another one: a resume mismatch.
     expect(await page.textContent('#units tr[data-unit-id="agent"] td.attempts')).toBe('2/2');
@@ -170,6 +172,7 @@ describe('statecrew run --inspect, in Chromium', () => {
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(url);
+    await page.click('#tab-actors');
     await shows(page, '#fleet-actions:not([hidden])');
 
     // A page of another origin that even knows the access token and a CSRF token of the real page
@@ -228,12 +231,96 @@ describe('statecrew run --inspect, in Chromium', () => {
     const [, url = ''] = await inspect.waitForLine(/statecrew inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+) \(read-only\)/);
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     await page.goto(url);
+    await page.click('#tab-actors');
     await shows(page, '#actors tr[data-actor-id="worker-1"]');
     expect(await page.isVisible('#read-only')).toBe(true);
     expect(await page.isVisible('#fleet-actions')).toBe(false);
     await page.click('#actors tr[data-actor-id="worker-1"]');
     await shows(page, '#chart g.sc-state.sc-active');
     expect(await page.locator('#actor-actions button').count()).toBe(0);
+    await page.close();
+  });
+
+  it('draws the plan as a graph coloured by state, counts units, shows runtimes, and opens a unit with its live log and its conversation', async () => {
+    const node = process.execPath;
+    const go = path.join(dir, 'go');
+    const cat = (file: string) => [node, '-e', `process.stdout.write(require('fs').readFileSync(${JSON.stringify(fixture(`recorded/${file}`))}))`];
+    writePlan(dir, {
+      version: 1,
+      workers: 2,
+      milestones: [
+        {
+          id: 'setup',
+          units: [
+            { id: 'setup/agent', command: cat('claude-2.1.332-write-denied.jsonl'), protocol: 'stream-json', permissionDenials: 'accept' },
+            { id: 'setup/codex', command: cat('codex-0.171.0-command.jsonl'), protocol: 'codex-json' },
+          ],
+        },
+        { id: 'build', dependsOn: ['setup'], units: [{ id: 'build/wait', command: [node, fixture('exit-when-file.mjs'), go, '0'] }] },
+        { id: 'lint', dependsOn: ['setup'], units: [{ id: 'lint/fail', command: [node, '-e', 'process.exit(3)'], maxAttempts: 1 }] },
+        { id: 'ship', dependsOn: ['build', 'lint'], units: [{ id: 'ship/u', command: [node, '-e', ''] }] },
+      ],
+    });
+    const run = startCli(dir, ['run', 'plan.yaml', '--inspect']);
+    const [, url = ''] = await run.waitForLine(/statecrew inspector: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/);
+    await run.waitForLine(/start +build\/wait attempt 1/);
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(url);
+
+    // The graph: one box per milestone, one edge per dependsOn, each box coloured by its state.
+    await shows(page, '#plan-graph g.pg-node[data-milestone-id="lint"][data-state="failed"]');
+    await shows(page, '#plan-graph g.pg-node[data-milestone-id="ship"][data-state="blocked"]');
+    const states = Object.fromEntries(
+      await Promise.all((await page.locator('#plan-graph g.pg-node').all()).map(async (g) => [await g.getAttribute('data-milestone-id'), await g.getAttribute('data-state')])),
+    );
+    expect(states).toEqual({ setup: 'completed', build: 'running', lint: 'failed', ship: 'blocked' });
+    const edges = await Promise.all((await page.locator('#plan-graph g.pg-edge').all()).map(async (g) => `${await g.getAttribute('data-source')}->${await g.getAttribute('data-target')}`));
+    expect(edges.sort()).toEqual(['build->ship', 'lint->ship', 'setup->build', 'setup->lint']);
+    expect(await page.textContent('#plan-graph g.pg-node[data-milestone-id="setup"] text:nth-of-type(2)')).toBe('2/2 · $0.0096');
+    // Units by state, and the runtime with its heartbeat.
+    expect(await page.textContent('#fleet-counts .count-running b')).toBe('1');
+    expect(await page.textContent('#fleet-counts .count-failed b')).toBe('1');
+    expect(await page.textContent('#fleet-counts .count-blocked b')).toBe('1');
+    expect(await page.textContent('#fleet-counts .count-completed b')).toBe('2');
+    expect(await page.textContent('#runtimes tr[data-runtime-id="runtime-1"] td.state')).toBe('running');
+    expect(await page.textContent('#runtimes tr[data-runtime-id="runtime-1"] td.heartbeat')).toMatch(/^\d+(\.\d)? m?s$/);
+
+    // A unit's page: its turn, and its log followed while the turn runs.
+    await page.click('#plan-graph g.pg-node[data-milestone-id="build"]');
+    await page.click('#milestone-units tr[data-unit-id="build/wait"]');
+    await shows(page, '#turns tr[data-dispatch-id="build/wait#1"] td.state:text-is("running")');
+    await shows(page, '#log-title:text-is("Log of build/wait#1 (live)")');
+    await shows(page, '#turn-log:has-text("waiting")');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-fleet.png') });
+
+    // A Claude Code turn as a conversation: the denied Write, its error result, the final result with cost.
+    await page.click('#plan-graph g.pg-node[data-milestone-id="setup"]');
+    await page.click('#milestone-units tr[data-unit-id="setup/agent"]');
+    await shows(page, '#conversation li[data-kind="result"]');
+    expect(await page.textContent('#conversation li[data-kind="tool-use"] .tool')).toBe('Write');
+    expect(await page.getAttribute('#conversation li[data-kind="tool-result"]', 'class')).toContain('is-error');
+    expect(await page.textContent('#conversation li[data-kind="result"] .figures')).toMatch(/^\$0\.0096 · \d+ in \/ \d+ out tokens/);
+    expect(await page.locator('#conversation li[data-kind="assistant"]').count()).toBeGreaterThan(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'inspector-conversation.png') });
+    // A Codex turn: its command as a tool use with its output, and the agent's message.
+    await page.click('#milestone-units tr[data-unit-id="setup/codex"]');
+    await shows(page, '#conversation li[data-kind="tool-use"] .tool:text-is("command")');
+    expect(await page.textContent('#conversation li[data-kind="tool-result"] pre')).toBe('slept\n\n(exit code 0)');
+    expect(await page.textContent('#conversation li[data-kind="assistant"]')).toBe('done');
+
+    // The unit page's actions: a message queued for build/wait reaches the store.
+    await page.click('#plan-graph g.pg-node[data-milestone-id="build"]');
+    await page.click('#milestone-units tr[data-unit-id="build/wait"]');
+    await page.fill('#unit-actions input', 'also run the linter');
+    await page.click('#unit-actions button:text-is("Send")');
+    await shows(page, '#action-log li[data-action="send-message"].done');
+
+    // (The run ends, and its inspector with it, once build completes: lint failed, ship is blocked.)
+    fs.writeFileSync(go, '');
+    expect((await run.done).code).toBe(1);
+    expect(pageErrors).toEqual([]);
     await page.close();
   });
 });

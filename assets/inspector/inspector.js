@@ -3,10 +3,17 @@
 // updates: the server-sent events of /api/events ("change" whenever the store committed).
 
 import { followCommands, renderActorActions, setupActions } from './actions.js';
+import { refreshFleet, startFleet } from './fleet.js';
+
+/** Rows drawn per page of the actor list and the unit table (a store of 5,000 units has tens of thousands of actors). */
+const PAGE = 200;
 
 const $ = (selector) => document.querySelector(selector);
 
 const view = {
+  /** The tab shown: `fleet` or `actors`. */
+  tab: 'fleet',
+  actorPage: 0,
   list: null,
   units: [],
   kind: '',
@@ -38,6 +45,10 @@ async function refresh() {
   try {
     do {
       refreshAgain = false;
+      if (view.tab === 'fleet') {
+        await refreshFleet();
+        continue;
+      }
       view.list = await getJson('/api/actors');
       view.units = (await getJson('/api/units')).units;
       if (view.selectedId !== null) await refreshDetail();
@@ -130,7 +141,15 @@ function visibleActors() {
 }
 
 function renderActors() {
-  const rows = visibleActors().map((actor) => {
+  const visible = visibleActors();
+  const pages = Math.max(1, Math.ceil(visible.length / PAGE));
+  view.actorPage = Math.min(view.actorPage, pages - 1);
+  const first = view.actorPage * PAGE;
+  renderPager($('#actors-pager'), first, Math.min(visible.length, first + PAGE), visible.length, (page) => {
+    view.actorPage = page;
+    renderActors();
+  });
+  const rows = visible.slice(first, first + PAGE).map((actor) => {
     const row = document.createElement('tr');
     row.dataset.actorId = actor.id;
     row.className = `status-${actor.status}${actor.id === view.selectedId ? ' selected' : ''}`;
@@ -164,7 +183,7 @@ function renderActors() {
 
 /** One row per unit: state, attempts and turns, cost (USD), the agent session, resume mismatches and denied tools. */
 function renderUnits() {
-  const rows = (view.units ?? []).map((unit) => {
+  const rows = (view.units ?? []).slice(0, PAGE).map((unit) => {
     const row = document.createElement('tr');
     row.dataset.unitId = unit.id;
     const cell = (name, text, title) => {
@@ -195,7 +214,24 @@ function renderUnits() {
     }
     return row;
   });
+  if ((view.units ?? []).length > PAGE) {
+    const more = document.createElement('tr');
+    more.append(Object.assign(document.createElement('td'), { colSpan: 5, className: 'empty', textContent: `${view.units.length - PAGE} more units: see each milestone in the Fleet tab` }));
+    rows.push(more);
+  }
   $('#units tbody').replaceChildren(...rows);
+}
+
+/** "‹ 1–200 of 5,012 ›" with buttons that call `go(page)`. */
+function renderPager(box, first, last, total, go) {
+  if (total <= PAGE) return box.replaceChildren();
+  const page = Math.floor(first / PAGE);
+  const button = (label, target, enabled) => {
+    const element = Object.assign(document.createElement('button'), { type: 'button', textContent: label, disabled: !enabled });
+    element.addEventListener('click', () => go(target));
+    return element;
+  };
+  box.replaceChildren(button('‹', page - 1, page > 0), Object.assign(document.createElement('span'), { textContent: `${first + 1}–${last} of ${total}` }), button('›', page + 1, last < total));
 }
 
 function ago(at) {
@@ -306,7 +342,7 @@ async function select(id, seq) {
     view.detail = null;
   }
   view.selectedSeq = seq;
-  history.replaceState(null, '', `#actor=${encodeURIComponent(id)}${seq === null ? '' : `&seq=${seq}`}`);
+  history.replaceState(null, '', `#view=actors&actor=${encodeURIComponent(id)}${seq === null ? '' : `&seq=${seq}`}`);
   if (view.detail === null) await refreshDetail();
   render();
 }
@@ -330,21 +366,35 @@ function connect() {
 }
 
 function bindControls() {
+  for (const tab of document.querySelectorAll('#tabs button')) tab.addEventListener('click', () => void showTab(tab.dataset.view));
   $('#filter-kind').addEventListener('change', (event) => {
     view.kind = event.target.value;
+    view.actorPage = 0;
     view.state = '';
     render();
   });
   $('#filter-state').addEventListener('change', (event) => {
     view.state = event.target.value;
+    view.actorPage = 0;
     render();
   });
   $('#filter-text').addEventListener('input', (event) => {
     view.text = event.target.value.trim();
+    view.actorPage = 0;
     renderActors();
   });
   $('#back-to-live').addEventListener('click', () => void select(view.selectedId, null));
-  setInterval(() => view.list !== null && renderActors(), 5000);
+  setInterval(() => view.tab === 'actors' && view.list !== null && renderActors(), 5000);
+}
+
+/** Shows the Fleet or the Actors tab and loads what it shows. */
+async function showTab(tab) {
+  view.tab = tab === 'actors' ? 'actors' : 'fleet';
+  for (const button of document.querySelectorAll('#tabs button')) button.classList.toggle('on', button.dataset.view === view.tab);
+  $('#fleet-view').hidden = view.tab !== 'fleet';
+  $('#actors-view').hidden = view.tab !== 'actors';
+  if (view.tab === 'actors' && view.selectedId === null) history.replaceState(null, '', '#view=actors');
+  await refresh();
 }
 
 async function start() {
@@ -353,10 +403,13 @@ async function start() {
   const hash = new URLSearchParams(location.hash.slice(1));
   // Drop the token from the address bar: the cookie set with the page carries it from here on.
   history.replaceState(null, '', location.pathname + location.hash);
-  await refresh();
   const id = hash.get('actor');
-  if (id !== null && view.list.actors.some((actor) => actor.id === id)) {
-    await select(id, hash.has('seq') ? Number(hash.get('seq')) : null);
+  if (hash.get('view') === 'actors' || id !== null) {
+    await showTab('actors');
+    if (id !== null && view.list.actors.some((actor) => actor.id === id)) await select(id, hash.has('seq') ? Number(hash.get('seq')) : null);
+  } else {
+    await showTab('fleet');
+    await startFleet(hash);
   }
   connect();
 }

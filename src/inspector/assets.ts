@@ -7,6 +7,7 @@ export const INSPECTOR_ASSETS: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'inspector.js': 'text/javascript; charset=utf-8',
   'actions.js': 'text/javascript; charset=utf-8',
+  'fleet.js': 'text/javascript; charset=utf-8',
   'inspector.css': 'text/css; charset=utf-8',
 };
 

@@ -13,6 +13,7 @@ import { readStatus } from '../status.js';
 import { storeMetricsRegistry } from '../telemetry/storeMetrics.js';
 import { ActionGuard, readBody } from './actionGuard.js';
 import { answerAction, answerCommand, type JsonAnswer } from './actionRoutes.js';
+import { createFleetRoutes } from './fleetRoutes.js';
 
 /** Options of {@link startInspector}. */
 export interface InspectorOptions {
@@ -79,6 +80,7 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
   const charts = createChartCache({ ...BUILT_IN_MACHINES, ...options.machines });
   // Prometheus text format, read from the store at each scrape (behind the token like every route).
   const metrics = storeMetricsRegistry(store);
+  const fleetRoute = createFleetRoutes(store, () => Date.now());
   const streams = new Set<http.ServerResponse>();
   const report = (error: unknown) => options.onError?.(ensureError(error));
   let port = 0;
@@ -137,6 +139,8 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
         return sendPage();
       }
       if (pathname.startsWith('/api/commands/')) return answer(await answerCommand(store, pathname.slice('/api/commands/'.length)));
+      const fleet = await fleetRoute(url);
+      if (fleet !== undefined) return answer(fleet);
       if (pathname.startsWith('/assets/')) return sendAsset(pathname.slice('/assets/'.length));
       if (pathname === '/api/actors') return sendJson(response, 200, { store: storeName(options.store), ...(await readActorList(store)) });
       if (pathname === '/api/units') return sendJson(response, 200, { units: (await readStatus(store)).units });
