@@ -11,6 +11,7 @@ import { parsePlan } from '../dist/src/plan/load.js';
 import { createRuntime } from '../dist/src/runtime.js';
 import { startInspector } from '../dist/src/inspector/server.js';
 import { runBenchmark, tempDir } from './lib/child.mjs';
+import { startInspectProcess, timeInspectorPage } from './lib/pageTimes.mjs';
 import { duration, median, num, ratio, since, target } from './lib/stats.mjs';
 
 const CLI = fileURLToPath(new URL('../bin/statecrew.js', import.meta.url));
@@ -117,8 +118,18 @@ async function main({ quick, profile }) {
     } finally {
       await inspector.close();
     }
+    const inspect = await startInspectProcess(run.store);
+    let pages;
+    try {
+      pages = await timeInspectorPage(inspect.url, workers, 3);
+    } finally {
+      await inspect.stop();
+    }
     const statusMs = median(status.map((s) => s.ms));
     const listMs = median(lists.map((l) => l.ms));
+    const fleetPageMs = median(pages.map((p) => p.fleetMs));
+    const actorsPageMs = median(pages.map((p) => p.actorsMs));
+    const milestonePageMs = median(pages.map((p) => p.milestoneMs));
     const cpuPerUnit = run.cpuMs / units;
     return {
       id: 7,
@@ -142,6 +153,15 @@ async function main({ quick, profile }) {
             ['inspector actor list (GET /api/actors, server already started)', duration(listMs), `${num(lists[0].actors)} actors`],
           ],
         },
+        {
+          title: `The inspector page in Chromium (\`statecrew inspect\` in a process of its own) on that store, from the click (or navigation) until drawn: median of 3 fresh pages (the first also lays out the plan graph: ${duration(pages[0].fleetMs)})`,
+          columns: ['what', 'time', 'drawn'],
+          rows: [
+            ['fleet view: plan graph coloured by state and unit counts (navigation → drawn)', duration(fleetPageMs), `${num(pages[0].graphNodes)} milestones`],
+            ['actor list, first page (click on the Actors tab → drawn)', duration(actorsPageMs), `${num(pages[0].actorRows)} rows of ${num(lists[0].actors)} actors`],
+            ["a milestone's units (click on its box → listed)", duration(milestonePageMs), ''],
+          ],
+        },
       ],
       targets: [
         target('B6 wall time / ideal', run.ms / ideal, '<=', 1.15),
@@ -149,6 +169,8 @@ async function main({ quick, profile }) {
         target('B6 runtime peak RSS', run.maxRssBytes / MIB, '<=', 300, (v) => `${num(v)} MiB`),
         target('B7 statecrew status --json', statusMs, '<=', 1_000, duration),
         target('B7 inspector actor list', listMs, '<=', 1_000, duration),
+        target('B7 inspector fleet view in Chromium (plan graph and counts drawn)', fleetPageMs, '<=', 1_000, duration),
+        target('B7 inspector actor list in Chromium (first page drawn)', actorsPageMs, '<=', 1_000, duration),
       ],
       notes: [
         `Plan: ${workers} milestones (one per worker) of ${Math.floor(units / workers)} or ${Math.ceil(units / workers)} units of \`sleep ${seconds}\` (coreutils), maxAttempts 1, loaded with parsePlan; run with createRuntime({ store, durability: 'normal' }) from start() to \`finished\` (exit code 0 and every unit completed are checked).`,
@@ -156,7 +178,7 @@ async function main({ quick, profile }) {
         'The floor row shows what this machine allows before any runtime: each unit is at least one process created (the runtime\'s turns are two, the turn shim and the command), and process creation here costs about 4-5 ms of kernel time each (a bash loop of /bin/true: 4.3 ms per fork+exec+wait; a C loop of fork+exec of sleep: 3.5-4.8 ms), so 256 one-second units per second need more than a core for process creation alone.',
         'Runtime CPU per unit: user + system CPU time of the benchmark process (the runtime) per unit; the turn shims and the sleeps run in processes of their own. Peak RSS: the process\'s maxRSS (getrusage).',
       ],
-      details: { units, workers, seconds, run, bare, idealMs: ideal, status, lists },
+      details: { units, workers, seconds, run, bare, idealMs: ideal, status, lists, pages },
     };
   } finally {
     tmp.remove();

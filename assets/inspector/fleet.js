@@ -342,9 +342,13 @@ function remember() {
   history.replaceState(null, '', `#${hash}`);
 }
 
-/** Restores the milestone and unit named in the address (`#view=fleet&milestone=…&unit=…`). */
-export async function startFleet(hash) {
+/** Restores the milestone and unit named in the address (`#view=fleet&milestone=…&unit=…`); the caller then refreshes. */
+export function restoreFleet(hash) {
   if (hash.has('milestone')) fleet.milestoneId = hash.get('milestone');
   if (hash.has('unit')) fleet.unitId = hash.get('unit');
-  await refreshFleet();
+}
+
+/** The store version the fleet view shows (`null` before the first read). */
+export function fleetVersion() {
+  return fleet.data?.version ?? null;
 }

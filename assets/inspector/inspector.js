@@ -3,7 +3,7 @@
 // updates: the server-sent events of /api/events ("change" whenever the store committed).
 
 import { followCommands, renderActorActions, setupActions } from './actions.js';
-import { refreshFleet, startFleet } from './fleet.js';
+import { fleetVersion, refreshFleet, restoreFleet } from './fleet.js';
 
 /** Rows drawn per page of the actor list and the unit table (a store of 5,000 units has tens of thousands of actors). */
 const PAGE = 200;
@@ -49,10 +49,12 @@ async function refresh() {
         await refreshFleet();
         continue;
       }
+      // The actor list is drawn first; the unit table (the slower read) is asked for after it.
       view.list = await getJson('/api/actors');
-      view.units = (await getJson('/api/units')).units;
       if (view.selectedId !== null) await refreshDetail();
       render();
+      view.units = (await getJson('/api/units')).units;
+      renderUnits();
     } while (refreshAgain);
   } catch (error) {
     showLive(false, String(error.message ?? error));
@@ -356,8 +358,11 @@ function showLive(on, text) {
 function connect() {
   const events = new EventSource('/api/events');
   events.addEventListener('open', () => showLive(true, 'live'));
-  events.addEventListener('change', () => {
+  events.addEventListener('change', (event) => {
     showLive(true, `live · updated ${new Date().toLocaleTimeString()}`);
+    // The stream opens with the store's version: nothing to read when the page already shows it.
+    const version = JSON.parse(event.data).version;
+    if (version === (view.tab === 'fleet' ? fleetVersion() : view.list?.version)) return;
     void refresh();
     void followCommands();
   });
@@ -408,8 +413,8 @@ async function start() {
     await showTab('actors');
     if (id !== null && view.list.actors.some((actor) => actor.id === id)) await select(id, hash.has('seq') ? Number(hash.get('seq')) : null);
   } else {
+    restoreFleet(hash);
     await showTab('fleet');
-    await startFleet(hash);
   }
   connect();
 }

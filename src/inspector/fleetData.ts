@@ -1,9 +1,8 @@
 import type { Store } from '../../persistence/store.js';
 import { roundUsd } from '../../actors/streamJson.js';
 import { CONTROL } from '../operatorCommands.js';
-import { readOperatorInput } from '../operatorInput.js';
-import { deriveProgress, type MilestoneState, type UnitState } from '../progress.js';
-import { readStoredPlan } from '../storedPlan.js';
+import type { MilestoneState, UnitState } from '../progress.js';
+import type { DerivedStore } from './derivedCache.js';
 
 /** One milestone of the fleet view: its place in the plan graph and how far it got. */
 export interface FleetMilestone {
@@ -38,6 +37,8 @@ export interface FleetRuntime {
 
 /** The fleet at a glance, for the inspector's fleet view (`GET /api/fleet`). */
 export interface FleetView {
+  /** {@link Store.changeCounter} the view was derived at (a page skips a change it has already seen). */
+  readonly version: number;
   /** `null` when the store has no plan recorded yet. */
   readonly plan: { readonly file: string; readonly milestones: readonly FleetMilestone[] } | null;
   /**
@@ -57,12 +58,13 @@ const NO_COUNTS: Record<UnitState, number> = { pending: 0, running: 0, completed
 /**
  * Reads the fleet view: the stored plan's milestones with their derived state (the same
  * derivation as `statecrew status`), the runtimes with their heartbeat age, and unit counts.
- * Reads each projection once, so it is linear in units and dispatches (5,000 units: one pass).
+ * Linear in units (5,000 units: one pass over the derived progress).
+ * @param derived the plan and its progress at one store version ({@link createDerivedCache}).
  * @param now what heartbeat ages are measured against, ms since the epoch.
  * @throws the store's errors.
  */
-export async function readFleet(store: Store, now: number): Promise<FleetView> {
-  const plan = await readStoredPlan(store);
+export async function readFleet(store: Store, derived: DerivedStore, now: number): Promise<FleetView> {
+  const { plan, progress, version } = derived;
   const runtimes = (await store.listRuntimes()).map((runtime) => ({
     id: runtime.id,
     host: runtime.host,
@@ -73,8 +75,7 @@ export async function readFleet(store: Store, now: number): Promise<FleetView> {
     startedAt: runtime.startedAt,
   }));
   const paused = (await store.getControl(CONTROL.paused)) !== undefined;
-  if (plan === undefined) return { plan: null, counts: { ...NO_COUNTS }, runtimes, paused, costUsd: 0 };
-  const progress = deriveProgress(plan, await store.listDispatches(), await store.listLeases(), await readOperatorInput(store), await store.listWorkspaces());
+  if (plan === undefined || progress === undefined) return { version, plan: null, counts: { ...NO_COUNTS }, runtimes, paused, costUsd: 0 };
   const counts = { ...NO_COUNTS };
   let costUsd = 0;
   const milestones = progress.milestones.map((milestone): FleetMilestone => {
@@ -99,5 +100,5 @@ export async function readFleet(store: Store, now: number): Promise<FleetView> {
       failure: milestone.failure,
     };
   });
-  return { plan: { file: plan.file, milestones }, counts, runtimes, paused, costUsd: roundUsd(costUsd) };
+  return { version, plan: { file: plan.file, milestones }, counts, runtimes, paused, costUsd: roundUsd(costUsd) };
 }

@@ -228,6 +228,8 @@ export async function startInspector(options: InspectorOptions): Promise<Inspect
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   port = (server.address() as AddressInfo).port;
+  // The first page should not wait for the plan graph's layout: start it now, in the background.
+  fleetRoute.warm().catch(report);
 
   return {
     url: `http://127.0.0.1:${port}/?token=${token}`,

@@ -1,10 +1,9 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Store } from '../../persistence/store.js';
 import { roundUsd } from '../../actors/streamJson.js';
-import { readOperatorInput } from '../operatorInput.js';
-import { deriveProgress, type UnitProgress, type UnitState } from '../progress.js';
+import type { UnitProgress, UnitState } from '../progress.js';
 import { milestoneOf, unitOf } from '../plan/lookup.js';
-import { readStoredPlan } from '../storedPlan.js';
+import type { DerivedStore } from './derivedCache.js';
 import { toConversation, type ConversationItem, type EventLine } from './conversation.js';
 
 /** A unit in a milestone's list on the fleet view. */
@@ -65,20 +64,13 @@ const unitRow = (unit: UnitProgress): UnitRow => ({
   failure: unit.failure,
 });
 
-async function progressOf(store: Store) {
-  const plan = await readStoredPlan(store);
-  if (plan === undefined) return undefined;
-  return { plan, progress: deriveProgress(plan, await store.listDispatches(), await store.listLeases(), await readOperatorInput(store), await store.listWorkspaces()) };
-}
-
 /**
  * The units of one milestone, in plan order, `limit` from `offset` (the page shows long
  * milestones a page at a time).
  * @returns `undefined` when the store's plan has no milestone `milestoneId`.
  */
-export async function readMilestoneUnits(store: Store, milestoneId: string, offset = 0, limit = 200): Promise<{ total: number; units: UnitRow[] } | undefined> {
-  const derived = await progressOf(store);
-  if (derived === undefined || milestoneOf(derived.plan, milestoneId) === undefined) return undefined;
+export function readMilestoneUnits(derived: DerivedStore, milestoneId: string, offset = 0, limit = 200): { total: number; units: UnitRow[] } | undefined {
+  if (derived.plan === undefined || derived.progress === undefined || milestoneOf(derived.plan, milestoneId) === undefined) return undefined;
   const units = derived.progress.milestones.find((m) => m.spec.id === milestoneId)?.units ?? [];
   return { total: units.length, units: units.slice(offset, offset + limit).map(unitRow) };
 }
@@ -87,10 +79,9 @@ export async function readMilestoneUnits(store: Store, milestoneId: string, offs
  * One unit with its turns and messages.
  * @returns `undefined` when the store's plan has no unit `unitId`.
  */
-export async function readUnitDetail(store: Store, unitId: string): Promise<UnitDetail | undefined> {
-  const derived = await progressOf(store);
-  const spec = derived === undefined ? undefined : unitOf(derived.plan, unitId);
-  const progress = derived?.progress.units.get(unitId);
+export async function readUnitDetail(store: Store, derived: DerivedStore, unitId: string): Promise<UnitDetail | undefined> {
+  const spec = derived.plan === undefined ? undefined : unitOf(derived.plan, unitId);
+  const progress = derived.progress?.units.get(unitId);
   if (spec === undefined || progress === undefined) return undefined;
   const turns = (await store.listDispatches(unitId)).map((d) => ({
     dispatchId: d.id,
