@@ -292,6 +292,25 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX actors_finished ON actors (updated_at, id) WHERE status = 'done';
   `,
+  // 16: the notification outbox (persistence/roles/notificationOutbox.ts).
+  `
+  CREATE TABLE notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    event TEXT NOT NULL,
+    sink TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    taken_by TEXT,
+    taken_until INTEGER,
+    delivered_at INTEGER,
+    last_error TEXT
+  );
+  CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE state = 'pending';
+  `,
 ];
 
 /**

@@ -9,6 +9,7 @@ import type {
   ActorSummary,
   CommandRecord,
   MessageRecord,
+  NotificationRecord,
   DispatchProjection,
   JournalEntry,
   LeaseLedgerEntry,
@@ -346,6 +347,41 @@ export function rowToCommand(row: unknown): CommandRecord {
     doneAt: r.done_at,
     outcome: r.outcome,
     message: r.message,
+  };
+}
+
+const notificationRow = z.object({
+  id: int,
+  key: z.string(),
+  event: z.string(),
+  sink: z.string(),
+  body: z.string(),
+  created_at: int,
+  state: z.enum(['pending', 'delivered', 'failed']),
+  attempts: int,
+  next_attempt_at: int,
+  taken_by: nullableText,
+  taken_until: int.nullable(),
+  delivered_at: int.nullable(),
+  last_error: nullableText,
+});
+
+export function rowToNotification(row: unknown): NotificationRecord {
+  const r = parseRow(notificationRow, 'notifications', row);
+  return {
+    id: r.id,
+    key: r.key,
+    event: r.event,
+    sink: r.sink,
+    body: r.body,
+    createdAt: r.created_at,
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    takenBy: r.taken_by,
+    takenUntil: r.taken_until,
+    deliveredAt: r.delivered_at,
+    lastError: r.last_error,
   };
 }
 

@@ -9,6 +9,18 @@ const SQL = {
   turnOutputTrim: `DELETE FROM turn_output WHERE dispatch_id = @dispatchId
        AND byte_offset + length(bytes) <= (SELECT max(byte_offset + length(bytes)) FROM turn_output WHERE dispatch_id = @dispatchId) - @cap`,
   turnOutputOf: 'SELECT * FROM turn_output WHERE dispatch_id = ? AND byte_offset + length(bytes) > ? ORDER BY byte_offset',
+  notificationInsert: `INSERT INTO notifications (key, event, sink, body, created_at, next_attempt_at)
+       VALUES (@key, @event, @sink, @body, @createdAt, @createdAt) ON CONFLICT (key) DO NOTHING`,
+  notificationsClaim: `UPDATE notifications SET taken_by = @runtimeId, taken_until = @until, attempts = attempts + 1
+       WHERE id IN (SELECT id FROM notifications WHERE state = 'pending' AND next_attempt_at <= @now
+         AND (taken_until IS NULL OR taken_until < @now OR taken_by = @runtimeId) ORDER BY next_attempt_at, id LIMIT @limit)
+       RETURNING *`,
+  notificationDelivered: `UPDATE notifications SET state = 'delivered', delivered_at = @at, taken_by = NULL, taken_until = NULL, last_error = NULL
+       WHERE id = @id AND taken_by = @runtimeId AND state = 'pending'`,
+  notificationFailed: `UPDATE notifications SET state = CASE WHEN @retryAt IS NULL THEN 'failed' ELSE 'pending' END,
+       next_attempt_at = coalesce(@retryAt, next_attempt_at), last_error = @error, taken_by = NULL, taken_until = NULL
+       WHERE id = @id AND taken_by = @runtimeId AND state = 'pending'`,
+  notificationsAll: 'SELECT * FROM notifications ORDER BY id',
   commandInsert: 'INSERT INTO commands (kind, target, created_at) VALUES (?, ?, ?) RETURNING id',
   commandsPending: 'SELECT * FROM commands WHERE done_at IS NULL ORDER BY id',
   commandGet: 'SELECT * FROM commands WHERE id = ?',

@@ -17,6 +17,8 @@ import type {
   ActorRecord,
   ActorSummary,
   CommandRecord,
+  NotificationRecord,
+  NotificationWrite,
   DispatchProjection,
   JournalEntry,
   LeaseClaimResult,
@@ -347,6 +349,37 @@ export class SqliteStore implements Store {
 
   adoptUnownedActors(takerId: string): Promise<string[]> {
     return this.call('adoptUnownedActors', () => this.statements.actorsAdoptUnowned.all(takerId).map(rows.rowToId));
+  }
+
+  enqueueNotifications(notifications: readonly NotificationWrite[]): Promise<number> {
+    return this.call('enqueueNotifications', () =>
+      this.db.transaction(() => notifications.reduce((added, n) => added + this.statements.notificationInsert.run(n).changes, 0)).immediate(),
+    );
+  }
+
+  claimNotifications(request: { runtimeId: string; now: number; claimMs: number; limit: number }): Promise<NotificationRecord[]> {
+    return this.call('claimNotifications', () =>
+      this.statements.notificationsClaim
+        .all({ runtimeId: request.runtimeId, now: request.now, until: request.now + request.claimMs, limit: request.limit })
+        .map(rows.rowToNotification)
+        .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id),
+    );
+  }
+
+  recordNotificationAttempt(
+    id: number,
+    runtimeId: string,
+    outcome: { readonly delivered: true; readonly at: number } | { readonly delivered: false; readonly error: string; readonly retryAt: number | null },
+  ): Promise<boolean> {
+    return this.call('recordNotificationAttempt', () =>
+      outcome.delivered
+        ? this.statements.notificationDelivered.run({ id, runtimeId, at: outcome.at }).changes === 1
+        : this.statements.notificationFailed.run({ id, runtimeId, error: outcome.error, retryAt: outcome.retryAt }).changes === 1,
+    );
+  }
+
+  listNotifications(): Promise<NotificationRecord[]> {
+    return this.call('listNotifications', () => this.statements.notificationsAll.all().map(rows.rowToNotification));
   }
 
   enqueueCommand(command: { kind: CommandRecord['kind']; target: string | null; now: number }): Promise<number> {

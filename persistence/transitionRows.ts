@@ -58,6 +58,7 @@ export function writeTransitionRows(s: Statements, write: TransitionWrite, owner
     snapshot: write.snapshot,
     event: write.event ?? null,
   });
+  for (const notification of write.notifications ?? []) s.notificationInsert.run(notification);
   try {
     writeProjection(s, write.projection, write.at);
   } catch (error) {

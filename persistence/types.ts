@@ -199,6 +199,45 @@ export interface TransitionWrite {
    * and any write is refused once the runtime's registry row is no longer `running`.
    */
   readonly owner?: string;
+  /**
+   * Notifications this transition causes (a unit that failed for good), written into the outbox
+   * in the same transaction as the transition: both are durable, or neither is.
+   */
+  readonly notifications?: readonly NotificationWrite[];
+}
+
+/**
+ * A notification to deliver, as queued in the store's outbox. `key` is its idempotency key:
+ * queuing the same key again is a no-op, and every delivery carries it, so that a receiver
+ * drops a repeat (a crash between a delivery and its record causes at most one).
+ */
+export interface NotificationWrite {
+  /** Idempotency key: the event and what it is about, and the sink, e.g. `unit.failed:m/u#3:webhook:…`. */
+  readonly key: string;
+  /** `unit.failed`, `unit.stuck`, `milestone.completed`, `milestone.failed`, `budget.exceeded`, `run.finished`. */
+  readonly event: string;
+  /** JSON text of the sink: `{"webhook":"https://…"}` or `{"command":["notify-send","…"]}`. */
+  readonly sink: string;
+  /** JSON text of the body delivered (the webhook's POST body, the command's stdin). */
+  readonly body: string;
+  /** ms since the Unix epoch. */
+  readonly createdAt: number;
+}
+
+/** A notification in the outbox with its delivery state. Times in ms since the Unix epoch. */
+export interface NotificationRecord extends NotificationWrite {
+  readonly id: number;
+  /** `pending` (to deliver, or being delivered), `delivered`, `failed` (given up on: a refusal, or attempts used up). */
+  readonly state: 'pending' | 'delivered' | 'failed';
+  readonly attempts: number;
+  /** When a pending notification is due next. */
+  readonly nextAttemptAt: number;
+  /** Runtime delivering it now, until `takenUntil`; a claim that lapsed is taken again. */
+  readonly takenBy: string | null;
+  readonly takenUntil: number | null;
+  readonly deliveredAt: number | null;
+  /** Why the last attempt failed. */
+  readonly lastError: string | null;
 }
 
 /** A piece of a turn's log file as kept in the store: `bytes` from byte `offset` of the file. */

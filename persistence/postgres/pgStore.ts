@@ -7,7 +7,7 @@ import * as rows from '../rows.js';
 import type { SchedulerView, SchedulerViewRequest, Store } from '../store.js';
 import type {
   ActorKind, ActorRecord, ActorSummary, CommandRecord, DispatchProjection, JournalEntry, LeaseClaimResult, LeaseLedgerEntry,
-  LeaseProjection, LeaseRenewResult, MessageRecord, PlanRecord, RuntimeRecord, RuntimeRegistration, SupervisorProjection,
+  LeaseProjection, LeaseRenewResult, MessageRecord, NotificationRecord, NotificationWrite, PlanRecord, RuntimeRecord, RuntimeRegistration, SupervisorProjection,
   WorkspaceProjection,
   TransitionWrite, TurnEventRecord, TurnOutputChunk, WorkerProjection,
 } from '../types.js';
@@ -19,6 +19,7 @@ import { compactLimit } from '../sqliteCompaction.js';
 import type { CompactionState, CompactRequest, CompactResult } from '../roles/retention.js';
 import { CLAIM_LEASE_SQL, positional, schedulerViewSql } from './pgStatements.js';
 import { parsePgUrl, type PgTarget } from './pgTarget.js';
+import { PgNotificationOutbox } from './pgNotifications.js';
 
 /** How a {@link PostgresStore} is opened. */
 export interface PostgresStoreOptions {
@@ -69,6 +70,10 @@ export class PostgresStore implements Store {
   /** This store's `statecrew.sender`: its own commits' notifications carry it (pgListener.ts). */
   private readonly sender = randomBytes(8).toString('hex');
   private readonly listener: ChangeListener;
+  private readonly outbox = new PgNotificationOutbox(
+    (operation, text, values) => this.query(operation, text, values),
+    (operation, text, values) => this.write(operation, text, values),
+  );
   /** Writes committed through this store. */
   private ownChanges = 0;
   /** The last error of an idle pooled connection (the server restarted, the connection was cut); the pool replaces it. */
@@ -214,7 +219,29 @@ export class PostgresStore implements Store {
 
   commitJob(writes: readonly TransitionWrite[]): Promise<void> {
     if (writes.length === 0) return Promise.resolve();
-    return this.write('commitJob', 'SELECT commit_job($1::jsonb)', [JSON.stringify(writes)]).then(() => undefined);
+    // A job that causes notifications writes them in the same statement (commit_job_notify).
+    const notify = writes.some((write) => (write.notifications?.length ?? 0) > 0);
+    return this.write('commitJob', notify ? 'SELECT commit_job_notify($1::jsonb)' : 'SELECT commit_job($1::jsonb)', [JSON.stringify(writes)]).then(() => undefined);
+  }
+
+  enqueueNotifications(notifications: readonly NotificationWrite[]): Promise<number> {
+    return this.outbox.enqueue(notifications);
+  }
+
+  claimNotifications(request: { runtimeId: string; now: number; claimMs: number; limit: number }): Promise<NotificationRecord[]> {
+    return this.outbox.claim(request);
+  }
+
+  recordNotificationAttempt(
+    id: number,
+    runtimeId: string,
+    outcome: { readonly delivered: true; readonly at: number } | { readonly delivered: false; readonly error: string; readonly retryAt: number | null },
+  ): Promise<boolean> {
+    return this.outbox.record(id, runtimeId, outcome);
+  }
+
+  listNotifications(): Promise<NotificationRecord[]> {
+    return this.outbox.list();
   }
 
   async listActiveActors(kind?: ActorKind): Promise<ActorRecord[]> {
