@@ -13,7 +13,8 @@ const SQL = {
        VALUES (@key, @event, @sink, @body, @createdAt, @createdAt) ON CONFLICT (key) DO NOTHING`,
   notificationsClaim: `UPDATE notifications SET taken_by = @runtimeId, taken_until = @until, attempts = attempts + 1
        WHERE id IN (SELECT id FROM notifications WHERE state = 'pending' AND next_attempt_at <= @now
-         AND (taken_until IS NULL OR taken_until < @now OR taken_by = @runtimeId) ORDER BY next_attempt_at, id LIMIT @limit)
+         AND (taken_until IS NULL OR taken_until < @now
+           OR taken_by IN (SELECT id FROM runtimes WHERE state = 'dead')) ORDER BY next_attempt_at, id LIMIT @limit)
        RETURNING *`,
   notificationDelivered: `UPDATE notifications SET state = 'delivered', delivered_at = @at, taken_by = NULL, taken_until = NULL, last_error = NULL
        WHERE id = @id AND taken_by = @runtimeId AND state = 'pending'`,

@@ -6,7 +6,7 @@ import type { Clock } from '../core/clock.js';
 import { JobQueue } from './jobQueue.js';
 import { actorStatus, deriveRows, stateToString, type MachineSnapshotLike } from './projections.js';
 import type { Store } from '../persistence/store.js';
-import type { ActorKind, ActorRecord, TransitionWrite } from '../persistence/types.js';
+import type { ActorKind, ActorRecord, NotificationWrite, TransitionWrite } from '../persistence/types.js';
 
 /**
  * Upgrades a persisted snapshot written by an older version of a machine to the current
@@ -62,6 +62,12 @@ export interface ActorHostHooks {
    * caller when a job fails: `onJobFailed`). Must not throw. @default none
    */
   readonly onStaged?: (write: TransitionWrite) => void;
+  /**
+   * Called synchronously as each transition is staged: the notifications it causes, written
+   * into the outbox in the same job (`TransitionWrite.notifications`), so that the transition
+   * and its notifications are durable together. Must not throw. @default none
+   */
+  readonly notificationsFor?: (write: TransitionWrite, report: PersistedTransition) => readonly NotificationWrite[] | undefined;
   /**
    * Called when an actor failed inside XState (an action, guard or input threw): it is stopped,
    * nothing of the failed step was written, and its row keeps its last persisted state.
@@ -196,7 +202,8 @@ export class ActorHost {
       this.open = opened;
       queueMicrotask(() => this.close(opened));
     }
-    job.writes.push(write);
+    const notifications = this.hooks.notificationsFor?.(write, report);
+    job.writes.push(notifications === undefined || notifications.length === 0 ? write : { ...write, notifications });
     job.reports.push(report);
     this.hooks.onStaged?.(write);
     if (this.options.groupCommit === false) this.close(job);

@@ -35,6 +35,7 @@ import { readStoredPlan } from './storedPlan.js';
 import { resolveWorkspaces } from './plan/workspaces.js';
 import { describeTransition } from './transitionEvents.js';
 import { RestoreJob } from './restoreJob.js';
+import { NotificationJob, NOTIFY_DRAIN_MS } from './notifications/notificationJob.js';
 import { RetentionJob } from './retention.js';
 import { budgetReason } from './budgets.js';
 
@@ -75,6 +76,8 @@ export class RuntimeImpl implements Runtime {
   private scheduler: Scheduler | undefined;
   private commands: OperatorCommands | undefined;
   private retention: RetentionJob | undefined;
+  /** The plan's notifications (`notify:`); absent when it has none. */
+  private notifications: NotificationJob | undefined;
   private supervisor: HostedActor | undefined;
   private plan: Plan | undefined;
   private starting: Promise<void> | undefined;
@@ -137,6 +140,7 @@ export class RuntimeImpl implements Runtime {
         onTransition: (transition) => this.onTransition(transition),
         onJobFailed: (error, detached) => this.onJobFailed(error, detached),
         onStaged: (write) => this.scheduler?.noteStaged(write),
+        notificationsFor: (write, report) => this.notifications?.forTransition(write, report),
         onActorError: (actorId, kind, error) => {
           this.events.emit('actor.failed', { actorId, kind, error });
           this.passes.request();
@@ -233,6 +237,17 @@ export class RuntimeImpl implements Runtime {
     this.supervisor = this.host.create('supervisor', `supervisor-${this.id}`, { runtimeId: this.id, pid: process.pid, procStartTime, startedAt: now });
     this.watchSupervisor(this.supervisor);
     this.plan = plan;
+    if (plan.notify !== undefined) {
+      this.notifications = new NotificationJob({
+        plan: () => this.plan,
+        dispatchesOf: (unitId) => this.scheduler?.dispatchesOf(unitId) ?? [],
+        store,
+        runtimeId: this.id,
+        clock: this.clock,
+        events: this.events,
+        background: (operation, call) => this.background(operation, call),
+      });
+    }
     await recordPlan(store, plan, this.clock.now(), this.events);
     const storeId = await store.storeId();
     this.toSupervisor({ type: 'STORE_READY' });
@@ -275,6 +290,7 @@ export class RuntimeImpl implements Runtime {
       });
       this.retention.start();
     }
+    this.notifications?.start();
     this.schedulePoll();
     this.passes.request();
   }
@@ -383,6 +399,7 @@ export class RuntimeImpl implements Runtime {
     });
     describeTransition(transition, (unitId) => this.scheduler?.dispatchesOf(unitId) ?? [], this.clock, this.events, this.plan);
     this.commands?.onTransition(transition);
+    if (transition.kind === 'dispatch' && transition.done) this.notifications?.committed();
     this.passes.request();
   }
 
@@ -526,6 +543,12 @@ export class RuntimeImpl implements Runtime {
       reason = `store failure: ${failure.message}${survivors.length === 0 ? '' : `; ${survivors.join('; ')}`}`;
       this.events.emit('runtime.store-failed', { error: failure, survivors });
     }
+    if (state === 'stopped' && failure === undefined) {
+      // `run.finished` is queued and what is due delivered before the run is reported finished.
+      await this.notifications?.finish({ exitCode, reason }, progress, NOTIFY_DRAIN_MS).catch((error: unknown) =>
+        this.events.emit('notification.failed', { key: 'run.finished', event: 'run.finished', attempts: 0, error: ensureError(error).message, retryAt: null }),
+      );
+    } else this.notifications?.stop();
     this.events.emit('run.finished', { exitCode, reason });
     this.resolveFinished({ exitCode, reason, fenced, progress });
   }
@@ -574,6 +597,7 @@ export class RuntimeImpl implements Runtime {
     const progress = scheduler.tick(view);
     this.reportBudgets(progress);
     this.reportMilestones(progress);
+    this.notifications?.onProgress(progress);
     if (progress.finished && scheduler.quiescent() && this.options.keepAlive !== true) {
       // Decided from this pass's job, staged but not committed yet: a refused job (a completion
       // under a stale fencing token) restores its actors and the run goes on, so the run ends

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NOTIFY_EVENTS } from './plan/schema.js';
 import { StoreCorruptError } from '../core/errors.js';
 import type { PlanRecord } from '../persistence/types.js';
 import type { Plan } from './plan/types.js';
@@ -65,6 +66,17 @@ const planSchema = z.object({
       actorsMs: z.number().int().nonnegative().optional(),
       everyMs: z.number().int().positive(),
     })
+    .optional(),
+  notify: z
+    .array(
+      z.object({
+        webhook: z.string().optional(),
+        command: z.array(z.string()).min(1).optional(),
+        on: z.array(z.enum(NOTIFY_EVENTS)),
+        timeoutMs: z.number().int().positive(),
+        maxAttempts: z.number().int().positive(),
+      }),
+    )
     .optional(),
 });
 

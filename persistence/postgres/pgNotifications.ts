@@ -46,7 +46,8 @@ const INSERT = `INSERT INTO notifications (key, event, sink, body, created_at, n
 
 const CLAIM = `UPDATE notifications SET taken_by = $1, taken_until = $2, attempts = attempts + 1
   WHERE id IN (SELECT id FROM notifications WHERE state = 'pending' AND next_attempt_at <= $3
-    AND (taken_until IS NULL OR taken_until < $3 OR taken_by = $1) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
+    AND (taken_until IS NULL OR taken_until < $3 OR taken_by IN (SELECT id FROM runtimes WHERE state = 'dead'))
+    ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED)
   RETURNING *`;
 
 /** The notification outbox role on PostgreSQL (the PostgresStore's methods delegate here). @internal */

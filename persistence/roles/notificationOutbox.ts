@@ -11,7 +11,8 @@ export interface NotificationOutbox {
   enqueueNotifications(notifications: readonly NotificationWrite[]): Promise<number>;
   /**
    * Claims for `runtimeId`, until `now + claimMs`, up to `limit` pending notifications that are
-   * due (`nextAttemptAt <= now`) and not claimed by another runtime (or whose claim lapsed),
+   * due (`nextAttemptAt <= now`) and not claimed by another runtime — or whose claim lapsed, or
+   * was made by a runtime the registry says is dead (taken over) —
    * oldest first; counts an attempt on each. Resolves them as claimed.
    */
   claimNotifications(request: { runtimeId: string; now: number; claimMs: number; limit: number }): Promise<NotificationRecord[]>;

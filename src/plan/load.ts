@@ -10,8 +10,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import type * as z from 'zod';
 import { ensureError, PlanError, type PlanIssue } from '../../core/errors.js';
 import { resolveStoreLocation } from '../../persistence/openStore.js';
-import { PLAN_FIELDS, planDocumentSchema, type PlanDocument } from './schema.js';
-import type { MilestoneSpec, Plan, RetentionPolicy, UnitSpec, WorkspaceSpec } from './types.js';
+import { NOTIFY_EVENTS, PLAN_FIELDS, planDocumentSchema, type PlanDocument } from './schema.js';
+import type { MilestoneSpec, NotifySpec, Plan, RetentionPolicy, UnitSpec, WorkspaceSpec } from './types.js';
 
 /** Options of {@link parsePlan}. */
 export interface ParsePlanOptions {
@@ -178,6 +178,7 @@ function knownFieldsAt(at: readonly PropertyKey[]): readonly string[] {
   if (at[0] === 'defaults') return PLAN_FIELDS.defaults;
   if (at[0] === 'workspace') return PLAN_FIELDS.workspace;
   if (at[0] === 'retention') return PLAN_FIELDS.retention;
+  if (at[0] === 'notify') return PLAN_FIELDS.notify;
   if (at[0] === 'milestones' && at[2] === 'workspace') return PLAN_FIELDS.milestoneWorkspace;
   return at.length <= 2 ? PLAN_FIELDS.milestone : PLAN_FIELDS.unit;
 }
@@ -413,6 +414,22 @@ export function resolvePlan(doc: PlanDocument, file: string, cwd: string): Plan 
     milestones,
     ...(doc.maxCostUsd === undefined ? {} : { maxCostUsd: doc.maxCostUsd }),
     ...(doc.retention === undefined ? {} : { retention: retentionOf(doc.retention) }),
+    ...(doc.notify === undefined ? {} : { notify: doc.notify.map(notifyOf) }),
+  };
+}
+
+/** Time a webhook or command of `notify` gets per attempt when the plan does not say, in ms. */
+export const DEFAULT_NOTIFY_TIMEOUT_MS = 30_000;
+/** Attempts at one notification when the plan does not say. */
+export const DEFAULT_NOTIFY_ATTEMPTS = 8;
+
+function notifyOf(doc: NonNullable<PlanDocument['notify']>[number]): NotifySpec {
+  return {
+    ...(doc.webhook === undefined ? {} : { webhook: doc.webhook }),
+    ...(doc.command === undefined ? {} : { command: doc.command }),
+    on: doc.on ?? [...NOTIFY_EVENTS],
+    timeoutMs: doc.timeout ?? DEFAULT_NOTIFY_TIMEOUT_MS,
+    maxAttempts: doc.maxAttempts ?? DEFAULT_NOTIFY_ATTEMPTS,
   };
 }
 

@@ -350,6 +350,44 @@ const retentionSchema = z.strictObject(
   mapping('a mapping with journal, turnOutput, actors (how long after an actor finished its rows are kept) and every'),
 );
 
+/** Events a plan's `notify` entries may name (docs: README, Notifications). */
+export const NOTIFY_EVENTS = ['unit.failed', 'unit.stuck', 'milestone.completed', 'milestone.failed', 'budget.exceeded', 'run.finished'] as const;
+
+const webhookUrlSchema = z.string({ error: expecting('an http:// or https:// URL') }).refine(
+  (text) => {
+    try {
+      const url = new URL(text);
+      return url.protocol === 'http:' || url.protocol === 'https:';
+    } catch {
+      // Not a URL at all: refused below with the same message.
+      return false;
+    }
+  },
+  { error: (issue) => `expected an http:// or https:// URL, got ${describeValue(issue.input)}` },
+);
+
+/** One notification sink of a plan: a webhook, a command, or both, and the events it gets. */
+const notifySchema = z
+  .strictObject(
+    {
+      webhook: webhookUrlSchema.optional(),
+      command: z
+        .array(z.string({ error: expecting('a string') }), { error: expecting('a command as a list of strings (argv)') })
+        .min(1, { error: 'expected a command as a non-empty list of strings (argv), got an empty list' })
+        .optional(),
+      on: z
+        .array(z.enum(NOTIFY_EVENTS, { error: (issue) => `expected one of ${NOTIFY_EVENTS.join(', ')}, got ${describeValue(issue.input)}` }), {
+          error: expecting('a list of events'),
+        })
+        .min(1, { error: `expected at least one event of ${NOTIFY_EVENTS.join(', ')}` })
+        .optional(),
+      timeout: durationSchema.optional(),
+      maxAttempts: positiveIntSchema('a number of attempts', 100).optional(),
+    },
+    mapping('a notification: a mapping with webhook and/or command, and optional on, timeout, maxAttempts'),
+  )
+  .refine((entry) => entry.webhook !== undefined || entry.command !== undefined, { error: 'expected webhook or command (or both)' });
+
 export const planDocumentSchema = z.strictObject(
   {
     version: z.literal(1, {
@@ -368,11 +406,12 @@ export const planDocumentSchema = z.strictObject(
     workspace: workspaceSchema.optional(),
     maxCostUsd: usdSchema.optional(),
     retention: retentionSchema.optional(),
+    notify: z.array(notifySchema, { error: expecting('a list of notifications') }).optional(),
     milestones: z
       .array(milestoneSchema, { error: expecting('a list of milestones') })
       .min(1, { error: 'expected at least one milestone, got an empty list' }),
   },
-  mapping('a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, retention'),
+  mapping('a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, retention, notify'),
 );
 
 /** A plan document after schema validation: defaults of `defaults` applied, durations in ms, paths unresolved. */
@@ -388,4 +427,5 @@ export const PLAN_FIELDS = {
   workspace: Object.keys(workspaceSchema.shape),
   milestoneWorkspace: ['check', 'merge', 'fixTurns', 'deleteBranch'],
   retention: Object.keys(retentionSchema.shape),
+  notify: ['webhook', 'command', 'on', 'timeout', 'maxAttempts'],
 } as const;

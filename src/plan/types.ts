@@ -142,6 +142,28 @@ export interface Plan {
   readonly maxCostUsd?: number;
   /** What of finished work the runtime drops, and how often; absent: nothing is dropped. */
   readonly retention?: RetentionPolicy;
+  /** Where to notify people of what happened (unit failed, milestone completed, …); absent: nobody. */
+  readonly notify?: readonly NotifySpec[];
+}
+
+/** An event a notification is sent for. */
+export type NotifyEvent = 'unit.failed' | 'unit.stuck' | 'milestone.completed' | 'milestone.failed' | 'budget.exceeded' | 'run.finished';
+
+/**
+ * One notification sink of a plan (`notify:`): a webhook (an HTTP POST of the JSON body), a
+ * command (argv, the JSON body on its stdin), or both, each delivered with retries.
+ */
+export interface NotifySpec {
+  /** `http://` or `https://` URL the body is POSTed to. */
+  readonly webhook?: string;
+  /** Command run with the body on stdin; exit code 0 means delivered. */
+  readonly command?: readonly string[];
+  /** Events this sink gets. @default every event of {@link NotifyEvent} */
+  readonly on: readonly NotifyEvent[];
+  /** Time one attempt may take, in ms. @default 30_000 */
+  readonly timeoutMs: number;
+  /** Attempts before the notification is given up on. @default 8 */
+  readonly maxAttempts: number;
 }
 
 /**

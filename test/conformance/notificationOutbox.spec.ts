@@ -59,6 +59,15 @@ export function describeNotificationOutbox(backend: ConformanceBackend): void {
       expect((await t.store.claimNotifications({ runtimeId: 'r1', now: 6_000, claimMs: 1, limit: 10 })).map((n) => n.key), 'a delivered one is not claimed').toEqual(['b']);
     });
 
+    it('takes over the claims of a runtime declared dead, before they lapse', async () => {
+      await t.store.enqueueNotifications([note('a')]);
+      await t.store.registerRuntime({ id: 'r1', host: 'h', hostId: 'h', pid: 1, procStartTime: null, now: 0, ttlMs: 1_000 });
+      expect(await t.store.claimNotifications({ runtimeId: 'r1', now: 10, claimMs: 60_000, limit: 1 })).toHaveLength(1);
+      expect(await t.store.claimNotifications({ runtimeId: 'r2', now: 20, claimMs: 60_000, limit: 1 }), 'r1 is running').toEqual([]);
+      expect(await t.store.takeOverRuntime({ deadId: 'r1', heartbeatAt: 0, takerId: 'r2', now: 30, reason: 'dead' })).toEqual([]);
+      expect((await t.store.claimNotifications({ runtimeId: 'r2', now: 40, claimMs: 60_000, limit: 1 })).map((n) => [n.key, n.attempts, n.takenBy])).toEqual([['a', 2, 'r2']]);
+    });
+
     it('schedules a failed attempt again at its retry time, and gives up when told to', async () => {
       await t.store.enqueueNotifications([note('a'), note('b')]);
       const [a, b] = await t.store.claimNotifications({ runtimeId: 'r1', now: 10, claimMs: 1_000, limit: 10 });
