@@ -544,10 +544,18 @@ export class RuntimeImpl implements Runtime {
       this.events.emit('runtime.store-failed', { error: failure, survivors });
     }
     if (state === 'stopped' && failure === undefined) {
-      // `run.finished` is queued and what is due delivered before the run is reported finished.
-      await this.notifications?.finish({ exitCode, reason }, progress, NOTIFY_DRAIN_MS).catch((error: unknown) =>
-        this.events.emit('notification.failed', { key: 'run.finished', event: 'run.finished', attempts: 0, error: ensureError(error).message, retryAt: null }),
+      // `run.finished` is queued and what is due delivered before the run is reported finished;
+      // the store failing meanwhile is a store failure like any other (exit 4). A delivery that
+      // fails is recorded in the outbox, not thrown.
+      const outboxFailure = await this.notifications?.finish({ exitCode, reason }, progress, NOTIFY_DRAIN_MS).then(
+        () => undefined,
+        (error: unknown) => ensureError(error),
       );
+      if (outboxFailure !== undefined) {
+        exitCode = 4;
+        reason = `store failure: ${outboxFailure.message}`;
+        this.events.emit('runtime.store-failed', { error: outboxFailure, survivors: [] });
+      }
     } else this.notifications?.stop();
     this.events.emit('run.finished', { exitCode, reason });
     this.resolveFinished({ exitCode, reason, fenced, progress });

@@ -127,7 +127,7 @@ describe('notifications', () => {
     await after.close();
   });
 
-  it('writes a final failure\'s notification in the job of the transition itself, before any pass derives it', async () => {
+  it('has a final failure\'s notification in the store by the time the failed transition is reported', async () => {
     const receiver = await startReceiver();
     receivers.push(receiver);
     const file = path.join(dir, 's.db');
@@ -137,7 +137,7 @@ describe('notifications', () => {
     );
     const runtime = createRuntime({ store: file });
     // Read on a connection of its own, synchronously, as the failed transition is reported
-    // (after its job committed, before the pass it requests).
+    // (after its job committed).
     const reader = new Database(file, { readonly: true, fileMustExist: false });
     const seen: unknown[] = [];
     runtime.events.on('actor.transition', (e) => {

@@ -39,6 +39,8 @@ function plan(dir: string): Plan {
       'defaults: { retryBackoff: 10ms, killGrace: 300ms }',
       // Retention compacts during the run, so that its store calls are in the matrix too.
       'retention: { turnOutput: 0s, every: 100ms }',
+      // So do notifications: a command that takes every event (exit 0: delivered).
+      `notify: [{ command: [${node}, -e, ""] }]`,
       'milestones:',
       '  - id: a',
       `    units: [{ id: a/1, command: ${sleep(250)} }, { id: a/2, command: ${sleep(150)} }]`,

@@ -1,0 +1,3 @@
+import { describeFaultMatrix } from './faultMatrix.js';
+
+describeFaultMatrix('notification-outbox', ['enqueueNotifications', 'claimNotifications', 'recordNotificationAttempt', 'listNotifications']);
