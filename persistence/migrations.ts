@@ -311,6 +311,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE state = 'pending';
   `,
+  // 17: trace contexts of units (persistence/roles/traceContexts.ts).
+  `
+  CREATE TABLE trace_contexts (subject TEXT PRIMARY KEY, traceparent TEXT NOT NULL, created_at INTEGER NOT NULL);
+  `,
 ];
 
 /**

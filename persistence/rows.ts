@@ -385,6 +385,12 @@ export function rowToNotification(row: unknown): NotificationRecord {
   };
 }
 
+const traceContextRow = z.object({ traceparent: z.string() });
+
+export function rowToTraceparent(row: unknown): string {
+  return parseRow(traceContextRow, 'trace_contexts', row).traceparent;
+}
+
 const messageRow = z.object({ id: int, unit_id: z.string(), text: z.string(), created_at: int });
 
 export function rowToMessage(row: unknown): MessageRecord {

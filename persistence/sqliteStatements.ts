@@ -22,6 +22,8 @@ const SQL = {
        next_attempt_at = coalesce(@retryAt, next_attempt_at), last_error = @error, taken_by = NULL, taken_until = NULL
        WHERE id = @id AND taken_by = @runtimeId AND state = 'pending'`,
   notificationsAll: 'SELECT * FROM notifications ORDER BY id',
+  traceContextInsert: 'INSERT INTO trace_contexts (subject, traceparent, created_at) VALUES (?, ?, ?) ON CONFLICT (subject) DO NOTHING',
+  traceContextGet: 'SELECT traceparent FROM trace_contexts WHERE subject = ?',
   commandInsert: 'INSERT INTO commands (kind, target, created_at) VALUES (?, ?, ?) RETURNING id',
   commandsPending: 'SELECT * FROM commands WHERE done_at IS NULL ORDER BY id',
   commandGet: 'SELECT * FROM commands WHERE id = ?',

@@ -378,6 +378,24 @@ export class SqliteStore implements Store {
     );
   }
 
+  saveTraceContext(subject: string, traceparent: string, now: number): Promise<string> {
+    return this.call('saveTraceContext', () =>
+      this.db
+        .transaction(() => {
+          this.statements.traceContextInsert.run(subject, traceparent, now);
+          return rows.rowToTraceparent(this.statements.traceContextGet.get(subject));
+        })
+        .immediate(),
+    );
+  }
+
+  loadTraceContext(subject: string): Promise<string | undefined> {
+    return this.call('loadTraceContext', () => {
+      const row = this.statements.traceContextGet.get(subject);
+      return row === undefined ? undefined : rows.rowToTraceparent(row);
+    });
+  }
+
   listNotifications(): Promise<NotificationRecord[]> {
     return this.call('listNotifications', () => this.statements.notificationsAll.all().map(rows.rowToNotification));
   }

@@ -1,6 +1,7 @@
 import type { ActorCheckpointer } from './roles/checkpointer.js';
 import type { LeaseLedger } from './roles/leaseLedger.js';
 import type { NotificationOutbox } from './roles/notificationOutbox.js';
+import type { TraceContexts } from './roles/traceContexts.js';
 import type { OperatorQueue } from './roles/operatorQueue.js';
 import type { PlanRecords } from './roles/planRecords.js';
 import type { RuntimeRegistry } from './roles/runtimeRegistry.js';
@@ -9,11 +10,11 @@ import type { StoreRetention } from './roles/retention.js';
 import type { CommandRecord, DispatchProjection, LeaseLedgerEntry, LeaseProjection, MessageRecord, WorkspaceProjection } from './types.js';
 
 export type { JournalQuery, JournalRecord } from './journalTypes.js';
-export type { ActorCheckpointer, LeaseLedger, NotificationOutbox, OperatorQueue, PlanRecords, RuntimeRegistry, StoreRetention, TurnEventLog };
+export type { ActorCheckpointer, LeaseLedger, NotificationOutbox, TraceContexts, OperatorQueue, PlanRecords, RuntimeRegistry, StoreRetention, TurnEventLog };
 export type { CompactionCategory, CompactionState, CompactRequest, CompactResult } from './roles/retention.js';
 
 /**
- * The persistence boundary of statecrew: the composition of eight role interfaces, each with its
+ * The persistence boundary of statecrew: the composition of nine role interfaces, each with its
  * own spec in the shared conformance suite (`test/conformance/`), plus what spans them. The
  * runtime knows only this interface; {@link SqliteStore} is the default backend, and a networked
  * database implements the same methods.
@@ -23,7 +24,7 @@ export type { CompactionCategory, CompactionState, CompactRequest, CompactResult
  * (`core/errors.ts`) and say what the caller must do through their `recovery`:
  * `StoreUnavailableError` (retry), the fenced refusals, `StoreFailedError` (stop).
  */
-export interface Store extends ActorCheckpointer, LeaseLedger, RuntimeRegistry, OperatorQueue, NotificationOutbox, TurnEventLog, PlanRecords, StoreRetention {
+export interface Store extends ActorCheckpointer, LeaseLedger, RuntimeRegistry, OperatorQueue, NotificationOutbox, TraceContexts, TurnEventLog, PlanRecords, StoreRetention {
   /**
    * What one scheduler pass reads, in one call (one round trip on a network store): dispatch
    * rows — all of them when `knownVersion` is not the store's current external version (another

@@ -39,6 +39,11 @@ export const PG_NOTIFICATIONS_MIGRATION = `
   $fn$;
 `;
 
+/** Migration 8 (SQLite 17): trace contexts of units (persistence/roles/traceContexts.ts). @internal */
+export const PG_TRACE_CONTEXTS_MIGRATION = `
+  CREATE TABLE trace_contexts (subject TEXT COLLATE "C" PRIMARY KEY, traceparent TEXT NOT NULL, created_at BIGINT NOT NULL);
+`;
+
 const INSERT = `INSERT INTO notifications (key, event, sink, body, created_at, next_attempt_at)
   SELECT n->>'key', n->>'event', n->>'sink', n->>'body', (n->>'createdAt')::BIGINT, (n->>'createdAt')::BIGINT
   FROM jsonb_array_elements($1::jsonb) AS n

@@ -18,7 +18,7 @@
  * which counts the ones of other senders (pgListener.ts).
  * @internal
  */
-import { PG_NOTIFICATIONS_MIGRATION } from './pgNotifications.js';
+import { PG_NOTIFICATIONS_MIGRATION, PG_TRACE_CONTEXTS_MIGRATION } from './pgNotifications.js';
 
 const PG_MIGRATIONS_1_TO_3: readonly string[] = [
   // 1: the whole schema as of SQLite migration 10.
@@ -440,4 +440,4 @@ const MIGRATION_6 = `
   CREATE INDEX actors_finished ON actors (updated_at, id) WHERE status = 'done';
 `;
 
-export const PG_MIGRATIONS: readonly string[] = [...PG_MIGRATIONS_1_TO_3, MIGRATION_4, transientMigration(MIGRATION_4), MIGRATION_6, PG_NOTIFICATIONS_MIGRATION];
+export const PG_MIGRATIONS: readonly string[] = [...PG_MIGRATIONS_1_TO_3, MIGRATION_4, transientMigration(MIGRATION_4), MIGRATION_6, PG_NOTIFICATIONS_MIGRATION, PG_TRACE_CONTEXTS_MIGRATION];

@@ -244,6 +244,22 @@ export class PostgresStore implements Store {
     return this.outbox.list();
   }
 
+  async saveTraceContext(subject: string, traceparent: string, now: number): Promise<string> {
+    const [row] = await this.write(
+      'saveTraceContext',
+      `WITH added AS (INSERT INTO trace_contexts (subject, traceparent, created_at) VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING RETURNING traceparent)
+       SELECT traceparent FROM added UNION ALL SELECT traceparent FROM trace_contexts WHERE subject = $1 LIMIT 1`,
+      [subject, traceparent, now],
+    );
+    // Another connection's row committed after this statement's snapshot: read it now.
+    return row === undefined ? ((await this.loadTraceContext(subject)) ?? traceparent) : rows.rowToTraceparent(row);
+  }
+
+  async loadTraceContext(subject: string): Promise<string | undefined> {
+    const [row] = await this.query('loadTraceContext', 'SELECT traceparent FROM trace_contexts WHERE subject = $1', [subject]);
+    return row === undefined ? undefined : rows.rowToTraceparent(row);
+  }
+
   async listActiveActors(kind?: ActorKind): Promise<ActorRecord[]> {
     const found = kind === undefined
       ? await this.query('listActiveActors', "SELECT * FROM actors WHERE status = 'active' ORDER BY created_at, id")

@@ -44,6 +44,8 @@ const METHODS = {
   claimNotifications: true,
   recordNotificationAttempt: true,
   listNotifications: true,
+  saveTraceContext: true,
+  loadTraceContext: true,
   recordTurnEvents: true,
   turnEvents: true,
   appendTurnOutput: true,

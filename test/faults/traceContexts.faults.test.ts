@@ -1,0 +1,3 @@
+import { describeFaultMatrix } from './faultMatrix.js';
+
+describeFaultMatrix('trace-contexts', ['saveTraceContext', 'loadTraceContext']);
