@@ -74,6 +74,8 @@ export interface ActorHostHooks {
    * Must not throw. @default ignored
    */
   readonly onActorError?: (actorId: string, kind: ActorKind, error: Error) => void;
+  /** Called after each job committed, with its size and how long the store's commit took (ms, wall clock). Must not throw. @default none */
+  readonly onJobCommitted?: (transitions: number, durationMs: number) => void;
   /** Extra XState inspection observer attached to every actor. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
@@ -222,8 +224,10 @@ export class ActorHost {
     for (let job = this.queue.shift(); job !== undefined; job = this.queue.shift()) {
       this.inFlight = job;
       const writes = job.writes;
+      const started = performance.now();
       try {
         await this.store.commitJob(writes);
+        this.hooks.onJobCommitted?.(writes.length, performance.now() - started);
       } catch (error) {
         this.inFlight = undefined;
         this.fail(job, ensureError(error));

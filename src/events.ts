@@ -96,6 +96,8 @@ export type RuntimeEvents = {
   /** This runtime was declared dead by another and stopped driving its actors. */
   'runtime.fenced': { reason: string };
   'run.finished': { exitCode: number; reason: string };
+  /** A job of `transitions` transitions committed; `durationMs` is the store's commit call, wall clock. */
+  'job.committed': { transitions: number; durationMs: number };
   /** A notification (`notify:` in the plan) reached its webhook or command; `attempts` counts this one. */
   'notification.delivered': { key: string; event: string; attempts: number };
   /** An attempt at a notification failed; `retryAt` (ms since epoch) is `null` when it was given up on. */

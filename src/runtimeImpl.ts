@@ -37,6 +37,7 @@ import { describeTransition } from './transitionEvents.js';
 import { RestoreJob } from './restoreJob.js';
 import { NotificationJob, NOTIFY_DRAIN_MS } from './notifications/notificationJob.js';
 import { RetentionJob } from './retention.js';
+import { RuntimeTelemetry } from './telemetry/runtimeTelemetry.js';
 import { budgetReason } from './budgets.js';
 
 const EMPTY_PROGRESS: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false, budgets: [] };
@@ -141,6 +142,7 @@ export class RuntimeImpl implements Runtime {
         onJobFailed: (error, detached) => this.onJobFailed(error, detached),
         onStaged: (write) => this.scheduler?.noteStaged(write),
         notificationsFor: (write, report) => this.notifications?.forTransition(write, report),
+        onJobCommitted: (transitions, durationMs) => this.events.emit('job.committed', { transitions, durationMs }),
         onActorError: (actorId, kind, error) => {
           this.events.emit('actor.failed', { actorId, kind, error });
           this.passes.request();
@@ -273,6 +275,20 @@ export class RuntimeImpl implements Runtime {
       nextLeaseNumber: () => this.ids.take('lease'),
       wakeAt: (at) => this.wakeAt(at),
       restoring: (actorId) => this.restorer.restoring(actorId),
+    });
+    // Spans and metrics through @opentelemetry/api: no-ops unless the host installed an SDK.
+    new RuntimeTelemetry({
+      events: this.events,
+      runtimeId: this.id,
+      plan: () => this.plan,
+      store,
+      clock: this.clock,
+      dispatch: (unitId, dispatchId) => this.scheduler?.dispatchesOf(unitId).find((d) => d.id === dispatchId),
+      gauges: () => ({
+        activeWorkers: this.host.list().filter((hosted) => hosted.kind === 'worker' && !hosted.ended).length,
+        waitingUnits: [...(this.scheduler?.progress().units.values() ?? [])].filter((unit) => unit.state === 'pending').length,
+      }),
+      background: (operation, call) => this.background(operation, call),
     });
     // Another host's commit (an operator command, a submission, a released lease) wakes a pass at once; the poll stays as the fallback.
     this.unwatchChanges = this.store.watchChanges?.(() => this.passes.request()) ?? (() => undefined);
