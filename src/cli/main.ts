@@ -52,7 +52,8 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     )
     .option('--store-wait <duration>', 'how long to wait for a store that is locked by another process before stopping with exit 4 (default 60s)', parseDurationOption)
     .option('--inspect', 'serve the visual inspector of the store beside the run and print its URL', false)
-    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; turnGrace?: number; storeWait?: number; durability: 'normal' | 'full'; inspect: boolean }) => {
+    .option('--otel', 'export OpenTelemetry spans and metrics over OTLP/HTTP as the OTEL_* variables say (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318)', false)
+    .action(async (plan: string, options: { store?: string; workers?: number; heartbeatTtl?: number; leaseTtl?: number; turnGrace?: number; storeWait?: number; durability: 'normal' | 'full'; inspect: boolean; otel: boolean }) => {
       exitCode = await (await import('./runCommand.js')).runCommand(
         {
           plan,
@@ -64,6 +65,7 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
           ...(options.storeWait === undefined ? {} : { storeRetryMs: options.storeWait }),
           durability: options.durability,
           inspect: options.inspect,
+          otel: options.otel,
         },
         io,
       );

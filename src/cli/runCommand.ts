@@ -7,6 +7,7 @@ import { formatDuration } from '../../core/duration.js';
 import { defaultLogsDir, isPostgresUrl, openStoreAt, redactUrl, resolveStoreLocation } from '../../persistence/openStore.js';
 import { ensureError, StoreFailedError, StoreUnavailableError } from '../../core/errors.js';
 import { startInspector, type Inspector } from '../inspector/server.js';
+import { packageVersion, startOtelSdk } from '../telemetry/otelSdk.js';
 import { attachReporter } from './reporter.js';
 import { EXIT } from './exitCodes.js';
 import type { CliIO } from './io.js';
@@ -29,6 +30,8 @@ export interface RunCommandOptions {
   readonly durability?: 'normal' | 'full';
   /** Serve the inspector of the store beside the run (see `statecrew inspect`) and print its URL. @default false */
   readonly inspect?: boolean;
+  /** Export spans and metrics over OTLP/HTTP as the `OTEL_*` variables say (see `startOtelSdk`). @default false */
+  readonly otel?: boolean;
 }
 
 /**
@@ -60,6 +63,7 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     throw error;
   });
   const inspector = options.inspect === true ? await startInspectorBeside(plan.store, io) : undefined;
+  const otel = options.otel === true ? await startOtelSdk(packageVersion()) : undefined;
   const started = Date.now();
   let transitions = 0;
   let current: Runtime | undefined;
@@ -121,6 +125,8 @@ export async function runCommand(options: RunCommandOptions, io: CliIO): Promise
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
     await inspector?.close();
+    // Spans and metrics still buffered are exported before the process exits.
+    await otel?.shutdown().catch((error: unknown) => io.stderr.write(`statecrew: OpenTelemetry export failed: ${ensureError(error).message}\n`));
     await store.close();
   }
 }
