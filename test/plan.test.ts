@@ -246,9 +246,24 @@ milestones:
       path: 'milestones[0].units[0].env.LEVEL', message: 'expected a string, got number 2 (quote it: "2")',
     },
     {
+      when: 'a notify webhook is not an http URL',
+      plan: `notify: [{ webhook: "ftp://hooks.example" }]\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'notify[0].webhook', message: 'expected an http:// or https:// URL, got string "ftp://hooks.example"',
+    },
+    {
+      when: 'a notify entry names an unknown event',
+      plan: `notify: [{ command: [notify], on: [unit.exploded] }]\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'notify[0].on[0]', message: 'expected one of unit.failed, unit.stuck, milestone.completed, milestone.failed, budget.exceeded, run.finished, got string "unit.exploded"',
+    },
+    {
+      when: 'a notify entry has neither webhook nor command',
+      plan: `notify: [{ on: [run.finished] }]\nmilestones: [{ id: m, ${ok} }]`,
+      path: 'notify[0]', message: 'expected webhook or command (or both)',
+    },
+    {
       when: 'the top level has an unknown field',
       plan: `retries: 3\nmilestones: [{ id: m, ${ok} }]`,
-      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, workspace, maxCostUsd, retention, milestones',
+      path: 'retries', message: 'unknown field "retries"; expected one of: version, workers, store, defaults, agents, workspace, maxCostUsd, retention, notify, milestones',
     },
     {
       when: 'a retention period is not a period',
@@ -310,7 +325,7 @@ milestones:
     { when: 'the version is missing', text: `milestones: [{ id: m, ${ok} }]\n`, path: 'version', message: 'missing required field; expected version: 1' },
     { when: 'the text is not YAML', text: 'version: 1\nmilestones: [\n  - id: m\nunits: ]\n', path: '', message: 'YAML syntax error at line 3, column 3: ' },
     { when: 'a key is repeated', text: 'version: 1\nversion: 1\n', path: '', message: 'YAML syntax error at line 2, column 1: Map keys must be unique' },
-    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, retention, got a list' },
+    { when: 'the document is a list', text: '- version: 1\n- milestones: []\n', path: '', message: 'expected a mapping with version, milestones and optional workers, store, defaults, agents, workspace, maxCostUsd, retention, notify, got a list' },
     { when: 'the file is empty', text: '', path: '', message: 'the plan is empty; expected a mapping with version and milestones' },
     { when: 'the file holds only a comment', text: '# nothing yet\n', path: '', message: 'the plan is empty' },
   ])('throws a PlanError when $when', ({ when, text, path: issuePath, message }) => {

@@ -55,6 +55,31 @@ describe('statecrew inspector on a PostgreSQL store', () => {
     expect(body.actors.map((a) => `${a.kind} ${a.state}`).sort()).toEqual(['dispatch completed', 'lease released', 'supervisor stopped', 'worker completed']);
   });
 
+  it('shows the fleet of a PostgreSQL store and acts on it through the same rows as the CLI', async () => {
+    inspector = await startInspector({ store: url });
+    const fleet = (await (await at('/api/fleet')).json()) as { plan: { milestones: { id: string; state: string; unitsDone: number; unitsTotal: number }[] }; counts: Record<string, number>; runtimes: { id: string; state: string }[] };
+    expect(fleet.plan.milestones).toMatchObject([{ id: 'm', state: 'completed', unitsDone: 1, unitsTotal: 1 }]);
+    expect(fleet.counts).toMatchObject({ completed: 1, pending: 0, failed: 0 });
+    expect(fleet.runtimes.map((r) => `${r.id} ${r.state}`)).toEqual(['runtime-1 stopped']);
+    const graph = (await (await at('/api/plan-graph')).json()) as { nodes: { id: string; width: number }[] };
+    expect(graph.nodes.map((n) => n.id)).toEqual(['m']);
+    const unit = (await (await at(`/api/units/${encodeURIComponent('m/u')}`)).json()) as { turns: { dispatchId: string; state: string; exitCode: number }[] };
+    expect(unit.turns).toMatchObject([{ dispatchId: 'm/u#1', state: 'completed', exitCode: 0 }]);
+
+    // An action from the page: pause, then resume, written to the PostgreSQL store.
+    const origin = `http://127.0.0.1:${inspector.port}`;
+    const page = await (await at('/')).text();
+    const csrf = /<meta name="statecrew-csrf" content="([^"]+)"/.exec(page)?.[1] ?? '';
+    const act = (action: string) =>
+      fetch(`${origin}/api/actions?token=${inspector?.token}`, { method: 'POST', headers: { origin, 'x-statecrew-csrf': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ action }) });
+    expect((await act('pause')).status).toBe(200);
+    const reader = openStoreAt(url);
+    expect((await reader.getControl('paused'))?.value).toBe('paused');
+    expect((await act('resume')).status).toBe(200);
+    expect(await reader.getControl('paused')).toBeUndefined();
+    await reader.close();
+  });
+
   it('pushes a change event when another connection commits, woken by its notification', async () => {
     // A poll far longer than the test: the change can only arrive through LISTEN/NOTIFY.
     inspector = await startInspector({ store: url, pollMs: 600_000 });
