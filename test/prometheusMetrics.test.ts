@@ -36,17 +36,21 @@ describe('Prometheus metrics of a runtime', () => {
       ].join('\n'),
       { file: path.join(dir, 'plan.yaml'), cwd: dir },
     );
+    // Waiting units are read from the runtime at scrape time: 3 before the first pass.
     await runtime.start(plan);
+    expect(await metrics.registry.metrics()).toMatch(/^statecrew_units_waiting [0-3]$/m);
     const result = await runtime.finished;
+    const text = await metrics.registry.metrics();
     await runtime.store.close();
     expect(result.exitCode).toBe(1);
 
-    const text = await metrics.registry.metrics();
     expect(text).toContain('statecrew_units_total{outcome="completed"} 2');
     expect(text).toContain('statecrew_units_total{outcome="failed"} 1');
     expect(text).toContain('statecrew_turn_failures_total 2');
     expect(text).toContain('statecrew_turn_duration_seconds_count 2');
     expect(text).toMatch(/^# TYPE statecrew_workers_active gauge$/m);
+    expect(text).toContain('statecrew_units_waiting 0');
+    expect(Number(/^statecrew_store_commit_seconds_count (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(5);
     metrics.close();
   });
 });
