@@ -11,7 +11,6 @@ import { parsePlan } from '../dist/src/plan/load.js';
 import { createRuntime } from '../dist/src/runtime.js';
 import { startInspector } from '../dist/src/inspector/server.js';
 import { runBenchmark, tempDir } from './lib/child.mjs';
-import { startInspectProcess, timeInspectorPage } from './lib/pageTimes.mjs';
 import { duration, median, num, ratio, since, target } from './lib/stats.mjs';
 
 const CLI = fileURLToPath(new URL('../bin/statecrew.js', import.meta.url));
@@ -118,6 +117,8 @@ async function main({ quick, profile }) {
     } finally {
       await inspector.close();
     }
+    // Loaded only now: playwright-core in the process during the run would count in its peak RSS.
+    const { startInspectProcess, timeInspectorPage } = await import('./lib/pageTimes.mjs');
     const inspect = await startInspectProcess(run.store);
     let pages;
     try {

@@ -120,6 +120,14 @@ describe('statecrew run with workspaces', () => {
       const chart = await at('/api/charts/statecrew.workspace.svg');
       expect(chart.status).toBe(200);
       expect(await chart.text()).toContain('fixing_conflict');
+      // The fleet view shows each milestone's workspace with its branch and merged commit.
+      const fleet = (await (await at('/api/fleet')).json()) as { plan: { milestones: { id: string; state: string; workspace: { state: string; branch: string; mergedCommit: string | null } | null }[] } };
+      expect(fleet.plan.milestones.map((m) => [m.id, m.state, m.workspace?.state, m.workspace?.branch])).toEqual([
+        ['api', 'completed', 'removed', 'statecrew/api'],
+        ['web', 'completed', 'removed', 'statecrew/web'],
+        ['docs', 'completed', 'removed', 'statecrew/docs'],
+      ]);
+      expect(fleet.plan.milestones[2]?.workspace?.mergedCommit).toBe(git(t.repo, 'rev-parse', 'main'));
     } finally {
       await inspector.close();
     }
