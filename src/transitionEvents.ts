@@ -9,7 +9,7 @@ import type { Clock } from '../core/clock.js';
 import type { RuntimeEvents } from './events.js';
 import { unitOf } from './plan/lookup.js';
 import type { Plan, UnitSpec } from './plan/types.js';
-import { countsAsFailure, MAX_TRANSIENT_BACKOFF_MS, nextAttemptAt } from './progress.js';
+import { countsAsFailure, MAX_TRANSIENT_BACKOFF_MS, nextAttemptAt } from './unitRules.js';
 import { topState } from './projections.js';
 
 /**

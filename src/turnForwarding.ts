@@ -5,7 +5,7 @@ import type { ActorHost } from './actorHost.js';
 import { handleOf, handlesOf } from './actorHandles.js';
 import { milestoneOf, unitOf } from './plan/lookup.js';
 import type { Plan } from './plan/types.js';
-import { countsAsFailure, failureSignature } from './progress.js';
+import { countsAsFailure, failureSignature } from './unitRules.js';
 import { topState } from './projections.js';
 import type { WorkspaceDriver } from './workspaceDriver.js';
 
