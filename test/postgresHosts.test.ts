@@ -237,12 +237,15 @@ describe('a host whose link to the database is cut while its turns run', () => {
 });
 
 describe('hosts whose clocks differ', () => {
-  it('two hosts 4 s apart (+2 s and -2 s) share one plan on the database clock: no lease taken from a live holder, no live runtime declared dead', async () => {
+  it('two hosts 10 s apart (+5 s and -5 s) share one plan on the database clock: no lease taken from a live holder, no live runtime declared dead', async () => {
     const units = writePlan(600, 2, true);
-    // Lease TTL 1 s and heartbeat TTL 600 ms, well under the skew: on their own clocks, each host would find every lease and heartbeat of the other long expired.
-    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '600ms', '--lease-ttl', '1s', '--turn-grace', '1s'];
-    const ahead = startStatecrew(dir, 'A', args, 'pipe', skewedHost(2));
-    const behind = startStatecrew(dir, 'B', args, 'pipe', skewedHost(-2));
+    // Lease TTL 2.5 s and heartbeat TTL 1.5 s, well under the skew: on their own clocks, each host
+    // would find every lease and heartbeat of the other long expired. (With a 600 ms heartbeat and
+    // a 1 s turn grace, a turn's keep-alive could lapse on a loaded 2-core machine, which is
+    // another test's subject: the skew here is what matters.)
+    const args = ['run', 'plan.yaml', '--heartbeat-ttl', '1500ms', '--lease-ttl', '2500ms', '--turn-grace', '2s'];
+    const ahead = startStatecrew(dir, 'A', args, 'pipe', skewedHost(5));
+    const behind = startStatecrew(dir, 'B', args, 'pipe', skewedHost(-5));
     const aheadOut = collectStdout(ahead);
     const behindOut = collectStdout(behind);
     expect(await exitOf(ahead), aheadOut()).toBe(0);
@@ -252,7 +255,8 @@ describe('hosts whose clocks differ', () => {
     expectSharedOnce(readTicks(ticks), units, ['A', 'B'], expect);
     const view = await storeView();
     expect(view.runtimes.map((r) => r.state)).toEqual(['stopped', 'stopped']);
-    expect(view.dispatches.map((d) => `${d.unitId} ${d.state} attempt ${d.attempt}`).sort()).toEqual(units.map((unit) => `${unit} completed attempt 1`).sort());
+    const failed = view.dispatches.filter((d) => d.state !== 'completed').map((d) => `${d.id} ${d.state}: ${d.reason ?? ''}`);
+    expect(view.dispatches.map((d) => `${d.unitId} ${d.state} attempt ${d.attempt}`).sort(), failed.join('\n')).toEqual(units.map((unit) => `${unit} completed attempt 1`).sort());
     // One claim per milestone: no lease was ever taken over from a live holder.
     expect(view.ledger.map((entry) => entry.fencingToken)).toEqual([1, 1, 1, 1]);
   });
