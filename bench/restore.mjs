@@ -206,9 +206,9 @@ function bareRound(rows, machines) {
   return { ms, parseMs, bytesPerActor: (after - before) / actors.length };
 }
 
-async function main({ quick, profile }) {
+async function main({ quick, profile, size }) {
   if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc');
-  const total = quick ? 1_000 : 100_000;
+  const total = size ?? (quick ? 1_000 : 100_000);
   const rounds = profile ? 3 : quick ? 3 : 5;
   const tmp = tempDir('restore');
   try {

@@ -4,9 +4,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** Options every benchmark takes: `--quick` (small sizes) and `--profile` (only the statecrew side, once, for `--cpu-prof`). */
+/**
+ * Options every benchmark takes: `--quick` (small sizes), `--profile` (only the statecrew side,
+ * once, for `--cpu-prof`) and `--size N` (the benchmark's main size, e.g. actors restored, in
+ * place of its default: to compare with an older run measured at another size).
+ * @throws Error when `--size` is not a positive integer.
+ */
 export function benchOptions(argv = process.argv.slice(2)) {
-  return { quick: argv.includes('--quick'), profile: argv.includes('--profile') };
+  const at = argv.indexOf('--size');
+  const size = at === -1 ? undefined : Number(argv[at + 1]);
+  if (size !== undefined && !(Number.isInteger(size) && size > 0)) throw new Error(`--size takes a positive integer, got ${argv[at + 1]}`);
+  return { quick: argv.includes('--quick'), profile: argv.includes('--profile'), size };
 }
 
 /** A fresh temporary folder; removed by the returned `remove()`. */
