@@ -25,12 +25,22 @@ export interface MachineDefinition {
   readonly migrate?: SnapshotMigration;
 }
 
-/** The shape every persisted machine snapshot must have before XState sees it. */
+/** A JSON object (not an array, not null): what a state value or a context must be. */
+const jsonObject = z.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), {
+  message: 'expected an object',
+});
+
+/**
+ * The shape every persisted machine snapshot must have before XState sees it; whether its
+ * states and context fit the machine is XState's check, after it. `value` and `context` are
+ * checked as objects without walking their keys: `z.record` did, and took 5–6 µs of a
+ * restored actor's ~100 µs (measured on 10,000 worker snapshots); this takes 0.5–2 µs.
+ */
 const persistedSnapshotShape = z
   .object({
     status: z.literal('active'),
-    value: z.union([z.string(), z.record(z.string(), z.unknown())]),
-    context: z.record(z.string(), z.unknown()),
+    value: z.union([z.string(), jsonObject]),
+    context: jsonObject,
   })
   .loose();
 
@@ -91,8 +101,12 @@ export interface HostedActor {
   ended: boolean;
   /** Journal sequence number of the last staged transition (the committed row's, after a restore). */
   seq: number;
-  /** Last staged snapshot JSON, to skip writes when nothing changed. */
-  lastJson: string;
+  /**
+   * Last staged snapshot JSON, to skip writes when nothing changed. `undefined` after a
+   * restore: the row's JSON is not kept (it was most of what 10,000 restored actors held,
+   * ~0.6 KiB each), and the first transition serialises the restored snapshot to compare.
+   */
+  lastJson: string | undefined;
   /**
    * The snapshot object last staged or restored. XState snapshots are immutable, and
    * `actor.start()` re-emits the current one: the same object means no transition, skipped
@@ -202,7 +216,8 @@ export class ActorHost {
       const opened: Job = { writes: [], reports: [], waiters: [] };
       job = opened;
       this.open = opened;
-      queueMicrotask(() => this.close(opened));
+      // Without group commit the job is closed below, before the microtask would run.
+      if (this.options.groupCommit !== false) queueMicrotask(() => this.close(opened));
     }
     const notifications = this.hooks.notificationsFor?.(write, report);
     job.writes.push(notifications === undefined || notifications.length === 0 ? write : { ...write, notifications });
@@ -357,7 +372,7 @@ export class ActorHost {
     }
     hosted.state = record.state;
     hosted.seq = record.seq;
-    hosted.lastJson = record.snapshot;
+    hosted.lastJson = undefined;
     hosted.lastSnapshot = hosted.actor.getSnapshot();
     this.actors.set(record.id, hosted);
     hosted.actor.start();
@@ -446,8 +461,10 @@ export class ActorHost {
     if (snapshot === hosted.lastSnapshot) return;
     const json = JSON.stringify(hosted.actor.getPersistedSnapshot());
     const status = actorStatus(snapshot);
-    if (json === hosted.lastJson && status === 'active') {
+    const lastJson = hosted.lastJson ?? JSON.stringify(definition.machine.getPersistedSnapshot(hosted.lastSnapshot as never));
+    if (json === lastJson && status === 'active') {
       hosted.lastSnapshot = snapshot;
+      hosted.lastJson = json;
       return;
     }
     const from = hosted.state;

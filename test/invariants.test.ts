@@ -3,7 +3,7 @@ import { inertActors } from '../src/testing/runPath.js';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fromCallback, fromPromise, type EventObject } from 'xstate';
+import { assign, createMachine, fromCallback, fromPromise, type EventObject } from 'xstate';
 import { DISPATCH_MACHINE_ID, DISPATCH_MACHINE_VERSION, dispatchMachine, type DeadlineInput } from '../machines/dispatch.js';
 import { LEASE_MACHINE_ID, LEASE_MACHINE_VERSION, leaseMachine } from '../machines/lease.js';
 import { SUPERVISOR_MACHINE_ID, SUPERVISOR_MACHINE_VERSION, supervisorMachine } from '../machines/supervisor.js';
@@ -279,6 +279,37 @@ describe('invariant 4: kill, verify, then record', () => {
 });
 
 describe('invariant 5: one write path', () => {
+  it('writes a transition only when the persisted snapshot changed, also for an actor just restored', async () => {
+    // A supervisor-shaped machine (its projection reads runtimeId, pid, startedAt) whose SAME
+    // event assigns the context it already has: a new snapshot object with the same JSON.
+    const machine = createMachine({
+      id: 'test.same',
+      context: { runtimeId: 'runtime-1', pid: 1, startedAt: 0, n: 0 },
+      initial: 'up',
+      states: { up: { on: { SAME: { actions: assign({ n: ({ context }) => context.n }) }, BUMP: { actions: assign({ n: ({ context }) => context.n + 1 }) } } } },
+    });
+    const definitions = { ...inertDefinitions(), supervisor: { kind: 'supervisor', machine, machineId: 'test.same', machineVersion: 1 } } as const;
+    const target = store();
+    const first = new ActorHost(target, createManualClock(), definitions, { onTransition: () => undefined, onJobFailed: (error) => { throw error; } });
+    first.create('supervisor', 's', {});
+    first.send('s', { type: 'SAME' });
+    await first.committed();
+    expect((await target.journal('s')).map((row) => row.seq)).toEqual([1]);
+    first.detachAll();
+
+    const second = new ActorHost(target, createManualClock(), definitions, { onTransition: () => undefined, onJobFailed: (error) => { throw error; } });
+    second.restore((await target.getActor('s'))!);
+    second.send('s', { type: 'SAME' });
+    second.send('s', { type: 'SAME' });
+    await second.committed();
+    expect((await target.journal('s')).map((row) => row.seq)).toEqual([1]);
+    second.send('s', { type: 'BUMP' });
+    second.send('s', { type: 'SAME' });
+    await second.committed();
+    expect((await target.journal('s')).map((row) => [row.seq, row.eventType])).toEqual([[1, 'xstate.init'], [2, 'BUMP']]);
+    expect(JSON.parse((await target.getActor('s'))!.snapshot)).toMatchObject({ context: { n: 1 } });
+  });
+
   it.each([
     ['the journal row', 'journal'],
     ['the projection row', 'dispatches'],

@@ -68,19 +68,19 @@ describe('store faults', () => {
     expect([...after.progress.units.values()].every((unit) => unit.state === 'completed')).toBe(true);
   });
 
-  it('quarantines corrupt, unknown-version and impossible-state rows, reports them, and runs everything else', async () => {
+  it('quarantines corrupt, unknown-version, misshapen and impossible-state rows, reports them, and runs everything else', async () => {
     const file = path.join(dir, 's.db');
     const thePlan = plan([
-      'workers: 3',
+      'workers: 4',
       'milestones:',
-      ...['a', 'b', 'c'].flatMap((m) => [`  - id: ${m}`, `    units: [{ id: ${m}/slow, command: [${node}, ${script('sleep-then-exit.mjs')}, "300"] }]`]),
+      ...['a', 'b', 'c', 'd'].flatMap((m) => [`  - id: ${m}`, `    units: [{ id: ${m}/slow, command: [${node}, ${script('sleep-then-exit.mjs')}, "300"] }]`]),
     ]);
     const first = createRuntime({ store: file });
     let running = 0;
     const allRunning = new Promise<void>((resolve) =>
       first.events.on('unit.started', () => {
         running++;
-        if (running === 3) resolve();
+        if (running === 4) resolve();
       }),
     );
     await first.start(thePlan);
@@ -91,6 +91,7 @@ describe('store faults', () => {
     raw.prepare("UPDATE actors SET snapshot = '{not json' WHERE id = 'a/slow#1'").run();
     raw.prepare("UPDATE actors SET machine_version = 99 WHERE id = 'b/slow#1'").run();
     raw.prepare("UPDATE actors SET snapshot = json_set(snapshot, '$.value', 'vanished') WHERE id = 'c/slow#1'").run();
+    raw.prepare("UPDATE actors SET snapshot = json_set(snapshot, '$.context', json('[]')) WHERE id = 'd/slow#1'").run();
     raw.close();
 
     const second = createRuntime({ store: file });
@@ -99,7 +100,7 @@ describe('store faults', () => {
     await second.start(thePlan);
     const result = await second.finished;
     const dispatches = await second.store.listDispatches();
-    const rows = await Promise.all(['a/slow#1', 'b/slow#1', 'c/slow#1'].map((id) => second.store.getActor(id)));
+    const rows = await Promise.all(['a/slow#1', 'b/slow#1', 'c/slow#1', 'd/slow#1'].map((id) => second.store.getActor(id)));
     const journal = (await second.store.journal('c/slow#1')).at(-1);
     await second.store.close();
 
@@ -107,12 +108,13 @@ describe('store faults', () => {
       ['a/slow#1', expect.stringMatching(/snapshot is not JSON/)],
       ['b/slow#1', expect.stringMatching(/statecrew.dispatch@99\): no migration to version 1/)],
       ['c/slow#1', expect.stringMatching(/snapshot does not fit the machine: State 'vanished' does not exist/)],
+      ['d/slow#1', expect.stringMatching(/not a persisted snapshot: .*expected an object[\s\S]*at context/)],
     ]);
-    expect(rows.map((row) => row?.status)).toEqual(['quarantined', 'quarantined', 'quarantined']);
+    expect(rows.map((row) => row?.status)).toEqual(['quarantined', 'quarantined', 'quarantined', 'quarantined']);
     expect(journal).toMatchObject({ eventType: 'statecrew.quarantine', toState: 'quarantined' });
     expect(result.exitCode).toBe(0);
-    expect(dispatches.filter((d) => d.state === 'quarantined').map((d) => d.id)).toEqual(['a/slow#1', 'b/slow#1', 'c/slow#1']);
-    expect(dispatches.filter((d) => d.state === 'completed').map((d) => d.unitId).sort()).toEqual(['a/slow', 'b/slow', 'c/slow']);
+    expect(dispatches.filter((d) => d.state === 'quarantined').map((d) => d.id)).toEqual(['a/slow#1', 'b/slow#1', 'c/slow#1', 'd/slow#1']);
+    expect(dispatches.filter((d) => d.state === 'completed').map((d) => d.unitId).sort()).toEqual(['a/slow', 'b/slow', 'c/slow', 'd/slow']);
   });
 
   it('upgrades a snapshot of an older machine version through a migration hook', async () => {
