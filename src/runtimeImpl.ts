@@ -38,7 +38,8 @@ import { RestoreJob } from './restoreJob.js';
 import { NotificationJob, NOTIFY_DRAIN_MS } from './notifications/notificationJob.js';
 import { RetentionJob } from './retention.js';
 import { RuntimeTelemetry } from './telemetry/runtimeTelemetry.js';
-import { budgetReason } from './budgets.js';
+import { PassTimers } from './passTimers.js';
+import { ProgressReports } from './progressReports.js';
 
 const EMPTY_PROGRESS: Progress = { milestones: [], units: new Map(), finished: false, succeeded: false, budgets: [] };
 
@@ -63,7 +64,6 @@ export class RuntimeImpl implements Runtime {
   private readonly logsDir: string;
   private readonly leaseTtlMs: number;
   private readonly heartbeatTtlMs: number;
-  private readonly pollMs: number;
   /** The keep-alive files of the turns this runtime watches, renewed while its heartbeat is recorded. */
   private readonly turnKeepAlive: TurnKeepAlive;
   /** Clock time of the last heartbeat the store recorded (registration counts as the first). */
@@ -83,13 +83,8 @@ export class RuntimeImpl implements Runtime {
   private plan: Plan | undefined;
   private starting: Promise<void> | undefined;
   private resolveFinished: (result: RunResult) => void = () => undefined;
-  private readonly wakeTimers = new Map<number, unknown>();
-  private pollTimer: unknown;
-  /** Stops the store's change notifications (a PostgreSQL store wakes a pass on another host's commit). */
-  private unwatchChanges: () => void = () => undefined;
-  private readonly milestoneStates = new Map<string, string>();
-  /** Budgets whose `budget.exceeded` this process emitted (`scope:id`). */
-  private readonly budgetsReported = new Set<string>();
+  private readonly timers: PassTimers;
+  private readonly reports: ProgressReports;
   /** The store fault that ends the run, for `runtime.store-failed` (the supervisor's context keeps only its message). */
   private failure: Error | undefined;
 
@@ -109,7 +104,6 @@ export class RuntimeImpl implements Runtime {
     this.logsDir = options.logsDir ?? defaultLogsDir(resolveStoreLocation(this.store.location, process.cwd()), process.cwd());
     this.leaseTtlMs = options.leaseTtlMs ?? 30_000;
     this.heartbeatTtlMs = options.heartbeatTtlMs ?? 10_000;
-    this.pollMs = options.pollMs ?? 500;
     this.turnKeepAlive = new TurnKeepAlive({
       graceMs: options.turnGraceMs ?? 30_000,
       renewEveryMs: Math.max(50, Math.min(1_000, this.heartbeatTtlMs / 6)),
@@ -162,6 +156,14 @@ export class RuntimeImpl implements Runtime {
       active: () => this.active(),
     });
     this.passes = new PassLoop(() => this.pass(), (error) => this.onStoreFault('scheduler pass', error));
+    this.timers = new PassTimers({
+      clock: this.clock,
+      pollMs: options.pollMs ?? 500,
+      active: () => this.active(),
+      requestPass: () => this.passes.request(),
+      onPoll: () => this.takeOver(),
+    });
+    this.reports = new ProgressReports(this.events);
     if (options.logger !== undefined) attachLogger(this.events, options.logger);
   }
 
@@ -273,7 +275,7 @@ export class RuntimeImpl implements Runtime {
       leaseTtlMs: this.leaseTtlMs,
       startWorker: () => this.startWorker(),
       nextLeaseNumber: () => this.ids.take('lease'),
-      wakeAt: (at) => this.wakeAt(at),
+      wakeAt: (at) => this.timers.wakeAt(at),
       restoring: (actorId) => this.restorer.restoring(actorId),
     });
     // Spans and metrics through @opentelemetry/api: no-ops unless the host installed an SDK.
@@ -290,8 +292,6 @@ export class RuntimeImpl implements Runtime {
       }),
       background: (operation, call) => this.background(operation, call),
     });
-    // Another host's commit (an operator command, a submission, a released lease) wakes a pass at once; the poll stays as the fallback.
-    this.unwatchChanges = this.store.watchChanges?.(() => this.passes.request()) ?? (() => undefined);
     const count = byKind.worker + byKind.lease + byKind.dispatch;
     this.toSupervisor({ type: 'RESTORED', count });
     this.events.emit('runtime.restored', { count, byKind });
@@ -307,7 +307,8 @@ export class RuntimeImpl implements Runtime {
       this.retention.start();
     }
     this.notifications?.start();
-    this.schedulePoll();
+    // Another host's commit (an operator command, a submission, a released lease) wakes a pass at once; the poll stays as the fallback.
+    this.timers.start(this.store.watchChanges?.bind(this.store));
     this.passes.request();
   }
 
@@ -381,7 +382,7 @@ export class RuntimeImpl implements Runtime {
   detach(): void {
     this.host.seal();
     markLiveInThisProcess(this.id, false);
-    this.clearTimers();
+    this.timers.stop();
     this.host.detachAll();
     // Closed on the next turn of the event loop: detach may be called from inside a pass.
     setImmediate(() => this.background('close', this.store.close()));
@@ -520,7 +521,7 @@ export class RuntimeImpl implements Runtime {
     if (state !== 'stopped') this.host.seal();
     const turns = state === 'failed' ? this.runningTurns() : [];
     markLiveInThisProcess(this.id, false);
-    this.clearTimers();
+    this.timers.stop();
     this.retention?.stop();
     this.turnKeepAlive.stop();
     let failure = this.failure ?? (state === 'failed' ? new StoreFailedError('heartbeat', { cause: new Error(this.reason()) }) : undefined);
@@ -619,8 +620,7 @@ export class RuntimeImpl implements Runtime {
 
   private run(scheduler: Scheduler, view: SchedulerView): void {
     const progress = scheduler.tick(view);
-    this.reportBudgets(progress);
-    this.reportMilestones(progress);
+    this.reports.report(progress);
     this.notifications?.onProgress(progress);
     if (progress.finished && scheduler.quiescent() && this.options.keepAlive !== true) {
       // Decided from this pass's job, staged but not committed yet: a refused job (a completion
@@ -634,52 +634,13 @@ export class RuntimeImpl implements Runtime {
     }
   }
 
-  private schedulePoll(): void {
-    if (!this.active()) return;
-    this.pollTimer = this.clock.setTimeout(() => {
-      if (!this.active()) return;
-      const identity = this.hostIdentity;
-      if (this.phase() === 'running' && identity !== undefined) {
-        this.background(
-          'takeover',
-          takeOverDeadRuntimes(this.guarded, this.id, identity, this.clock.now(), this.events).then((moved) => this.restorer.restore(moved)),
-        );
-      }
-      this.passes.request();
-      this.schedulePoll();
-    }, this.pollMs);
-  }
-
-  private wakeAt(at: number): void {
-    if (this.wakeTimers.has(at) || !this.active()) return;
-    const timer = this.clock.setTimeout(() => {
-      this.wakeTimers.delete(at);
-      this.passes.request();
-    }, Math.max(0, at - this.clock.now()));
-    this.wakeTimers.set(at, timer);
-  }
-
-  private clearTimers(): void {
-    this.unwatchChanges();
-    for (const timer of this.wakeTimers.values()) this.clock.clearTimeout(timer);
-    this.wakeTimers.clear();
-    this.clock.clearTimeout(this.pollTimer);
-  }
-
-  private reportBudgets(progress: Progress): void {
-    for (const budget of progress.budgets) {
-      const key = `${budget.scope}:${budget.id}`;
-      if (!budget.exceeded || this.budgetsReported.has(key)) continue;
-      this.budgetsReported.add(key);
-      this.events.emit('budget.exceeded', { scope: budget.scope, id: budget.id, spentUsd: budget.spentUsd, maxCostUsd: budget.maxCostUsd, reason: budgetReason(budget) });
-    }
-  }
-
-  private reportMilestones(progress: Progress): void {
-    for (const milestone of progress.milestones) {
-      if (this.milestoneStates.get(milestone.spec.id) === milestone.state) continue;
-      this.milestoneStates.set(milestone.spec.id, milestone.state);
-      this.events.emit('milestone.state', { milestoneId: milestone.spec.id, state: milestone.state });
-    }
+  /** At each poll: dead runtimes' actors are taken over, and restored here. */
+  private takeOver(): void {
+    const identity = this.hostIdentity;
+    if (this.phase() !== 'running' || identity === undefined) return;
+    this.background(
+      'takeover',
+      takeOverDeadRuntimes(this.guarded, this.id, identity, this.clock.now(), this.events).then((moved) => this.restorer.restore(moved)),
+    );
   }
 }
