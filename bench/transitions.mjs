@@ -137,19 +137,11 @@ export function runInMemory(events, workerId) {
   return ms;
 }
 
-/**
- * Sends `events` to a fresh actor hosted (and persisted) by `bench.host`, until every
- * transition is committed; returns ms. `awaitEach`: each event waits for the commit of the one
- * before, as an effect sends its next event; else all are sent in one synchronous burst, and
- * the host holds every job until the commit loop reaches it.
- */
-export async function runHosted(bench, events, workerId, { awaitEach = false } = {}) {
+/** Sends `events` to a fresh actor hosted (and persisted) by `bench.host`, until every transition is committed; returns ms. */
+export async function runHosted(bench, events, workerId) {
   const start = performance.now();
   const hosted = bench.host.create('worker', workerId, { workerId });
-  for (const event of events) {
-    bench.host.send(workerId, event);
-    if (awaitEach) await bench.host.committed();
-  }
+  for (const event of events) bench.host.send(workerId, event);
   await bench.host.committed();
   const ms = since(start);
   if (bench.errors.length > 0) throw new Error(`persist failed: ${bench.errors.join('; ')}`);
@@ -223,10 +215,8 @@ async function main({ quick, profile }) {
       const memory = [];
       const hosted = [];
       const hostOnly = [];
-      const hostAwaited = [];
-      const persistedAwaited = [];
       const floor = [];
-      const cpuOf = { memory: [], persisted: [], host: [], floor: [], hostAwaited: [], persistedAwaited: [] };
+      const cpuOf = { memory: [], persisted: [], host: [], floor: [] };
       for (let round = 0; round < sizes.rounds; round++) {
         // Alternate the order so drifting load hits both variants alike.
         const order = round % 2 === 0 ? ['memory', 'persisted', 'host', 'floor'] : ['floor', 'persisted', 'host', 'memory'];
@@ -241,30 +231,16 @@ async function main({ quick, profile }) {
           cpuOf[variant].push({ user: used.user / count, system: used.system / count });
         }
       }
-      // The awaited variants run after the rounds above, so that their heap state cannot touch
-      // the target's figures (the in-memory rate is the target's denominator).
-      for (let round = 0; round < sizes.rounds; round++) {
-        for (const variant of round % 2 === 0 ? ['hostAwaited', 'persistedAwaited'] : ['persistedAwaited', 'hostAwaited']) {
-          await nextMacrotask();
-          const cpu = process.cpuUsage();
-          if (variant === 'hostAwaited') hostAwaited.push(await runHosted(nullBench, events, `null-awaited-${durability}-${round}`, { awaitEach: true }));
-          if (variant === 'persistedAwaited') persistedAwaited.push(await runHosted(bench, events, `awaited-${durability}-${round}`, { awaitEach: true }));
-          const used = process.cpuUsage(cpu);
-          cpuOf[variant].push({ user: used.user / count, system: used.system / count });
-        }
-      }
       const rate = (ms) => (count * 1000) / ms;
       const cpuCells = (variant) => [num(median(cpuOf[variant].map((c) => c.user)), 1), num(median(cpuOf[variant].map((c) => c.system)), 1)];
       const memoryRate = median(memory.map(rate));
       const persistedRate = median(hosted.map(rate));
       const hostOnlyRate = median(hostOnly.map(rate));
-      const hostAwaitedRate = median(hostAwaited.map(rate));
-      const persistedAwaitedRate = median(persistedAwaited.map(rate));
       const floorRate = median(floor.map(rate));
       await floorStore.store.close();
       const paired = median(hosted.map((ms, i) => memory[i] / ms));
       const journalRows = db.prepare('SELECT count(*) AS n, avg(length(snapshot)) AS bytes FROM journal').get();
-      details[durability] = { count, synchronous, memoryMs: memory, persistedMs: hosted, hostOnlyMs: hostOnly, hostAwaitedMs: hostAwaited, persistedAwaitedMs: persistedAwaited, floorMs: floor, journalRows: journalRows.n, snapshotBytes: journalRows.bytes };
+      details[durability] = { count, synchronous, memoryMs: memory, persistedMs: hosted, hostOnlyMs: hostOnly, floorMs: floor, journalRows: journalRows.n, snapshotBytes: journalRows.bytes };
       await store.close();
       if (HAS_GROUP_COMMIT) {
         const grouped = SqliteStore.fromPath(path.join(tmp.dir, `grouped-${durability}.db`), { durability });
@@ -290,8 +266,6 @@ async function main({ quick, profile }) {
         [`${durability}: ActorHost, store that writes nothing`, num(count), num(hostOnlyRate), num(1e6 / hostOnlyRate, 1), ...cpuCells('host'), ratio(hostOnlyRate / memoryRate)],
         [`${durability}: SQLite floor (same 3 row writes per transaction, precomputed, no XState)`, num(count), num(floorRate), num(1e6 / floorRate, 1), ...cpuCells('floor'), ratio(floorRate / memoryRate)],
         [`${durability}: ActorHost + SqliteStore (synchronous=${synchronous === 1 ? 'NORMAL' : synchronous === 2 ? 'FULL' : synchronous})`, num(count), num(persistedRate), num(1e6 / persistedRate, 1), ...cpuCells('persisted'), ratio(paired)],
-        [`${durability}: ActorHost, store that writes nothing, each event awaited`, num(count), num(hostAwaitedRate), num(1e6 / hostAwaitedRate, 1), ...cpuCells('hostAwaited'), ratio(hostAwaitedRate / memoryRate)],
-        [`${durability}: ActorHost + SqliteStore, each event awaited`, num(count), num(persistedAwaitedRate), num(1e6 / persistedAwaitedRate, 1), ...cpuCells('persistedAwaited'), ratio(persistedAwaitedRate / memoryRate)],
       );
     }
     const together = await measureTogether(tmp.dir, quick);
@@ -326,7 +300,6 @@ async function main({ quick, profile }) {
         'Machine: between_turns ⇄ in_turn (ASSIGN, TURN_STARTED, TURN_ENDED per turn), context changes on every event; no invoked effects.',
         `Each persisted transition is one job (ActorHost { groupCommit: false }), committed asynchronously as one SQLite transaction (BEGIN IMMEDIATE) writing the actors row, a journal row and the workers projection row; average snapshot ${num(details.normal.snapshotBytes)} bytes of JSON, written twice (actors + journal).`,
         'The host is owned by a registered runtime, so every write also checks ownership, as in `statecrew run`.',
-        '"each event awaited": the same events, each sent once the commit of the one before resolved (`await host.committed()`), as an effect sends its next event; without it, all events go in one synchronous burst, and the host holds every staged job until its commit loop reaches it (20,000 jobs of snapshot JSON, event and projection: the garbage collector was 30 % of the burst\'s profile with a store that writes nothing). 6f36d33\'s host wrote synchronously inside `send`, so for it the two are the same.',
         '"store that writes nothing": ActorHost with a Store whose commitJob does nothing — the cost of the host itself (persisted snapshot, JSON, projection row, inspection hook). "SQLite floor": the store\'s own prepared statements for the three rows, one transaction per transition, all JSON and rows computed beforehand — what SQLite alone costs on this file system. CPU µs: user and system CPU time of the process per transition (system time is mostly the WAL writes).',
       ],
       details,
