@@ -119,6 +119,8 @@ describe('SqliteStore', () => {
     const file = path.join(dir, 's.db');
     await SqliteStore.fromPath(file).close();
     const holder = spawn(process.execPath, [fixture('hold-write-lock.mjs'), file, '600'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Listened for now: the holder may exit before the test reaches its `finally`.
+    const exited = once(holder, 'exit');
     await once(holder.stdout, 'data');
     const patient = SqliteStore.fromPath(file, { busyTimeoutMs: 3_000 });
     const impatient = SqliteStore.fromPath(file, { busyTimeoutMs: 50 });
@@ -130,7 +132,7 @@ describe('SqliteStore', () => {
     } finally {
       await patient.close();
       await impatient.close();
-      await once(holder, 'exit');
+      await exited;
       cleanup();
     }
   });
@@ -140,6 +142,8 @@ describe('SqliteStore', () => {
     const file = path.join(dir, 's.db');
     await SqliteStore.fromPath(file).close();
     const holder = spawn(process.execPath, [fixture('hold-write-lock.mjs'), file, '400'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Listened for now: the holder may exit before the test reaches its `finally`.
+    const exited = once(holder, 'exit');
     await once(holder.stdout, 'data');
     const store = SqliteStore.fromPath(file, { busyTimeoutMs: 5_000 });
     try {
@@ -159,7 +163,7 @@ describe('SqliteStore', () => {
       expect(turns).toBeGreaterThan(5);
     } finally {
       await store.close();
-      await once(holder, 'exit');
+      await exited;
       cleanup();
     }
   });
