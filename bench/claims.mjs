@@ -246,7 +246,7 @@ async function main({ quick, profile }) {
       title: 'Dispatch claims under contention',
       tables: [
         {
-          title: `${num(units)} units in ${milestones} milestones of ${UNITS_PER_MILESTONE}, one store (WAL, synchronous=NORMAL, busy_timeout 5 s); median of ${rounds} rounds, alternating; ratio = median of per-round 1-process/4-process wall time`,
+          title: `${num(units)} units in ${milestones} milestones of ${UNITS_PER_MILESTONE}, one store (WAL, synchronous=NORMAL, a lock held by another process waited for up to 5 s); median of ${rounds} rounds, alternating; ratio = median of per-round 1-process/4-process wall time`,
           columns: ['variant', 'claims', 'wall', 'claims/s', 'CPU busy', 'leases granted', 'leases refused', 'units skipped', 'create conflicts', 'vs 1 process'],
           rows: [
             row('lease + dispatch, 1 process', one, ''),
@@ -262,7 +262,7 @@ async function main({ quick, profile }) {
         'Each process starts at its own offset in the milestone list and goes round it once, skipping milestones already fully claimed (their last unit has a dispatch: as the scheduler, it does not lease a finished milestone), milestones whose lease another process holds, and units that already have a dispatch. 4 processes therefore meet each other when they run into another one\'s range.',
         'race on the unit: no leases; every process walks every unit in the same order and tries to create its dispatch (pending): exclusivity comes only from the store refusing the second create. Claims are the units created, one per unit.',
         `Checked in the store after every round: one dispatch row per unit, every one ${'`claimed`'} (race: pending), one CLAIM journal row per dispatch, one worker per (milestone, fencing token), and no unit reported by two processes. Double claims found: ${doubles}.`,
-        'CPU busy: user + system CPU time of the claiming processes divided by (processes × wall time); the rest is time waiting (mostly for the SQLite write lock: SQLite\'s busy handler sleeps between attempts).',
+        'CPU busy: user + system CPU time of the claiming processes divided by (processes × wall time); the rest is time waiting (mostly for the SQLite write lock: the store\'s lock wait, timers of 1 ms growing to 100 ms between attempts, as SQLite\'s own busy handler).',
       ],
       details: { units, milestones, lease: runs, race },
     };
